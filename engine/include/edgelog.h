@@ -1,0 +1,345 @@
+/*
+ * edgelog.h - the one public header of edgelog.
+ *
+ * edgelog keeps an edge device's prediction records safe on local disk and
+ * streams them to a cloud endpoint whenever the network allows. Records go
+ * into an append-only log of checksummed segment files inside one directory;
+ * a cursor file in the same directory records what the cloud acknowledged.
+ *
+ * Conventions (they hold for every call below unless its comment says
+ * otherwise):
+ *
+ *  - Functions return int: 0 on success or a negative EDGELOG_E* code. The
+ *    numeric value of a code never changes between releases.
+ *    edgelog_strerror() names any code; edgelog_errmsg() gives the detail of
+ *    the last failure (path, syscall, errno, variable name).
+ *  - A function that creates a handle returns it through its first
+ *    parameter, `out`. On failure *out is set to NULL.
+ *  - Closing functions accept NULL and do nothing.
+ *  - Strings passed in are copied; the caller may free them after the call
+ *    returns.
+ *  - The header includes only C standard headers, compiles as C11 and C++.
+ *
+ * Durability (the contract edgelog_append makes):
+ *
+ *  - When edgelog_append() returns 0 the record is in the operating
+ *    system's page cache: it survives the process being killed (kill -9,
+ *    abort, a crash) but not yet a power cut.
+ *  - It survives a power cut once synced: under EDGELOG_SYNC_ALWAYS before
+ *    edgelog_append() returns (concurrent appenders share one fdatasync:
+ *    group commit); under EDGELOG_SYNC_INTERVAL within sync_interval_ms
+ *    while the engine is driven (edgelog_start() or edgelog_step(), or the
+ *    next append after the interval); under EDGELOG_SYNC_NONE when
+ *    edgelog_sync() or edgelog_close() is called.
+ */
+#ifndef EDGELOG_H
+#define EDGELOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define EDGELOG_API
+#elif defined(__GNUC__)
+#define EDGELOG_API __attribute__((visibility("default")))
+#else
+#define EDGELOG_API
+#endif
+
+#define EDGELOG_VERSION_MAJOR 0
+#define EDGELOG_VERSION_MINOR 1
+#define EDGELOG_VERSION_PATCH 0
+#define EDGELOG_VERSION_STRING "0.1.0"
+
+/* Library version as "MAJOR.MINOR.PATCH". The on-disk format has its own
+ * version (see segments/FORMAT.md); a reader refuses a newer format with
+ * EDGELOG_EVERSION. */
+EDGELOG_API const char *edgelog_version(void);
+
+/* ------------------------------------------------------------------------
+ * Error codes. Stable numbers: append new codes, never renumber.
+ * ---------------------------------------------------------------------- */
+#define EDGELOG_OK 0
+#define EDGELOG_EOF (-1)       /* reader: no more records (not an error) */
+#define EDGELOG_EINVAL (-2)    /* bad argument, or a record that is not one msgpack object */
+#define EDGELOG_ECONFIG (-3)   /* invalid configuration value or variable */
+#define EDGELOG_EIO (-4)       /* an I/O call failed (detail: edgelog_errmsg) */
+#define EDGELOG_ENOSPC (-5)    /* the file system is full */
+#define EDGELOG_EFULL (-6)     /* size cap reached under full_policy=reject */
+#define EDGELOG_ELOCKED (-7)   /* another process holds the directory */
+#define EDGELOG_ECORRUPT (-8)  /* damaged data that could not be skipped */
+#define EDGELOG_EVERSION (-9)  /* file written by a newer on-disk format */
+#define EDGELOG_ENOMEM (-10)   /* out of memory */
+#define EDGELOG_ETOOBIG (-11)  /* record larger than EDGELOG_MAX_RECORD */
+#define EDGELOG_ENOTFOUND (-12) /* directory or file does not exist */
+#define EDGELOG_EPERM (-13)    /* permission denied or read-only file system */
+#define EDGELOG_ESTATE (-14)   /* call not valid now (closed, already started) */
+#define EDGELOG_ENET (-15)     /* upload failed (transport or HTTP status) */
+#define EDGELOG_ETIMEDOUT (-16) /* a wait ran out of time */
+
+/* Largest payload one record may carry, in bytes. */
+#define EDGELOG_MAX_RECORD (1u << 20)
+
+/* Name of an error code ("EDGELOG_EIO: input/output error"). Never NULL;
+ * unknown codes give a generic string. The string is static. */
+EDGELOG_API const char *edgelog_strerror(int code);
+
+/* ------------------------------------------------------------------------
+ * Configuration
+ * ---------------------------------------------------------------------- */
+#define EDGELOG_CONFIG_VERSION 1
+
+/* For every enum field, 0 means "the default". */
+typedef enum edgelog_sync_mode {
+	EDGELOG_SYNC_DEFAULT = 0, /* interval */
+	EDGELOG_SYNC_ALWAYS = 1,  /* fdatasync (group commit) before append returns */
+	EDGELOG_SYNC_INTERVAL = 2, /* fdatasync every sync_interval_ms */
+	EDGELOG_SYNC_NONE = 3      /* only on edgelog_sync() and edgelog_close() */
+} edgelog_sync_mode;
+
+typedef enum edgelog_full_policy {
+	EDGELOG_FULL_DEFAULT = 0,     /* drop_oldest */
+	EDGELOG_FULL_DROP_OLDEST = 1, /* delete the oldest segments, counted as dropped */
+	EDGELOG_FULL_REJECT = 2       /* append fails with EDGELOG_EFULL */
+} edgelog_full_policy;
+
+typedef enum edgelog_format {
+	EDGELOG_FORMAT_DEFAULT = 0, /* ndjson */
+	EDGELOG_FORMAT_NDJSON = 1,
+	EDGELOG_FORMAT_JSON = 2,
+	EDGELOG_FORMAT_MSGPACK = 3
+} edgelog_format;
+
+typedef enum edgelog_compression {
+	EDGELOG_COMPRESSION_DEFAULT = 0, /* gzip */
+	EDGELOG_COMPRESSION_GZIP = 1,
+	EDGELOG_COMPRESSION_NONE = 2
+} edgelog_compression;
+
+/* Size of the private string storage inside edgelog_config. */
+#define EDGELOG_CONFIG_STRBUF 8192
+
+/*
+ * The engine's configuration. Initialise with edgelog_config_init(), then
+ * set fields or call edgelog_config_from_env(). A zero numeric field means
+ * the default given in its comment. String fields are borrowed: they must
+ * stay valid until edgelog_open() returns (it copies them).
+ */
+typedef struct edgelog_config {
+	unsigned version; /* EDGELOG_CONFIG_VERSION (set by edgelog_config_init) */
+
+	const char *dir;       /* buffer directory; default "./edgelog-data" */
+	const char *endpoint;  /* upload URL; NULL: buffer only */
+	const char *device_id; /* default: the host name */
+
+	uint32_t max_size_mb;    /* disk cap for the directory; default 500 */
+	uint32_t retention_days; /* age retention; default 7 */
+
+	uint32_t batch_size;       /* records per upload batch; default 32 */
+	uint32_t batch_timeout_ms; /* send a partial batch after; default 10000 */
+
+	edgelog_sync_mode sync;
+	uint32_t sync_interval_ms; /* default 100 */
+
+	edgelog_full_policy full_policy;
+	edgelog_format format;
+	edgelog_compression compression;
+
+	const char *auth_token;      /* bearer token; never printed */
+	const char *auth_token_file; /* file holding the token */
+	const char *ca_file;
+	const char *client_cert;
+	const char *client_key;
+
+	uint32_t retry_base_ms;   /* default 500 */
+	uint32_t retry_max_ms;    /* default 60000 */
+	uint32_t http_timeout_ms; /* default 30000 */
+
+	/* Segment geometry. A segment is sealed when its next frame would not
+	 * fit in segment_bytes, or segment_max_age_s after it was started. */
+	uint32_t segment_bytes;     /* default 4 MiB; 64 KiB .. 1 GiB */
+	uint32_t segment_max_age_s; /* default 3600 */
+
+	/* Alert thresholds (the Python client's); 0: default. */
+	uint64_t alert_pending;    /* default 1000 */
+	uint32_t alert_size_pct;   /* default 90 */
+	uint64_t alert_failed;     /* default 100 */
+
+	/* Private: strings copied by edgelog_config_from_env live here, so the
+	 * struct owns them and needs no free. Do not touch. */
+	char strbuf_[EDGELOG_CONFIG_STRBUF];
+	size_t strbuf_used_;
+} edgelog_config;
+
+/* Fill *cfg with defaults (all zero: every field takes its default). */
+EDGELOG_API void edgelog_config_init(edgelog_config *cfg);
+
+/*
+ * Override fields from the environment (variables in design.md: EDGELOG_*,
+ * and the Python client's BUFFER_DB_PATH, CLOUD_LOGGING_ENDPOINT,
+ * EDGE_DEVICE_ID, BUFFER_MAX_SIZE_MB, BUFFER_CLEANUP_DAYS; the EDGELOG_ name
+ * wins when both are set). Unset variables leave fields as they are.
+ * Returns EDGELOG_ECONFIG for an invalid value; edgelog_errmsg(NULL) then
+ * names the variable and the value. Fields set before the failing variable
+ * may already be changed.
+ */
+EDGELOG_API int edgelog_config_from_env(edgelog_config *cfg);
+
+/* ------------------------------------------------------------------------
+ * The engine
+ * ---------------------------------------------------------------------- */
+typedef struct edgelog edgelog;
+
+/*
+ * Open (creating with mode 0700 if needed) the directory cfg->dir and take
+ * its exclusive lock. A second opener, in this process or another, gets
+ * EDGELOG_ELOCKED and a message naming the holder's pid. A torn tail left by
+ * a crash is truncated back to the last valid frame and counted; a cursor
+ * that claims more than the log holds is clamped and counted.
+ * Validates every config field (EDGELOG_ECONFIG naming it).
+ * On failure *out is NULL and edgelog_errmsg(NULL) gives the detail.
+ */
+EDGELOG_API int edgelog_open(edgelog **out, const edgelog_config *cfg);
+
+/*
+ * Append one record: `data` must be exactly one well-formed msgpack object
+ * of at most EDGELOG_MAX_RECORD bytes (else EDGELOG_EINVAL or
+ * EDGELOG_ETOOBIG, and nothing is stored). On success the record's sequence
+ * number goes to *seq (may be NULL). Sequence numbers start at 1 and
+ * increase by one per accepted record, across restarts.
+ * Thread-safe: any number of threads may append at once.
+ */
+EDGELOG_API int edgelog_append(edgelog *log, const void *data, size_t len, uint64_t *seq);
+
+/* As edgelog_append, from one JSON value (converted to msgpack). Invalid
+ * JSON gives EDGELOG_EINVAL with the byte offset in edgelog_errmsg(). */
+EDGELOG_API int edgelog_append_json(edgelog *log, const char *json, size_t len, uint64_t *seq);
+
+/* Make every record appended so far durable (fdatasync of the segment and,
+ * if a segment was created since the last sync, of the directory). */
+EDGELOG_API int edgelog_sync(edgelog *log);
+
+/*
+ * Do the engine's periodic work once: interval sync, preparing the next
+ * segment, and (when built with their modules) upload and compaction.
+ * Waits at most timeout_ms for work to become due. For programs that want
+ * no extra thread; edgelog_start() runs this same function in a loop.
+ */
+EDGELOG_API int edgelog_step(edgelog *log, int timeout_ms);
+
+/* Start the worker thread that calls edgelog_step() until close.
+ * EDGELOG_ESTATE if already started. */
+EDGELOG_API int edgelog_start(edgelog *log);
+
+/* Sync, stop the worker, save the cursor, release the lock, free. NULL is a
+ * no-op. Returns the first error met while doing so (the handle is freed
+ * either way). */
+EDGELOG_API int edgelog_close(edgelog *log);
+
+/* Detail of the last failure on `log` (one line). With log == NULL: the
+ * last failure on this thread of a call that has no handle (edgelog_open,
+ * edgelog_config_from_env, the reader, the offline helpers). Never NULL;
+ * valid until the next call on the same handle / thread. */
+EDGELOG_API const char *edgelog_errmsg(const edgelog *log);
+
+/* ------------------------------------------------------------------------
+ * Status
+ * ---------------------------------------------------------------------- */
+#define EDGELOG_ALERT_PENDING (1u << 0) /* pending > alert_pending */
+#define EDGELOG_ALERT_SIZE (1u << 1)    /* size > alert_size_pct of the cap */
+#define EDGELOG_ALERT_FAILED (1u << 2)  /* failed > alert_failed */
+
+typedef struct edgelog_status {
+	char device_id[128];
+	uint64_t pending; /* stored, not yet acknowledged, not dropped */
+	uint64_t sent;    /* acknowledged by the cloud (persistent) */
+	uint64_t failed;  /* moved to failed/ after a permanent rejection */
+	uint64_t dropped; /* removed unacked by the size cap (drop_oldest) */
+	uint64_t expired; /* removed unacked by age retention */
+	uint64_t corrupt; /* frames found damaged and skipped */
+	uint64_t size_bytes;     /* bytes the directory's files use */
+	uint64_t max_size_bytes; /* the cap */
+	uint64_t segments;       /* segment files, the active one included */
+	uint64_t oldest_pending_age_s;
+	int is_connected;
+	char last_error[256];
+	int64_t last_success_at; /* unix seconds of the last ack; 0: never */
+	uint64_t retry_in_s;
+	uint64_t recovered; /* records delivered after an outage ended */
+	unsigned alerts;    /* EDGELOG_ALERT_* bits */
+
+	/* Beyond design.md's list. */
+	uint64_t appended;        /* records accepted since the directory was created */
+	uint64_t first_seq;       /* oldest stored record; 0: none */
+	uint64_t last_seq;        /* newest accepted record; 0: none */
+	uint64_t acked_seq;       /* every seq <= this is acknowledged */
+	uint64_t durable_seq;     /* every seq <= this has been fdatasync'd */
+	uint64_t torn_tails;      /* torn tails truncated at open */
+	uint64_t torn_bytes;      /* bytes removed by those truncations */
+	uint64_t cursor_resets;   /* cursor found bad or ahead of the data and repaired */
+	uint64_t sync_failures;   /* failed fdatasync calls (segment sealed as suspect) */
+} edgelog_status;
+
+/* Snapshot of the engine's counters and state. */
+EDGELOG_API int edgelog_get_status(edgelog *log, edgelog_status *st);
+
+/* Run retention now; force also drops acknowledged data kept for any
+ * reason. (Age/size policy arrives with the compactor.) */
+EDGELOG_API int edgelog_cleanup(edgelog *log, int force);
+
+/* Mark every record up to and including `seq` as acknowledged and make the
+ * cursor durable. The uploader calls this on a 2xx; a local consumer that
+ * ships records itself may call it too. EDGELOG_EINVAL if seq is beyond
+ * the last appended record. Acks never move backwards. */
+EDGELOG_API int edgelog_ack(edgelog *log, uint64_t seq);
+
+/* ------------------------------------------------------------------------
+ * Reading back. Works on a directory an engine is writing (it sees records
+ * as they are appended) and on one nobody holds. Never modifies anything.
+ * ---------------------------------------------------------------------- */
+typedef struct edgelog_reader edgelog_reader;
+
+typedef struct edgelog_record {
+	uint64_t seq;
+	int64_t ts_ms;       /* wall clock at append, ms since the epoch */
+	const void *data;    /* the msgpack object as appended */
+	size_t len;
+	const char *segment; /* file name of the segment holding it */
+	uint64_t offset;     /* byte offset of its frame in that file */
+} edgelog_record;
+
+/* Called for each damaged range the reader skips. `segment` is a file
+ * name, `offset` the first damaged byte, `length` the bytes skipped. */
+typedef void (*edgelog_corrupt_fn)(void *payload, const char *segment, uint64_t offset,
+				   uint64_t length, const char *reason);
+
+/* Open a reader on directory `dir` positioned at the first record whose
+ * seq >= from_seq (0: the oldest stored). `dir` may also name one segment
+ * file, which is then read alone. */
+EDGELOG_API int edgelog_reader_open(edgelog_reader **out, const char *dir, uint64_t from_seq);
+
+/* Install a callback for damaged ranges (before the first next()). */
+EDGELOG_API void edgelog_reader_on_corrupt(edgelog_reader *r, edgelog_corrupt_fn fn,
+					   void *payload);
+
+/*
+ * Next record, in sequence order. Returns 0 and fills *rec, or EDGELOG_EOF
+ * at the current end (call again later to see newer appends), or an error.
+ * rec->data and rec->segment stay valid until the next call on `r`.
+ * Damaged frames are skipped (counted in edgelog_reader_corrupt()).
+ */
+EDGELOG_API int edgelog_reader_next(edgelog_reader *r, edgelog_record *rec);
+
+/* Damaged ranges skipped so far. */
+EDGELOG_API uint64_t edgelog_reader_corrupt(const edgelog_reader *r);
+
+EDGELOG_API void edgelog_reader_close(edgelog_reader *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EDGELOG_H */

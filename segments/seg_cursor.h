@@ -1,0 +1,56 @@
+/*
+ * seg_cursor.h - the cursor file: what the cloud acknowledged, and the
+ * counters that must survive restarts.
+ *
+ * Two fixed slots, each checksummed and carrying a generation number. A
+ * store writes the slot the older generation occupies and fdatasyncs it, so
+ * a torn or lost write leaves the other slot, one generation older, intact
+ * (LMDB's two meta pages). A load takes the valid slot with the highest
+ * generation.
+ */
+#ifndef SEG_CURSOR_H
+#define SEG_CURSOR_H
+
+#include <stdint.h>
+
+#include "seg_err.h"
+#include "seg_vfs.h"
+
+#define CUR_FILE "cursor"
+#define CUR_SLOT_SIZE 256u
+#define CUR_SLOT_STRIDE 512u /* slots sit in different 512-byte sectors */
+#define CUR_FILE_SIZE 1024u
+#define CUR_FORMAT_VERSION 1u
+
+typedef struct cur_state {
+	uint64_t generation;
+	uint64_t acked_seq; /* every seq <= acked_seq is acknowledged */
+	uint64_t last_seq;  /* highest seq assigned when this was written */
+	uint64_t sent, failed, dropped, expired, corrupt, recovered;
+	uint64_t torn_tails, torn_bytes, cursor_resets, sync_failures;
+	int64_t last_success_at; /* unix seconds */
+} cur_state;
+
+void cur_encode(const cur_state *c, uint8_t out[CUR_SLOT_SIZE]);
+/* SEG_OK, SEG_EMPTY (all zeros), SEG_NEWER, SEG_BAD. */
+int cur_decode(const uint8_t in[CUR_SLOT_SIZE], cur_state *c);
+
+enum {
+	CUR_LOADED = 0,  /* the newest slot was valid */
+	CUR_FALLBACK = 1, /* the newest slot was bad; the older one was used */
+	CUR_MISSING = 2, /* no file, or an empty one: *c zeroed */
+	CUR_GARBAGE = 3, /* no valid slot: *c zeroed */
+};
+
+/* Read path's cursor. Returns 0 and sets *how, or an EDGELOG_E* code for
+ * an I/O failure or EDGELOG_EVERSION for a newer format. */
+int cur_load(const seg_vfs *v, const char *path, cur_state *c, int *how, seg_err *e);
+
+/* Open (creating if needed) the cursor file for storing; returns an fd. */
+int cur_open(const seg_vfs *v, const char *path, seg_err *e);
+
+/* Increment c->generation, write its slot, fdatasync. On failure the file
+ * still holds the previous generation in the other slot. */
+int cur_store(const seg_vfs *v, int fd, cur_state *c, seg_err *e);
+
+#endif

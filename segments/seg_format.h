@@ -1,0 +1,114 @@
+/*
+ * seg_format.h - byte layout of segment files and frames (segments/FORMAT.md
+ * is the specification; this is its code). Pure functions on memory: no I/O,
+ * no allocation, safe on any input, so they are fuzzed directly.
+ *
+ * A segment file:
+ *
+ *   +------------------------------+ 0
+ *   | segment header (64 bytes)    |  magic, format version, base seq,
+ *   |                              |  base time, salt, header checksum
+ *   +------------------------------+ 64
+ *   | frame | frame | ...          |  16-byte header + msgpack payload each
+ *   +------------------------------+ end of data
+ *   | zeros (preallocated space)   |  a zero length field ends the data
+ *   +------------------------------+ file size
+ */
+#ifndef SEG_FORMAT_H
+#define SEG_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEG_MAGIC "EDGELOG\x1a"  /* 8 bytes; 0x1a stops `type` on DOS-era tools */
+#define SEG_MAGIC_LEN 8
+#define SEG_FORMAT_VERSION 1u
+#define SEG_HEADER_SIZE 64u
+#define SEG_FRAME_HEADER 16u
+#define SEG_MAX_PAYLOAD (1u << 20) /* = EDGELOG_MAX_RECORD */
+/* Largest seq_delta a frame can carry; a segment rolls before this. */
+#define SEG_MAX_DELTA 0xffffffffu
+
+/* Result codes of the pure functions (distinct from EDGELOG_E*). */
+enum {
+	SEG_OK = 0,
+	SEG_END = 1,     /* zero-filled space: the clean end of data */
+	SEG_BAD = -1,    /* checksum, magic or field check failed */
+	SEG_SHORT = -2,  /* fewer bytes than the frame claims (torn) */
+	SEG_NEWER = -3,  /* a newer on-disk format version */
+	SEG_EMPTY = -4,  /* header all zeros (file created, never written) */
+};
+
+typedef struct seg_header {
+	uint32_t version;   /* SEG_FORMAT_VERSION */
+	uint32_t flags;     /* reserved, 0 */
+	uint64_t base_seq;  /* seq of the first frame; frames carry seq - base_seq */
+	int64_t base_ts_ms; /* wall clock at creation; frames carry ts - base_ts */
+	uint64_t salt;      /* random per segment; seeds every frame checksum */
+} seg_header;
+
+/* One decoded frame. data points into the buffer that was checked. */
+typedef struct seg_frame {
+	uint64_t seq;
+	int64_t ts_ms;
+	const uint8_t *data;
+	uint32_t len;
+	uint64_t offset; /* of the frame header within the segment file */
+	uint32_t seq_delta;
+} seg_frame;
+
+void seg_header_encode(const seg_header *h, uint8_t out[SEG_HEADER_SIZE]);
+/* SEG_OK, SEG_EMPTY (all zero), SEG_NEWER, or SEG_BAD. */
+int seg_header_decode(const uint8_t in[SEG_HEADER_SIZE], seg_header *h);
+
+/* The 32-bit frame checksum: XXH3-64 of the payload seeded with the salt,
+ * then of the 12 header bytes after the checksum field seeded with that,
+ * truncated to the low 32 bits. */
+uint32_t seg_frame_checksum(uint64_t salt, const uint8_t hdr12[12], const void *payload,
+			    uint32_t len);
+
+/* Write the 16-byte frame header for a payload into out. */
+void seg_frame_encode(uint8_t out[SEG_FRAME_HEADER], uint64_t salt, uint32_t seq_delta,
+		      int32_t ts_delta, const void *payload, uint32_t len);
+
+/*
+ * Check the frame that starts at buf (avail bytes readable from there).
+ * SEG_OK: *f filled (f->offset left to the caller). SEG_END: the length
+ * field and the checksum are zero (clean end). SEG_SHORT: the frame runs past
+ * avail. SEG_BAD: checksum or length invalid.
+ */
+int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, seg_frame *f);
+
+/* 0 if [data, data+len) is exactly one well-formed msgpack object (depth at
+ * most 256), else the byte offset + 1 at which it stops being one. */
+size_t seg_mp_validate(const void *data, size_t len);
+
+/* Little-endian helpers. */
+static inline uint32_t seg_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t seg_get64(const uint8_t *p)
+{
+	return (uint64_t)seg_get32(p) | (uint64_t)seg_get32(p + 4) << 32;
+}
+static inline void seg_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+static inline void seg_put64(uint8_t *p, uint64_t v)
+{
+	seg_put32(p, (uint32_t)v);
+	seg_put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* Segment file names: 20-digit zero-padded base seq + ".seg". */
+#define SEG_NAME_LEN 24
+void seg_name(char out[SEG_NAME_LEN + 1], uint64_t base_seq);
+/* 1 and *base set if name is a segment file name, else 0. */
+int seg_name_parse(const char *name, uint64_t *base);
+
+#endif

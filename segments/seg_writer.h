@@ -1,0 +1,126 @@
+/*
+ * seg_writer.h - the active segment: where appends go.
+ *
+ * The active segment is a preallocated file (fallocate) mapped shared and
+ * pre-faulted writable. An append is a memcpy into the mapping: once it
+ * returns, the bytes are in the page cache, so they survive the process
+ * being killed; they reach the disk at the next sync. FORMAT.md explains why
+ * this beats a write(2) per record.
+ *
+ * Not thread-safe: the engine serialises calls with its mutex. The sync is
+ * split in three so the slow fdatasync runs without that mutex:
+ * seg_sync_begin (under the lock) collects what must be synced,
+ * seg_sync_run (no lock) syncs it, seg_sync_end (under the lock) records
+ * the outcome.
+ */
+#ifndef SEG_WRITER_H
+#define SEG_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "seg_err.h"
+#include "seg_format.h"
+#include "seg_vfs.h"
+
+#define SEG_SPARE_NAME ".spare"
+#define SEG_MAX_SEALED 64 /* sealed segments awaiting their fdatasync */
+
+/* A preallocated, mapped file waiting to become the next segment. */
+typedef struct seg_spare {
+	int fd; /* -1: none */
+	uint8_t *map;
+	size_t size;
+} seg_spare;
+
+/* What recovery found when the writer opened the directory. */
+typedef struct seg_open_report {
+	uint64_t segments;     /* segment files found */
+	uint64_t first_seq;    /* oldest stored seq (0: none) */
+	uint64_t last_seq;     /* newest valid frame's seq (0: none) */
+	uint64_t torn_tails;   /* 1 if the active segment had a torn tail */
+	uint64_t torn_bytes;   /* bytes zeroed by that */
+	uint64_t corrupt;      /* damaged ranges seen in the active segment */
+	uint64_t quarantined;  /* unreadable segment files renamed *.bad */
+	uint64_t bytes;        /* disk use of the segment files */
+} seg_open_report;
+
+typedef struct seg_writer {
+	const seg_vfs *vfs;
+	char dir[4096]; /* the segments directory */
+	size_t seg_bytes;
+	int64_t max_age_ms;
+
+	/* The active segment. fd == -1 before the first append of an empty log. */
+	int fd;
+	uint8_t *map;
+	size_t size; /* mapped = file size */
+	size_t pos;  /* end of valid data */
+	seg_header hdr;
+	char name[SEG_NAME_LEN + 1];
+	int64_t started_mono_ms;
+	uint32_t last_delta;
+	int have_frame;
+
+	uint64_t next_seq; /* seq the next append gets */
+	uint64_t synced_seq;
+
+	/* Sealed segments whose data is not yet known durable. */
+	int sealed_fd[SEG_MAX_SEALED];
+	uint64_t sealed_last[SEG_MAX_SEALED];
+	int n_sealed;
+	int dir_dirty; /* a create/rename awaits a directory fsync */
+	int suspect;   /* the last fdatasync failed: roll before the next append */
+
+	seg_spare spare;
+	uint64_t bytes; /* disk use of all segment files (maintained) */
+} seg_writer;
+
+/*
+ * Open the segments directory `dir` (created if missing), find the active
+ * segment (the newest), scan it, zero a torn tail and fdatasync that,
+ * position for appending. min_next_seq: the next seq will be at least this
+ * (the cursor's high-water mark, so a seq is never given out twice).
+ */
+int seg_writer_open(seg_writer *w, const seg_vfs *v, const char *dir, size_t seg_bytes,
+		    int64_t max_age_ms, uint64_t min_next_seq, seg_open_report *rep, seg_err *e);
+
+/* Append one frame (payload already validated). Rolls to a new segment if
+ * the frame does not fit, the segment is too old, ts_ms is out of its
+ * delta range, or the last sync failed. *seq gets the frame's seq. */
+int seg_writer_append(seg_writer *w, const void *data, uint32_t len, int64_t ts_ms, uint64_t *seq,
+		      seg_err *e);
+
+/* Seal the active segment now (the next append starts a new one). */
+int seg_writer_roll(seg_writer *w, seg_err *e);
+
+/* Create a spare file outside any lock (pure: touches no writer state). */
+int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, seg_spare *out, seg_err *e);
+void seg_spare_discard(const seg_vfs *v, const char *dir, seg_spare *s);
+/* Does the writer want a spare? Install one (takes ownership; if the
+ * writer already has one the offered spare is discarded). */
+int seg_writer_wants_spare(const seg_writer *w);
+void seg_writer_give_spare(seg_writer *w, seg_spare *s);
+
+/* A sync, in three steps (see the top of this file). */
+typedef struct seg_sync_plan {
+	int fds[SEG_MAX_SEALED + 1];
+	int n;
+	int close_upto; /* fds[0 .. close_upto) are sealed: close them after */
+	int sync_dir;
+	uint64_t target_seq; /* durable once this plan succeeds */
+	int failed_fd;       /* fd whose fdatasync failed, -1 */
+	int err;             /* -errno of the first failure */
+} seg_sync_plan;
+
+/* 0: nothing to do (everything durable). 1: *p filled, run it. */
+int seg_sync_begin(seg_writer *w, seg_sync_plan *p);
+void seg_sync_run(const seg_vfs *v, const char *dir, seg_sync_plan *p);
+/* Returns 0 or an EDGELOG_E* code; on failure the affected segment is
+ * marked suspect so the next append starts a new one. */
+int seg_sync_end(seg_writer *w, seg_sync_plan *p, seg_err *e);
+
+/* Sync everything and release all resources (the spare file is removed). */
+int seg_writer_close(seg_writer *w, seg_err *e);
+
+#endif
