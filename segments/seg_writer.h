@@ -24,7 +24,7 @@
 #include "seg_vfs.h"
 
 #define SEG_SPARE_NAME ".spare"
-#define SEG_MAX_SEALED 64 /* sealed segments awaiting their fdatasync */
+#define SEG_MAX_SEALED 256 /* sealed segments awaiting their fdatasync */
 
 /* A preallocated, mapped file waiting to become the next segment. */
 typedef struct seg_spare {
@@ -73,7 +73,9 @@ typedef struct seg_writer {
 	int suspect;   /* the last fdatasync failed: roll before the next append */
 
 	seg_spare spare;
-	uint64_t bytes; /* disk use of all segment files (maintained) */
+	uint64_t bytes;       /* disk use of all segment files (maintained) */
+	uint64_t segments;    /* segment files (maintained) */
+	uint64_t sync_failed; /* failed fdatasync calls */
 } seg_writer;
 
 /*

@@ -1,0 +1,1 @@
+/* placeholder */ typedef int eng_placeholder_eng_reader;

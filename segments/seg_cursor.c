@@ -1,0 +1,166 @@
+/*
+ * seg_cursor.c - the two-slot cursor file.
+ *
+ * Slot layout (CUR_SLOT_SIZE bytes, little endian):
+ *   0  magic "ELCURSOR"        8
+ *   8  version u32, flags u32  8
+ *  16  generation u64
+ *  24  acked_seq, last_seq, sent, failed, dropped, expired, corrupt,
+ *      recovered, torn_tails, torn_bytes, cursor_resets, sync_failures,
+ *      last_success_at           13 x u64
+ * 128  reserved (zeros)
+ * 252  checksum u32: XXH3-64 of bytes 0..251, low half
+ */
+#include "seg_cursor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "seg_format.h"
+
+#define CUR_MAGIC "ELCURSOR"
+#define CUR_SUM_OFF (CUR_SLOT_SIZE - 4)
+
+void cur_encode(const cur_state *c, uint8_t out[CUR_SLOT_SIZE])
+{
+	const uint64_t f[] = { c->acked_seq,	 c->last_seq,	 c->sent,
+			       c->failed,	 c->dropped,	 c->expired,
+			       c->corrupt,	 c->recovered,	 c->torn_tails,
+			       c->torn_bytes,	 c->cursor_resets, c->sync_failures,
+			       (uint64_t)c->last_success_at };
+	size_t i;
+
+	memset(out, 0, CUR_SLOT_SIZE);
+	memcpy(out, CUR_MAGIC, 8);
+	seg_put32(out + 8, CUR_FORMAT_VERSION);
+	seg_put64(out + 16, c->generation);
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		seg_put64(out + 24 + 8 * i, f[i]);
+	seg_put32(out + CUR_SUM_OFF, (uint32_t)XXH3_64bits(out, CUR_SUM_OFF));
+}
+
+int cur_decode(const uint8_t in[CUR_SLOT_SIZE], cur_state *c)
+{
+	uint64_t *f[] = { &c->acked_seq,   &c->last_seq,      &c->sent,
+			  &c->failed,	   &c->dropped,	      &c->expired,
+			  &c->corrupt,	   &c->recovered,     &c->torn_tails,
+			  &c->torn_bytes,  &c->cursor_resets, &c->sync_failures,
+			  (uint64_t *)&c->last_success_at };
+	size_t i;
+
+	for (i = 0; i < CUR_SLOT_SIZE && in[i] == 0; i++)
+		;
+	if (i == CUR_SLOT_SIZE)
+		return SEG_EMPTY;
+	if (memcmp(in, CUR_MAGIC, 8) != 0 ||
+	    seg_get32(in + CUR_SUM_OFF) != (uint32_t)XXH3_64bits(in, CUR_SUM_OFF))
+		return SEG_BAD;
+	if (seg_get32(in + 8) > CUR_FORMAT_VERSION)
+		return SEG_NEWER;
+	memset(c, 0, sizeof(*c));
+	c->generation = seg_get64(in + 16);
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		*f[i] = seg_get64(in + 24 + 8 * i);
+	return SEG_OK;
+}
+
+int cur_load(const seg_vfs *v, const char *path, cur_state *c, int *how, seg_err *e)
+{
+	uint8_t buf[CUR_FILE_SIZE];
+	cur_state s[2];
+	int r[2], fd, i;
+	ssize_t n;
+	size_t got = 0;
+
+	memset(c, 0, sizeof(*c));
+	fd = v->open(v, path, O_RDONLY, 0);
+	if (fd == -ENOENT) {
+		*how = CUR_MISSING;
+		return 0;
+	}
+	if (fd < 0)
+		return seg_fail_errno(e, fd, "open %s", path);
+	memset(buf, 0, sizeof(buf));
+	while (got < sizeof(buf)) {
+		n = v->pread(v, fd, buf + got, sizeof(buf) - got, got);
+		if (n < 0) {
+			v->close(v, fd);
+			return seg_fail_errno(e, (int)n, "read %s", path);
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	v->close(v, fd);
+	if (got == 0) {
+		*how = CUR_MISSING;
+		return 0;
+	}
+	for (i = 0; i < 2; i++)
+		r[i] = cur_decode(buf + i * CUR_SLOT_STRIDE, &s[i]);
+	if (r[0] == SEG_NEWER || r[1] == SEG_NEWER)
+		return seg_fail(e, EDGELOG_EVERSION,
+				"%s: cursor written by a newer edgelog (format > %u)", path,
+				CUR_FORMAT_VERSION);
+	if (r[0] == SEG_OK && r[1] == SEG_OK) {
+		i = s[1].generation > s[0].generation;
+		*c = s[i];
+		/* Consecutive generations are the normal state; a gap means
+		 * the newer write of the other slot was lost. Either way the
+		 * higher generation is the newest durable state. */
+		*how = CUR_LOADED;
+		return 0;
+	}
+	if (r[0] == SEG_OK || r[1] == SEG_OK) {
+		i = r[1] == SEG_OK;
+		*c = s[i];
+		/* One slot empty: a file written once (normal). One slot bad:
+		 * its write was torn, so the survivor is one generation old. */
+		*how = (r[!i] == SEG_EMPTY) ? CUR_LOADED : CUR_FALLBACK;
+		return 0;
+	}
+	*how = (r[0] == SEG_EMPTY && r[1] == SEG_EMPTY) ? CUR_MISSING : CUR_GARBAGE;
+	return 0;
+}
+
+int cur_open(const seg_vfs *v, const char *path, seg_err *e)
+{
+	int fd = v->open(v, path, O_RDWR | O_CREAT, 0600);
+	if (fd < 0)
+		return seg_fail_errno(e, fd, "open %s", path);
+	return fd;
+}
+
+int cur_store(const seg_vfs *v, int fd, cur_state *c, seg_err *e)
+{
+	uint8_t slot[CUR_SLOT_SIZE];
+	uint64_t off;
+	ssize_t n;
+	int r;
+
+	c->generation++;
+	cur_encode(c, slot);
+	/* The slot of the older generation is overwritten; the newest
+	 * valid one stays untouched until this write is durable. */
+	off = (c->generation & 1) * CUR_SLOT_STRIDE;
+	n = v->pwrite(v, fd, slot, sizeof(slot), off);
+	if (n < 0) {
+		c->generation--;
+		return seg_fail_errno(e, (int)n, "write cursor");
+	}
+	if ((size_t)n != sizeof(slot)) {
+		c->generation--;
+		return seg_fail(e, EDGELOG_EIO, "write cursor: short write (%zd of %zu bytes)", n,
+				sizeof(slot));
+	}
+	r = v->fsync(v, fd);
+	if (r < 0) {
+		c->generation--;
+		return seg_fail_errno(e, r, "fdatasync cursor");
+	}
+	return 0;
+}

@@ -1,0 +1,132 @@
+/*
+ * seg_format.c - encode and check segment headers and frames.
+ * FORMAT.md is the specification; every constant here is described there.
+ */
+#include "seg_format.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+/* Header: magic[8] | version u32 | flags u32 | base_seq u64 | base_ts i64 |
+ * salt u64 | reserved[20] | checksum u32 (XXH3-64 of bytes 0..59, low half). */
+#define HDR_CHECKSUM_OFF 60
+
+void seg_header_encode(const seg_header *h, uint8_t out[SEG_HEADER_SIZE])
+{
+	memset(out, 0, SEG_HEADER_SIZE);
+	memcpy(out, SEG_MAGIC, SEG_MAGIC_LEN);
+	seg_put32(out + 8, h->version);
+	seg_put32(out + 12, h->flags);
+	seg_put64(out + 16, h->base_seq);
+	seg_put64(out + 24, (uint64_t)h->base_ts_ms);
+	seg_put64(out + 32, h->salt);
+	seg_put32(out + HDR_CHECKSUM_OFF, (uint32_t)XXH3_64bits(out, HDR_CHECKSUM_OFF));
+}
+
+int seg_header_decode(const uint8_t in[SEG_HEADER_SIZE], seg_header *h)
+{
+	size_t i;
+
+	for (i = 0; i < SEG_HEADER_SIZE && in[i] == 0; i++)
+		;
+	if (i == SEG_HEADER_SIZE)
+		return SEG_EMPTY;
+	if (memcmp(in, SEG_MAGIC, SEG_MAGIC_LEN) != 0)
+		return SEG_BAD;
+	if (seg_get32(in + HDR_CHECKSUM_OFF) != (uint32_t)XXH3_64bits(in, HDR_CHECKSUM_OFF))
+		return SEG_BAD;
+	h->version = seg_get32(in + 8);
+	h->flags = seg_get32(in + 12);
+	h->base_seq = seg_get64(in + 16);
+	h->base_ts_ms = (int64_t)seg_get64(in + 24);
+	h->salt = seg_get64(in + 32);
+	/* Checked after the checksum, so a flipped bit is damage, not "newer". */
+	if (h->version > SEG_FORMAT_VERSION)
+		return SEG_NEWER;
+	if (h->version == 0 || h->base_seq == 0)
+		return SEG_BAD;
+	return SEG_OK;
+}
+
+uint32_t seg_frame_checksum(uint64_t salt, const uint8_t hdr12[12], const void *payload,
+			    uint32_t len)
+{
+	XXH64_hash_t ph = XXH3_64bits_withSeed(payload, len, salt);
+	return (uint32_t)XXH3_64bits_withSeed(hdr12, 12, ph);
+}
+
+void seg_frame_encode(uint8_t out[SEG_FRAME_HEADER], uint64_t salt, uint32_t seq_delta,
+		      int32_t ts_delta, const void *payload, uint32_t len)
+{
+	uint32_t c;
+
+	seg_put32(out + 4, len);
+	seg_put32(out + 8, seq_delta);
+	seg_put32(out + 12, (uint32_t)ts_delta);
+	c = seg_frame_checksum(salt, out + 4, payload, len);
+	/* Zero is reserved for "no frame here" (zero-filled space). */
+	if (c == 0)
+		c = 1;
+	seg_put32(out, c);
+}
+
+int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, seg_frame *f)
+{
+	uint32_t c, len, want;
+
+	if (avail < SEG_FRAME_HEADER) {
+		size_t i;
+		for (i = 0; i < avail && buf[i] == 0; i++)
+			;
+		return i == avail ? SEG_END : SEG_SHORT;
+	}
+	c = seg_get32(buf);
+	len = seg_get32(buf + 4);
+	if (c == 0 && len == 0)
+		return SEG_END;
+	if (len == 0 || len > SEG_MAX_PAYLOAD)
+		return SEG_BAD;
+	if (len > avail - SEG_FRAME_HEADER)
+		return SEG_SHORT;
+	want = seg_frame_checksum(h->salt, buf + 4, buf + SEG_FRAME_HEADER, len);
+	if (want == 0)
+		want = 1;
+	if (c != want)
+		return SEG_BAD;
+	f->seq_delta = seg_get32(buf + 8);
+	f->seq = h->base_seq + f->seq_delta;
+	f->ts_ms = h->base_ts_ms + (int32_t)seg_get32(buf + 12);
+	f->data = buf + SEG_FRAME_HEADER;
+	f->len = len;
+	return SEG_OK;
+}
+
+void seg_name(char out[SEG_NAME_LEN + 1], uint64_t base_seq)
+{
+	snprintf(out, SEG_NAME_LEN + 1, "%020llu.seg", (unsigned long long)base_seq);
+}
+
+int seg_name_parse(const char *name, uint64_t *base)
+{
+	uint64_t v = 0;
+	int i;
+
+	if (strlen(name) != SEG_NAME_LEN || strcmp(name + 20, ".seg") != 0)
+		return 0;
+	for (i = 0; i < 20; i++) {
+		unsigned d;
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+		d = (unsigned)(name[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return 0;
+		v = v * 10 + d;
+	}
+	if (v == 0)
+		return 0;
+	*base = v;
+	return 1;
+}

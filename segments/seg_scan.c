@@ -1,0 +1,114 @@
+/*
+ * seg_scan.c - walk and verify the frames of one in-memory segment.
+ */
+#include "seg_scan.h"
+
+#include <string.h>
+
+int seg_scan_init(seg_scan *s, const uint8_t *buf, size_t size, int deep)
+{
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	s->buf = buf;
+	s->size = size;
+	s->deep = deep;
+	s->pos = SEG_HEADER_SIZE;
+	if (size < SEG_HEADER_SIZE)
+		return SEG_SHORT;
+	r = seg_header_decode(buf, &s->hdr);
+	return r;
+}
+
+/* Offset just past the last non-zero byte in [from, size), or from. */
+static size_t last_nonzero(const seg_scan *s, size_t from)
+{
+	size_t end = s->size;
+
+	/* Word-at-a-time from the end: the tail of a fresh segment is
+	 * megabytes of zeros. */
+	while (end > from && (end & 7))
+		if (s->buf[--end])
+			return end + 1;
+	while (end - from >= 8) {
+		uint64_t w;
+		memcpy(&w, s->buf + end - 8, 8);
+		if (w)
+			break;
+		end -= 8;
+	}
+	while (end > from)
+		if (s->buf[--end])
+			return end + 1;
+	return from;
+}
+
+/* Is there a frame at off that the scan would accept? */
+static int frame_at(const seg_scan *s, size_t off, seg_frame *f)
+{
+	uint32_t len;
+
+	if (s->size - off < SEG_FRAME_HEADER)
+		return 0;
+	/* Cheap filters before the checksum: most offsets fail here. */
+	len = seg_get32(s->buf + off + 4);
+	if (len == 0 || len > SEG_MAX_PAYLOAD || len > s->size - off - SEG_FRAME_HEADER)
+		return 0;
+	if (seg_frame_check(s->buf + off, s->size - off, &s->hdr, f) != SEG_OK)
+		return 0;
+	if (s->have_last && f->seq_delta <= s->last_delta)
+		return 0;
+	return 1;
+}
+
+/* First offset > from holding an acceptable frame, or 0. */
+static size_t resync(const seg_scan *s, size_t from, seg_frame *f)
+{
+	size_t off;
+
+	for (off = from + 1; off + SEG_FRAME_HEADER <= s->size; off++)
+		if (frame_at(s, off, f))
+			return off;
+	return 0;
+}
+
+int seg_scan_next(seg_scan *s, seg_frame *f, uint64_t *doff, uint64_t *dlen)
+{
+	size_t pos = s->pos, next, end;
+	int r;
+
+	if (pos >= s->size)
+		return SEG_SCAN_END;
+	r = seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, f);
+	if (r == SEG_OK && (!s->have_last || f->seq_delta > s->last_delta)) {
+		f->offset = pos;
+		s->pos = pos + SEG_FRAME_HEADER + f->len;
+		s->have_last = 1;
+		s->last_delta = f->seq_delta;
+		return SEG_SCAN_FRAME;
+	}
+	if (r == SEG_END) {
+		/* A zero header ends the data of a segment being written. In a
+		 * deep scan make sure nothing lies beyond (a zeroed block in the
+		 * middle of a file, as some file systems leave after a power
+		 * cut). */
+		if (!s->deep)
+			return SEG_SCAN_END;
+		end = last_nonzero(s, pos);
+		if (end == pos)
+			return SEG_SCAN_END;
+	}
+	next = resync(s, pos, f);
+	if (next) {
+		*doff = pos;
+		*dlen = next - pos;
+		s->pos = next;
+		return SEG_SCAN_DAMAGE;
+	}
+	end = last_nonzero(s, pos);
+	if (end == pos)
+		return SEG_SCAN_END; /* e.g. a short all-zero remainder */
+	*doff = pos;
+	*dlen = end - pos;
+	return SEG_SCAN_TAIL;
+}

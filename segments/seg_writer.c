@@ -1,0 +1,565 @@
+/*
+ * seg_writer.c - the active segment: recovery at open, appends, rolls, and
+ * the three-step sync.
+ *
+ * Invariants:
+ *  - Frames in a segment are contiguous from SEG_HEADER_SIZE to w->pos and
+ *    every byte after w->pos is zero (fresh fallocate, or zeroed by
+ *    recovery), so a reader finds the end at the first zero header.
+ *  - A segment file is fully allocated (fallocate) before it is mapped for
+ *    writing: a store into a mapped page can then never meet ENOSPC, which
+ *    the kernel would deliver as SIGBUS.
+ *  - Seqs handed out only increase, across restarts (min_next_seq).
+ */
+#include "seg_writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "seg_dir.h"
+#include "seg_scan.h"
+
+#define PUNCH_MIN (64u * 1024u) /* leave smaller unused tails allocated */
+
+static int path_in(const seg_writer *w, char *out, size_t sz, const char *name, seg_err *e)
+{
+	if (seg_path(out, sz, w->dir, name))
+		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s/%s", w->dir, name);
+	return 0;
+}
+
+static void unmap_active(seg_writer *w)
+{
+	if (w->map)
+		w->vfs->munmap(w->vfs, w->map, w->size);
+	w->map = NULL;
+}
+
+static void spare_release(const seg_vfs *v, seg_spare *s)
+{
+	if (s->map)
+		v->munmap(v, s->map, s->size);
+	if (s->fd >= 0)
+		v->close(v, s->fd);
+	s->map = NULL;
+	s->fd = -1;
+}
+
+void seg_spare_discard(const seg_vfs *v, const char *dir, seg_spare *s)
+{
+	char path[4200];
+
+	if (s->fd < 0)
+		return;
+	spare_release(v, s);
+	if (!seg_path(path, sizeof(path), dir, SEG_SPARE_NAME))
+		v->unlink(v, path);
+}
+
+int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, seg_spare *out, seg_err *e)
+{
+	char path[4200];
+	int fd, r, err = 0;
+
+	out->fd = -1;
+	out->map = NULL;
+	out->size = size;
+	if (seg_path(path, sizeof(path), dir, SEG_SPARE_NAME))
+		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", dir);
+	fd = v->open(v, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return seg_fail_errno(e, fd, "create %s", path);
+	/* Reserve every block now: stores into the mapping must never find
+	 * the disk full. */
+	r = v->fallocate(v, fd, size);
+	if (r < 0) {
+		v->close(v, fd);
+		v->unlink(v, path);
+		return seg_fail_errno(e, r, "fallocate %s (%zu bytes)", path, size);
+	}
+	out->map = v->mmap(v, fd, size, 1, 1, &err);
+	if (!out->map) {
+		v->close(v, fd);
+		v->unlink(v, path);
+		return seg_fail_errno(e, err, "mmap %s", path);
+	}
+	out->fd = fd;
+	return 0;
+}
+
+int seg_writer_wants_spare(const seg_writer *w)
+{
+	return w->spare.fd < 0;
+}
+
+void seg_writer_give_spare(seg_writer *w, seg_spare *s)
+{
+	if (w->spare.fd < 0 && s->size == w->seg_bytes) {
+		w->spare = *s;
+	} else if (s->fd >= 0) {
+		/* Unmap and close only: the file is the one the writer holds
+		 * or will be replaced by the next create. */
+		spare_release(w->vfs, s);
+	}
+	s->fd = -1;
+	s->map = NULL;
+}
+
+/* Move the active segment to the sealed list (its data still to be
+ * synced). An unused tail larger than PUNCH_MIN (a segment sealed by age)
+ * is given back to the file system; the file keeps its size so a reader
+ * that has it mapped reads zeros, not SIGBUS. */
+static int seal_active(seg_writer *w, seg_err *e)
+{
+	size_t keep;
+
+	if (w->fd < 0)
+		return 0;
+	if (w->n_sealed == SEG_MAX_SEALED) {
+		/* Nobody has synced for a long time (sync=none): sync the oldest
+		 * here rather than hold more descriptors open. */
+		int r = w->vfs->fsync(w->vfs, w->sealed_fd[0]);
+		w->vfs->close(w->vfs, w->sealed_fd[0]);
+		memmove(w->sealed_fd, w->sealed_fd + 1, (SEG_MAX_SEALED - 1) * sizeof(int));
+		memmove(w->sealed_last, w->sealed_last + 1,
+			(SEG_MAX_SEALED - 1) * sizeof(uint64_t));
+		w->n_sealed--;
+		if (r < 0) {
+			/* The segment's pages may be gone: report it. */
+			seg_fail_errno(e, r, "fdatasync of a sealed segment in %s", w->dir);
+			w->sync_failed++;
+		}
+	}
+	keep = (w->pos + 4095) & ~(size_t)4095;
+	if (w->size > keep && w->size - keep >= PUNCH_MIN &&
+	    w->vfs->punch(w->vfs, w->fd, keep, w->size - keep) == 0)
+		w->bytes -= w->size - keep < w->bytes ? w->size - keep : w->bytes;
+	unmap_active(w);
+	w->sealed_fd[w->n_sealed] = w->fd;
+	w->sealed_last[w->n_sealed] = w->next_seq - 1;
+	w->n_sealed++;
+	w->fd = -1;
+	return 0;
+}
+
+/* Start a new active segment whose first frame will be w->next_seq with
+ * timestamps relative to ts_ms. The old one is sealed only once the new
+ * one exists, so a failure (disk full) changes nothing. */
+static int start_segment(seg_writer *w, int64_t ts_ms, size_t need, seg_err *e)
+{
+	char name[SEG_NAME_LEN + 1], path[4200], spare[4200];
+	seg_spare s = { -1, NULL, 0 };
+	seg_header h;
+	size_t size = w->seg_bytes;
+	int r;
+
+	if (size < SEG_HEADER_SIZE + need)
+		size = SEG_HEADER_SIZE + need; /* one oversized record */
+	seg_name(name, w->next_seq);
+	if ((r = path_in(w, path, sizeof(path), name, e)))
+		return r;
+	if (w->spare.fd >= 0 && w->spare.size == size) {
+		if ((r = path_in(w, spare, sizeof(spare), SEG_SPARE_NAME, e)))
+			return r;
+		/* The spare becomes the segment by rename: a reader never sees
+		 * a segment name without its header for long, and a crash leaves
+		 * either a stale .spare (removed at open) or a segment whose
+		 * header is zero (recognised as never written). */
+		r = w->vfs->rename(w->vfs, spare, path);
+		if (r < 0) {
+			seg_spare_discard(w->vfs, w->dir, &w->spare);
+			return seg_fail_errno(e, r, "rename %s to %s", spare, path);
+		}
+		s = w->spare;
+		w->spare.fd = -1;
+		w->spare.map = NULL;
+	} else {
+		int fd, err = 0;
+		fd = w->vfs->open(w->vfs, path, O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (fd < 0)
+			return seg_fail_errno(e, fd, "create %s", path);
+		r = w->vfs->fallocate(w->vfs, fd, size);
+		if (r < 0) {
+			w->vfs->close(w->vfs, fd);
+			w->vfs->unlink(w->vfs, path);
+			return seg_fail_errno(e, r, "fallocate %s (%zu bytes)", path, size);
+		}
+		s.map = w->vfs->mmap(w->vfs, fd, size, 1, 1, &err);
+		if (!s.map) {
+			w->vfs->close(w->vfs, fd);
+			w->vfs->unlink(w->vfs, path);
+			return seg_fail_errno(e, err, "mmap %s", path);
+		}
+		s.fd = fd;
+		s.size = size;
+	}
+	seal_active(w, e);
+
+	memset(&h, 0, sizeof(h));
+	h.version = SEG_FORMAT_VERSION;
+	h.base_seq = w->next_seq;
+	h.base_ts_ms = ts_ms;
+	if ((r = w->vfs->random(w->vfs, &h.salt, sizeof(h.salt))) < 0)
+		h.salt = (uint64_t)w->vfs->mono_ms(w->vfs) * 0x9e3779b97f4a7c15ull ^ w->next_seq;
+	seg_header_encode(&h, s.map);
+	w->fd = s.fd;
+	w->map = s.map;
+	w->size = s.size;
+	w->pos = SEG_HEADER_SIZE;
+	w->hdr = h;
+	memcpy(w->name, name, sizeof(name));
+	w->started_mono_ms = w->vfs->mono_ms(w->vfs);
+	w->have_frame = 0;
+	w->last_delta = 0;
+	w->suspect = 0;
+	w->dir_dirty = 1; /* the new name must reach the disk before any sync counts */
+	w->bytes += s.size;
+	w->segments++;
+	return 0;
+}
+
+/* Recovery of the newest segment file. Returns 1 if the caller should look
+ * at the next older file (this one was empty or unreadable and removed or
+ * quarantined), 0 when positioned, or an error. */
+static int recover_last(seg_writer *w, uint64_t base, seg_open_report *rep, seg_err *e)
+{
+	char name[SEG_NAME_LEN + 1], path[4200], bad[4300];
+	uint64_t size = 0, alloc = 0, doff, dlen;
+	seg_scan sc;
+	seg_frame f;
+	int fd, r, err = 0, s;
+	uint8_t *map;
+	int64_t now, age;
+
+	seg_name(name, base);
+	if ((r = path_in(w, path, sizeof(path), name, e)))
+		return r;
+	fd = w->vfs->open(w->vfs, path, O_RDWR, 0);
+	if (fd < 0)
+		return seg_fail_errno(e, fd, "open %s", path);
+	if ((r = w->vfs->fstat(w->vfs, fd, &size, &alloc)) < 0) {
+		w->vfs->close(w->vfs, fd);
+		return seg_fail_errno(e, r, "fstat %s", path);
+	}
+	if (size < SEG_HEADER_SIZE + SEG_FRAME_HEADER) {
+		uint8_t tmp[SEG_HEADER_SIZE + SEG_FRAME_HEADER];
+		ssize_t n = w->vfs->pread(w->vfs, fd, tmp, (size_t)size, 0);
+		size_t i;
+		w->vfs->close(w->vfs, fd);
+		for (i = 0; n > 0 && i < (size_t)n && tmp[i] == 0; i++)
+			;
+		if (n >= 0 && i == (size_t)n)
+			goto stillborn;
+		goto quarantine;
+	}
+	/* Re-reserve the blocks: a segment sealed by age had its tail
+	 * punched, and a crash may have left it as the newest. */
+	if ((r = w->vfs->fallocate(w->vfs, fd, size)) < 0) {
+		w->vfs->close(w->vfs, fd);
+		return seg_fail_errno(e, r, "fallocate %s", path);
+	}
+	map = w->vfs->mmap(w->vfs, fd, (size_t)size, 1, 1, &err);
+	if (!map) {
+		w->vfs->close(w->vfs, fd);
+		return seg_fail_errno(e, err, "mmap %s", path);
+	}
+	s = seg_scan_init(&sc, map, (size_t)size, 1);
+	if (s == SEG_NEWER) {
+		w->vfs->munmap(w->vfs, map, (size_t)size);
+		w->vfs->close(w->vfs, fd);
+		return seg_fail(e, EDGELOG_EVERSION,
+				"%s: written by a newer edgelog (segment format > %u)", path,
+				SEG_FORMAT_VERSION);
+	}
+	if (s != SEG_OK || sc.hdr.base_seq != base) {
+		/* The header never reached the disk (power cut right after the
+		 * segment was created) or is damaged. No frame can be verified
+		 * without its salt. */
+		int empty = sc.size > 0 && (s == SEG_EMPTY);
+		if (empty) {
+			size_t i;
+			for (i = 0; i < (size_t)size && map[i] == 0; i++)
+				;
+			empty = i == (size_t)size;
+		}
+		w->vfs->munmap(w->vfs, map, (size_t)size);
+		w->vfs->close(w->vfs, fd);
+		if (empty)
+			goto stillborn;
+		goto quarantine;
+	}
+	w->hdr = sc.hdr;
+	for (;;) {
+		int k = seg_scan_next(&sc, &f, &doff, &dlen);
+		if (k == SEG_SCAN_FRAME) {
+			w->have_frame = 1;
+			w->last_delta = f.seq_delta;
+			rep->last_seq = f.seq;
+		} else if (k == SEG_SCAN_DAMAGE) {
+			rep->corrupt++;
+		} else if (k == SEG_SCAN_TAIL) {
+			/* A torn tail: the last write did not complete before the
+			 * crash. Zero it so the next frame lands on clean space,
+			 * and make that durable before anything is appended after
+			 * it. */
+			memset(map + doff, 0, (size_t)dlen);
+			rep->torn_tails++;
+			rep->torn_bytes += dlen;
+			r = w->vfs->fsync(w->vfs, fd);
+			if (r < 0) {
+				w->vfs->munmap(w->vfs, map, (size_t)size);
+				w->vfs->close(w->vfs, fd);
+				return seg_fail_errno(e, r, "fdatasync %s after zeroing its torn tail",
+						      path);
+			}
+			break;
+		} else {
+			break;
+		}
+	}
+	if (!w->have_frame)
+		rep->last_seq = base - 1;
+	w->fd = fd;
+	w->map = map;
+	w->size = (size_t)size;
+	w->pos = sc.pos;
+	memcpy(w->name, name, sizeof(name));
+	/* Age of the segment from its header's wall-clock time, clamped: a
+	 * clock that jumped must not make it look older than max age, nor
+	 * younger than new. */
+	now = w->vfs->now_ms(w->vfs);
+	age = now - w->hdr.base_ts_ms;
+	if (age < 0)
+		age = 0;
+	if (age > w->max_age_ms)
+		age = w->max_age_ms;
+	w->started_mono_ms = w->vfs->mono_ms(w->vfs) - age;
+	return 0;
+
+stillborn:
+	/* Created but never written: nothing to keep. */
+	r = w->vfs->unlink(w->vfs, path);
+	if (r < 0)
+		return seg_fail_errno(e, r, "unlink empty segment %s", path);
+	w->dir_dirty = 1;
+	return 1;
+quarantine:
+	/* Unreadable: keep the bytes for the repair tool, out of the way. */
+	snprintf(bad, sizeof(bad), "%s.bad", path);
+	r = w->vfs->rename(w->vfs, path, bad);
+	if (r < 0)
+		return seg_fail_errno(e, r, "rename %s to %s", path, bad);
+	w->dir_dirty = 1;
+	rep->quarantined++;
+	return 1;
+}
+
+int seg_writer_open(seg_writer *w, const seg_vfs *v, const char *dir, size_t seg_bytes,
+		    int64_t max_age_ms, uint64_t min_next_seq, seg_open_report *rep, seg_err *e)
+{
+	seg_list l = { 0 };
+	char path[4200];
+	uint64_t floor_seq = 1; /* seqs below this may have been used */
+	size_t i;
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	memset(rep, 0, sizeof(*rep));
+	w->vfs = v;
+	w->fd = -1;
+	w->spare.fd = -1;
+	w->seg_bytes = seg_bytes;
+	w->max_age_ms = max_age_ms;
+	if (strlen(dir) >= sizeof(w->dir) - SEG_NAME_LEN - 16)
+		return seg_fail(e, EDGELOG_EINVAL, "directory path too long: %s", dir);
+	strcpy(w->dir, dir);
+	r = v->mkdir(v, dir, 0700);
+	if (r < 0 && r != -EEXIST)
+		return seg_fail_errno(e, r, "mkdir %s", dir);
+	/* A spare left by a previous run is never part of the log. */
+	if (!seg_path(path, sizeof(path), dir, SEG_SPARE_NAME))
+		v->unlink(v, path);
+
+	for (;;) {
+		if ((r = seg_list_read(v, dir, &l, e)))
+			goto out;
+		if (l.n == 0) {
+			w->next_seq = 1;
+			break;
+		}
+		r = recover_last(w, l.base[l.n - 1], rep, e);
+		if (r < 0)
+			goto out;
+		if (r == 0) {
+			w->next_seq = rep->last_seq + 1;
+			break;
+		}
+		/* Removed or quarantined: its seqs may exist elsewhere (sent,
+		 * or in the .bad file); never hand them out again. */
+		if (floor_seq <= l.base[l.n - 1])
+			floor_seq = l.base[l.n - 1] + 1;
+	}
+	if (floor_seq > w->next_seq)
+		w->next_seq = floor_seq;
+	if (min_next_seq > w->next_seq)
+		w->next_seq = min_next_seq;
+	rep->segments = l.n;
+	rep->first_seq = l.n ? l.base[0] : 0;
+	for (i = 0; i < l.n; i++) {
+		uint64_t alloc = 0;
+		char name[SEG_NAME_LEN + 1];
+		seg_name(name, l.base[i]);
+		if (!seg_path(path, sizeof(path), dir, name) &&
+		    v->stat(v, path, NULL, &alloc) == 0)
+			w->bytes += alloc;
+	}
+	w->segments = l.n;
+	rep->bytes = w->bytes;
+	w->synced_seq = w->next_seq - 1;
+	if (w->dir_dirty && (r = v->fsync_dir(v, dir)) < 0) {
+		r = seg_fail_errno(e, r, "fsync directory %s", dir);
+		goto out;
+	}
+	w->dir_dirty = 0;
+	r = 0;
+out:
+	seg_list_free(&l);
+	if (r < 0) {
+		unmap_active(w);
+		if (w->fd >= 0)
+			v->close(v, w->fd);
+		w->fd = -1;
+	}
+	return r;
+}
+
+int seg_writer_roll(seg_writer *w, seg_err *e)
+{
+	if (w->fd < 0 || !w->have_frame)
+		return 0;
+	return seal_active(w, e);
+}
+
+int seg_writer_append(seg_writer *w, const void *data, uint32_t len, int64_t ts_ms, uint64_t *seq,
+		      seg_err *e)
+{
+	size_t need = SEG_FRAME_HEADER + (size_t)len;
+	int64_t tsd;
+	uint8_t *p;
+	int r;
+
+	if (w->fd >= 0) {
+		int roll = w->suspect || w->pos + need > w->size ||
+			   w->next_seq - w->hdr.base_seq > SEG_MAX_DELTA;
+		tsd = ts_ms - w->hdr.base_ts_ms;
+		if (tsd < INT32_MIN || tsd > INT32_MAX)
+			roll = 1;
+		if (w->have_frame && w->vfs->mono_ms(w->vfs) - w->started_mono_ms >= w->max_age_ms)
+			roll = 1;
+		if (roll && !w->have_frame && w->pos + need <= w->size && !w->suspect) {
+			/* Nothing written here yet: restamp the header instead of
+			 * creating a segment with the same base. */
+			w->hdr.base_ts_ms = ts_ms;
+			seg_header_encode(&w->hdr, w->map);
+			roll = 0;
+		}
+		if (roll && (r = start_segment(w, ts_ms, need, e)))
+			return r;
+	} else if ((r = start_segment(w, ts_ms, need, e))) {
+		return r;
+	}
+	tsd = ts_ms - w->hdr.base_ts_ms;
+	p = w->map + w->pos;
+	/* Payload first, header (with its checksum) last: a reader in another
+	 * process that sees a checksum also sees what it covers. */
+	memcpy(p + SEG_FRAME_HEADER, data, len);
+	seg_frame_encode(p, w->hdr.salt, (uint32_t)(w->next_seq - w->hdr.base_seq), (int32_t)tsd,
+			 data, len);
+	w->pos += need;
+	w->have_frame = 1;
+	w->last_delta = (uint32_t)(w->next_seq - w->hdr.base_seq);
+	*seq = w->next_seq++;
+	return 0;
+}
+
+int seg_sync_begin(seg_writer *w, seg_sync_plan *p)
+{
+	int i;
+
+	if (w->synced_seq + 1 >= w->next_seq && w->n_sealed == 0 && !w->dir_dirty)
+		return 0;
+	p->n = 0;
+	for (i = 0; i < w->n_sealed; i++)
+		p->fds[p->n++] = w->sealed_fd[i];
+	p->close_upto = p->n;
+	w->n_sealed = 0;
+	if (w->fd >= 0)
+		p->fds[p->n++] = w->fd;
+	p->sync_dir = w->dir_dirty;
+	w->dir_dirty = 0;
+	p->target_seq = w->next_seq - 1;
+	p->failed_fd = -1;
+	p->err = 0;
+	return 1;
+}
+
+void seg_sync_run(const seg_vfs *v, const char *dir, seg_sync_plan *p)
+{
+	int i, r;
+
+	for (i = 0; i < p->n; i++) {
+		r = v->fsync(v, p->fds[i]);
+		if (r < 0 && !p->err) {
+			p->err = r;
+			p->failed_fd = p->fds[i];
+		}
+	}
+	/* After the data: the directory entry of a new segment. */
+	if (p->sync_dir && (r = v->fsync_dir(v, dir)) < 0 && !p->err)
+		p->err = r;
+}
+
+int seg_sync_end(seg_writer *w, seg_sync_plan *p, seg_err *e)
+{
+	int i;
+
+	for (i = 0; i < p->close_upto; i++)
+		w->vfs->close(w->vfs, p->fds[i]);
+	if (!p->err) {
+		if (p->target_seq > w->synced_seq)
+			w->synced_seq = p->target_seq;
+		return 0;
+	}
+	w->sync_failed++;
+	if (p->failed_fd < 0) {
+		w->dir_dirty = 1; /* the directory fsync failed: try it again */
+	} else if (p->failed_fd == w->fd) {
+		/* The kernel may have dropped this segment's dirty pages and
+		 * marked them clean; a second fdatasync would "succeed" without
+		 * them. Seal it as suspect: the next append starts a new
+		 * segment. */
+		w->suspect = 1;
+	}
+	return seg_fail_errno(e, p->err, "fdatasync in %s", w->dir);
+}
+
+int seg_writer_close(seg_writer *w, seg_err *e)
+{
+	seg_sync_plan p;
+	int r = 0;
+
+	if (seg_sync_begin(w, &p)) {
+		seg_sync_run(w->vfs, w->dir, &p);
+		r = seg_sync_end(w, &p, e);
+	}
+	seg_spare_discard(w->vfs, w->dir, &w->spare);
+	unmap_active(w);
+	if (w->fd >= 0)
+		w->vfs->close(w->vfs, w->fd);
+	w->fd = -1;
+	while (w->n_sealed > 0)
+		w->vfs->close(w->vfs, w->sealed_fd[--w->n_sealed]);
+	return r;
+}

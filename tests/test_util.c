@@ -1,0 +1,286 @@
+/*
+ * test_util.c - see test_util.h.
+ */
+#include "test_util.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void tu_buf_free(tu_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = 0;
+}
+
+/* Directories to remove at exit (a failing Check test exits its child
+ * process from inside the assertion, skipping the test's own cleanup). */
+#define TU_MAX_DIRS 64
+static char *tu_dirs[TU_MAX_DIRS];
+static int tu_ndirs;
+static pid_t tu_owner;
+
+static void tu_cleanup(void)
+{
+	/* Only the process that created the directories removes them: a
+	 * forked grandchild exiting must not pull them from under a test. */
+	if (getpid() != tu_owner)
+		return;
+	for (int i = 0; i < tu_ndirs; i++) {
+		tu_rm_rf(tu_dirs[i]);
+		free(tu_dirs[i]);
+	}
+	tu_ndirs = 0;
+}
+
+char *tu_mkdtemp(const char *prefix)
+{
+	char tmpl[256];
+	snprintf(tmpl, sizeof tmpl, "/tmp/%s-XXXXXX", prefix);
+	if (!mkdtemp(tmpl))
+		ck_abort_msg("mkdtemp(%s): %s", tmpl, strerror(errno));
+	char *p = strdup(tmpl);
+	ck_assert_ptr_nonnull(p);
+	if (tu_owner != getpid()) {
+		/* First directory in this (forked) process. */
+		tu_owner = getpid();
+		tu_ndirs = 0;
+		atexit(tu_cleanup);
+	}
+	if (tu_ndirs < TU_MAX_DIRS)
+		tu_dirs[tu_ndirs++] = strdup(p);
+	return p;
+}
+
+static int tu_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP || flag == FTW_D)
+		return rmdir(path) == 0 ? 0 : -1;
+	return unlink(path) == 0 ? 0 : -1;
+}
+
+int tu_rm_rf(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -1;
+	return nftw(path, tu_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void tu_empty_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		ck_abort_msg("opendir(%s): %s", dir, strerror(errno));
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (tu_rm_rf(tu_path(dir, de->d_name)) != 0)
+			ck_abort_msg("rm -rf %s/%s: %s", dir, de->d_name, strerror(errno));
+	}
+	closedir(d);
+}
+
+const char *tu_path(const char *dir, const char *name)
+{
+	static char slots[8][4200];
+	static int next;
+	char *p = slots[next++ & 7];
+	snprintf(p, sizeof slots[0], "%s/%s", dir, name);
+	return p;
+}
+
+tu_buf tu_read_file(const char *path)
+{
+	tu_buf b = {NULL, 0};
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		ck_abort_msg("open(%s): %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		ck_abort_msg("fstat(%s): %s", path, strerror(errno));
+	b.len = (size_t)st.st_size;
+	b.data = malloc(b.len ? b.len : 1);
+	ck_assert_ptr_nonnull(b.data);
+	size_t got = 0;
+	while (got < b.len) {
+		ssize_t n = pread(fd, b.data + got, b.len - got, (off_t)got);
+		if (n <= 0)
+			ck_abort_msg("pread(%s): %s", path, n < 0 ? strerror(errno) : "short");
+		got += (size_t)n;
+	}
+	close(fd);
+	return b;
+}
+
+void tu_write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		ck_abort_msg("open(%s): %s", path, strerror(errno));
+	size_t put = 0;
+	while (put < len) {
+		ssize_t n = pwrite(fd, (const uint8_t *)data + put, len - put, (off_t)put);
+		if (n <= 0)
+			ck_abort_msg("pwrite(%s): %s", path, n < 0 ? strerror(errno) : "short");
+		put += (size_t)n;
+	}
+	close(fd);
+}
+
+int tu_file_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+uint64_t tu_file_size(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		ck_abort_msg("stat(%s): %s", path, strerror(errno));
+	return (uint64_t)st.st_size;
+}
+
+int tu_count_entries(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		ck_abort_msg("opendir(%s): %s", dir, strerror(errno));
+	int n = 0;
+	size_t sl = strlen(suffix);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		size_t l = strlen(de->d_name);
+		if (l >= sl && !strcmp(de->d_name + l - sl, suffix))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+uint64_t tu_rand(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t tu_rand_below(uint64_t *state, uint64_t n)
+{
+	return n ? tu_rand(state) % n : 0;
+}
+
+static void tu_pack_cstr(msgpack_packer *pk, const char *s)
+{
+	msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+static double tu_unit(uint64_t *st)
+{
+	return (double)(tu_rand(st) >> 11) / 9007199254740992.0; /* [0, 1) */
+}
+
+tu_buf tu_prediction(uint64_t index, uint64_t seed)
+{
+	static const char *labels[] = {"person", "suitcase", "dog",	 "bottle",
+				       "chair",  "car",	     "bicycle", "backpack"};
+	uint64_t st = seed * 0x100000001b3ull ^ (index + 1) * 0x9e3779b97f4a7c15ull;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+
+	/* Timestamps: 2024-05-14T09:21:33Z plus 33 ms per record. */
+	uint64_t ms = 1715678493000ull + index * 33u;
+	uint64_t ts_ns = ms * 1000000ull + tu_rand_below(&st, 1000000);
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	char ts[40];
+	snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (unsigned)(ms % 1000));
+	char rid[40];
+	uint64_t a = tu_rand(&st), b = tu_rand(&st);
+	snprintf(rid, sizeof rid, "%08x-%04x-4%03x-%04x-%012" PRIx64, (unsigned)(a >> 32),
+		 (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+		 0x8000u | ((unsigned)(b >> 48) & 0x3fff), b & 0xffffffffffffull);
+
+	/* Five descending scores summing to at most 1. */
+	double scores[5], left = 1.0;
+	for (int i = 0; i < 5; i++) {
+		scores[i] = left * (0.3 + 0.6 * tu_unit(&st));
+		left -= scores[i];
+	}
+	size_t first = (size_t)tu_rand_below(&st, 8);
+
+	msgpack_pack_map(&pk, 11);
+	tu_pack_cstr(&pk, "device_id");
+	tu_pack_cstr(&pk, "cam-0042");
+	tu_pack_cstr(&pk, "model");
+	msgpack_pack_map(&pk, 2);
+	tu_pack_cstr(&pk, "name");
+	tu_pack_cstr(&pk, "yolov8n");
+	tu_pack_cstr(&pk, "version");
+	tu_pack_cstr(&pk, "2.3.1");
+	tu_pack_cstr(&pk, "ts");
+	tu_pack_cstr(&pk, ts);
+	tu_pack_cstr(&pk, "ts_ns");
+	msgpack_pack_uint64(&pk, ts_ns);
+	tu_pack_cstr(&pk, "request_id");
+	tu_pack_cstr(&pk, rid);
+	tu_pack_cstr(&pk, "label");
+	tu_pack_cstr(&pk, labels[first]);
+	tu_pack_cstr(&pk, "confidence");
+	msgpack_pack_double(&pk, scores[0]);
+	tu_pack_cstr(&pk, "top5");
+	msgpack_pack_array(&pk, 5);
+	for (size_t i = 0; i < 5; i++) {
+		msgpack_pack_map(&pk, 2);
+		tu_pack_cstr(&pk, "label");
+		tu_pack_cstr(&pk, labels[(first + i) % 8]);
+		tu_pack_cstr(&pk, "score");
+		msgpack_pack_double(&pk, scores[i]);
+	}
+	tu_pack_cstr(&pk, "latency_ms");
+	msgpack_pack_double(&pk, 4.0 + 8.0 * tu_unit(&st));
+	tu_pack_cstr(&pk, "bbox");
+	msgpack_pack_array(&pk, 4);
+	double x0 = 0.8 * tu_unit(&st), y0 = 0.8 * tu_unit(&st);
+	msgpack_pack_double(&pk, x0);
+	msgpack_pack_double(&pk, y0);
+	msgpack_pack_double(&pk, x0 + 0.2 * tu_unit(&st));
+	msgpack_pack_double(&pk, y0 + 0.2 * tu_unit(&st));
+	tu_pack_cstr(&pk, "meta");
+	msgpack_pack_map(&pk, 3);
+	tu_pack_cstr(&pk, "fw");
+	tu_pack_cstr(&pk, "1.8.2");
+	tu_pack_cstr(&pk, "site");
+	tu_pack_cstr(&pk, "s17");
+	tu_pack_cstr(&pk, "frame");
+	msgpack_pack_uint64(&pk, 100000u + index);
+
+	tu_buf out;
+	out.len = sb.size;
+	out.data = (uint8_t *)msgpack_sbuffer_release(&sb);
+	msgpack_sbuffer_destroy(&sb);
+	return out;
+}

@@ -1,0 +1,59 @@
+/*
+ * test_util.h - helpers shared by the Check runners: temporary directories,
+ * whole-file I/O, a deterministic PRNG, and realistic msgpack prediction
+ * records shaped like /work/shared/data/prediction.json.
+ *
+ * Every helper aborts the test (via ck_abort_msg) on an I/O failure, so a
+ * caller never has to check a return value for set-up work.
+ */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A heap buffer; free with tu_buf_free(). */
+typedef struct tu_buf {
+	uint8_t *data;
+	size_t len;
+} tu_buf;
+
+void tu_buf_free(tu_buf *b);
+
+/* Create a fresh directory /tmp/<prefix>-XXXXXX; returns a malloc'd path.
+ * The directory is also registered for removal at exit, so a test that
+ * fails half way does not leave it behind. */
+char *tu_mkdtemp(const char *prefix);
+
+/* Remove path and everything below it (like rm -rf); a missing path is
+ * fine. Returns 0 or -1. */
+int tu_rm_rf(const char *path);
+
+/* Remove every entry of dir but keep dir itself. */
+void tu_empty_dir(const char *dir);
+
+/* "dir/name" in a static rotating buffer (8 slots): use it at once. */
+const char *tu_path(const char *dir, const char *name);
+
+/* Whole-file helpers. tu_read_file aborts the test if path is unreadable. */
+tu_buf tu_read_file(const char *path);
+void tu_write_file(const char *path, const void *data, size_t len);
+int tu_file_exists(const char *path);
+uint64_t tu_file_size(const char *path);
+/* Number of directory entries whose name ends with suffix ("" = all). */
+int tu_count_entries(const char *dir, const char *suffix);
+
+/* splitmix64: a deterministic PRNG; *state is the seed. */
+uint64_t tu_rand(uint64_t *state);
+/* Uniform in [0, n). */
+uint64_t tu_rand_below(uint64_t *state, uint64_t n);
+
+/*
+ * One msgpack prediction record (a map of 11 keys: device_id, model, ts,
+ * ts_ns, request_id, label, confidence, top5, latency_ms, bbox, meta), with
+ * request_id, ts, ts_ns, scores, box and meta.frame derived from index and
+ * seed so that no two records are alike. About 400 bytes.
+ */
+tu_buf tu_prediction(uint64_t index, uint64_t seed);
+
+#endif
