@@ -1,1 +1,391 @@
-/* placeholder */ typedef int eng_placeholder_eng_config;
+/*
+ * eng_config.c - defaults, environment, validation, error strings.
+ *
+ * Every invalid value is an error naming the variable or field; nothing is
+ * silently replaced by a default.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "eng_internal.h"
+
+static _Thread_local char tls_msg[512];
+
+const char *edgelog_version(void)
+{
+	return EDGELOG_VERSION_STRING;
+}
+
+const char *edgelog_strerror(int code)
+{
+	switch (code) {
+	case EDGELOG_OK: return "EDGELOG_OK: success";
+	case EDGELOG_EOF: return "EDGELOG_EOF: no more records";
+	case EDGELOG_EINVAL: return "EDGELOG_EINVAL: invalid argument or record";
+	case EDGELOG_ECONFIG: return "EDGELOG_ECONFIG: invalid configuration";
+	case EDGELOG_EIO: return "EDGELOG_EIO: input/output error";
+	case EDGELOG_ENOSPC: return "EDGELOG_ENOSPC: no space left on device";
+	case EDGELOG_EFULL: return "EDGELOG_EFULL: size cap reached (full_policy=reject)";
+	case EDGELOG_ELOCKED: return "EDGELOG_ELOCKED: directory locked by another process";
+	case EDGELOG_ECORRUPT: return "EDGELOG_ECORRUPT: damaged data";
+	case EDGELOG_EVERSION: return "EDGELOG_EVERSION: written by a newer on-disk format";
+	case EDGELOG_ENOMEM: return "EDGELOG_ENOMEM: out of memory";
+	case EDGELOG_ETOOBIG: return "EDGELOG_ETOOBIG: record too large";
+	case EDGELOG_ENOTFOUND: return "EDGELOG_ENOTFOUND: no such file or directory";
+	case EDGELOG_EPERM: return "EDGELOG_EPERM: permission denied or read-only";
+	case EDGELOG_ESTATE: return "EDGELOG_ESTATE: call not valid in this state";
+	case EDGELOG_ENET: return "EDGELOG_ENET: upload failed";
+	case EDGELOG_ETIMEDOUT: return "EDGELOG_ETIMEDOUT: timed out";
+	default: return "EDGELOG_E?: unknown error code";
+	}
+}
+
+void eng_tls_set(const char *msg)
+{
+	snprintf(tls_msg, sizeof(tls_msg), "%s", msg);
+}
+
+int eng_tls_error(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(tls_msg, sizeof(tls_msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+const char *edgelog_errmsg(const edgelog *log)
+{
+	if (!log)
+		return tls_msg;
+	return log->errmsg;
+}
+
+void eng_log(const eng_conf *c, int level, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c && c->log_fn)
+		c->log_fn(c->log_payload, level, msg);
+	else if (level <= EDGELOG_LOG_WARN)
+		fprintf(stderr, "edgelog: %s\n", msg);
+}
+
+void edgelog_config_init(edgelog_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->version = EDGELOG_CONFIG_VERSION;
+}
+
+/* --- environment ------------------------------------------------------- */
+
+/* Copy s into the config's own storage. */
+static const char *keep(edgelog_config *cfg, const char *var, const char *s, int *rc)
+{
+	size_t n = strlen(s) + 1;
+	char *p;
+
+	if (cfg->strbuf_used_ + n > sizeof(cfg->strbuf_)) {
+		*rc = eng_tls_error(EDGELOG_ECONFIG, "%s: value too long (%zu bytes)", var, n - 1);
+		return NULL;
+	}
+	p = cfg->strbuf_ + cfg->strbuf_used_;
+	memcpy(p, s, n);
+	cfg->strbuf_used_ += n;
+	return p;
+}
+
+/* First set variable of a pair (edgelog's own name wins). */
+static const char *env2(const char *a, const char *b, const char **name)
+{
+	const char *v = getenv(a);
+	*name = a;
+	if (!v && b) {
+		v = getenv(b);
+		*name = b;
+	}
+	return v;
+}
+
+static int parse_u64(const char *var, const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!*s || !isdigit((unsigned char)*s))
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		goto bad;
+	*out = v;
+	return 0;
+bad:
+	return eng_tls_error(EDGELOG_ECONFIG, "%s: '%s' is not a whole number from %llu to %llu", var,
+			     s, (unsigned long long)lo, (unsigned long long)hi);
+}
+
+static int parse_u32(const char *var, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	uint64_t v;
+	int rc = parse_u64(var, s, lo, hi, &v);
+	if (!rc)
+		*out = (uint32_t)v;
+	return rc;
+}
+
+static int parse_enum(const char *var, const char *s, const char *const *names, int *out)
+{
+	char list[128] = "";
+	int i;
+
+	for (i = 0; names[i]; i++)
+		if (!strcmp(s, names[i])) {
+			*out = i + 1;
+			return 0;
+		}
+	for (i = 0; names[i]; i++) {
+		strcat(list, i ? ", " : "");
+		strcat(list, names[i]);
+	}
+	return eng_tls_error(EDGELOG_ECONFIG, "%s: '%s' is not one of %s", var, s, list);
+}
+
+static const char *const sync_names[] = { "always", "interval", "none", NULL };
+static const char *const full_names[] = { "drop_oldest", "reject", NULL };
+static const char *const format_names[] = { "ndjson", "json", "msgpack", NULL };
+static const char *const comp_names[] = { "gzip", "none", NULL };
+
+/* BUFFER_DB_PATH may name the Python client's SQLite file: use the
+ * directory beside it plus the file's stem. */
+static int db_path_dir(edgelog_config *cfg, const char *v, const char **out)
+{
+	static int said;
+	const char *base = strrchr(v, '/');
+	const char *dot;
+	struct stat st;
+	char buf[4096];
+	int rc = 0, is_file;
+
+	base = base ? base + 1 : v;
+	dot = strrchr(base, '.');
+	is_file = (stat(v, &st) == 0 && S_ISREG(st.st_mode)) ||
+		  (dot && dot != base &&
+		   (!strcmp(dot, ".db") || !strcmp(dot, ".sqlite") || !strcmp(dot, ".sqlite3") ||
+		    !strcmp(dot, ".db3")));
+	if (!is_file) {
+		*out = keep(cfg, "BUFFER_DB_PATH", v, &rc);
+		return rc;
+	}
+	if (!dot || dot == base)
+		dot = base + strlen(base);
+	if ((size_t)(dot - v) >= sizeof(buf))
+		return eng_tls_error(EDGELOG_ECONFIG, "BUFFER_DB_PATH: path too long");
+	memcpy(buf, v, (size_t)(dot - v));
+	buf[dot - v] = '\0';
+	*out = keep(cfg, "BUFFER_DB_PATH", buf, &rc);
+	if (!rc && !said) {
+		said = 1;
+		fprintf(stderr, "edgelog: BUFFER_DB_PATH=%s names a file; using directory %s\n", v,
+			buf);
+	}
+	return rc;
+}
+
+int edgelog_config_from_env(edgelog_config *cfg)
+{
+	const char *v, *name;
+	int rc = 0, k;
+
+	if (!cfg)
+		return eng_tls_error(EDGELOG_EINVAL, "edgelog_config_from_env: cfg is NULL");
+	if ((v = env2("EDGELOG_DIR", NULL, &name))) {
+		if (!*v)
+			return eng_tls_error(EDGELOG_ECONFIG, "EDGELOG_DIR: empty");
+		cfg->dir = keep(cfg, name, v, &rc);
+	} else if ((v = getenv("BUFFER_DB_PATH"))) {
+		if (!*v)
+			return eng_tls_error(EDGELOG_ECONFIG, "BUFFER_DB_PATH: empty");
+		rc = db_path_dir(cfg, v, &cfg->dir);
+	}
+	if (rc)
+		return rc;
+	if ((v = env2("EDGELOG_ENDPOINT", "CLOUD_LOGGING_ENDPOINT", &name)))
+		cfg->endpoint = *v ? keep(cfg, name, v, &rc) : NULL;
+	if (!rc && (v = env2("EDGELOG_DEVICE_ID", "EDGE_DEVICE_ID", &name))) {
+		if (!*v)
+			return eng_tls_error(EDGELOG_ECONFIG, "%s: empty", name);
+		cfg->device_id = keep(cfg, name, v, &rc);
+	}
+	if (rc)
+		return rc;
+#define U32(a, b, field, lo, hi)                                                  \
+	if ((v = env2(a, b, &name)) && (rc = parse_u32(name, v, lo, hi, &cfg->field))) \
+		return rc;
+	U32("EDGELOG_MAX_SIZE_MB", "BUFFER_MAX_SIZE_MB", max_size_mb, 1, 1u << 22);
+	U32("EDGELOG_RETENTION_DAYS", "BUFFER_CLEANUP_DAYS", retention_days, 1, 36500);
+	U32("EDGELOG_BATCH_SIZE", NULL, batch_size, 1, 100000);
+	U32("EDGELOG_BATCH_TIMEOUT_MS", NULL, batch_timeout_ms, 1, 86400000);
+	U32("EDGELOG_SYNC_INTERVAL_MS", NULL, sync_interval_ms, 1, 3600000);
+	U32("EDGELOG_RETRY_BASE_MS", NULL, retry_base_ms, 1, 3600000);
+	U32("EDGELOG_RETRY_MAX_MS", NULL, retry_max_ms, 1, 86400000);
+	U32("EDGELOG_HTTP_TIMEOUT_MS", NULL, http_timeout_ms, 1, 3600000);
+	U32("EDGELOG_SEGMENT_BYTES", NULL, segment_bytes, 65536, 1u << 30);
+	U32("EDGELOG_SEGMENT_MAX_AGE_S", NULL, segment_max_age_s, 1, 86400 * 24);
+	U32("EDGELOG_ALERT_SIZE_PCT", NULL, alert_size_pct, 1, 100);
+#undef U32
+	if ((v = getenv("EDGELOG_ALERT_PENDING")) &&
+	    (rc = parse_u64("EDGELOG_ALERT_PENDING", v, 1, UINT64_MAX, &cfg->alert_pending)))
+		return rc;
+	if ((v = getenv("EDGELOG_ALERT_FAILED")) &&
+	    (rc = parse_u64("EDGELOG_ALERT_FAILED", v, 1, UINT64_MAX, &cfg->alert_failed)))
+		return rc;
+#define ENUM(var, names, field, type)                                 \
+	if ((v = getenv(var))) {                                          \
+		if ((rc = parse_enum(var, v, names, &k)))                     \
+			return rc;                                                \
+		cfg->field = (type)k;                                         \
+	}
+	ENUM("EDGELOG_SYNC", sync_names, sync, edgelog_sync_mode);
+	ENUM("EDGELOG_FULL_POLICY", full_names, full_policy, edgelog_full_policy);
+	ENUM("EDGELOG_FORMAT", format_names, format, edgelog_format);
+	ENUM("EDGELOG_COMPRESSION", comp_names, compression, edgelog_compression);
+#undef ENUM
+#define STR(var, field)                                                     \
+	if ((v = getenv(var))) {                                                \
+		if (!*v)                                                            \
+			return eng_tls_error(EDGELOG_ECONFIG, "%s: empty", var);        \
+		if (!(cfg->field = keep(cfg, var, v, &rc)))                         \
+			return rc;                                                      \
+	}
+	STR("EDGELOG_AUTH_TOKEN", auth_token);
+	STR("EDGELOG_AUTH_TOKEN_FILE", auth_token_file);
+	STR("EDGELOG_CA_FILE", ca_file);
+	STR("EDGELOG_CLIENT_CERT", client_cert);
+	STR("EDGELOG_CLIENT_KEY", client_key);
+#undef STR
+	return 0;
+}
+
+/* --- validation ---------------------------------------------------------- */
+
+static char *dup_or(const char *s, const char *dflt)
+{
+	return strdup(s ? s : dflt);
+}
+
+#define CHECK_RANGE(field, lo, hi)                                                         \
+	if (cfg->field && (cfg->field < (lo) || cfg->field > (hi)))                            \
+		return seg_fail(e, EDGELOG_ECONFIG, "config field " #field ": %llu is not from %llu to %llu", \
+				(unsigned long long)cfg->field, (unsigned long long)(lo),                 \
+				(unsigned long long)(hi));
+
+int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
+{
+	char host[128];
+	const char *p;
+
+	memset(c, 0, sizeof(*c));
+	if (!cfg)
+		return seg_fail(e, EDGELOG_EINVAL, "config is NULL");
+	if (cfg->version != EDGELOG_CONFIG_VERSION)
+		return seg_fail(e, EDGELOG_ECONFIG,
+				"config field version: %u (call edgelog_config_init; this library "
+				"knows version %u)",
+				cfg->version, EDGELOG_CONFIG_VERSION);
+	if ((unsigned)cfg->sync > EDGELOG_SYNC_NONE)
+		return seg_fail(e, EDGELOG_ECONFIG, "config field sync: %d is not a sync mode",
+				(int)cfg->sync);
+	if ((unsigned)cfg->full_policy > EDGELOG_FULL_REJECT)
+		return seg_fail(e, EDGELOG_ECONFIG, "config field full_policy: %d is not a policy",
+				(int)cfg->full_policy);
+	if ((unsigned)cfg->format > EDGELOG_FORMAT_MSGPACK)
+		return seg_fail(e, EDGELOG_ECONFIG, "config field format: %d is not a format",
+				(int)cfg->format);
+	if ((unsigned)cfg->compression > EDGELOG_COMPRESSION_NONE)
+		return seg_fail(e, EDGELOG_ECONFIG,
+				"config field compression: %d is not a compression",
+				(int)cfg->compression);
+	CHECK_RANGE(max_size_mb, 1, 1u << 22);
+	CHECK_RANGE(retention_days, 1, 36500);
+	CHECK_RANGE(batch_size, 1, 100000);
+	CHECK_RANGE(batch_timeout_ms, 1, 86400000);
+	CHECK_RANGE(sync_interval_ms, 1, 3600000);
+	CHECK_RANGE(retry_base_ms, 1, 3600000);
+	CHECK_RANGE(retry_max_ms, 1, 86400000);
+	CHECK_RANGE(http_timeout_ms, 1, 3600000);
+	CHECK_RANGE(segment_bytes, 65536, 1u << 30);
+	CHECK_RANGE(segment_max_age_s, 1, 86400 * 24);
+	CHECK_RANGE(alert_size_pct, 1, 100);
+	if (cfg->dir && !*cfg->dir)
+		return seg_fail(e, EDGELOG_ECONFIG, "config field dir: empty");
+	if (cfg->endpoint && *cfg->endpoint && strncmp(cfg->endpoint, "http://", 7) &&
+	    strncmp(cfg->endpoint, "https://", 8))
+		return seg_fail(e, EDGELOG_ECONFIG,
+				"config field endpoint: '%s' is not an http:// or https:// URL",
+				cfg->endpoint);
+	if (cfg->device_id) {
+		if (!*cfg->device_id || strlen(cfg->device_id) >= sizeof(((edgelog_status *)0)->device_id))
+			return seg_fail(e, EDGELOG_ECONFIG,
+					"config field device_id: must be 1 to 127 bytes");
+		for (p = cfg->device_id; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || *p == 0x7f)
+				return seg_fail(e, EDGELOG_ECONFIG,
+						"config field device_id: control character, quote "
+						"or backslash at byte %td",
+						p - cfg->device_id);
+	}
+	if (cfg->retry_base_ms && cfg->retry_max_ms && cfg->retry_base_ms > cfg->retry_max_ms)
+		return seg_fail(e, EDGELOG_ECONFIG,
+				"config fields retry_base_ms (%u) > retry_max_ms (%u)",
+				cfg->retry_base_ms, cfg->retry_max_ms);
+
+	if (gethostname(host, sizeof(host)) != 0 || !*host)
+		strcpy(host, "unknown");
+	host[sizeof(host) - 1] = '\0';
+	c->dir = dup_or(cfg->dir, "./edgelog-data");
+	c->endpoint = cfg->endpoint && *cfg->endpoint ? strdup(cfg->endpoint) : NULL;
+	c->device_id = dup_or(cfg->device_id, host);
+	if (!c->dir || !c->device_id || (cfg->endpoint && *cfg->endpoint && !c->endpoint)) {
+		eng_conf_free(c);
+		return seg_fail(e, EDGELOG_ENOMEM, "out of memory");
+	}
+	c->max_size_bytes = (uint64_t)(cfg->max_size_mb ? cfg->max_size_mb : 500) << 20;
+	c->retention_days = cfg->retention_days ? cfg->retention_days : 7;
+	c->batch_size = cfg->batch_size ? cfg->batch_size : 32;
+	c->batch_timeout_ms = cfg->batch_timeout_ms ? cfg->batch_timeout_ms : 10000;
+	c->sync = cfg->sync ? cfg->sync : EDGELOG_SYNC_INTERVAL;
+	c->sync_interval_ms = cfg->sync_interval_ms ? cfg->sync_interval_ms : 100;
+	c->full_policy = cfg->full_policy ? cfg->full_policy : EDGELOG_FULL_DROP_OLDEST;
+	c->format = cfg->format ? cfg->format : EDGELOG_FORMAT_NDJSON;
+	c->compression = cfg->compression ? cfg->compression : EDGELOG_COMPRESSION_GZIP;
+	c->retry_base_ms = cfg->retry_base_ms ? cfg->retry_base_ms : 500;
+	c->retry_max_ms = cfg->retry_max_ms ? cfg->retry_max_ms : 60000;
+	c->http_timeout_ms = cfg->http_timeout_ms ? cfg->http_timeout_ms : 30000;
+	c->segment_bytes = cfg->segment_bytes ? cfg->segment_bytes : 4u << 20;
+	c->segment_max_age_s = cfg->segment_max_age_s ? cfg->segment_max_age_s : 3600;
+	c->alert_pending = cfg->alert_pending ? cfg->alert_pending : 1000;
+	c->alert_failed = cfg->alert_failed ? cfg->alert_failed : 100;
+	c->alert_size_pct = cfg->alert_size_pct ? cfg->alert_size_pct : 90;
+	c->log_fn = cfg->log_fn;
+	c->log_payload = cfg->log_payload;
+	return 0;
+}
+
+void eng_conf_free(eng_conf *c)
+{
+	free(c->dir);
+	free(c->endpoint);
+	free(c->device_id);
+	memset(c, 0, sizeof(*c));
+}

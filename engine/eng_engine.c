@@ -1,1 +1,650 @@
-/* placeholder */ typedef int eng_placeholder_eng_engine;
+/*
+ * eng_engine.c - open, append, sync (group commit), the step function and
+ * its worker thread, acks, status, close.
+ *
+ * Locking: `mu` guards the writer, the counters and the sync state; it is
+ * held for the memcpy of an append and never across a syscall that can
+ * block for long (fdatasync, creating a spare segment, storing the cursor).
+ * `cur_mu` serialises cursor stores and is taken before `mu`, never after.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eng_internal.h"
+#include "seg_format.h"
+#include "seg_reader.h"
+
+int eng_set_error(edgelog *log, int code, const seg_err *e)
+{
+	snprintf(log->errmsg, sizeof(log->errmsg), "%s", e->msg);
+	return code;
+}
+
+/* ---- the directory lock ------------------------------------------------ */
+
+static int take_lock(edgelog *log, seg_err *e)
+{
+	char path[4200], buf[32];
+	int fd, r;
+	ssize_t n;
+
+	if (seg_path(path, sizeof(path), log->conf.dir, ENG_LOCK_FILE))
+		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", log->conf.dir);
+	fd = log->vfs->open(log->vfs, path, O_RDWR | O_CREAT, 0600);
+	if (fd < 0)
+		return seg_fail_errno(e, fd, "open %s", path);
+	r = log->vfs->lock(log->vfs, fd);
+	if (r == -EWOULDBLOCK || r == -EAGAIN) {
+		long pid = 0;
+		n = log->vfs->pread(log->vfs, fd, buf, sizeof(buf) - 1, 0);
+		if (n > 0) {
+			buf[n] = '\0';
+			pid = strtol(buf, NULL, 10);
+		}
+		log->vfs->close(log->vfs, fd);
+		return seg_fail(e, EDGELOG_ELOCKED, "%s is in use by process %ld (lock file %s)",
+				log->conf.dir, pid, path);
+	}
+	if (r < 0) {
+		log->vfs->close(log->vfs, fd);
+		return seg_fail_errno(e, r, "lock %s", path);
+	}
+	/* The pid is for the message above only; the lock is the flock. */
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	log->vfs->ftruncate(log->vfs, fd, 0);
+	log->vfs->pwrite(log->vfs, fd, buf, (size_t)n, 0);
+	log->lock_fd = fd;
+	return 0;
+}
+
+static int mkdir_p(const seg_vfs *v, const char *dir, seg_err *e)
+{
+	char buf[4200];
+	size_t i, n = strlen(dir);
+	int r;
+
+	if (n >= sizeof(buf))
+		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", dir);
+	memcpy(buf, dir, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		r = v->mkdir(v, buf, 0700);
+		if (r < 0 && r != -EEXIST)
+			return seg_fail_errno(e, r, "mkdir %s", buf);
+		buf[i] = dir[i];
+	}
+	return 0;
+}
+
+/* ---- sync rounds (group commit) --------------------------------------- */
+
+/* Run one sync round as leader. Called and returns with mu held; drops it
+ * around the fdatasync calls so appenders carry on meanwhile. */
+static int lead_sync(edgelog *log)
+{
+	seg_sync_plan p;
+	seg_err e;
+	int rc = 0;
+
+	if (!seg_sync_begin(&log->w, &p)) {
+		log->last_sync_mono = log->vfs->mono_ms(log->vfs);
+		return 0;
+	}
+	log->syncing = 1;
+	pthread_mutex_unlock(&log->mu);
+	seg_sync_run(log->vfs, log->segdir, &p);
+	pthread_mutex_lock(&log->mu);
+	rc = seg_sync_end(&log->w, &p, &e);
+	if (rc) {
+		log->cur.sync_failures++;
+		eng_set_error(log, rc, &e);
+		eng_log(&log->conf, EDGELOG_LOG_ERROR,
+			"%s; records up to seq %llu may not be durable, writing continues in a new "
+			"segment",
+			e.msg, (unsigned long long)p.target_seq);
+	}
+	log->syncing = 0;
+	log->round++;
+	log->round_target = p.target_seq;
+	log->round_err = rc;
+	log->last_sync_mono = log->vfs->mono_ms(log->vfs);
+	pthread_cond_broadcast(&log->sync_cv);
+	return rc;
+}
+
+/* Wait (mu held) until seq is durable, leading rounds when nobody else is.
+ * Returns the error of the round that covered seq. */
+static int wait_durable(edgelog *log, uint64_t seq)
+{
+	for (;;) {
+		if (log->w.synced_seq >= seq && !log->w.dir_dirty)
+			return 0;
+		if (!log->syncing) {
+			int rc = lead_sync(log);
+			if (log->round_target >= seq || rc)
+				return rc;
+			continue;
+		}
+		{
+			uint64_t r0 = log->round;
+			while (log->syncing && log->round == r0)
+				pthread_cond_wait(&log->sync_cv, &log->mu);
+			if (log->round != r0 && log->round_target >= seq)
+				return log->round_err;
+		}
+	}
+}
+
+/* ---- cursor ------------------------------------------------------------ */
+
+/* Store the cursor. Takes cur_mu, snapshots under mu, writes without mu. */
+static int store_cursor(edgelog *log)
+{
+	cur_state snap;
+	seg_err e;
+	int rc;
+
+	pthread_mutex_lock(&log->cur_mu);
+	pthread_mutex_lock(&log->mu);
+	log->cur.last_seq = log->w.next_seq - 1;
+	snap = log->cur;
+	pthread_mutex_unlock(&log->mu);
+	rc = cur_store(log->vfs, log->cursor_fd, &snap, &e);
+	pthread_mutex_lock(&log->mu);
+	if (rc)
+		eng_set_error(log, rc, &e);
+	else
+		log->cur.generation = snap.generation;
+	pthread_mutex_unlock(&log->mu);
+	pthread_mutex_unlock(&log->cur_mu);
+	return rc;
+}
+
+/* Records stored with seq in (a, b]: the seq range less the gap. */
+static uint64_t stored_between(const edgelog *log, uint64_t a, uint64_t b)
+{
+	uint64_t n, lo, hi;
+
+	if (b <= a)
+		return 0;
+	n = b - a;
+	lo = log->gap_lo > a ? log->gap_lo : a;
+	hi = log->gap_hi < b ? log->gap_hi : b;
+	if (hi > lo)
+		n -= hi - lo;
+	return n;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+static void free_log(edgelog *log)
+{
+	pthread_mutex_destroy(&log->mu);
+	pthread_mutex_destroy(&log->cur_mu);
+	pthread_cond_destroy(&log->sync_cv);
+	pthread_cond_destroy(&log->work_cv);
+	eng_conf_free(&log->conf);
+	free(log);
+}
+
+int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
+{
+	edgelog *log;
+	seg_open_report rep;
+	seg_err e;
+	int rc, how = 0;
+	uint64_t hw, data_last;
+
+	if (!out)
+		return eng_tls_error(EDGELOG_EINVAL, "edgelog_open: out is NULL");
+	*out = NULL;
+	log = calloc(1, sizeof(*log));
+	if (!log)
+		return eng_tls_error(EDGELOG_ENOMEM, "edgelog_open: out of memory");
+	log->vfs = vfs;
+	log->lock_fd = -1;
+	log->cursor_fd = -1;
+	pthread_mutex_init(&log->mu, NULL);
+	pthread_mutex_init(&log->cur_mu, NULL);
+	pthread_cond_init(&log->sync_cv, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&log->work_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if ((rc = eng_conf_resolve(&log->conf, cfg, &e)))
+		goto fail;
+	if ((rc = mkdir_p(vfs, log->conf.dir, &e)))
+		goto fail;
+	if (seg_path(log->segdir, sizeof(log->segdir), log->conf.dir, ENG_SEGMENTS_DIR) ||
+	    seg_path(log->cursor_path, sizeof(log->cursor_path), log->conf.dir, CUR_FILE)) {
+		rc = seg_fail(&e, EDGELOG_EINVAL, "path too long: %s", log->conf.dir);
+		goto fail;
+	}
+	if ((rc = take_lock(log, &e)))
+		goto fail;
+
+	if ((rc = cur_load(vfs, log->cursor_path, &log->cur, &how, &e)))
+		goto fail;
+	hw = log->cur.acked_seq > log->cur.last_seq ? log->cur.acked_seq : log->cur.last_seq;
+	rc = seg_writer_open(&log->w, vfs, log->segdir, log->conf.segment_bytes,
+			     (int64_t)log->conf.segment_max_age_s * 1000, hw + 1, &rep, &e);
+	if (rc)
+		goto fail;
+	data_last = rep.last_seq;
+	log->first_seq = rep.first_seq;
+
+	if (rep.torn_tails) {
+		log->cur.torn_tails += rep.torn_tails;
+		log->cur.torn_bytes += rep.torn_bytes;
+		eng_log(&log->conf, EDGELOG_LOG_WARN,
+			"%s: torn tail of %llu bytes after seq %llu truncated (a write was cut "
+			"short by a crash)",
+			log->segdir, (unsigned long long)rep.torn_bytes,
+			(unsigned long long)data_last);
+	}
+	if (rep.corrupt) {
+		log->cur.corrupt += rep.corrupt;
+		eng_log(&log->conf, EDGELOG_LOG_WARN,
+			"%s: %llu damaged range(s) in the newest segment skipped", log->segdir,
+			(unsigned long long)rep.corrupt);
+	}
+	if (rep.quarantined)
+		eng_log(&log->conf, EDGELOG_LOG_WARN,
+			"%s: %llu unreadable segment file(s) renamed *.bad", log->segdir,
+			(unsigned long long)rep.quarantined);
+	if (how == CUR_FALLBACK || ((how == CUR_MISSING || how == CUR_GARBAGE) && rep.segments)) {
+		log->cur.cursor_resets++;
+		eng_log(&log->conf, EDGELOG_LOG_WARN,
+			"%s: cursor %s; %s", log->cursor_path,
+			how == CUR_FALLBACK ? "newest slot damaged, previous one used"
+			: how == CUR_MISSING ? "missing"
+					     : "unreadable",
+			how == CUR_FALLBACK ? "some records may be sent again"
+					    : "every stored record will be sent again");
+	}
+	if (log->cur.acked_seq > data_last && rep.segments) {
+		/* The cursor claims acks beyond the data: never trust it past
+		 * what is stored. New records continue above the old claim so
+		 * no seq the cloud may have seen is ever reused. */
+		log->cur.cursor_resets++;
+		eng_log(&log->conf, EDGELOG_LOG_WARN,
+			"%s: cursor says acknowledged up to seq %llu but the log ends at %llu; "
+			"clamped to %llu",
+			log->cursor_path, (unsigned long long)log->cur.acked_seq,
+			(unsigned long long)data_last, (unsigned long long)data_last);
+		log->cur.acked_seq = data_last;
+	}
+	if (log->w.next_seq - 1 > data_last && data_last >= log->cur.acked_seq) {
+		log->gap_lo = data_last;
+		log->gap_hi = log->w.next_seq - 1;
+	}
+	if (!log->first_seq || log->first_seq <= log->cur.acked_seq)
+		log->first_seq = log->cur.acked_seq + 1;
+
+	log->cursor_fd = cur_open(vfs, log->cursor_path, &e);
+	if (log->cursor_fd < 0) {
+		rc = log->cursor_fd;
+		goto fail;
+	}
+	log->last_sync_mono = vfs->mono_ms(vfs);
+	*out = log;
+	/* Record the reconciled state (and the seq high-water) durably now. */
+	if ((rc = store_cursor(log))) {
+		snprintf(e.msg, sizeof(e.msg), "%s", log->errmsg);
+		*out = NULL;
+		goto fail;
+	}
+	return 0;
+
+fail:
+	eng_tls_set(e.msg);
+	if (log->w.vfs)
+		seg_writer_close(&log->w, NULL);
+	if (log->cursor_fd >= 0)
+		vfs->close(vfs, log->cursor_fd);
+	if (log->lock_fd >= 0)
+		vfs->close(vfs, log->lock_fd);
+	free_log(log);
+	return rc;
+}
+
+int edgelog_open(edgelog **out, const edgelog_config *cfg)
+{
+	return eng_open_vfs(out, cfg, seg_vfs_posix());
+}
+
+int edgelog_close(edgelog *log)
+{
+	seg_err e;
+	int rc, rc2;
+
+	if (!log)
+		return 0;
+	pthread_mutex_lock(&log->mu);
+	log->stopping = 1;
+	pthread_cond_broadcast(&log->work_cv);
+	pthread_mutex_unlock(&log->mu);
+	if (log->worker_running)
+		pthread_join(log->worker, NULL);
+	log->worker_running = 0;
+
+	pthread_mutex_lock(&log->mu);
+	while (log->syncing)
+		pthread_cond_wait(&log->sync_cv, &log->mu);
+	rc = seg_writer_close(&log->w, &e);
+	if (rc) {
+		log->cur.sync_failures++;
+		eng_log(&log->conf, EDGELOG_LOG_ERROR, "close: %s", e.msg);
+	}
+	pthread_mutex_unlock(&log->mu);
+	rc2 = store_cursor(log);
+	if (!rc)
+		rc = rc2;
+	if (log->cursor_fd >= 0)
+		log->vfs->close(log->vfs, log->cursor_fd);
+	/* Closing the descriptor releases the flock. */
+	if (log->lock_fd >= 0)
+		log->vfs->close(log->vfs, log->lock_fd);
+	if (rc)
+		eng_tls_set(log->errmsg);
+	free_log(log);
+	return rc;
+}
+
+/* ---- append ------------------------------------------------------------ */
+
+static int append_locked(edgelog *log, const void *data, size_t len, uint64_t *seq_out)
+{
+	seg_err e;
+	uint64_t seq = 0;
+	int64_t ts = log->vfs->now_ms(log->vfs);
+	int rc;
+
+	pthread_mutex_lock(&log->mu);
+	if (log->stopping) {
+		pthread_mutex_unlock(&log->mu);
+		return EDGELOG_ESTATE;
+	}
+	rc = seg_writer_append(&log->w, data, (uint32_t)len, ts, &seq, &e);
+	if (rc) {
+		eng_set_error(log, rc, &e);
+		pthread_mutex_unlock(&log->mu);
+		return rc;
+	}
+	if (log->conf.sync == EDGELOG_SYNC_ALWAYS) {
+		rc = wait_durable(log, seq);
+	} else if (log->conf.sync == EDGELOG_SYNC_INTERVAL && !log->worker_running &&
+		   !log->syncing &&
+		   log->vfs->mono_ms(log->vfs) - log->last_sync_mono >=
+			   (int64_t)log->conf.sync_interval_ms) {
+		/* No worker: this append pays for the interval sync. The
+		 * record is stored whatever the outcome. */
+		lead_sync(log);
+	}
+	pthread_mutex_unlock(&log->mu);
+	if (seq_out)
+		*seq_out = seq;
+	return rc;
+}
+
+int edgelog_append(edgelog *log, const void *data, size_t len, uint64_t *seq)
+{
+	size_t bad;
+
+	if (!log || (!data && len))
+		return EDGELOG_EINVAL;
+	if (len > EDGELOG_MAX_RECORD) {
+		snprintf(log->errmsg, sizeof(log->errmsg),
+			 "record of %zu bytes is larger than EDGELOG_MAX_RECORD (%u)", len,
+			 EDGELOG_MAX_RECORD);
+		return EDGELOG_ETOOBIG;
+	}
+	bad = seg_mp_validate(data, len);
+	if (bad) {
+		snprintf(log->errmsg, sizeof(log->errmsg),
+			 len == 0 ? "empty record: a record must be one msgpack object"
+				  : "record is not exactly one msgpack object (invalid at byte %zu "
+				    "of %zu)",
+			 bad - 1, len);
+		return EDGELOG_EINVAL;
+	}
+	return append_locked(log, data, len, seq);
+}
+
+int edgelog_append_json(edgelog *log, const char *json, size_t len, uint64_t *seq)
+{
+	void *mp = NULL;
+	size_t mlen = 0;
+	seg_err e;
+	int rc;
+
+	if (!log || (!json && len))
+		return EDGELOG_EINVAL;
+	rc = eng_json_to_msgpack(json, len, &mp, &mlen, &e);
+	if (rc) {
+		snprintf(log->errmsg, sizeof(log->errmsg), "%s", e.msg);
+		return rc;
+	}
+	if (mlen > EDGELOG_MAX_RECORD) {
+		free(mp);
+		snprintf(log->errmsg, sizeof(log->errmsg),
+			 "record of %zu bytes (as msgpack) is larger than EDGELOG_MAX_RECORD", mlen);
+		return EDGELOG_ETOOBIG;
+	}
+	rc = append_locked(log, mp, mlen, seq);
+	free(mp);
+	return rc;
+}
+
+int edgelog_sync(edgelog *log)
+{
+	int rc;
+
+	if (!log)
+		return EDGELOG_EINVAL;
+	pthread_mutex_lock(&log->mu);
+	rc = wait_durable(log, log->w.next_seq - 1);
+	pthread_mutex_unlock(&log->mu);
+	return rc;
+}
+
+/* ---- background work ---------------------------------------------------- */
+
+int edgelog_step(edgelog *log, int timeout_ms)
+{
+	int64_t now, due;
+	int rc = 0, did = 0;
+
+	if (!log)
+		return EDGELOG_EINVAL;
+	pthread_mutex_lock(&log->mu);
+	if (log->stopping) {
+		pthread_mutex_unlock(&log->mu);
+		return 0;
+	}
+	/* Prepare the next segment ahead of time, so a roll on the append
+	 * path is a rename instead of fallocate + page faults. */
+	if (seg_writer_wants_spare(&log->w) && !log->spare_busy && log->w.fd >= 0) {
+		seg_spare s;
+		seg_err e;
+		size_t size = log->w.seg_bytes;
+		log->spare_busy = 1;
+		pthread_mutex_unlock(&log->mu);
+		rc = seg_spare_create(log->vfs, log->segdir, size, &s, &e);
+		pthread_mutex_lock(&log->mu);
+		log->spare_busy = 0;
+		if (rc)
+			eng_set_error(log, rc, &e);
+		else
+			seg_writer_give_spare(&log->w, &s);
+		did = 1;
+	}
+	now = log->vfs->mono_ms(log->vfs);
+	due = log->last_sync_mono + log->conf.sync_interval_ms;
+	if (log->conf.sync == EDGELOG_SYNC_INTERVAL && now >= due && !log->syncing) {
+		int r = lead_sync(log);
+		if (r && !rc)
+			rc = r;
+		did = 1;
+		due = log->last_sync_mono + log->conf.sync_interval_ms;
+	}
+	if (!did && timeout_ms > 0 && !log->stopping) {
+		struct timespec ts;
+		int64_t wait = timeout_ms;
+		if (log->conf.sync == EDGELOG_SYNC_INTERVAL && due - now < wait)
+			wait = due - now > 0 ? due - now : 0;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += wait / 1000;
+		ts.tv_nsec += (wait % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&log->work_cv, &log->mu, &ts);
+	}
+	pthread_mutex_unlock(&log->mu);
+	return rc;
+}
+
+static void *worker_main(void *arg)
+{
+	edgelog *log = arg;
+	int stop = 0;
+
+	while (!stop) {
+		edgelog_step(log, 1000);
+		pthread_mutex_lock(&log->mu);
+		stop = log->stopping;
+		pthread_mutex_unlock(&log->mu);
+	}
+	return NULL;
+}
+
+int edgelog_start(edgelog *log)
+{
+	int rc;
+
+	if (!log)
+		return EDGELOG_EINVAL;
+	pthread_mutex_lock(&log->mu);
+	if (log->worker_running || log->stopping) {
+		pthread_mutex_unlock(&log->mu);
+		snprintf(log->errmsg, sizeof(log->errmsg), "edgelog_start: worker already running");
+		return EDGELOG_ESTATE;
+	}
+	rc = pthread_create(&log->worker, NULL, worker_main, log);
+	if (rc == 0)
+		log->worker_running = 1;
+	pthread_mutex_unlock(&log->mu);
+	if (rc) {
+		snprintf(log->errmsg, sizeof(log->errmsg), "edgelog_start: pthread_create: %s",
+			 strerror(rc));
+		return EDGELOG_ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- acks, cleanup, status ---------------------------------------------- */
+
+int edgelog_ack(edgelog *log, uint64_t seq)
+{
+	uint64_t last;
+
+	if (!log)
+		return EDGELOG_EINVAL;
+	pthread_mutex_lock(&log->mu);
+	last = log->w.next_seq - 1;
+	if (seq > last) {
+		snprintf(log->errmsg, sizeof(log->errmsg),
+			 "edgelog_ack: seq %llu is beyond the last appended record (%llu)",
+			 (unsigned long long)seq, (unsigned long long)last);
+		pthread_mutex_unlock(&log->mu);
+		return EDGELOG_EINVAL;
+	}
+	if (seq <= log->cur.acked_seq) {
+		pthread_mutex_unlock(&log->mu);
+		return 0;
+	}
+	log->cur.sent += stored_between(log, log->cur.acked_seq, seq);
+	log->cur.acked_seq = seq;
+	log->cur.last_success_at = log->vfs->now_ms(log->vfs) / 1000;
+	if (log->first_seq <= seq)
+		log->first_seq = seq + 1;
+	pthread_mutex_unlock(&log->mu);
+	return store_cursor(log);
+}
+
+int edgelog_cleanup(edgelog *log, int force)
+{
+	(void)force;
+	if (!log)
+		return EDGELOG_EINVAL;
+	/* Retention arrives with the compactor. */
+	return 0;
+}
+
+int edgelog_get_status(edgelog *log, edgelog_status *st)
+{
+	uint64_t acked, last;
+
+	if (!log || !st)
+		return EDGELOG_EINVAL;
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&log->mu);
+	snprintf(st->device_id, sizeof(st->device_id), "%s", log->conf.device_id);
+	acked = log->cur.acked_seq;
+	last = log->w.next_seq - 1;
+	st->pending = stored_between(log, acked, last);
+	st->sent = log->cur.sent;
+	st->failed = log->cur.failed;
+	st->dropped = log->cur.dropped;
+	st->expired = log->cur.expired;
+	st->corrupt = log->cur.corrupt;
+	st->size_bytes = log->w.bytes + CUR_FILE_SIZE;
+	st->max_size_bytes = log->conf.max_size_bytes;
+	st->segments = log->w.segments;
+	st->last_success_at = log->cur.last_success_at;
+	st->recovered = log->cur.recovered;
+	st->appended = last - (log->gap_hi - log->gap_lo);
+	st->first_seq = st->pending ? log->first_seq : 0;
+	st->last_seq = last;
+	st->acked_seq = acked;
+	st->durable_seq = log->w.synced_seq;
+	st->torn_tails = log->cur.torn_tails;
+	st->torn_bytes = log->cur.torn_bytes;
+	st->cursor_resets = log->cur.cursor_resets;
+	st->sync_failures = log->cur.sync_failures;
+	memcpy(st->last_error, log->errmsg, sizeof(st->last_error) - 1);
+	if (st->pending > log->conf.alert_pending)
+		st->alerts |= EDGELOG_ALERT_PENDING;
+	if (st->size_bytes * 100 > st->max_size_bytes * log->conf.alert_size_pct)
+		st->alerts |= EDGELOG_ALERT_SIZE;
+	if (st->failed > log->conf.alert_failed)
+		st->alerts |= EDGELOG_ALERT_FAILED;
+	pthread_mutex_unlock(&log->mu);
+
+	/* Age of the oldest pending record: read its frame (outside the lock). */
+	if (st->pending) {
+		seg_reader r;
+		seg_frame f;
+		seg_err e;
+		if (seg_reader_init(&r, log->vfs, log->segdir, acked + 1, &e) == 0) {
+			if (seg_reader_next(&r, &f, &e) == 0) {
+				int64_t age = log->vfs->now_ms(log->vfs) - f.ts_ms;
+				st->oldest_pending_age_s = age > 0 ? (uint64_t)age / 1000 : 0;
+			}
+			seg_reader_close(&r);
+		}
+	}
+	return 0;
+}

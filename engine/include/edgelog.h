@@ -120,6 +120,10 @@ typedef enum edgelog_compression {
 	EDGELOG_COMPRESSION_NONE = 2
 } edgelog_compression;
 
+#define EDGELOG_LOG_ERROR 0
+#define EDGELOG_LOG_WARN 1
+#define EDGELOG_LOG_INFO 2
+
 /* Size of the private string storage inside edgelog_config. */
 #define EDGELOG_CONFIG_STRBUF 8192
 
@@ -168,6 +172,12 @@ typedef struct edgelog_config {
 	uint64_t alert_pending;    /* default 1000 */
 	uint32_t alert_size_pct;   /* default 90 */
 	uint64_t alert_failed;     /* default 100 */
+
+	/* Where the engine reports what it did on its own (a torn tail
+	 * truncated, a cursor clamped, records dropped): level is one of
+	 * EDGELOG_LOG_*. NULL: warnings and errors go to stderr. */
+	void (*log_fn)(void *payload, int level, const char *msg);
+	void *log_payload;
 
 	/* Private: strings copied by edgelog_config_from_env live here, so the
 	 * struct owns them and needs no free. Do not touch. */

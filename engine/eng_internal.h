@@ -1,0 +1,100 @@
+/*
+ * eng_internal.h - the engine's private state, shared by the engine's files
+ * and by the tests (which open an engine on a fault-injecting I/O seam).
+ */
+#ifndef ENG_INTERNAL_H
+#define ENG_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+
+#include <edgelog.h>
+
+#include "seg_cursor.h"
+#include "seg_dir.h"
+#include "seg_err.h"
+#include "seg_vfs.h"
+#include "seg_writer.h"
+
+#define ENG_SEGMENTS_DIR "segments"
+#define ENG_LOCK_FILE "LOCK"
+
+/* The configuration after defaults and validation; strings owned. */
+typedef struct eng_conf {
+	char *dir;
+	char *endpoint;
+	char *device_id;
+	uint64_t max_size_bytes;
+	uint32_t retention_days;
+	uint32_t batch_size, batch_timeout_ms;
+	edgelog_sync_mode sync;
+	uint32_t sync_interval_ms;
+	edgelog_full_policy full_policy;
+	edgelog_format format;
+	edgelog_compression compression;
+	uint32_t retry_base_ms, retry_max_ms, http_timeout_ms;
+	uint32_t segment_bytes, segment_max_age_s;
+	uint64_t alert_pending, alert_failed;
+	uint32_t alert_size_pct;
+	void (*log_fn)(void *payload, int level, const char *msg);
+	void *log_payload;
+} eng_conf;
+
+/* Fill *c from cfg with defaults applied; EDGELOG_ECONFIG naming the field
+ * on an invalid value. */
+int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e);
+void eng_conf_free(eng_conf *c);
+
+struct edgelog {
+	const seg_vfs *vfs;
+	eng_conf conf;
+	char segdir[4200];
+	char cursor_path[4200];
+
+	pthread_mutex_t mu; /* writer, counters, sync state */
+	pthread_cond_t sync_cv; /* a sync round finished */
+	pthread_cond_t work_cv; /* wakes the worker (close, work due) */
+	pthread_mutex_t cur_mu; /* serialises cursor stores (held without mu) */
+
+	seg_writer w;
+	int lock_fd;
+	int cursor_fd;
+	cur_state cur; /* guarded by mu; stored under cur_mu */
+
+	/* Group commit: one leader syncs at a time, others wait on sync_cv. */
+	int syncing;
+	uint64_t round; /* completed sync rounds */
+	uint64_t round_target;
+	int round_err;
+	int64_t last_sync_mono;
+	int spare_busy;
+
+	/* Seqs in (gap_lo, gap_hi] were never given to a stored record (the
+	 * log resumed above a cursor that was ahead of the data). */
+	uint64_t gap_lo, gap_hi;
+	uint64_t first_seq;
+
+	pthread_t worker;
+	int worker_running;
+	int stopping;
+
+	char errmsg[512];
+};
+
+/* Open on a given I/O seam (tests pass fault injectors). */
+int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs);
+
+/* Record e's message as the handle's last error; returns code. */
+int eng_set_error(edgelog *log, int code, const seg_err *e);
+/* The thread-local message behind edgelog_errmsg(NULL). */
+int eng_tls_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void eng_tls_set(const char *msg);
+
+/* Report through the configured log function. */
+void eng_log(const eng_conf *c, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* JSON text to one msgpack object (malloc'd into *out). */
+int eng_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_len, seg_err *e);
+
+#endif

@@ -1,0 +1,94 @@
+# shellcheck shell=bash
+#
+# scripts/deps.sh - the Debian 12 packages edgelog needs to build, test and
+# benchmark, listed once. Sourced (not run) by test.sh and .ci/run:
+#
+#   edgelog_deps_missing   print the packages not installed, one a line
+#   edgelog_deps_ensure    install what is missing (root, or through sudo);
+#                          otherwise print the apt-get line and return 1
+#   edgelog_deps_install   apt-get update + install every package (CI)
+#
+# Why each is here: build-essential/cmake/pkg-config build; zlib (crc32,
+# gzip), libcurl (uploader), msgpack-c, xxHash (frame checksums), jansson
+# (JSON) are library dependencies; check + libsubunit-dev are the unit-test
+# framework (Check's pkg-config file names subunit); libsqlite3-dev is for
+# bench/ only (the design being replaced); libmicrohttpd-dev serves the
+# reference sink in tests; clang-format checks style; binutils gives nm for
+# scripts/check-symbols.sh; python3, git and ca-certificates are used by
+# scripts and the uploader's TLS tests. gcc-12 brings the sanitizer
+# runtimes (libasan8, libubsan1, libtsan2) through libgcc-12-dev.
+
+EDGELOG_DEPS=(
+	build-essential
+	cmake
+	pkg-config
+	git
+	zlib1g-dev
+	libcurl4-openssl-dev
+	libmsgpack-dev
+	libxxhash-dev
+	check
+	libsubunit-dev
+	libjansson-dev
+	libsqlite3-dev
+	libmicrohttpd-dev
+	clang-format
+	ca-certificates
+	python3
+	binutils
+)
+
+edgelog_deps_missing()
+{
+	local p
+	for p in "${EDGELOG_DEPS[@]}"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			printf '%s\n' "$p"
+		fi
+	done
+}
+
+# apt-get, as root or through sudo (non-interactive when there is no terminal).
+_edgelog_apt()
+{
+	if [ "$(id -u)" -eq 0 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get "$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		if [ -t 0 ]; then
+			sudo DEBIAN_FRONTEND=noninteractive apt-get "$@"
+		else
+			sudo -n DEBIAN_FRONTEND=noninteractive apt-get "$@"
+		fi
+	else
+		return 1
+	fi
+}
+
+edgelog_deps_install()
+{
+	_edgelog_apt update
+	_edgelog_apt install -y --no-install-recommends "${EDGELOG_DEPS[@]}"
+}
+
+edgelog_deps_ensure()
+{
+	local missing
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		echo "deps: not a Debian system; make sure the equivalents of these are installed:" >&2
+		echo "  ${EDGELOG_DEPS[*]}" >&2
+		return 0
+	fi
+	missing=$(edgelog_deps_missing | tr '\n' ' ')
+	missing=${missing% }
+	if [ -z "$missing" ]; then
+		return 0
+	fi
+	echo "deps: installing missing packages: $missing"
+	# shellcheck disable=SC2086 # one word per package name
+	if _edgelog_apt update && _edgelog_apt install -y --no-install-recommends $missing; then
+		return 0
+	fi
+	echo "deps: could not install the packages (not root and no usable sudo). Run:" >&2
+	echo "  sudo apt-get install -y --no-install-recommends $missing" >&2
+	return 1
+}
