@@ -446,7 +446,7 @@ static void pool_build(unsigned n)
 
 		/* msgpack, keys in prediction.json's order */
 		msgpack_sbuffer_clear(&sbuf);
-		msgpack_pack_map(&pk, 12);
+		msgpack_pack_map(&pk, 11);
 		pack_str(&pk, "device_id");
 		pack_str(&pk, "cam-0042");
 		pack_str(&pk, "model");
@@ -489,6 +489,22 @@ static void pool_build(unsigned n)
 		pack_str(&pk, "frame");
 		msgpack_pack_uint32(&pk, frame);
 
+		/* Self-check: exactly one complete msgpack object. */
+		{
+			msgpack_unpacked u;
+			size_t off = 0;
+			msgpack_unpacked_init(&u);
+			msgpack_unpack_return ur =
+				msgpack_unpack_next(&u, sbuf.data, sbuf.size, &off);
+			msgpack_unpacked_destroy(&u);
+			if (ur != MSGPACK_UNPACK_SUCCESS || off != sbuf.size) {
+				fprintf(stderr,
+					"bench_append: generated record %u is not one msgpack "
+					"object\n",
+					i);
+				exit(1);
+			}
+		}
 		if (mp_used + sbuf.size > mp_cap) {
 			fprintf(stderr, "bench_append: record pool overflow\n");
 			exit(1);
@@ -573,6 +589,8 @@ struct worker {
 	int sql_sync;
 	uint64_t busy_retries;
 	uint64_t close_ns;
+	const char *db_dir;
+	uint64_t live_bytes, live_files; /* set by one thread (the serial one) */
 };
 
 static pthread_barrier_t start_barrier;
@@ -920,7 +938,10 @@ static void *sqlite_thread(void *arg)
 	sqlite3_finalize(ins);
 	sqlite3_finalize(commit);
 	/* Leave the connection open until every thread is done, so the last
-	 * close (and its checkpoint) is not inside anyone's timing. */
+	 * close (and its checkpoint) is not inside anyone's timing; one thread
+	 * measures the files (database, WAL, shm) while all are still open. */
+	if (pthread_barrier_wait(&start_barrier) == PTHREAD_BARRIER_SERIAL_THREAD)
+		du(w->db_dir, &w->live_bytes, NULL, &w->live_files);
 	pthread_barrier_wait(&start_barrier);
 	uint64_t t0 = now_ns();
 	if (db && sqlite3_close(db) != SQLITE_OK && !w->rc) {
@@ -970,6 +991,7 @@ static void run_sqlite(int c, struct result *r, const char *dir)
 	pthread_barrier_init(&start_barrier, NULL, (unsigned)threads);
 	for (int t = 0; t < threads; t++) {
 		w[t].db_path = path;
+		w[t].db_dir = dir;
 		w[t].sql_sync = cases[c].mode;
 		if (pthread_create(&w[t].tid, NULL, sqlite_thread, &w[t]) != 0) {
 			fprintf(stderr, "bench_append: pthread_create failed\n");
@@ -984,15 +1006,25 @@ static void run_sqlite(int c, struct result *r, const char *dir)
 		if (w[t].rc != 0)
 			seterr(r, "%s", w[t].err);
 		r->sql_busy_retries += w[t].busy_retries;
+		if (w[t].live_files) {
+			r->live_disk_bytes = w[t].live_bytes;
+			r->live_files = w[t].live_files;
+		}
 		if ((double)w[t].close_ns / 1e6 > r->close_ms)
 			r->close_ms = (double)w[t].close_ns / 1e6;
 	}
-	/* Connections are closed (the last close checkpointed the WAL into the
-	 * database and removed it); live_* is not measured for SQLite. */
+	/* Make sure the WAL is checkpointed and removed (threads closing at
+	 * once may each leave it to another), so the size after close is the
+	 * database alone. */
 	r->rss_peak_kb = maxrss_kb();
+	if (r->ok) {
+		sqlite3 *cdb = NULL;
+		if (sqlite3_open_v2(path, &cdb, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+		    sql_exec(cdb, "PRAGMA wal_checkpoint(TRUNCATE)", err, sizeof(err)) != 0)
+			seterr(r, "checkpoint: %s", cdb ? sqlite3_errmsg(cdb) : "open failed");
+		sqlite3_close(cdb);
+	}
 	du(dir, &r->disk_bytes, &r->apparent_bytes, &r->files);
-	r->live_disk_bytes = r->disk_bytes;
-	r->live_files = r->files;
 
 	{
 		uint64_t done = 0;

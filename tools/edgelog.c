@@ -1,1 +1,86 @@
-/* placeholder */ typedef int eng_placeholder_edgelog;
+/*
+ * edgelog.c - the multi-call program. `edgelog CMD ...`, or called as
+ * `segdump` / `segtail` through a link (busybox style, one binary for a
+ * firmware image).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <edgelog.h>
+
+#include "tool.h"
+
+int tool_fail(const char *cmd, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "edgelog %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int tool_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	if (!s || !*s || *s == '-' || (*out = strtoull(s, &end, 10), errno) || *end) {
+		tool_fail(cmd, TOOL_USAGE, "%s: '%s' is not a whole number", opt, s ? s : "");
+		return -1;
+	}
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} commands[] = {
+	{ "dump", tool_dump, "print, verify or salvage records (also: segdump)" },
+	{ "demo", tool_demo, "append predictions, kill the writer, show nothing was lost" },
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: edgelog COMMAND [OPTIONS]\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\n`edgelog COMMAND --help` describes each. Exit codes: 0 success, 1 a problem "
+		   "was found, 2 usage or configuration error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *self = strrchr(argv[0], '/');
+	size_t i;
+
+	self = self ? self + 1 : argv[0];
+	if (!strcmp(self, "segdump"))
+		return tool_dump(argc, argv);
+	if (argc < 2) {
+		usage(stderr);
+		return TOOL_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return TOOL_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("edgelog %s\n", edgelog_version());
+		return TOOL_OK;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "edgelog: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return TOOL_USAGE;
+}

@@ -1,0 +1,415 @@
+/*
+ * seg_json.c - msgpack to JSON without allocation beyond the output.
+ *
+ * The input was validated by seg_mp_validate() when it was appended, but a
+ * segment read from disk may hold anything a checksum let through, so this
+ * walker checks every length against the buffer again and bounds its
+ * recursion.
+ */
+#include "seg_json.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON_MAX_DEPTH 256
+
+void seg_buf_put(seg_buf *b, const void *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *p;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = 1;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void seg_buf_puts(seg_buf *b, const char *s)
+{
+	seg_buf_put(b, s, strlen(s));
+}
+
+void seg_buf_printf(seg_buf *b, const char *fmt, ...)
+{
+	char tmp[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		seg_buf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+void seg_buf_free(seg_buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t len, i;
+	unsigned cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates, beyond U+10FFFF. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+void seg_json_string(seg_buf *out, const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, run = 0;
+
+	seg_buf_put(out, "\"", 1);
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t l;
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			i++;
+			run++;
+			continue;
+		}
+		seg_buf_put(out, s + i - run, run);
+		run = 0;
+		if (c == '"' || c == '\\') {
+			char esc[2] = { '\\', (char)c };
+			seg_buf_put(out, esc, 2);
+			i++;
+		} else if (c < 0x20) {
+			char esc[8];
+			const char *named = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+			if (named) {
+				seg_buf_put(out, named, 2);
+			} else {
+				snprintf(esc, sizeof(esc), "\\u%04x", c);
+				seg_buf_put(out, esc, 6);
+			}
+			i++;
+		} else if ((l = utf8_len(s + i, n - i)) != 0) {
+			seg_buf_put(out, s + i, l);
+			i += l;
+		} else {
+			seg_buf_put(out, "\\ufffd", 6);
+			i++;
+		}
+	}
+	seg_buf_put(out, s + i - run, run);
+	seg_buf_put(out, "\"", 1);
+}
+
+static void base64(seg_buf *out, const unsigned char *s, size_t n)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i;
+	char q[4];
+
+	seg_buf_put(out, "\"", 1);
+	for (i = 0; i + 2 < n; i += 3) {
+		q[0] = tab[s[i] >> 2];
+		q[1] = tab[(s[i] & 3) << 4 | s[i + 1] >> 4];
+		q[2] = tab[(s[i + 1] & 15) << 2 | s[i + 2] >> 6];
+		q[3] = tab[s[i + 2] & 63];
+		seg_buf_put(out, q, 4);
+	}
+	if (i < n) {
+		q[0] = tab[s[i] >> 2];
+		if (i + 1 < n) {
+			q[1] = tab[(s[i] & 3) << 4 | s[i + 1] >> 4];
+			q[2] = tab[(s[i + 1] & 15) << 2];
+		} else {
+			q[1] = tab[(s[i] & 3) << 4];
+			q[2] = '=';
+		}
+		q[3] = '=';
+		seg_buf_put(out, q, 4);
+	}
+	seg_buf_put(out, "\"", 1);
+}
+
+typedef struct mp_in {
+	const unsigned char *p;
+	size_t len, pos;
+} mp_in;
+
+static int need(mp_in *in, size_t n)
+{
+	return n <= in->len - in->pos ? 0 : -1;
+}
+
+static uint64_t be(mp_in *in, unsigned n)
+{
+	uint64_t v = 0;
+	while (n--)
+		v = v << 8 | in->p[in->pos++];
+	return v;
+}
+
+static void put_double(seg_buf *out, double d)
+{
+	char tmp[40];
+	if (isnan(d) || isinf(d)) {
+		seg_buf_put(out, "null", 4);
+		return;
+	}
+	/* The shortest of 15..17 significant digits that reads back as the
+	 * same double (17 always does). */
+	snprintf(tmp, sizeof(tmp), "%.15g", d);
+	if (strtod(tmp, NULL) != d) {
+		snprintf(tmp, sizeof(tmp), "%.16g", d);
+		if (strtod(tmp, NULL) != d)
+			snprintf(tmp, sizeof(tmp), "%.17g", d);
+	}
+	if (!strpbrk(tmp, ".eE"))
+		strcat(tmp, ".0");
+	seg_buf_puts(out, tmp);
+}
+
+static int walk(mp_in *in, seg_buf *out, int depth, int as_key);
+
+/* Emit one object as a map key: strings as they are, anything else as the
+ * JSON string of its JSON text. */
+static int walk_key(mp_in *in, seg_buf *out, int depth)
+{
+	unsigned char b;
+
+	if (need(in, 1))
+		return -1;
+	b = in->p[in->pos];
+	if ((b >= 0xa0 && b <= 0xbf) || b == 0xd9 || b == 0xda || b == 0xdb)
+		return walk(in, out, depth, 1);
+	{
+		seg_buf tmp = { 0 };
+		int r = walk(in, &tmp, depth, 1);
+		if (!r)
+			seg_json_string(out, tmp.p ? tmp.p : "", tmp.len);
+		if (tmp.oom)
+			out->oom = 1;
+		seg_buf_free(&tmp);
+		return r;
+	}
+}
+
+static int walk(mp_in *in, seg_buf *out, int depth, int as_key)
+{
+	unsigned char b;
+	uint64_t n = 0, i;
+	char tmp[32];
+	(void)as_key;
+
+	if (depth > JSON_MAX_DEPTH || need(in, 1))
+		return -1;
+	b = in->p[in->pos++];
+	if (b <= 0x7f) {
+		snprintf(tmp, sizeof(tmp), "%u", b);
+		seg_buf_puts(out, tmp);
+		return 0;
+	}
+	if (b >= 0xe0) {
+		snprintf(tmp, sizeof(tmp), "%d", (int)(int8_t)b);
+		seg_buf_puts(out, tmp);
+		return 0;
+	}
+	if (b >= 0x80 && b <= 0x8f) {
+		n = b & 0x0f;
+		goto map;
+	}
+	if (b >= 0x90 && b <= 0x9f) {
+		n = b & 0x0f;
+		goto array;
+	}
+	if (b >= 0xa0 && b <= 0xbf) {
+		n = b & 0x1f;
+		goto str;
+	}
+	switch (b) {
+	case 0xc0:
+		seg_buf_put(out, "null", 4);
+		return 0;
+	case 0xc2:
+		seg_buf_put(out, "false", 5);
+		return 0;
+	case 0xc3:
+		seg_buf_put(out, "true", 4);
+		return 0;
+	case 0xc4: case 0xc5: case 0xc6: {
+		unsigned w = b == 0xc4 ? 1 : b == 0xc5 ? 2 : 4;
+		if (need(in, w))
+			return -1;
+		n = be(in, w);
+		if (need(in, (size_t)n))
+			return -1;
+		base64(out, in->p + in->pos, (size_t)n);
+		in->pos += (size_t)n;
+		return 0;
+	}
+	case 0xc7: case 0xc8: case 0xc9: case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: {
+		/* ext: {"ext": type, "data": base64} */
+		int8_t type;
+		if (b >= 0xd4) {
+			n = 1u << (b - 0xd4);
+		} else {
+			unsigned w = b == 0xc7 ? 1 : b == 0xc8 ? 2 : 4;
+			if (need(in, w))
+				return -1;
+			n = be(in, w);
+		}
+		if (need(in, 1))
+			return -1;
+		type = (int8_t)in->p[in->pos++];
+		if (need(in, (size_t)n))
+			return -1;
+		snprintf(tmp, sizeof(tmp), "{\"ext\":%d,\"data\":", type);
+		seg_buf_puts(out, tmp);
+		base64(out, in->p + in->pos, (size_t)n);
+		seg_buf_put(out, "}", 1);
+		in->pos += (size_t)n;
+		return 0;
+	}
+	case 0xca: {
+		uint32_t u;
+		float f;
+		if (need(in, 4))
+			return -1;
+		u = (uint32_t)be(in, 4);
+		memcpy(&f, &u, 4);
+		put_double(out, f);
+		return 0;
+	}
+	case 0xcb: {
+		uint64_t u;
+		double d;
+		if (need(in, 8))
+			return -1;
+		u = be(in, 8);
+		memcpy(&d, &u, 8);
+		put_double(out, d);
+		return 0;
+	}
+	case 0xcc: case 0xcd: case 0xce: case 0xcf: {
+		unsigned w = 1u << (b - 0xcc);
+		if (need(in, w))
+			return -1;
+		snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)be(in, w));
+		seg_buf_puts(out, tmp);
+		return 0;
+	}
+	case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+		unsigned w = 1u << (b - 0xd0);
+		uint64_t u;
+		int64_t v;
+		if (need(in, w))
+			return -1;
+		u = be(in, w);
+		if (w < 8 && (u >> (w * 8 - 1)))
+			u |= ~0ull << (w * 8); /* sign-extend */
+		memcpy(&v, &u, 8);
+		snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+		seg_buf_puts(out, tmp);
+		return 0;
+	}
+	case 0xd9: case 0xda: case 0xdb: {
+		unsigned w = b == 0xd9 ? 1 : b == 0xda ? 2 : 4;
+		if (need(in, w))
+			return -1;
+		n = be(in, w);
+		goto str;
+	}
+	case 0xdc: case 0xdd:
+		if (need(in, b == 0xdc ? 2 : 4))
+			return -1;
+		n = be(in, b == 0xdc ? 2 : 4);
+		goto array;
+	case 0xde: case 0xdf:
+		if (need(in, b == 0xde ? 2 : 4))
+			return -1;
+		n = be(in, b == 0xde ? 2 : 4);
+		goto map;
+	default:
+		return -1;
+	}
+str:
+	if (need(in, (size_t)n))
+		return -1;
+	seg_json_string(out, (const char *)in->p + in->pos, (size_t)n);
+	in->pos += (size_t)n;
+	return 0;
+array:
+	if (n > in->len - in->pos)
+		return -1; /* each element takes at least one byte */
+	seg_buf_put(out, "[", 1);
+	for (i = 0; i < n; i++) {
+		if (i)
+			seg_buf_put(out, ",", 1);
+		if (walk(in, out, depth + 1, 0))
+			return -1;
+	}
+	seg_buf_put(out, "]", 1);
+	return 0;
+map:
+	if (n > (in->len - in->pos) / 2)
+		return -1;
+	seg_buf_put(out, "{", 1);
+	for (i = 0; i < n; i++) {
+		if (i)
+			seg_buf_put(out, ",", 1);
+		if (walk_key(in, out, depth + 1))
+			return -1;
+		seg_buf_put(out, ":", 1);
+		if (walk(in, out, depth + 1, 0))
+			return -1;
+	}
+	seg_buf_put(out, "}", 1);
+	return 0;
+}
+
+int seg_mp_to_json(const void *data, size_t len, seg_buf *out)
+{
+	mp_in in = { data, len, 0 };
+
+	if (walk(&in, out, 0, 0) || in.pos != len)
+		return -1;
+	return out->oom ? -1 : 0;
+}

@@ -1,0 +1,34 @@
+/*
+ * seg_json.h - msgpack to JSON, for the wire (NDJSON / JSON bodies) and
+ * for the tools. Valid JSON for any input the engine accepts: strings are
+ * escaped (control characters, quotes; invalid UTF-8 becomes U+FFFD),
+ * binary becomes a base64 string, NaN and infinities become null, map keys
+ * that are not strings are written as strings, nesting is bounded.
+ */
+#ifndef SEG_JSON_H
+#define SEG_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A growable byte buffer. */
+typedef struct seg_buf {
+	char *p;
+	size_t len, cap;
+	int oom; /* an append failed for lack of memory */
+} seg_buf;
+
+void seg_buf_put(seg_buf *b, const void *s, size_t n);
+void seg_buf_puts(seg_buf *b, const char *s);
+void seg_buf_printf(seg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void seg_buf_free(seg_buf *b);
+
+/* Append the JSON text of the msgpack object in [data, data+len) to out.
+ * Returns 0, or -1 if the input is not one well-formed msgpack object
+ * (out then holds a partial text; discard it). */
+int seg_mp_to_json(const void *data, size_t len, seg_buf *out);
+
+/* Append s (n bytes, any content) as a JSON string literal. */
+void seg_json_string(seg_buf *out, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * tool.h - the subcommands of the edgelog program. Each returns the exit
+ * code: 0 success, 1 the operation found a problem, 2 usage or config.
+ */
+#ifndef TOOL_H
+#define TOOL_H
+
+#define TOOL_OK 0
+#define TOOL_PROBLEM 1
+#define TOOL_USAGE 2
+
+int tool_dump(int argc, char **argv);
+int tool_demo(int argc, char **argv);
+
+/* Print "edgelog CMD: message" to stderr; returns code. */
+int tool_fail(const char *cmd, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Parse a whole decimal number for option `opt`; 0 or -1 after printing
+ * a usage error naming the option. */
+int tool_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
+
+#endif
