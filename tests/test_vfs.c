@@ -316,15 +316,12 @@ static void *ft_mmap(const seg_vfs *v, int fd, size_t len, int writable, int pop
 	uint64_t n;
 	void *p = NULL;
 	int r = fault_enter(f, TVFS_OP_MMAP, NULL, &n, NULL);
+
 	if (r == 0) {
-		p = f->base->mmap(f->base, fd, len, writable, populate, &r);
-		if (p)
-			r = 0;
-	} else {
-		*err = r;
+		int e = 0;
+		p = f->base->mmap(f->base, fd, len, writable, populate, &e);
+		r = p ? 0 : e < 0 ? e : -EIO;
 	}
-	if (!p && r == 0)
-		r = -EIO; /* a base that forgot *err */
 	if (!p)
 		*err = r;
 	fault_trace(f, TVFS_OP_MMAP, n, NULL, fd, r);
