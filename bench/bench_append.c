@@ -1431,6 +1431,11 @@ static void print_human(double total_s)
 	       pool.mp_avg, pool.mp_min, pool.mp_max, pool.js_avg, pool.js_min, pool.js_max,
 	       opt.quick ? "; QUICK run (N / 100)" : "",
 	       opt.worker ? "; edgelog_start() worker on" : "; no worker");
+	int any = 0;
+	for (int c = 0; c < C_COUNT; c++)
+		any |= results[c].ran && c != C_OPEN;
+	if (!any)
+		goto open_part;
 	printf("\n%-17s %3s %9s %11s %9s %9s %9s %10s %6s %7s %7s %8s\n", "case", "thr", "N",
 	       "appends/s", "p50 us", "p99 us", "p99.9 us", "max us", ">1ms", "B/rec", "size/r",
 	       "RSS MiB");
@@ -1487,6 +1492,7 @@ static void print_human(double total_s)
 			       r->sql_busy_retries);
 	}
 
+open_part:
 	if (results[C_OPEN].ran) {
 		const struct result *r = &results[C_OPEN];
 		printf("\nopen1g: ");
@@ -1973,8 +1979,12 @@ int main(int argc, char **argv)
 	for (int c = 0; c < C_COUNT; c++) {
 		if (!selected(c, opt.open))
 			continue;
-		fprintf(stderr, "[%d/%d] %-17s N=%" PRIu64 " threads=%d ...", ++done, nsel,
-			case_names[c], case_n(c), case_threads(c));
+		if (c == C_OPEN)
+			fprintf(stderr, "[%d/%d] %-17s %" PRIu64 " MiB of segments ...", ++done,
+				nsel, case_names[c], opt.open_mb);
+		else
+			fprintf(stderr, "[%d/%d] %-17s N=%" PRIu64 " threads=%d ...", ++done, nsel,
+				case_names[c], case_n(c), case_threads(c));
 		run_forked(c, &results[c]);
 		const struct result *r = &results[c];
 		if (!r->ok)

@@ -182,6 +182,8 @@ static uint64_t stored_between(const edgelog *log, uint64_t a, uint64_t b)
 	return n;
 }
 
+static int prep_work(edgelog *log);
+
 /* ---- open / close ------------------------------------------------------ */
 
 static void free_log(edgelog *log)
@@ -190,6 +192,7 @@ static void free_log(edgelog *log)
 	pthread_mutex_destroy(&log->cur_mu);
 	pthread_cond_destroy(&log->sync_cv);
 	pthread_cond_destroy(&log->work_cv);
+	pthread_cond_destroy(&log->prep_cv);
 	eng_conf_free(&log->conf);
 	free(log);
 }
@@ -214,6 +217,7 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	pthread_mutex_init(&log->mu, NULL);
 	pthread_mutex_init(&log->cur_mu, NULL);
 	pthread_cond_init(&log->sync_cv, NULL);
+	pthread_cond_init(&log->prep_cv, NULL);
 	{
 		pthread_condattr_t ca;
 		pthread_condattr_init(&ca);
@@ -297,6 +301,12 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		goto fail;
 	}
 	log->last_sync_mono = vfs->mono_ms(vfs);
+	/* Have the first segment ready, so the first append is a memcpy too.
+	 * Failure is not fatal: the append creates one itself. */
+	pthread_mutex_lock(&log->mu);
+	prep_work(log);
+	log->errmsg[0] = '\0';
+	pthread_mutex_unlock(&log->mu);
 	*out = log;
 	/* Record the reconciled state (and the seq high-water) durably now. */
 	if ((rc = store_cursor(log))) {
@@ -333,10 +343,14 @@ int edgelog_close(edgelog *log)
 	pthread_mutex_lock(&log->mu);
 	log->stopping = 1;
 	pthread_cond_broadcast(&log->work_cv);
+	pthread_cond_broadcast(&log->prep_cv);
 	pthread_mutex_unlock(&log->mu);
 	if (log->worker_running)
 		pthread_join(log->worker, NULL);
+	if (log->prep_running)
+		pthread_join(log->prep, NULL);
 	log->worker_running = 0;
+	log->prep_running = 0;
 
 	pthread_mutex_lock(&log->mu);
 	while (log->syncing)
@@ -381,6 +395,10 @@ static int append_locked(edgelog *log, const void *data, size_t len, uint64_t *s
 		pthread_mutex_unlock(&log->mu);
 		return rc;
 	}
+	/* The spare became the active segment: have the preparer make the
+	 * next one now, well before this one fills. */
+	if (log->prep_running && (log->w.n_retired || seg_writer_wants_spare(&log->w)))
+		pthread_cond_signal(&log->prep_cv);
 	if (log->conf.sync == EDGELOG_SYNC_ALWAYS) {
 		rc = wait_durable(log, seq);
 	} else if (log->conf.sync == EDGELOG_SYNC_INTERVAL && !log->worker_running &&
@@ -460,6 +478,53 @@ int edgelog_sync(edgelog *log)
 
 /* ---- background work ---------------------------------------------------- */
 
+/* Prepare a spare segment if the writer wants one, and unmap retired
+ * mappings. Called and returns with mu held; drops it around the slow
+ * calls. Returns 1 if it did anything. */
+static int prep_work(edgelog *log)
+{
+	void *p;
+	size_t n;
+	int did = 0;
+
+	while (seg_writer_take_retired(&log->w, &p, &n)) {
+		pthread_mutex_unlock(&log->mu);
+		log->vfs->munmap(log->vfs, p, n);
+		pthread_mutex_lock(&log->mu);
+		did = 1;
+	}
+	if (seg_writer_wants_spare(&log->w) && !log->spare_busy && !log->stopping) {
+		seg_spare s;
+		seg_err e;
+		size_t size = log->w.seg_bytes;
+		int rc;
+		log->spare_busy = 1;
+		pthread_mutex_unlock(&log->mu);
+		rc = seg_spare_create(log->vfs, log->segdir, size, &s, &e);
+		pthread_mutex_lock(&log->mu);
+		log->spare_busy = 0;
+		if (rc)
+			eng_set_error(log, rc, &e);
+		else
+			seg_writer_give_spare(&log->w, &s);
+		did = 1;
+	}
+	return did;
+}
+
+static void *prep_main(void *arg)
+{
+	edgelog *log = arg;
+
+	pthread_mutex_lock(&log->mu);
+	while (!log->stopping) {
+		if (!prep_work(log))
+			pthread_cond_wait(&log->prep_cv, &log->mu);
+	}
+	pthread_mutex_unlock(&log->mu);
+	return NULL;
+}
+
 int edgelog_step(edgelog *log, int timeout_ms)
 {
 	int64_t now, due;
@@ -474,21 +539,8 @@ int edgelog_step(edgelog *log, int timeout_ms)
 	}
 	/* Prepare the next segment ahead of time, so a roll on the append
 	 * path is a rename instead of fallocate + page faults. */
-	if (seg_writer_wants_spare(&log->w) && !log->spare_busy && log->w.fd >= 0) {
-		seg_spare s;
-		seg_err e;
-		size_t size = log->w.seg_bytes;
-		log->spare_busy = 1;
-		pthread_mutex_unlock(&log->mu);
-		rc = seg_spare_create(log->vfs, log->segdir, size, &s, &e);
-		pthread_mutex_lock(&log->mu);
-		log->spare_busy = 0;
-		if (rc)
-			eng_set_error(log, rc, &e);
-		else
-			seg_writer_give_spare(&log->w, &s);
-		did = 1;
-	}
+	if (!log->prep_running)
+		did = prep_work(log);
 	now = log->vfs->mono_ms(log->vfs);
 	due = log->last_sync_mono + log->conf.sync_interval_ms;
 	if (log->conf.sync == EDGELOG_SYNC_INTERVAL && now >= due && !log->syncing) {
@@ -543,8 +595,13 @@ int edgelog_start(edgelog *log)
 		return EDGELOG_ESTATE;
 	}
 	rc = pthread_create(&log->worker, NULL, worker_main, log);
-	if (rc == 0)
+	if (rc == 0) {
 		log->worker_running = 1;
+		rc = pthread_create(&log->prep, NULL, prep_main, log);
+		if (rc == 0)
+			log->prep_running = 1;
+		rc = 0; /* without the preparer the worker's step does its job */
+	}
 	pthread_mutex_unlock(&log->mu);
 	if (rc) {
 		snprintf(log->errmsg, sizeof(log->errmsg), "edgelog_start: pthread_create: %s",

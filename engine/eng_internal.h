@@ -76,6 +76,11 @@ struct edgelog {
 
 	pthread_t worker;
 	int worker_running;
+	/* The preparer: makes spare segments and unmaps retired ones, so that
+	 * neither waits behind a long fdatasync in the worker. */
+	pthread_t prep;
+	int prep_running;
+	pthread_cond_t prep_cv;
 	int stopping;
 
 	char errmsg[512];

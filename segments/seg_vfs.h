@@ -44,7 +44,7 @@ struct seg_vfs {
 	/* File size and bytes allocated on disk. */
 	int (*fstat)(const seg_vfs *v, int fd, uint64_t *size, uint64_t *alloc);
 	/* Shared mapping of [0, len). writable selects PROT_WRITE; populate
-	 * pre-faults the pages writable so later stores take no page fault.
+	 * pre-faults the pages (see seg_vfs_posix.c for how).
 	 * Returns NULL and sets *err (-errno) on failure. */
 	void *(*mmap)(const seg_vfs *v, int fd, size_t len, int writable, int populate, int *err);
 	int (*munmap)(const seg_vfs *v, void *p, size_t len);

@@ -136,7 +136,13 @@ static int seal_active(seg_writer *w, seg_err *e)
 	if (w->size > keep && w->size - keep >= PUNCH_MIN &&
 	    w->vfs->punch(w->vfs, w->fd, keep, w->size - keep) == 0)
 		w->bytes -= w->size - keep < w->bytes ? w->size - keep : w->bytes;
-	unmap_active(w);
+	if (w->n_retired < SEG_MAX_RETIRED) {
+		w->retired[w->n_retired] = w->map;
+		w->retired_size[w->n_retired++] = w->size;
+		w->map = NULL;
+	} else {
+		unmap_active(w);
+	}
 	w->sealed_fd[w->n_sealed] = w->fd;
 	w->sealed_last[w->n_sealed] = w->next_seq - 1;
 	w->n_sealed++;
@@ -484,6 +490,16 @@ int seg_writer_append(seg_writer *w, const void *data, uint32_t len, int64_t ts_
 	return 0;
 }
 
+int seg_writer_take_retired(seg_writer *w, void **p, size_t *n)
+{
+	if (!w->n_retired)
+		return 0;
+	w->n_retired--;
+	*p = w->retired[w->n_retired];
+	*n = w->retired_size[w->n_retired];
+	return 1;
+}
+
 int seg_sync_begin(seg_writer *w, seg_sync_plan *p)
 {
 	int i;
@@ -556,6 +572,10 @@ int seg_writer_close(seg_writer *w, seg_err *e)
 	}
 	seg_spare_discard(w->vfs, w->dir, &w->spare);
 	unmap_active(w);
+	while (w->n_retired > 0) {
+		w->n_retired--;
+		w->vfs->munmap(w->vfs, w->retired[w->n_retired], w->retired_size[w->n_retired]);
+	}
 	if (w->fd >= 0)
 		w->vfs->close(w->vfs, w->fd);
 	w->fd = -1;

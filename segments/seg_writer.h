@@ -24,6 +24,7 @@
 #include "seg_vfs.h"
 
 #define SEG_SPARE_NAME ".spare"
+#define SEG_MAX_RETIRED 8
 #define SEG_MAX_SEALED 256 /* sealed segments awaiting their fdatasync */
 
 /* A preallocated, mapped file waiting to become the next segment. */
@@ -73,6 +74,11 @@ typedef struct seg_writer {
 	int suspect;   /* the last fdatasync failed: roll before the next append */
 
 	seg_spare spare;
+	/* Mappings of sealed segments, unmapped later off the append path
+	 * (munmap of a 4 MiB dirty mapping costs about half a millisecond). */
+	void *retired[SEG_MAX_RETIRED];
+	size_t retired_size[SEG_MAX_RETIRED];
+	int n_retired;
 	uint64_t bytes;       /* disk use of all segment files (maintained) */
 	uint64_t segments;    /* segment files (maintained) */
 	uint64_t sync_failed; /* failed fdatasync calls */
@@ -103,6 +109,10 @@ void seg_spare_discard(const seg_vfs *v, const char *dir, seg_spare *s);
  * writer already has one the offered spare is discarded). */
 int seg_writer_wants_spare(const seg_writer *w);
 void seg_writer_give_spare(seg_writer *w, seg_spare *s);
+
+/* Take one retired mapping to munmap outside the lock: 1 and *p, *n set,
+ * or 0 if there is none. */
+int seg_writer_take_retired(seg_writer *w, void **p, size_t *n);
 
 /* A sync, in three steps (see the top of this file). */
 typedef struct seg_sync_plan {

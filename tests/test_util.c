@@ -214,15 +214,15 @@ tu_buf tu_prediction(uint64_t index, uint64_t seed)
 	time_t secs = (time_t)(ms / 1000);
 	struct tm tm;
 	gmtime_r(&secs, &tm);
-	char ts[40];
+	char ts[64];
 	snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 		 (unsigned)(ms % 1000));
-	char rid[40];
+	char rid[64];
 	uint64_t a = tu_rand(&st), b = tu_rand(&st);
 	snprintf(rid, sizeof rid, "%08x-%04x-4%03x-%04x-%012" PRIx64, (unsigned)(a >> 32),
 		 (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
-		 0x8000u | ((unsigned)(b >> 48) & 0x3fff), b & 0xffffffffffffull);
+		 0x8000u | ((unsigned)(b >> 48) & 0x3fff), (uint64_t)(b & 0xffffffffffffu));
 
 	/* Five descending scores summing to at most 1. */
 	double scores[5], left = 1.0;

@@ -776,9 +776,10 @@ static int path_split(const char *path, mpath *p)
 		if (strcmp(tok, ".") == 0)
 			continue;
 		if (strcmp(tok, "..") == 0 || p->n == TVFS_MAX_DEPTH) {
+			int r = strcmp(tok, "..") == 0 ? -EINVAL : -ENAMETOOLONG;
 			free(p->buf);
 			p->buf = NULL;
-			return strcmp(tok, "..") == 0 ? -EINVAL : -ENAMETOOLONG;
+			return r;
 		}
 		p->comp[p->n++] = tok;
 	}
