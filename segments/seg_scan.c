@@ -88,15 +88,19 @@ int seg_scan_next(seg_scan *s, seg_frame *f, uint64_t *doff, uint64_t *dlen)
 		return SEG_SCAN_FRAME;
 	}
 	if (r == SEG_END) {
-		/* A zero header ends the data of a segment being written. In a
-		 * deep scan make sure nothing lies beyond (a zeroed block in the
-		 * middle of a file, as some file systems leave after a power
-		 * cut). */
-		if (!s->deep)
+		/* A zero header ends the data, unless something lies beyond it:
+		 * a zeroed block in the middle of a file (some file systems leave
+		 * one after a power cut), or a frame whose payload is being
+		 * copied in right now (header still zero). The remainder is
+		 * checked once per position: the writer only ever writes at pos
+		 * first. */
+		if (s->zero_from == pos)
 			return SEG_SCAN_END;
 		end = last_nonzero(s, pos);
-		if (end == pos)
+		if (end == pos) {
+			s->zero_from = pos;
 			return SEG_SCAN_END;
+		}
 	}
 	next = resync(s, pos, f);
 	if (next) {

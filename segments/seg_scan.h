@@ -21,14 +21,15 @@ typedef struct seg_scan {
 	size_t pos;        /* offset of the next frame to examine */
 	int have_last;     /* a frame was accepted already */
 	uint32_t last_delta;
-	int deep;          /* at a zero header, look for data beyond it */
+	int deep;          /* the segment is complete: an invalid tail is damage */
+	size_t zero_from;  /* everything from here on was found zero (0: unknown) */
 } seg_scan;
 
 enum {
 	SEG_SCAN_FRAME = 0,  /* *f is the next valid frame; pos moved past it */
 	SEG_SCAN_DAMAGE = 1, /* [*doff, *doff + *dlen) is damaged; a valid frame
 	                      * starts at pos (the next call returns it) */
-	SEG_SCAN_END = 2,    /* clean end: zeros from pos on (as far as checked) */
+	SEG_SCAN_END = 2,    /* clean end: zeros from pos to the end of buf */
 	SEG_SCAN_TAIL = 3    /* bytes from pos to *doff + *dlen are invalid and no
 	                      * valid frame follows: a torn tail, or a frame being
 	                      * written right now; pos does not move */

@@ -441,6 +441,28 @@ out:
 	return r;
 }
 
+/* The active segment holds no frame but cannot take the next one (too
+ * small for an oversized record, or suspect): remove it, so the new one can
+ * take its name (the same base seq). Nothing is lost: it has no records. */
+static int drop_empty_active(seg_writer *w, seg_err *e)
+{
+	char path[4200];
+	int r;
+
+	if ((r = path_in(w, path, sizeof(path), w->name, e)))
+		return r;
+	unmap_active(w);
+	w->vfs->close(w->vfs, w->fd);
+	w->fd = -1;
+	r = w->vfs->unlink(w->vfs, path);
+	if (r < 0 && r != -ENOENT)
+		return seg_fail_errno(e, r, "unlink empty segment %s", path);
+	w->bytes -= w->size < w->bytes ? w->size : w->bytes;
+	w->segments--;
+	w->dir_dirty = 1;
+	return 0;
+}
+
 int seg_writer_roll(seg_writer *w, seg_err *e)
 {
 	if (w->fd < 0 || !w->have_frame)
@@ -471,6 +493,8 @@ int seg_writer_append(seg_writer *w, const void *data, uint32_t len, int64_t ts_
 			seg_header_encode(&w->hdr, w->map);
 			roll = 0;
 		}
+		if (roll && !w->have_frame && (r = drop_empty_active(w, e)))
+			return r;
 		if (roll && (r = start_segment(w, ts_ms, need, e)))
 			return r;
 	} else if ((r = start_segment(w, ts_ms, need, e))) {

@@ -30,6 +30,9 @@
 #include "seg_writer.h"
 #include "test_util.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #define MAX_AGE_MS (3600 * 1000) /* long enough that no test rolls by age */
 #define KIB 1024u
 #define MIB (1024u * 1024u)
@@ -555,6 +558,44 @@ START_TEST(test_header_corruption_never_silent)
 					      "byte %d ^ %#x: decode = %d", i, x, rc);
 			}
 		}
+	}
+}
+END_TEST
+
+/* The byte layouts FORMAT.md publishes (third-party readers rely on them). */
+START_TEST(test_header_layout_matches_format_md)
+{
+	seg_header h = mk_hdr(0x0102030405060708ull, -5, 0x1122334455667788ull);
+	uint8_t out[SEG_HEADER_SIZE];
+	memset(out, 0xcc, sizeof out);
+	seg_header_encode(&h, out);
+	static const uint8_t magic[8] = {0x45, 0x44, 0x47, 0x45, 0x4c, 0x4f, 0x47, 0x1a};
+	ck_assert(!memcmp(out, magic, 8));
+	ck_assert_uint_eq(seg_get32(out + 8), SEG_FORMAT_VERSION);
+	ck_assert_uint_eq(seg_get32(out + 12), 0);
+	ck_assert_uint_eq(seg_get64(out + 16), h.base_seq);
+	ck_assert_int_eq((int64_t)seg_get64(out + 24), -5);
+	ck_assert_uint_eq(seg_get64(out + 32), h.salt);
+	ck_assert(all_zero(out + 40, 20));
+	ck_assert_uint_eq(seg_get32(out + 60), (uint32_t)XXH3_64bits(out, 60));
+}
+END_TEST
+
+START_TEST(test_frame_layout_matches_format_md)
+{
+	uint64_t salt = 0x0f0e0d0c0b0a0908ull;
+	for (uint64_t i = 0; i < 20; i++) {
+		tu_buf p = tu_prediction(i, 30);
+		uint8_t hdr[SEG_FRAME_HEADER];
+		seg_frame_encode(hdr, salt, (uint32_t)i * 3, -(int32_t)i, p.data, (uint32_t)p.len);
+		ck_assert_uint_eq(seg_get32(hdr + 4), p.len);
+		ck_assert_uint_eq(seg_get32(hdr + 8), (uint32_t)i * 3);
+		ck_assert_int_eq((int32_t)seg_get32(hdr + 12), -(int32_t)i);
+		uint64_t ph = XXH3_64bits_withSeed(p.data, p.len, salt);
+		uint32_t c = (uint32_t)XXH3_64bits_withSeed(hdr + 4, 12, ph);
+		ck_assert_uint_eq(seg_get32(hdr), c ? c : 1);
+		ck_assert_uint_eq(seg_frame_checksum(salt, hdr + 4, p.data, (uint32_t)p.len), c);
+		tu_buf_free(&p);
 	}
 }
 END_TEST
@@ -1673,8 +1714,10 @@ START_TEST(test_writer_quarantines_unreadable_newest_segment)
 	ck_assert(!tu_file_exists(seg_file(dir, 1000)));
 	ck_assert(tu_file_exists(badpath));
 	tu_buf b = tu_prediction(99, 15);
+	/* FORMAT.md: seqs up to the quarantined file's base may have been
+	 * handed out; the next one is above it. */
 	uint64_t seq = append_ok(&w, &b, V->now_ms(V));
-	ck_assert_uint_gt(seq, (uint64_t)n);
+	ck_assert_uint_eq(seq, 1001);
 	writer_close_ok(&w);
 	rec *g;
 	dmg_log *d = dmg_new();
@@ -1683,12 +1726,217 @@ START_TEST(test_writer_quarantines_unreadable_newest_segment)
 	rec **ex = ptrs(a, 0, n);
 	assert_same(g, n, ex, n);
 	ck_assert_uint_eq(g[n].seq, seq);
+	recs_free(g, ng);
+
+	/* A valid header whose base_seq does not match the file name (a
+	 * copied file) is quarantined too. */
+	tu_buf one = tu_read_file(seg_file(dir, 1));
+	tu_write_file(seg_file(dir, 2000), one.data, one.len);
+	tu_buf_free(&one);
+	writer_open_ok(&w, V, dir, 64 * KIB, MAX_AGE_MS, 0, &rep);
+	ck_assert_uint_eq(rep.quarantined, 1);
+	ck_assert(!tu_file_exists(seg_file(dir, 2000)));
+	snprintf(badpath, sizeof badpath, "%s.bad", seg_file(dir, 2000));
+	ck_assert(tu_file_exists(badpath));
+	ck_assert_uint_eq(append_ok(&w, &b, V->now_ms(V)), 2001);
+	writer_close_ok(&w);
+	ng = read_all(dir, 0, d, &g, NULL);
+	ck_assert_int_eq(ng, n + 2);
+	ck_assert_int_eq(d->n, 0);
 	free(ex);
 	free(d);
 	recs_free(g, ng);
 	tu_buf_free(&b);
 	free(img);
 	recs_free(a, n);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_writer_removes_stillborn_newest_segment)
+{
+	/* FORMAT.md recovery step 2: a newest file shorter than a header, or
+	 * all zeros, was created and never written: removed, and the next
+	 * seq is above its base. */
+	char *dir = tu_mkdtemp("segtest");
+	const int n = 10;
+	rec *a = write_log(dir, 64 * KIB, n, 26);
+	uint8_t *z = calloc(1, 64 * KIB);
+	ck_assert_ptr_nonnull(z);
+	tu_write_file(seg_file(dir, 11), z, 64 * KIB);
+	seg_writer w;
+	seg_open_report rep;
+	writer_open_ok(&w, V, dir, 64 * KIB, MAX_AGE_MS, 0, &rep);
+	ck_assert(!tu_file_exists(seg_file(dir, 11)));
+	ck_assert_uint_eq(rep.quarantined, 0);
+	ck_assert_uint_eq(rep.torn_tails, 0);
+	ck_assert_uint_eq(rep.segments, 1);
+	ck_assert_uint_eq(rep.last_seq, (uint64_t)n);
+	a[n].b = tu_prediction((uint64_t)n, 26);
+	a[n].ts = V->now_ms(V);
+	a[n].seq = append_ok(&w, &a[n].b, a[n].ts);
+	ck_assert_uint_eq(a[n].seq, 12);
+	writer_close_ok(&w);
+	/* An empty file the same way. */
+	tu_write_file(seg_file(dir, 13), "", 0);
+	writer_open_ok(&w, V, dir, 64 * KIB, MAX_AGE_MS, 0, &rep);
+	ck_assert(!tu_file_exists(seg_file(dir, 13)));
+	ck_assert_uint_eq(rep.last_seq, 12);
+	tu_buf b = tu_prediction(77, 26);
+	ck_assert_uint_eq(append_ok(&w, &b, V->now_ms(V)), 14);
+	writer_close_ok(&w);
+	rec *g;
+	dmg_log *d = dmg_new();
+	int ng = read_all(dir, 0, d, &g, NULL);
+	rec **ex = ptrs(a, 0, n + 1);
+	ck_assert_int_eq(ng, n + 2);
+	assert_same(g, n + 1, ex, n + 1);
+	ck_assert_uint_eq(g[n + 1].seq, 14);
+	ck_assert_int_eq(d->n, 0);
+	free(ex);
+	free(d);
+	recs_free(g, ng);
+	tu_buf_free(&b);
+	free(z);
+	recs_free(a, n + 1);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_writer_removes_leftover_spare)
+{
+	char *dir = tu_mkdtemp("segtest");
+	rec *a = write_log(dir, 64 * KIB, 3, 27);
+	uint8_t junk[4096];
+	memset(junk, 0x5c, sizeof junk);
+	tu_write_file(tu_path(dir, SEG_SPARE_NAME), junk, sizeof junk);
+	rec *g;
+	int ng = read_all(dir, 0, NULL, &g, NULL); /* readers ignore it */
+	ck_assert_int_eq(ng, 3);
+	recs_free(g, ng);
+	seg_writer w;
+	seg_open_report rep;
+	writer_open_ok(&w, V, dir, 64 * KIB, MAX_AGE_MS, 0, &rep);
+	ck_assert(!tu_file_exists(tu_path(dir, SEG_SPARE_NAME)));
+	ck_assert_uint_eq(rep.last_seq, 3);
+	writer_close_ok(&w);
+	recs_free(a, 3);
+	free(dir);
+}
+END_TEST
+
+static tu_buf bin_record(uint32_t len, uint64_t seed)
+{
+	tu_buf b = {mk_bin32(len, seed), len};
+	return b;
+}
+
+START_TEST(test_writer_oversized_record_gets_own_segment)
+{
+	/* FORMAT.md: one record larger than a segment gets a segment of its
+	 * own, sized to fit. */
+	char *dir = tu_mkdtemp("segtest");
+	seg_writer w;
+	seg_open_report rep;
+	const size_t seg_bytes = 64 * KIB;
+	writer_open_ok(&w, V, dir, seg_bytes, MAX_AGE_MS, 0, &rep);
+	rec a[10];
+	memset(a, 0, sizeof a);
+	for (int i = 0; i < 10; i++) {
+		if (i == 3)
+			a[i].b = bin_record(200 * KIB, 1);
+		else if (i == 6)
+			a[i].b = bin_record(SEG_MAX_PAYLOAD, 2);
+		else
+			a[i].b = tu_prediction((uint64_t)i, 28);
+		ck_assert_uint_eq(seg_mp_validate(a[i].b.data, a[i].b.len), 0);
+		a[i].ts = V->now_ms(V);
+		a[i].seq = append_ok(&w, &a[i].b, a[i].ts);
+		ck_assert_uint_eq(a[i].seq, (uint64_t)i + 1);
+	}
+	writer_close_ok(&w);
+	ck_assert_uint_ge(tu_file_size(seg_file(dir, 4)),
+			  SEG_HEADER_SIZE + SEG_FRAME_HEADER + 200 * KIB);
+	ck_assert_uint_ge(tu_file_size(seg_file(dir, 7)),
+			  SEG_HEADER_SIZE + SEG_FRAME_HEADER + SEG_MAX_PAYLOAD);
+	rec *g;
+	dmg_log *d = dmg_new();
+	int ng = read_all(dir, 0, d, &g, NULL);
+	rec **ex = ptrs(a, 0, 10);
+	assert_same(g, ng, ex, 10);
+	ck_assert_int_eq(d->n, 0);
+	ck_assert_uint_eq(g[3].base, 4);
+	ck_assert_uint_eq(g[4].base, 5);
+	ck_assert_uint_eq(g[6].base, 7);
+	ck_assert_uint_eq(g[7].base, 8);
+	free(ex);
+	free(d);
+	recs_free(g, ng);
+	for (int i = 0; i < 10; i++)
+		tu_buf_free(&a[i].b);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_writer_oversized_record_after_torn_first_frame)
+{
+	/* The newest segment's only frame was torn by the crash, so after
+	 * recovery it holds no frame and next_seq equals its base. The first
+	 * append is larger than a segment: it needs a segment of its own,
+	 * whose name is that same base. */
+	char *dir = tu_mkdtemp("segtest");
+	const size_t seg_bytes = 64 * KIB;
+	seg_writer w;
+	seg_open_report rep;
+	seg_err err;
+	memset(&err, 0, sizeof err);
+	writer_open_ok(&w, V, dir, seg_bytes, MAX_AGE_MS, 0, &rep);
+	rec a[8];
+	memset(a, 0, sizeof a);
+	for (int i = 0; i < 6; i++) {
+		if (i == 5)
+			ck_assert_int_eq(seg_writer_roll(&w, &err), 0);
+		a[i].b = tu_prediction((uint64_t)i, 29);
+		a[i].ts = V->now_ms(V);
+		a[i].seq = append_ok(&w, &a[i].b, a[i].ts);
+	}
+	writer_close_ok(&w);
+	learn_offsets(a, 6, dir);
+	ck_assert_uint_eq(a[5].base, 6);
+	/* Tear frame 6: its second half never reached the disk. */
+	tu_buf img = tu_read_file(seg_file(dir, 6));
+	uint64_t half = a[5].off + (SEG_FRAME_HEADER + a[5].b.len) / 2;
+	memset(img.data + half, 0, frame_end(&a[5]) - half);
+	tu_write_file(seg_file(dir, 6), img.data, img.len);
+	tu_buf_free(&img);
+	tu_buf_free(&a[5].b);
+
+	writer_open_ok(&w, V, dir, seg_bytes, MAX_AGE_MS, 0, &rep);
+	ck_assert_uint_eq(rep.torn_tails, 1);
+	ck_assert_uint_eq(rep.last_seq, 5);
+	a[5].b = bin_record(200 * KIB, 3);
+	a[5].ts = V->now_ms(V);
+	uint64_t seq = 0;
+	int rc = seg_writer_append(&w, a[5].b.data, (uint32_t)a[5].b.len, a[5].ts, &seq, &err);
+	ck_assert_msg(rc == 0, "oversized append after a torn first frame: %d (%s)", rc, err.msg);
+	a[5].seq = seq;
+	ck_assert_uint_eq(seq, 6);
+	a[6].b = tu_prediction(6, 29);
+	a[6].ts = V->now_ms(V);
+	a[6].seq = append_ok(&w, &a[6].b, a[6].ts);
+	ck_assert_uint_eq(a[6].seq, 7);
+	writer_close_ok(&w);
+	rec *g;
+	dmg_log *d = dmg_new();
+	int ng = read_all(dir, 0, d, &g, NULL);
+	rec **ex = ptrs(a, 0, 7);
+	assert_same(g, ng, ex, 7);
+	ck_assert_int_eq(d->n, 0);
+	free(ex);
+	free(d);
+	recs_free(g, ng);
+	for (int i = 0; i < 7; i++)
+		tu_buf_free(&a[i].b);
 	free(dir);
 }
 END_TEST
@@ -2549,6 +2797,69 @@ START_TEST(test_cursor_encode_decode_roundtrip)
 }
 END_TEST
 
+START_TEST(test_cursor_slot_layout_matches_format_md)
+{
+	cur_state c = mk_cur(4);
+	c.generation = 0x1111222233334444ull;
+	c.last_success_at = -2;
+	uint8_t slot[CUR_SLOT_SIZE];
+	memset(slot, 0xcc, sizeof slot);
+	cur_encode(&c, slot);
+	ck_assert(!memcmp(slot, "ELCURSOR", 8));
+	ck_assert_uint_eq(seg_get32(slot + 8), CUR_FORMAT_VERSION);
+	ck_assert_uint_eq(seg_get32(slot + 12), 0);
+	ck_assert_uint_eq(seg_get64(slot + 16), c.generation);
+	ck_assert_uint_eq(seg_get64(slot + 24), c.acked_seq);
+	ck_assert_uint_eq(seg_get64(slot + 32), c.last_seq);
+	const uint64_t v[11] = {c.sent,	      c.failed,	    c.dropped,	  c.expired,
+				c.corrupt,    c.recovered,  c.torn_tails, c.torn_bytes,
+				c.cursor_resets, c.sync_failures, (uint64_t)c.last_success_at};
+	for (int i = 0; i < 11; i++)
+		ck_assert_uint_eq(seg_get64(slot + 40 + 8 * i), v[i]);
+	ck_assert(all_zero(slot + 128, 124));
+	ck_assert_uint_eq(seg_get32(slot + 252), (uint32_t)XXH3_64bits(slot, 252));
+}
+END_TEST
+
+static int cursor_two_gens(const char *p, cur_state *c1, cur_state *c2);
+
+/* A slot written by a newer format (valid checksum, version 2). */
+static void newer_slot(uint8_t slot[CUR_SLOT_SIZE], uint64_t gen)
+{
+	cur_state c = mk_cur(9);
+	c.generation = gen;
+	cur_encode(&c, slot);
+	seg_put32(slot + 8, CUR_FORMAT_VERSION + 1);
+	seg_put32(slot + 252, (uint32_t)XXH3_64bits(slot, 252));
+}
+
+START_TEST(test_cursor_newer_version_refused)
+{
+	uint8_t slot[CUR_SLOT_SIZE];
+	newer_slot(slot, 3);
+	cur_state d;
+	ck_assert_int_eq(cur_decode(slot, &d), SEG_NEWER);
+
+	char *dir = tu_mkdtemp("segcur");
+	char p[4200];
+	snprintf(p, sizeof p, "%s", tu_path(dir, CUR_FILE));
+	cur_state c1, c2;
+	int newest = cursor_two_gens(p, &c1, &c2);
+	/* A newer program stored generation 3 over our generation 1. */
+	tu_buf f = tu_read_file(p);
+	memcpy(f.data + (1 - newest) * CUR_SLOT_STRIDE, slot, CUR_SLOT_SIZE);
+	tu_write_file(p, f.data, f.len);
+	tu_buf_free(&f);
+	seg_err e;
+	memset(&e, 0, sizeof e);
+	int how = -1;
+	cur_state l;
+	ck_assert_int_eq(cur_load(V, p, &l, &how, &e), EDGELOG_EVERSION);
+	ck_assert_uint_gt(strlen(e.msg), 0);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_cursor_decode_corruption_never_silent)
 {
 	cur_state c = mk_cur(3);
@@ -2962,6 +3273,8 @@ static Suite *segments_suite(void)
 	tcase_add_test(tc, test_header_newer_version);
 	tcase_add_test(tc, test_header_bad_magic);
 	tcase_add_test(tc, test_header_corruption_never_silent);
+	tcase_add_test(tc, test_header_layout_matches_format_md);
+	tcase_add_test(tc, test_frame_layout_matches_format_md);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("msgpack");
@@ -2995,6 +3308,10 @@ static Suite *segments_suite(void)
 	tcase_add_test(tc, test_spare_discard_removes_file);
 	tcase_add_test(tc, test_writer_refuses_newer_format_segment);
 	tcase_add_test(tc, test_writer_quarantines_unreadable_newest_segment);
+	tcase_add_test(tc, test_writer_removes_stillborn_newest_segment);
+	tcase_add_test(tc, test_writer_removes_leftover_spare);
+	tcase_add_test(tc, test_writer_oversized_record_gets_own_segment);
+	tcase_add_test(tc, test_writer_oversized_record_after_torn_first_frame);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("torn_tail");
@@ -3025,6 +3342,8 @@ static Suite *segments_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_cursor_encode_decode_roundtrip);
 	tcase_add_test(tc, test_cursor_decode_corruption_never_silent);
+	tcase_add_test(tc, test_cursor_slot_layout_matches_format_md);
+	tcase_add_test(tc, test_cursor_newer_version_refused);
 	tcase_add_test(tc, test_cursor_store_alternates_and_loads_newest);
 	tcase_add_test(tc, test_cursor_torn_newest_slot_falls_back);
 	tcase_add_test(tc, test_cursor_garbage_both_slots);

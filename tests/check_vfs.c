@@ -107,11 +107,11 @@ static int scenario(const seg_vfs *v, int *err)
 	int step = 0, fd = -1, r = 0;
 	void *map = NULL;
 
-#define STEP(call)                                                                                 \
-	do {                                                                                       \
-		step++;                                                                            \
-		if ((r = (int)(call)) < 0)                                                         \
-			goto fail;                                                                 \
+#define STEP(call)                         \
+	do {                               \
+		step++;                    \
+		if ((r = (int)(call)) < 0) \
+			goto fail;         \
 	} while (0)
 
 	STEP(fd = v->open(v, tpath("a"), O_RDWR | O_CREAT | O_TRUNC, 0600));
@@ -831,7 +831,6 @@ static void *worker_main(void *arg)
 		return (void *)1;
 	return NULL;
 }
-
 
 static void *syncer_main(void *arg)
 {

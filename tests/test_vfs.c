@@ -107,8 +107,9 @@ static int64_t real_ms(clockid_t id)
 }
 
 static const char *const op_names[] = {
-	"open",	 "pwrite", "fsync", "ftruncate", "fallocate", "rename", "unlink", "mkdir", "fsync_dir",
-	"mmap",	 "pread",  "punch", "fstat",	 "stat",      "list",	"lock",	  "random",
+	"open",   "pwrite", "fsync",     "ftruncate", "fallocate", "rename",
+	"unlink", "mkdir",  "fsync_dir", "mmap",      "pread",     "punch",
+	"fstat",  "stat",   "list",      "lock",      "random",
 };
 #define TVFS_NOPS (sizeof op_names / sizeof op_names[0])
 
@@ -263,28 +264,28 @@ static ssize_t ft_pwrite(const seg_vfs *v, int fd, const void *buf, size_t len, 
 	return r;
 }
 
-#define FT_FD_OP(name, OP, call)                                                                   \
-	static int ft_##name                                                                       \
-	{                                                                                          \
-		tvfs_fault *f = FAULT(v);                                                          \
-		uint64_t n;                                                                        \
-		int r = fault_enter(f, OP, NULL, &n, NULL);                                        \
-		if (r == 0)                                                                        \
-			r = call;                                                                  \
-		fault_trace(f, OP, n, NULL, fd, r);                                                \
-		return r;                                                                          \
+#define FT_FD_OP(name, OP, call)                            \
+	static int ft_##name                                \
+	{                                                   \
+		tvfs_fault *f = FAULT(v);                   \
+		uint64_t n;                                 \
+		int r = fault_enter(f, OP, NULL, &n, NULL); \
+		if (r == 0)                                 \
+			r = call;                           \
+		fault_trace(f, OP, n, NULL, fd, r);         \
+		return r;                                   \
 	}
 
-#define FT_PATH_OP(name, OP, call)                                                                 \
-	static int ft_##name                                                                       \
-	{                                                                                          \
-		tvfs_fault *f = FAULT(v);                                                          \
-		uint64_t n;                                                                        \
-		int r = fault_enter(f, OP, path, &n, NULL);                                        \
-		if (r == 0)                                                                        \
-			r = call;                                                                  \
-		fault_trace(f, OP, n, path, -1, r);                                                \
-		return r;                                                                          \
+#define FT_PATH_OP(name, OP, call)                          \
+	static int ft_##name                                \
+	{                                                   \
+		tvfs_fault *f = FAULT(v);                   \
+		uint64_t n;                                 \
+		int r = fault_enter(f, OP, path, &n, NULL); \
+		if (r == 0)                                 \
+			r = call;                           \
+		fault_trace(f, OP, n, path, -1, r);         \
+		return r;                                   \
 	}
 
 /* clang-format off */
@@ -545,7 +546,7 @@ void tvfs_fault_clock_jump(tvfs_fault *f, int64_t ms)
 typedef struct mbuf {
 	uint8_t *p;
 	size_t cap;
-	unsigned maps;	   /* live mappings of this buffer */
+	unsigned maps;     /* live mappings of this buffer */
 	struct mbuf *next; /* in tvfs_mem.detached, once detached */
 } mbuf;
 
@@ -1669,8 +1670,7 @@ int tvfs_mem_read_file(tvfs_mem *m, const char *path, uint8_t **data, size_t *si
 	return r;
 }
 
-int tvfs_mem_write_file(tvfs_mem *m, const char *path, const void *data, size_t size,
-			int durable)
+int tvfs_mem_write_file(tvfs_mem *m, const char *path, const void *data, size_t size, int durable)
 {
 	mnode *dir, *n;
 	mpath p;

@@ -202,8 +202,7 @@ int tvfs_mem_read_file(tvfs_mem *m, const char *path, uint8_t **data, size_t *si
 /* Create or replace a file with this content; durable (content and name)
  * if durable != 0. 0 or -errno (-EIO if the file is mapped and the
  * content does not fit its buffer). */
-int tvfs_mem_write_file(tvfs_mem *m, const char *path, const void *data, size_t size,
-			int durable);
+int tvfs_mem_write_file(tvfs_mem *m, const char *path, const void *data, size_t size, int durable);
 /* 1 if path exists (file or directory) in the live tree, else 0. */
 int tvfs_mem_exists(tvfs_mem *m, const char *path);
 /* Open descriptors and live mappings (detached ones included). */
