@@ -8,6 +8,7 @@
  * `cur_mu` serialises cursor stores and is taken before `mu`, never after.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,21 @@
 int eng_set_error(edgelog *log, int code, const seg_err *e)
 {
 	snprintf(log->errmsg, sizeof(log->errmsg), "%s", e->msg);
+	return code;
+}
+
+/* Set the handle's message from a thread that does not hold mu. */
+static int set_msg(edgelog *log, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int set_msg(edgelog *log, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&log->mu);
+	va_start(ap, fmt);
+	vsnprintf(log->errmsg, sizeof(log->errmsg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&log->mu);
 	return code;
 }
 
@@ -421,21 +437,17 @@ int edgelog_append(edgelog *log, const void *data, size_t len, uint64_t *seq)
 
 	if (!log || (!data && len))
 		return EDGELOG_EINVAL;
-	if (len > EDGELOG_MAX_RECORD) {
-		snprintf(log->errmsg, sizeof(log->errmsg),
-			 "record of %zu bytes is larger than EDGELOG_MAX_RECORD (%u)", len,
-			 EDGELOG_MAX_RECORD);
-		return EDGELOG_ETOOBIG;
-	}
+	if (len > EDGELOG_MAX_RECORD)
+		return set_msg(log, EDGELOG_ETOOBIG,
+			       "record of %zu bytes is larger than EDGELOG_MAX_RECORD (%u)", len,
+			       EDGELOG_MAX_RECORD);
 	bad = seg_mp_validate(data, len);
-	if (bad) {
-		snprintf(log->errmsg, sizeof(log->errmsg),
-			 len == 0 ? "empty record: a record must be one msgpack object"
-				  : "record is not exactly one msgpack object (invalid at byte %zu "
-				    "of %zu)",
-			 bad - 1, len);
-		return EDGELOG_EINVAL;
-	}
+	if (bad && len == 0)
+		return set_msg(log, EDGELOG_EINVAL, "empty record: a record must be one msgpack object");
+	if (bad)
+		return set_msg(log, EDGELOG_EINVAL,
+			       "record is not exactly one msgpack object (invalid at byte %zu of %zu)",
+			       bad - 1, len);
 	return append_locked(log, data, len, seq);
 }
 
@@ -449,15 +461,13 @@ int edgelog_append_json(edgelog *log, const char *json, size_t len, uint64_t *se
 	if (!log || (!json && len))
 		return EDGELOG_EINVAL;
 	rc = eng_json_to_msgpack(json, len, &mp, &mlen, &e);
-	if (rc) {
-		snprintf(log->errmsg, sizeof(log->errmsg), "%s", e.msg);
-		return rc;
-	}
+	if (rc)
+		return set_msg(log, rc, "%s", e.msg);
 	if (mlen > EDGELOG_MAX_RECORD) {
 		free(mp);
-		snprintf(log->errmsg, sizeof(log->errmsg),
-			 "record of %zu bytes (as msgpack) is larger than EDGELOG_MAX_RECORD", mlen);
-		return EDGELOG_ETOOBIG;
+		return set_msg(log, EDGELOG_ETOOBIG,
+			       "record of %zu bytes (as msgpack) is larger than EDGELOG_MAX_RECORD",
+			       mlen);
 	}
 	rc = append_locked(log, mp, mlen, seq);
 	free(mp);
@@ -590,8 +600,8 @@ int edgelog_start(edgelog *log)
 		return EDGELOG_EINVAL;
 	pthread_mutex_lock(&log->mu);
 	if (log->worker_running || log->stopping) {
-		pthread_mutex_unlock(&log->mu);
 		snprintf(log->errmsg, sizeof(log->errmsg), "edgelog_start: worker already running");
+		pthread_mutex_unlock(&log->mu);
 		return EDGELOG_ESTATE;
 	}
 	rc = pthread_create(&log->worker, NULL, worker_main, log);
@@ -603,11 +613,9 @@ int edgelog_start(edgelog *log)
 		rc = 0; /* without the preparer the worker's step does its job */
 	}
 	pthread_mutex_unlock(&log->mu);
-	if (rc) {
-		snprintf(log->errmsg, sizeof(log->errmsg), "edgelog_start: pthread_create: %s",
-			 strerror(rc));
-		return EDGELOG_ENOMEM;
-	}
+	if (rc)
+		return set_msg(log, EDGELOG_ENOMEM, "edgelog_start: pthread_create: %s",
+			       strerror(rc));
 	return 0;
 }
 
