@@ -56,7 +56,8 @@ int seg_list_read(const seg_vfs *v, const char *dir, seg_list *out, seg_err *e)
 		return seg_fail_errno(e, r, "list %s", dir);
 	if (c.oom)
 		return seg_fail(e, EDGELOG_ENOMEM, "list %s: out of memory", dir);
-	qsort(out->base, out->n, sizeof(*out->base), cmp_u64);
+	if (out->n > 1)
+		qsort(out->base, out->n, sizeof(*out->base), cmp_u64);
 	return 0;
 }
 

@@ -104,6 +104,22 @@ int seg_scan_next(seg_scan *s, seg_frame *f, uint64_t *doff, uint64_t *dlen)
 	}
 	next = resync(s, pos, f);
 	if (next) {
+		/* In a live segment the frame at pos may have been completed by
+		 * the writer while we searched (it writes frames in order, so a
+		 * valid frame after pos means the one at pos is finished too).
+		 * Look again before calling it damage. The fence pairs with the
+		 * writer's release fence between payload and header. */
+		seg_frame g;
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, &g) == SEG_OK &&
+		    (!s->have_last || g.seq_delta > s->last_delta)) {
+			*f = g;
+			f->offset = pos;
+			s->pos = pos + SEG_FRAME_HEADER + g.len;
+			s->have_last = 1;
+			s->last_delta = g.seq_delta;
+			return SEG_SCAN_FRAME;
+		}
 		*doff = pos;
 		*dlen = next - pos;
 		s->pos = next;

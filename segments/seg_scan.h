@@ -21,7 +21,8 @@ typedef struct seg_scan {
 	size_t pos;        /* offset of the next frame to examine */
 	int have_last;     /* a frame was accepted already */
 	uint32_t last_delta;
-	int deep;          /* the segment is complete: an invalid tail is damage */
+	int deep;          /* for the caller: the segment is complete, so an
+	                    * invalid tail is damage (the scan returns the same) */
 	size_t zero_from;  /* everything from here on was found zero (0: unknown) */
 } seg_scan;
 

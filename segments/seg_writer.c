@@ -505,6 +505,7 @@ int seg_writer_append(seg_writer *w, const void *data, uint32_t len, int64_t ts_
 	/* Payload first, header (with its checksum) last: a reader in another
 	 * process that sees a checksum also sees what it covers. */
 	memcpy(p + SEG_FRAME_HEADER, data, len);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	seg_frame_encode(p, w->hdr.salt, (uint32_t)(w->next_seq - w->hdr.base_seq), (int32_t)tsd,
 			 data, len);
 	w->pos += need;

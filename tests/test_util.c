@@ -44,10 +44,28 @@ static void tu_cleanup(void)
 	tu_ndirs = 0;
 }
 
+static char tu_root[256];
+
+void tu_tmp_root_setup(void)
+{
+	snprintf(tu_root, sizeof tu_root, "/tmp/edgelog-check-XXXXXX");
+	if (!mkdtemp(tu_root)) {
+		fprintf(stderr, "mkdtemp(%s): %s\n", tu_root, strerror(errno));
+		tu_root[0] = 0;
+	}
+}
+
+void tu_tmp_root_teardown(void)
+{
+	if (tu_root[0])
+		tu_rm_rf(tu_root);
+	tu_root[0] = 0;
+}
+
 char *tu_mkdtemp(const char *prefix)
 {
-	char tmpl[256];
-	snprintf(tmpl, sizeof tmpl, "/tmp/%s-XXXXXX", prefix);
+	char tmpl[512];
+	snprintf(tmpl, sizeof tmpl, "%s/%s-XXXXXX", tu_root[0] ? tu_root : "/tmp", prefix);
 	if (!mkdtemp(tmpl))
 		ck_abort_msg("mkdtemp(%s): %s", tmpl, strerror(errno));
 	char *p = strdup(tmpl);
@@ -200,8 +218,8 @@ static double tu_unit(uint64_t *st)
 
 tu_buf tu_prediction(uint64_t index, uint64_t seed)
 {
-	static const char *labels[] = {"person", "suitcase", "dog",	 "bottle",
-				       "chair",  "car",	     "bicycle", "backpack"};
+	static const char *labels[] = {"person", "suitcase", "dog",     "bottle",
+				       "chair",  "car",      "bicycle", "backpack"};
 	uint64_t st = seed * 0x100000001b3ull ^ (index + 1) * 0x9e3779b97f4a7c15ull;
 	msgpack_sbuffer sb;
 	msgpack_packer pk;

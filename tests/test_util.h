@@ -20,10 +20,18 @@ typedef struct tu_buf {
 
 void tu_buf_free(tu_buf *b);
 
-/* Create a fresh directory /tmp/<prefix>-XXXXXX; returns a malloc'd path.
- * The directory is also registered for removal at exit, so a test that
- * fails half way does not leave it behind. */
+/* Create a fresh directory <root>/<prefix>-XXXXXX (root: see below, else
+ * /tmp); returns a malloc'd path. It is removed when the test process exits
+ * normally. */
 char *tu_mkdtemp(const char *prefix);
+
+/* A per-test-case root for tu_mkdtemp, as a Check *unchecked* fixture:
+ * tcase_add_unchecked_fixture(tc, tu_tmp_root_setup, tu_tmp_root_teardown).
+ * The fixture runs in the parent process, so the teardown removes what a
+ * failed test left behind (Check ends a failed forked test with _exit(),
+ * which skips atexit handlers). */
+void tu_tmp_root_setup(void);
+void tu_tmp_root_teardown(void);
 
 /* Remove path and everything below it (like rm -rf); a missing path is
  * fine. Returns 0 or -1. */
