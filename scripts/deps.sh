@@ -83,7 +83,7 @@ edgelog_deps_ensure()
 	if [ -z "$missing" ]; then
 		return 0
 	fi
-	echo "deps: installing missing packages: $missing"
+	echo "deps: missing Debian packages: $missing (installing)"
 	# shellcheck disable=SC2086 # one word per package name
 	if _edgelog_apt update && _edgelog_apt install -y --no-install-recommends $missing; then
 		return 0
