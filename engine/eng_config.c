@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,12 +188,16 @@ static int db_path_dir(edgelog_config *cfg, const char *v, const char **out)
 		*out = keep(cfg, "BUFFER_DB_PATH", v, &rc);
 		return rc;
 	}
-	if (!dot || dot == base)
-		dot = base + strlen(base);
-	if ((size_t)(dot - v) >= sizeof(buf))
+	if ((size_t)(dot && dot != base ? dot - v : (ptrdiff_t)strlen(v)) + 16 >= sizeof(buf))
 		return eng_tls_error(EDGELOG_ECONFIG, "BUFFER_DB_PATH: path too long");
-	memcpy(buf, v, (size_t)(dot - v));
-	buf[dot - v] = '\0';
+	if (dot && dot != base) {
+		memcpy(buf, v, (size_t)(dot - v));
+		buf[dot - v] = '\0';
+	} else {
+		/* A file with no extension: its stem is its own name, so the
+		 * directory gets a suffix to sit beside it. */
+		snprintf(buf, sizeof(buf), "%s.edgelog", v);
+	}
 	*out = keep(cfg, "BUFFER_DB_PATH", buf, &rc);
 	if (!rc && !said) {
 		said = 1;
@@ -220,8 +225,12 @@ int edgelog_config_from_env(edgelog_config *cfg)
 	}
 	if (rc)
 		return rc;
-	if ((v = env2("EDGELOG_ENDPOINT", "CLOUD_LOGGING_ENDPOINT", &name)))
+	if ((v = env2("EDGELOG_ENDPOINT", "CLOUD_LOGGING_ENDPOINT", &name))) {
+		if (*v && strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+			return eng_tls_error(EDGELOG_ECONFIG,
+					     "%s: '%s' is not an http:// or https:// URL", name, v);
 		cfg->endpoint = *v ? keep(cfg, name, v, &rc) : NULL;
+	}
 	if (!rc && (v = env2("EDGELOG_DEVICE_ID", "EDGE_DEVICE_ID", &name))) {
 		if (!*v)
 			return eng_tls_error(EDGELOG_ECONFIG, "%s: empty", name);

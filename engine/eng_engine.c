@@ -78,9 +78,12 @@ static int take_lock(edgelog *log, seg_err *e)
 	return 0;
 }
 
+/* mkdir -p with mode 0700. Each directory created is made durable in its
+ * parent (fsync of the parent), else a power cut could take the whole
+ * buffer directory with it. */
 static int mkdir_p(const seg_vfs *v, const char *dir, seg_err *e)
 {
-	char buf[4200];
+	char buf[4200], parent[4200];
 	size_t i, n = strlen(dir);
 	int r;
 
@@ -94,6 +97,19 @@ static int mkdir_p(const seg_vfs *v, const char *dir, seg_err *e)
 		r = v->mkdir(v, buf, 0700);
 		if (r < 0 && r != -EEXIST)
 			return seg_fail_errno(e, r, "mkdir %s", buf);
+		if (r == 0) {
+			char *slash;
+			memcpy(parent, buf, i + 1);
+			slash = strrchr(parent, '/');
+			if (slash == parent)
+				slash[1] = '\0';
+			else if (slash)
+				*slash = '\0';
+			else
+				strcpy(parent, ".");
+			if ((r = v->fsync_dir(v, parent)) < 0)
+				return seg_fail_errno(e, r, "fsync directory %s", parent);
+		}
 		buf[i] = dir[i];
 	}
 	return 0;
@@ -183,19 +199,61 @@ static int store_cursor(edgelog *log)
 	return rc;
 }
 
-/* Records stored with seq in (a, b]: the seq range less the gap. */
+/* Records stored with seq in (a, b]: the seq range less the gaps. */
 static uint64_t stored_between(const edgelog *log, uint64_t a, uint64_t b)
 {
 	uint64_t n, lo, hi;
+	int i;
 
 	if (b <= a)
 		return 0;
 	n = b - a;
-	lo = log->gap_lo > a ? log->gap_lo : a;
-	hi = log->gap_hi < b ? log->gap_hi : b;
-	if (hi > lo)
-		n -= hi - lo;
+	for (i = 0; i < CUR_MAX_GAPS; i++) {
+		lo = log->cur.gap_lo[i] > a ? log->cur.gap_lo[i] : a;
+		hi = log->cur.gap_hi[i] < b ? log->cur.gap_hi[i] : b;
+		if (hi > lo)
+			n -= hi - lo < n ? hi - lo : n;
+	}
 	return n;
+}
+
+/* Forget gaps the acks have passed (mu held). */
+static void prune_gaps(edgelog *log)
+{
+	int i;
+
+	for (i = 0; i < CUR_MAX_GAPS; i++) {
+		if (log->cur.gap_hi[i] <= log->cur.acked_seq) {
+			log->cur.gap_lo[i] = log->cur.gap_hi[i] = 0;
+		} else if (log->cur.gap_lo[i] < log->cur.acked_seq) {
+			log->cur.gap_lo[i] = log->cur.acked_seq;
+		}
+	}
+}
+
+/* Record that seqs (lo, hi] belong to no stored record. With every slot
+ * taken the oldest gap is forgotten: counts may then overstate pending,
+ * never understate it. */
+static void add_gap(edgelog *log, uint64_t lo, uint64_t hi)
+{
+	int i, slot = -1;
+
+	for (i = 0; i < CUR_MAX_GAPS; i++) {
+		if (log->cur.gap_hi[i] == 0 && slot < 0)
+			slot = i;
+		if (log->cur.gap_hi[i] == lo) { /* extends this one */
+			log->cur.gap_hi[i] = hi;
+			return;
+		}
+	}
+	if (slot < 0) {
+		slot = 0;
+		for (i = 1; i < CUR_MAX_GAPS; i++)
+			if (log->cur.gap_hi[i] < log->cur.gap_hi[slot])
+				slot = i;
+	}
+	log->cur.gap_lo[slot] = lo;
+	log->cur.gap_hi[slot] = hi;
 }
 
 static int prep_work(edgelog *log);
@@ -304,16 +362,21 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 			(unsigned long long)data_last, (unsigned long long)data_last);
 		log->cur.acked_seq = data_last;
 	}
-	if (log->w.next_seq - 1 > data_last && data_last >= log->cur.acked_seq) {
-		log->gap_lo = data_last;
-		log->gap_hi = log->w.next_seq - 1;
-	}
+	if (log->w.next_seq - 1 > data_last)
+		add_gap(log, data_last, log->w.next_seq - 1);
+	prune_gaps(log);
 	if (!log->first_seq || log->first_seq <= log->cur.acked_seq)
 		log->first_seq = log->cur.acked_seq + 1;
 
 	log->cursor_fd = cur_open(vfs, log->cursor_path, &e);
 	if (log->cursor_fd < 0) {
 		rc = log->cursor_fd;
+		goto fail;
+	}
+	/* The names of segments/, the cursor and LOCK must survive a power
+	 * cut as much as their contents. */
+	if ((rc = vfs->fsync_dir(vfs, log->conf.dir)) < 0) {
+		rc = seg_fail_errno(&e, rc, "fsync directory %s", log->conf.dir);
 		goto fail;
 	}
 	log->last_sync_mono = vfs->mono_ms(vfs);
@@ -642,6 +705,7 @@ int edgelog_ack(edgelog *log, uint64_t seq)
 	}
 	log->cur.sent += stored_between(log, log->cur.acked_seq, seq);
 	log->cur.acked_seq = seq;
+	prune_gaps(log);
 	log->cur.last_success_at = log->vfs->now_ms(log->vfs) / 1000;
 	if (log->first_seq <= seq)
 		log->first_seq = seq + 1;
@@ -680,7 +744,7 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	st->segments = log->w.segments;
 	st->last_success_at = log->cur.last_success_at;
 	st->recovered = log->cur.recovered;
-	st->appended = last - (log->gap_hi - log->gap_lo);
+	st->appended = stored_between(log, 0, last);
 	st->first_seq = st->pending ? log->first_seq : 0;
 	st->last_seq = last;
 	st->acked_seq = acked;

@@ -69,9 +69,6 @@ struct edgelog {
 	int64_t last_sync_mono;
 	int spare_busy;
 
-	/* Seqs in (gap_lo, gap_hi] were never given to a stored record (the
-	 * log resumed above a cursor that was ahead of the data). */
-	uint64_t gap_lo, gap_hi;
 	uint64_t first_seq;
 
 	pthread_t worker;

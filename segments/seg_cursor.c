@@ -8,7 +8,8 @@
  *  24  acked_seq, last_seq, sent, failed, dropped, expired, corrupt,
  *      recovered, torn_tails, torn_bytes, cursor_resets, sync_failures,
  *      last_success_at           13 x u64
- * 128  reserved (zeros)
+ * 128  gaps: 4 x (lo u64, hi u64)
+ * 192  reserved (zeros)
  * 252  checksum u32: XXH3-64 of bytes 0..251, low half
  */
 #include "seg_cursor.h"
@@ -40,6 +41,10 @@ void cur_encode(const cur_state *c, uint8_t out[CUR_SLOT_SIZE])
 	seg_put64(out + 16, c->generation);
 	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		seg_put64(out + 24 + 8 * i, f[i]);
+	for (i = 0; i < CUR_MAX_GAPS; i++) {
+		seg_put64(out + 128 + 16 * i, c->gap_lo[i]);
+		seg_put64(out + 136 + 16 * i, c->gap_hi[i]);
+	}
 	seg_put32(out + CUR_SUM_OFF, (uint32_t)XXH3_64bits(out, CUR_SUM_OFF));
 }
 
@@ -65,6 +70,12 @@ int cur_decode(const uint8_t in[CUR_SLOT_SIZE], cur_state *c)
 	c->generation = seg_get64(in + 16);
 	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++)
 		*f[i] = seg_get64(in + 24 + 8 * i);
+	for (i = 0; i < CUR_MAX_GAPS; i++) {
+		c->gap_lo[i] = seg_get64(in + 128 + 16 * i);
+		c->gap_hi[i] = seg_get64(in + 136 + 16 * i);
+		if (c->gap_hi[i] < c->gap_lo[i])
+			c->gap_lo[i] = c->gap_hi[i] = 0; /* not a range: ignore */
+	}
 	return SEG_OK;
 }
 

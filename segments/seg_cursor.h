@@ -21,6 +21,7 @@
 #define CUR_SLOT_STRIDE 512u /* slots sit in different 512-byte sectors */
 #define CUR_FILE_SIZE 1024u
 #define CUR_FORMAT_VERSION 1u
+#define CUR_MAX_GAPS 4
 
 typedef struct cur_state {
 	uint64_t generation;
@@ -29,6 +30,11 @@ typedef struct cur_state {
 	uint64_t sent, failed, dropped, expired, corrupt, recovered;
 	uint64_t torn_tails, torn_bytes, cursor_resets, sync_failures;
 	int64_t last_success_at; /* unix seconds */
+	/* Seqs in (gap_lo[i], gap_hi[i]] were handed out by no stored record
+	 * (the log resumed above a cursor or a lost tail, so that no seq the
+	 * cloud may have seen is reused). Kept so counts stay exact; a gap is
+	 * dropped once acked_seq passes it. Unused entries are zero. */
+	uint64_t gap_lo[CUR_MAX_GAPS], gap_hi[CUR_MAX_GAPS];
 } cur_state;
 
 void cur_encode(const cur_state *c, uint8_t out[CUR_SLOT_SIZE]);
