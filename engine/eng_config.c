@@ -26,24 +26,42 @@ const char *edgelog_version(void)
 const char *edgelog_strerror(int code)
 {
 	switch (code) {
-	case EDGELOG_OK: return "EDGELOG_OK: success";
-	case EDGELOG_EOF: return "EDGELOG_EOF: no more records";
-	case EDGELOG_EINVAL: return "EDGELOG_EINVAL: invalid argument or record";
-	case EDGELOG_ECONFIG: return "EDGELOG_ECONFIG: invalid configuration";
-	case EDGELOG_EIO: return "EDGELOG_EIO: input/output error";
-	case EDGELOG_ENOSPC: return "EDGELOG_ENOSPC: no space left on device";
-	case EDGELOG_EFULL: return "EDGELOG_EFULL: size cap reached (full_policy=reject)";
-	case EDGELOG_ELOCKED: return "EDGELOG_ELOCKED: directory locked by another process";
-	case EDGELOG_ECORRUPT: return "EDGELOG_ECORRUPT: damaged data";
-	case EDGELOG_EVERSION: return "EDGELOG_EVERSION: written by a newer on-disk format";
-	case EDGELOG_ENOMEM: return "EDGELOG_ENOMEM: out of memory";
-	case EDGELOG_ETOOBIG: return "EDGELOG_ETOOBIG: record too large";
-	case EDGELOG_ENOTFOUND: return "EDGELOG_ENOTFOUND: no such file or directory";
-	case EDGELOG_EPERM: return "EDGELOG_EPERM: permission denied or read-only";
-	case EDGELOG_ESTATE: return "EDGELOG_ESTATE: call not valid in this state";
-	case EDGELOG_ENET: return "EDGELOG_ENET: upload failed";
-	case EDGELOG_ETIMEDOUT: return "EDGELOG_ETIMEDOUT: timed out";
-	default: return "EDGELOG_E?: unknown error code";
+	case EDGELOG_OK:
+		return "EDGELOG_OK: success";
+	case EDGELOG_EOF:
+		return "EDGELOG_EOF: no more records";
+	case EDGELOG_EINVAL:
+		return "EDGELOG_EINVAL: invalid argument or record";
+	case EDGELOG_ECONFIG:
+		return "EDGELOG_ECONFIG: invalid configuration";
+	case EDGELOG_EIO:
+		return "EDGELOG_EIO: input/output error";
+	case EDGELOG_ENOSPC:
+		return "EDGELOG_ENOSPC: no space left on device";
+	case EDGELOG_EFULL:
+		return "EDGELOG_EFULL: size cap reached (full_policy=reject)";
+	case EDGELOG_ELOCKED:
+		return "EDGELOG_ELOCKED: directory locked by another process";
+	case EDGELOG_ECORRUPT:
+		return "EDGELOG_ECORRUPT: damaged data";
+	case EDGELOG_EVERSION:
+		return "EDGELOG_EVERSION: written by a newer on-disk format";
+	case EDGELOG_ENOMEM:
+		return "EDGELOG_ENOMEM: out of memory";
+	case EDGELOG_ETOOBIG:
+		return "EDGELOG_ETOOBIG: record too large";
+	case EDGELOG_ENOTFOUND:
+		return "EDGELOG_ENOTFOUND: no such file or directory";
+	case EDGELOG_EPERM:
+		return "EDGELOG_EPERM: permission denied or read-only";
+	case EDGELOG_ESTATE:
+		return "EDGELOG_ESTATE: call not valid in this state";
+	case EDGELOG_ENET:
+		return "EDGELOG_ENET: upload failed";
+	case EDGELOG_ETIMEDOUT:
+		return "EDGELOG_ETIMEDOUT: timed out";
+	default:
+		return "EDGELOG_E?: unknown error code";
 	}
 }
 
@@ -132,8 +150,8 @@ static int parse_u64(const char *var, const char *s, uint64_t lo, uint64_t hi, u
 	*out = v;
 	return 0;
 bad:
-	return eng_tls_error(EDGELOG_ECONFIG, "%s: '%s' is not a whole number from %llu to %llu", var,
-			     s, (unsigned long long)lo, (unsigned long long)hi);
+	return eng_tls_error(EDGELOG_ECONFIG, "%s: '%s' is not a whole number from %llu to %llu",
+			     var, s, (unsigned long long)lo, (unsigned long long)hi);
 }
 
 static int parse_u32(const char *var, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -162,10 +180,10 @@ static int parse_enum(const char *var, const char *s, const char *const *names, 
 	return eng_tls_error(EDGELOG_ECONFIG, "%s: '%s' is not one of %s", var, s, list);
 }
 
-static const char *const sync_names[] = { "always", "interval", "none", NULL };
-static const char *const full_names[] = { "drop_oldest", "reject", NULL };
-static const char *const format_names[] = { "ndjson", "json", "msgpack", NULL };
-static const char *const comp_names[] = { "gzip", "none", NULL };
+static const char *const sync_names[] = {"always", "interval", "none", NULL};
+static const char *const full_names[] = {"drop_oldest", "reject", NULL};
+static const char *const format_names[] = {"ndjson", "json", "msgpack", NULL};
+static const char *const comp_names[] = {"gzip", "none", NULL};
 
 /* BUFFER_DB_PATH may name the Python client's SQLite file: use the
  * directory beside it plus the file's stem. */
@@ -238,7 +256,7 @@ int edgelog_config_from_env(edgelog_config *cfg)
 	}
 	if (rc)
 		return rc;
-#define U32(a, b, field, lo, hi)                                                  \
+#define U32(a, b, field, lo, hi)                                                       \
 	if ((v = env2(a, b, &name)) && (rc = parse_u32(name, v, lo, hi, &cfg->field))) \
 		return rc;
 	U32("EDGELOG_MAX_SIZE_MB", "BUFFER_MAX_SIZE_MB", max_size_mb, 1, 1u << 22);
@@ -259,23 +277,23 @@ int edgelog_config_from_env(edgelog_config *cfg)
 	if ((v = getenv("EDGELOG_ALERT_FAILED")) &&
 	    (rc = parse_u64("EDGELOG_ALERT_FAILED", v, 1, UINT64_MAX, &cfg->alert_failed)))
 		return rc;
-#define ENUM(var, names, field, type)                                 \
-	if ((v = getenv(var))) {                                          \
-		if ((rc = parse_enum(var, v, names, &k)))                     \
-			return rc;                                                \
-		cfg->field = (type)k;                                         \
+#define ENUM(var, names, field, type)                     \
+	if ((v = getenv(var))) {                          \
+		if ((rc = parse_enum(var, v, names, &k))) \
+			return rc;                        \
+		cfg->field = (type)k;                     \
 	}
 	ENUM("EDGELOG_SYNC", sync_names, sync, edgelog_sync_mode);
 	ENUM("EDGELOG_FULL_POLICY", full_names, full_policy, edgelog_full_policy);
 	ENUM("EDGELOG_FORMAT", format_names, format, edgelog_format);
 	ENUM("EDGELOG_COMPRESSION", comp_names, compression, edgelog_compression);
 #undef ENUM
-#define STR(var, field)                                                     \
-	if ((v = getenv(var))) {                                                \
-		if (!*v)                                                            \
-			return eng_tls_error(EDGELOG_ECONFIG, "%s: empty", var);        \
-		if (!(cfg->field = keep(cfg, var, v, &rc)))                         \
-			return rc;                                                      \
+#define STR(var, field)                                                          \
+	if ((v = getenv(var))) {                                                 \
+		if (!*v)                                                         \
+			return eng_tls_error(EDGELOG_ECONFIG, "%s: empty", var); \
+		if (!(cfg->field = keep(cfg, var, v, &rc)))                      \
+			return rc;                                               \
 	}
 	STR("EDGELOG_AUTH_TOKEN", auth_token);
 	STR("EDGELOG_AUTH_TOKEN_FILE", auth_token_file);
@@ -293,10 +311,11 @@ static char *dup_or(const char *s, const char *dflt)
 	return strdup(s ? s : dflt);
 }
 
-#define CHECK_RANGE(field, lo, hi)                                                         \
-	if (cfg->field && (cfg->field < (lo) || cfg->field > (hi)))                            \
-		return seg_fail(e, EDGELOG_ECONFIG, "config field " #field ": %llu is not from %llu to %llu", \
-				(unsigned long long)cfg->field, (unsigned long long)(lo),                 \
+#define CHECK_RANGE(field, lo, hi)                                                        \
+	if (cfg->field && (cfg->field < (lo) || cfg->field > (hi)))                       \
+		return seg_fail(e, EDGELOG_ECONFIG,                                       \
+				"config field " #field ": %llu is not from %llu to %llu", \
+				(unsigned long long)cfg->field, (unsigned long long)(lo), \
 				(unsigned long long)(hi));
 
 int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
@@ -344,7 +363,8 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 				"config field endpoint: '%s' is not an http:// or https:// URL",
 				cfg->endpoint);
 	if (cfg->device_id) {
-		if (!*cfg->device_id || strlen(cfg->device_id) >= sizeof(((edgelog_status *)0)->device_id))
+		if (!*cfg->device_id ||
+		    strlen(cfg->device_id) >= sizeof(((edgelog_status *)0)->device_id))
 			return seg_fail(e, EDGELOG_ECONFIG,
 					"config field device_id: must be 1 to 127 bytes");
 		for (p = cfg->device_id; *p; p++)

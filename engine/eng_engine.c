@@ -342,13 +342,12 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 			(unsigned long long)rep.quarantined);
 	if (how == CUR_FALLBACK || ((how == CUR_MISSING || how == CUR_GARBAGE) && rep.segments)) {
 		log->cur.cursor_resets++;
-		eng_log(&log->conf, EDGELOG_LOG_WARN,
-			"%s: cursor %s; %s", log->cursor_path,
-			how == CUR_FALLBACK ? "newest slot damaged, previous one used"
-			: how == CUR_MISSING ? "missing"
-					     : "unreadable",
-			how == CUR_FALLBACK ? "some records may be sent again"
-					    : "every stored record will be sent again");
+		eng_log(&log->conf, EDGELOG_LOG_WARN, "%s: cursor %s; %s", log->cursor_path,
+			how == CUR_FALLBACK ? "newest slot damaged, previous one used" :
+			how == CUR_MISSING  ? "missing" :
+					      "unreadable",
+			how == CUR_FALLBACK ? "some records may be sent again" :
+					      "every stored record will be sent again");
 	}
 	if (log->cur.acked_seq > data_last && rep.segments) {
 		/* The cursor claims acks beyond the data: never trust it past
@@ -506,11 +505,13 @@ int edgelog_append(edgelog *log, const void *data, size_t len, uint64_t *seq)
 			       EDGELOG_MAX_RECORD);
 	bad = seg_mp_validate(data, len);
 	if (bad && len == 0)
-		return set_msg(log, EDGELOG_EINVAL, "empty record: a record must be one msgpack object");
-	if (bad)
 		return set_msg(log, EDGELOG_EINVAL,
-			       "record is not exactly one msgpack object (invalid at byte %zu of %zu)",
-			       bad - 1, len);
+			       "empty record: a record must be one msgpack object");
+	if (bad)
+		return set_msg(
+			log, EDGELOG_EINVAL,
+			"record is not exactly one msgpack object (invalid at byte %zu of %zu)",
+			bad - 1, len);
 	return append_locked(log, data, len, seq);
 }
 

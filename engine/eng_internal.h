@@ -51,7 +51,7 @@ struct edgelog {
 	char segdir[4200];
 	char cursor_path[4200];
 
-	pthread_mutex_t mu; /* writer, counters, sync state */
+	pthread_mutex_t mu;     /* writer, counters, sync state */
 	pthread_cond_t sync_cv; /* a sync round finished */
 	pthread_cond_t work_cv; /* wakes the worker (close, work due) */
 	pthread_mutex_t cur_mu; /* serialises cursor stores (held without mu) */

@@ -78,8 +78,9 @@ int eng_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_le
 		return seg_fail(e, EDGELOG_EINVAL, "invalid JSON: empty input");
 	v = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
 	if (!v)
-		return seg_fail(e, EDGELOG_EINVAL, "invalid JSON at byte %d (line %d, column %d): %s",
-				err.position, err.line, err.column, err.text);
+		return seg_fail(e, EDGELOG_EINVAL,
+				"invalid JSON at byte %d (line %d, column %d): %s", err.position,
+				err.line, err.column, err.text);
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	if (pack(&pk, v, 0)) {

@@ -15,8 +15,7 @@ struct edgelog_reader {
 	void *payload;
 };
 
-static void on_damage(void *ud, const char *segment, uint64_t off, uint64_t len,
-		      const char *why)
+static void on_damage(void *ud, const char *segment, uint64_t off, uint64_t len, const char *why)
 {
 	edgelog_reader *er = ud;
 	if (er->fn)

@@ -28,11 +28,19 @@
 
 void cur_encode(const cur_state *c, uint8_t out[CUR_SLOT_SIZE])
 {
-	const uint64_t f[] = { c->acked_seq,	 c->last_seq,	 c->sent,
-			       c->failed,	 c->dropped,	 c->expired,
-			       c->corrupt,	 c->recovered,	 c->torn_tails,
-			       c->torn_bytes,	 c->cursor_resets, c->sync_failures,
-			       (uint64_t)c->last_success_at };
+	const uint64_t f[] = {c->acked_seq,
+			      c->last_seq,
+			      c->sent,
+			      c->failed,
+			      c->dropped,
+			      c->expired,
+			      c->corrupt,
+			      c->recovered,
+			      c->torn_tails,
+			      c->torn_bytes,
+			      c->cursor_resets,
+			      c->sync_failures,
+			      (uint64_t)c->last_success_at};
 	size_t i;
 
 	memset(out, 0, CUR_SLOT_SIZE);
@@ -50,11 +58,19 @@ void cur_encode(const cur_state *c, uint8_t out[CUR_SLOT_SIZE])
 
 int cur_decode(const uint8_t in[CUR_SLOT_SIZE], cur_state *c)
 {
-	uint64_t *f[] = { &c->acked_seq,   &c->last_seq,      &c->sent,
-			  &c->failed,	   &c->dropped,	      &c->expired,
-			  &c->corrupt,	   &c->recovered,     &c->torn_tails,
-			  &c->torn_bytes,  &c->cursor_resets, &c->sync_failures,
-			  (uint64_t *)&c->last_success_at };
+	uint64_t *f[] = {&c->acked_seq,
+			 &c->last_seq,
+			 &c->sent,
+			 &c->failed,
+			 &c->dropped,
+			 &c->expired,
+			 &c->corrupt,
+			 &c->recovered,
+			 &c->torn_tails,
+			 &c->torn_bytes,
+			 &c->cursor_resets,
+			 &c->sync_failures,
+			 (uint64_t *)&c->last_success_at};
 	size_t i;
 
 	for (i = 0; i < CUR_SLOT_SIZE && in[i] == 0; i++)

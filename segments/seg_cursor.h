@@ -42,10 +42,10 @@ void cur_encode(const cur_state *c, uint8_t out[CUR_SLOT_SIZE]);
 int cur_decode(const uint8_t in[CUR_SLOT_SIZE], cur_state *c);
 
 enum {
-	CUR_LOADED = 0,  /* the newest slot was valid */
+	CUR_LOADED = 0,   /* the newest slot was valid */
 	CUR_FALLBACK = 1, /* the newest slot was bad; the older one was used */
-	CUR_MISSING = 2, /* no file, or an empty one: *c zeroed */
-	CUR_GARBAGE = 3, /* no valid slot: *c zeroed */
+	CUR_MISSING = 2,  /* no file, or an empty one: *c zeroed */
+	CUR_GARBAGE = 3,  /* no valid slot: *c zeroed */
 };
 
 /* Read path's cursor. Returns 0 and sets *how, or an EDGELOG_E* code for

@@ -45,7 +45,7 @@ static int cmp_u64(const void *a, const void *b)
 
 int seg_list_read(const seg_vfs *v, const char *dir, seg_list *out, seg_err *e)
 {
-	list_ctx c = { out, 0 };
+	list_ctx c = {out, 0};
 	int r;
 
 	out->n = 0;

@@ -13,8 +13,7 @@ typedef struct seg_err {
 } seg_err;
 
 /* Format the detail into e (if e != NULL) and return code. */
-int seg_fail(seg_err *e, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int seg_fail(seg_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Map -errno from a vfs call to an EDGELOG_E* code (ENOSPC -> ENOSPC,
  * EACCES/EROFS/EPERM -> EPERM, ENOENT -> ENOTFOUND, ENOMEM -> ENOMEM,

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SEG_MAGIC "EDGELOG\x1a"  /* 8 bytes; 0x1a stops `type` on DOS-era tools */
+#define SEG_MAGIC "EDGELOG\x1a" /* 8 bytes; 0x1a stops `type` on DOS-era tools */
 #define SEG_MAGIC_LEN 8
 #define SEG_FORMAT_VERSION 1u
 #define SEG_HEADER_SIZE 64u
@@ -32,11 +32,11 @@
 /* Result codes of the pure functions (distinct from EDGELOG_E*). */
 enum {
 	SEG_OK = 0,
-	SEG_END = 1,     /* zero-filled space: the clean end of data */
-	SEG_BAD = -1,    /* checksum, magic or field check failed */
-	SEG_SHORT = -2,  /* fewer bytes than the frame claims (torn) */
-	SEG_NEWER = -3,  /* a newer on-disk format version */
-	SEG_EMPTY = -4,  /* header all zeros (file created, never written) */
+	SEG_END = 1,    /* zero-filled space: the clean end of data */
+	SEG_BAD = -1,   /* checksum, magic or field check failed */
+	SEG_SHORT = -2, /* fewer bytes than the frame claims (torn) */
+	SEG_NEWER = -3, /* a newer on-disk format version */
+	SEG_EMPTY = -4, /* header all zeros (file created, never written) */
 };
 
 typedef struct seg_header {

@@ -114,12 +114,15 @@ void seg_json_string(seg_buf *out, const char *str, size_t n)
 		seg_buf_put(out, s + i - run, run);
 		run = 0;
 		if (c == '"' || c == '\\') {
-			char esc[2] = { '\\', (char)c };
+			char esc[2] = {'\\', (char)c};
 			seg_buf_put(out, esc, 2);
 			i++;
 		} else if (c < 0x20) {
 			char esc[8];
-			const char *named = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+			const char *named = c == '\n' ? "\\n" :
+					    c == '\r' ? "\\r" :
+					    c == '\t' ? "\\t" :
+							NULL;
 			if (named) {
 				seg_buf_put(out, named, 2);
 			} else {
@@ -221,7 +224,7 @@ static int walk_key(mp_in *in, seg_buf *out, int depth)
 	if ((b >= 0xa0 && b <= 0xbf) || b == 0xd9 || b == 0xda || b == 0xdb)
 		return walk(in, out, depth, 1);
 	{
-		seg_buf tmp = { 0 };
+		seg_buf tmp = {0};
 		int r = walk(in, &tmp, depth, 1);
 		if (!r)
 			seg_json_string(out, tmp.p ? tmp.p : "", tmp.len);
@@ -274,7 +277,9 @@ static int walk(mp_in *in, seg_buf *out, int depth, int as_key)
 	case 0xc3:
 		seg_buf_put(out, "true", 4);
 		return 0;
-	case 0xc4: case 0xc5: case 0xc6: {
+	case 0xc4:
+	case 0xc5:
+	case 0xc6: {
 		unsigned w = b == 0xc4 ? 1 : b == 0xc5 ? 2 : 4;
 		if (need(in, w))
 			return -1;
@@ -285,7 +290,14 @@ static int walk(mp_in *in, seg_buf *out, int depth, int as_key)
 		in->pos += (size_t)n;
 		return 0;
 	}
-	case 0xc7: case 0xc8: case 0xc9: case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: {
+	case 0xc7:
+	case 0xc8:
+	case 0xc9:
+	case 0xd4:
+	case 0xd5:
+	case 0xd6:
+	case 0xd7:
+	case 0xd8: {
 		/* ext: {"ext": type, "data": base64} */
 		int8_t type;
 		if (b >= 0xd4) {
@@ -328,7 +340,10 @@ static int walk(mp_in *in, seg_buf *out, int depth, int as_key)
 		put_double(out, d);
 		return 0;
 	}
-	case 0xcc: case 0xcd: case 0xce: case 0xcf: {
+	case 0xcc:
+	case 0xcd:
+	case 0xce:
+	case 0xcf: {
 		unsigned w = 1u << (b - 0xcc);
 		if (need(in, w))
 			return -1;
@@ -336,7 +351,10 @@ static int walk(mp_in *in, seg_buf *out, int depth, int as_key)
 		seg_buf_puts(out, tmp);
 		return 0;
 	}
-	case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
+	case 0xd0:
+	case 0xd1:
+	case 0xd2:
+	case 0xd3: {
 		unsigned w = 1u << (b - 0xd0);
 		uint64_t u;
 		int64_t v;
@@ -350,19 +368,23 @@ static int walk(mp_in *in, seg_buf *out, int depth, int as_key)
 		seg_buf_puts(out, tmp);
 		return 0;
 	}
-	case 0xd9: case 0xda: case 0xdb: {
+	case 0xd9:
+	case 0xda:
+	case 0xdb: {
 		unsigned w = b == 0xd9 ? 1 : b == 0xda ? 2 : 4;
 		if (need(in, w))
 			return -1;
 		n = be(in, w);
 		goto str;
 	}
-	case 0xdc: case 0xdd:
+	case 0xdc:
+	case 0xdd:
 		if (need(in, b == 0xdc ? 2 : 4))
 			return -1;
 		n = be(in, b == 0xdc ? 2 : 4);
 		goto array;
-	case 0xde: case 0xdf:
+	case 0xde:
+	case 0xdf:
 		if (need(in, b == 0xde ? 2 : 4))
 			return -1;
 		n = be(in, b == 0xde ? 2 : 4);
@@ -407,7 +429,7 @@ map:
 
 int seg_mp_to_json(const void *data, size_t len, seg_buf *out)
 {
-	mp_in in = { data, len, 0 };
+	mp_in in = {data, len, 0};
 
 	if (walk(&in, out, 0, 0) || in.pos != len)
 		return -1;

@@ -57,19 +57,22 @@ size_t seg_mp_validate(const void *data, size_t len)
 			skip = b & 0x1f;
 		} else {
 			switch (b) {
-			case 0xc4: case 0xd9: /* bin8, str8 */
+			case 0xc4:
+			case 0xd9: /* bin8, str8 */
 				if (read_be(p + pos, len - pos, 1, &n))
 					return pos + 1;
 				pos += 1;
 				skip = n;
 				break;
-			case 0xc5: case 0xda:
+			case 0xc5:
+			case 0xda:
 				if (read_be(p + pos, len - pos, 2, &n))
 					return pos + 1;
 				pos += 2;
 				skip = n;
 				break;
-			case 0xc6: case 0xdb:
+			case 0xc6:
+			case 0xdb:
 				if (read_be(p + pos, len - pos, 4, &n))
 					return pos + 1;
 				pos += 4;
@@ -93,17 +96,43 @@ size_t seg_mp_validate(const void *data, size_t len)
 				pos += 4;
 				skip = n + 1;
 				break;
-			case 0xca: skip = 4; break;
-			case 0xcb: skip = 8; break;
-			case 0xcc: case 0xd0: skip = 1; break;
-			case 0xcd: case 0xd1: skip = 2; break;
-			case 0xce: case 0xd2: skip = 4; break;
-			case 0xcf: case 0xd3: skip = 8; break;
-			case 0xd4: skip = 2; break; /* fixext1: type + 1 */
-			case 0xd5: skip = 3; break;
-			case 0xd6: skip = 5; break;
-			case 0xd7: skip = 9; break;
-			case 0xd8: skip = 17; break;
+			case 0xca:
+				skip = 4;
+				break;
+			case 0xcb:
+				skip = 8;
+				break;
+			case 0xcc:
+			case 0xd0:
+				skip = 1;
+				break;
+			case 0xcd:
+			case 0xd1:
+				skip = 2;
+				break;
+			case 0xce:
+			case 0xd2:
+				skip = 4;
+				break;
+			case 0xcf:
+			case 0xd3:
+				skip = 8;
+				break;
+			case 0xd4:
+				skip = 2;
+				break; /* fixext1: type + 1 */
+			case 0xd5:
+				skip = 3;
+				break;
+			case 0xd6:
+				skip = 5;
+				break;
+			case 0xd7:
+				skip = 9;
+				break;
+			case 0xd8:
+				skip = 17;
+				break;
 			case 0xdc:
 				if (read_be(p + pos, len - pos, 2, &n))
 					return pos + 1;

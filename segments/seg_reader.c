@@ -125,8 +125,9 @@ static int open_segment(seg_reader *r, const char *name, int newest, seg_err *e)
 		return 1; /* header not written yet */
 	}
 	if (s != SEG_OK) {
-		damage(r, 0, r->size, s == SEG_EMPTY ? "segment header is all zeros"
-						     : "segment header is damaged");
+		damage(r, 0, r->size,
+		       s == SEG_EMPTY ? "segment header is all zeros" :
+					"segment header is damaged");
 		close_segment(r);
 		return 2;
 	}
@@ -138,7 +139,7 @@ static int open_segment(seg_reader *r, const char *name, int newest, seg_err *e)
  * is none yet; *newest tells whether it is the newest file. */
 static int pick_segment(seg_reader *r, uint64_t *base, int *newest, seg_err *e)
 {
-	seg_list l = { 0 };
+	seg_list l = {0};
 	size_t i;
 	int rc;
 

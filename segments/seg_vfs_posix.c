@@ -83,9 +83,10 @@ static int px_fallocate(const seg_vfs *v, int fd, uint64_t len)
 static int px_punch(const seg_vfs *v, int fd, uint64_t off, uint64_t len)
 {
 	(void)v;
-	return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) < 0
-		       ? -errno
-		       : 0;
+	return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) <
+			       0 ?
+		       -errno :
+		       0;
 }
 
 static int px_fstat(const seg_vfs *v, int fd, uint64_t *size, uint64_t *alloc)

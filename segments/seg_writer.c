@@ -156,7 +156,7 @@ static int seal_active(seg_writer *w, seg_err *e)
 static int start_segment(seg_writer *w, int64_t ts_ms, size_t need, seg_err *e)
 {
 	char name[SEG_NAME_LEN + 1], path[4200], spare[4200];
-	seg_spare s = { -1, NULL, 0 };
+	seg_spare s = {-1, NULL, 0};
 	seg_header h;
 	size_t size = w->seg_bytes;
 	int r;
@@ -317,8 +317,8 @@ static int recover_last(seg_writer *w, uint64_t base, seg_open_report *rep, seg_
 			if (r < 0) {
 				w->vfs->munmap(w->vfs, map, (size_t)size);
 				w->vfs->close(w->vfs, fd);
-				return seg_fail_errno(e, r, "fdatasync %s after zeroing its torn tail",
-						      path);
+				return seg_fail_errno(
+					e, r, "fdatasync %s after zeroing its torn tail", path);
 			}
 			break;
 		} else {
@@ -365,7 +365,7 @@ quarantine:
 int seg_writer_open(seg_writer *w, const seg_vfs *v, const char *dir, size_t seg_bytes,
 		    int64_t max_age_ms, uint64_t min_next_seq, seg_open_report *rep, seg_err *e)
 {
-	seg_list l = { 0 };
+	seg_list l = {0};
 	char path[4200];
 	uint64_t floor_seq = 1; /* seqs below this may have been used */
 	size_t i;
@@ -417,8 +417,7 @@ int seg_writer_open(seg_writer *w, const seg_vfs *v, const char *dir, size_t seg
 		uint64_t alloc = 0;
 		char name[SEG_NAME_LEN + 1];
 		seg_name(name, l.base[i]);
-		if (!seg_path(path, sizeof(path), dir, name) &&
-		    v->stat(v, path, NULL, &alloc) == 0)
+		if (!seg_path(path, sizeof(path), dir, name) && v->stat(v, path, NULL, &alloc) == 0)
 			w->bytes += alloc;
 	}
 	w->segments = l.n;

@@ -36,14 +36,14 @@ typedef struct seg_spare {
 
 /* What recovery found when the writer opened the directory. */
 typedef struct seg_open_report {
-	uint64_t segments;     /* segment files found */
-	uint64_t first_seq;    /* oldest stored seq (0: none) */
-	uint64_t last_seq;     /* newest valid frame's seq (0: none) */
-	uint64_t torn_tails;   /* 1 if the active segment had a torn tail */
-	uint64_t torn_bytes;   /* bytes zeroed by that */
-	uint64_t corrupt;      /* damaged ranges seen in the active segment */
-	uint64_t quarantined;  /* unreadable segment files renamed *.bad */
-	uint64_t bytes;        /* disk use of the segment files */
+	uint64_t segments;    /* segment files found */
+	uint64_t first_seq;   /* oldest stored seq (0: none) */
+	uint64_t last_seq;    /* newest valid frame's seq (0: none) */
+	uint64_t torn_tails;  /* 1 if the active segment had a torn tail */
+	uint64_t torn_bytes;  /* bytes zeroed by that */
+	uint64_t corrupt;     /* damaged ranges seen in the active segment */
+	uint64_t quarantined; /* unreadable segment files renamed *.bad */
+	uint64_t bytes;       /* disk use of the segment files */
 } seg_open_report;
 
 typedef struct seg_writer {

@@ -42,8 +42,8 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *help;
 } commands[] = {
-	{ "dump", tool_dump, "print, verify or salvage records (also: segdump)" },
-	{ "demo", tool_demo, "append predictions, kill the writer, show nothing was lost" },
+	{"dump", tool_dump, "print, verify or salvage records (also: segdump)"},
+	{"demo", tool_demo, "append predictions, kill the writer, show nothing was lost"},
 };
 
 static void usage(FILE *f)

@@ -47,7 +47,8 @@ static int wipe(const char *dir)
 	snprintf(cmd, sizeof(cmd), "%s/segments", dir);
 	if (!S_ISDIR(st.st_mode) || stat(cmd, &st) != 0)
 		return tool_fail("demo", TOOL_USAGE,
-				 "%s exists and is not an edgelog directory; pick another --dir", dir);
+				 "%s exists and is not an edgelog directory; pick another --dir",
+				 dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
 	return system(cmd) == 0 ? 0 : tool_fail("demo", TOOL_PROBLEM, "cannot remove %s", dir);
 }
@@ -212,7 +213,8 @@ int tool_demo(int argc, char **argv)
 		for (j = 0; j < 1000; j++) {
 			size_t n = tool_sample_msgpack(st.last_seq + 1 + j, want, sizeof(want));
 			if ((rc = edgelog_append(log, want, n, &seq)))
-				return tool_fail("demo", TOOL_PROBLEM, "append: %s", edgelog_errmsg(log));
+				return tool_fail("demo", TOOL_PROBLEM, "append: %s",
+						 edgelog_errmsg(log));
 		}
 		printf("appended 1000 more after recovery: seq %llu..%llu\n",
 		       (unsigned long long)(st.last_seq + 1), (unsigned long long)seq);

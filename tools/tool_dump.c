@@ -60,13 +60,13 @@ int tool_dump(int argc, char **argv)
 	unsigned long long from = 0, to = UINT64_MAX;
 	const char *path = NULL, *device = getenv("EDGELOG_DEVICE_ID");
 	char host[128], cpath[4200];
-	dump_ctx c = { 0, 0, 0 };
+	dump_ctx c = {0, 0, 0};
 	edgelog_reader *r;
 	edgelog_record rec;
 	cur_state cur;
 	int how = CUR_MISSING, have_cursor = 0, rc, i;
 	unsigned long long n = 0, first = 0, last = 0, gaps = 0;
-	seg_buf line = { 0 };
+	seg_buf line = {0};
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -74,12 +74,14 @@ int tool_dump(int argc, char **argv)
 			c.json = 1;
 		} else if (!strcmp(a, "--verify")) {
 			c.verify = 1;
-		} else if (!strcmp(a, "--from") || !strcmp(a, "--to") || !strcmp(a, "--device-id")) {
+		} else if (!strcmp(a, "--from") || !strcmp(a, "--to") ||
+			   !strcmp(a, "--device-id")) {
 			if (i + 1 >= argc)
 				return tool_fail("dump", TOOL_USAGE, "%s needs a value", a);
 			if (!strcmp(a, "--device-id"))
 				device = argv[++i];
-			else if (tool_parse_u64("dump", a, argv[++i], !strcmp(a, "--from") ? &from : &to))
+			else if (tool_parse_u64("dump", a, argv[++i],
+						!strcmp(a, "--from") ? &from : &to))
 				return TOOL_USAGE;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(DUMP_USAGE, stdout);
@@ -88,7 +90,8 @@ int tool_dump(int argc, char **argv)
 			fputs(DUMP_USAGE, stderr);
 			return tool_fail("dump", TOOL_USAGE, "unknown option '%s'", a);
 		} else if (path) {
-			return tool_fail("dump", TOOL_USAGE, "more than one PATH ('%s', '%s')", path, a);
+			return tool_fail("dump", TOOL_USAGE, "more than one PATH ('%s', '%s')",
+					 path, a);
 		} else {
 			path = a;
 		}
@@ -121,8 +124,9 @@ int tool_dump(int argc, char **argv)
 			if (c.verify && how != CUR_LOADED) {
 				c.damaged++;
 				printf("damaged: %s: %s\n", cpath,
-				       how == CUR_FALLBACK ? "newest slot invalid (older slot used)"
-							   : "no valid slot");
+				       how == CUR_FALLBACK ?
+					       "newest slot invalid (older slot used)" :
+					       "no valid slot");
 			}
 		} else if (rc && c.verify) {
 			c.damaged++;
@@ -130,16 +134,16 @@ int tool_dump(int argc, char **argv)
 		}
 	}
 	if (!c.json && !c.verify)
-		printf("%-10s %-24s %7s  %-36s %s\n", "SEQ", "TIME (UTC)", "BYTES", "SEGMENT:OFFSET",
-		       "STATE");
+		printf("%-10s %-24s %7s  %-36s %s\n", "SEQ", "TIME (UTC)", "BYTES",
+		       "SEGMENT:OFFSET", "STATE");
 	while ((rc = edgelog_reader_next(r, &rec)) == 0) {
 		if (rec.seq > to)
 			break;
 		if (n && rec.seq != last + 1) {
 			gaps++;
 			if (c.verify)
-				printf("gap: seq %llu..%llu missing (before %s offset %llu)\n", last + 1,
-				       (unsigned long long)rec.seq - 1, rec.segment,
+				printf("gap: seq %llu..%llu missing (before %s offset %llu)\n",
+				       last + 1, (unsigned long long)rec.seq - 1, rec.segment,
 				       (unsigned long long)rec.offset);
 		}
 		if (!n)
@@ -155,7 +159,8 @@ int tool_dump(int argc, char **argv)
 			seg_buf_printf(&line, ",\"seq\":%llu,\"ts\":%lld,\"data\":",
 				       (unsigned long long)rec.seq, (long long)rec.ts_ms);
 			if (seg_mp_to_json(rec.data, rec.len, &line)) {
-				fprintf(stderr, "edgelog dump: %s offset %llu: record is not valid msgpack\n",
+				fprintf(stderr,
+					"edgelog dump: %s offset %llu: record is not valid msgpack\n",
 					rec.segment, (unsigned long long)rec.offset);
 				continue;
 			}
@@ -166,9 +171,11 @@ int tool_dump(int argc, char **argv)
 			fmt_time(rec.ts_ms, t, sizeof(t));
 			snprintf(where, sizeof(where), "%s:%llu", rec.segment,
 				 (unsigned long long)rec.offset);
-			printf("%-10llu %-24s %7zu  %-36s %s\n", (unsigned long long)rec.seq, t, rec.len,
-			       where,
-			       !have_cursor ? "-" : rec.seq <= cur.acked_seq ? "acked" : "pending");
+			printf("%-10llu %-24s %7zu  %-36s %s\n", (unsigned long long)rec.seq, t,
+			       rec.len, where,
+			       !have_cursor             ? "-" :
+			       rec.seq <= cur.acked_seq ? "acked" :
+							  "pending");
 		}
 	}
 	seg_buf_free(&line);

@@ -35,8 +35,8 @@ typedef struct sample {
 	uint64_t frame;
 } sample;
 
-static const char *const LABELS[] = { "person", "suitcase", "dog",    "bottle", "chair",
-				      "car",    "bicycle",  "backpack", "cup",  "laptop" };
+static const char *const LABELS[] = {"person", "suitcase", "dog",      "bottle", "chair",
+				     "car",    "bicycle",  "backpack", "cup",    "laptop"};
 
 static void make(uint64_t i, sample *s)
 {
@@ -106,7 +106,7 @@ static int fixed_write(void *data, const char *buf, size_t len)
 
 size_t tool_sample_msgpack(uint64_t i, uint8_t *buf, size_t cap)
 {
-	fixed_buf fb = { buf, cap, 0, 0 };
+	fixed_buf fb = {buf, cap, 0, 0};
 	msgpack_packer pk;
 	sample s;
 	int k;
@@ -166,17 +166,18 @@ size_t tool_sample_json(uint64_t i, char *buf, size_t cap)
 	int n;
 
 	make(i, &s);
-	n = snprintf(buf, cap,
-		     "{\"device_id\":\"cam-0042\",\"model\":{\"name\":\"yolov8n\",\"version\":"
-		     "\"2.3.1\"},\"ts\":\"%s\",\"ts_ns\":%llu,\"request_id\":\"%s\",\"label\":"
-		     "\"%s\",\"confidence\":%.4f,\"top5\":[{\"label\":\"%s\",\"score\":%.3f},{"
-		     "\"label\":\"%s\",\"score\":%.3f},{\"label\":\"%s\",\"score\":%.3f},{"
-		     "\"label\":\"%s\",\"score\":%.3f},{\"label\":\"%s\",\"score\":%.3f}],"
-		     "\"latency_ms\":%.3f,\"bbox\":[%.3f,%.3f,%.3f,%.3f],\"meta\":{\"fw\":\"1.8.2\","
-		     "\"site\":\"s17\",\"frame\":%llu},\"seq_hint\":%llu}",
-		     s.ts, (unsigned long long)s.ts_ns, s.request_id, s.label, s.conf, s.labels[0],
-		     s.top[0], s.labels[1], s.top[1], s.labels[2], s.top[2], s.labels[3], s.top[3],
-		     s.labels[4], s.top[4], s.lat, s.box[0], s.box[1], s.box[2], s.box[3],
-		     (unsigned long long)s.frame, (unsigned long long)i);
+	n = snprintf(
+		buf, cap,
+		"{\"device_id\":\"cam-0042\",\"model\":{\"name\":\"yolov8n\",\"version\":"
+		"\"2.3.1\"},\"ts\":\"%s\",\"ts_ns\":%llu,\"request_id\":\"%s\",\"label\":"
+		"\"%s\",\"confidence\":%.4f,\"top5\":[{\"label\":\"%s\",\"score\":%.3f},{"
+		"\"label\":\"%s\",\"score\":%.3f},{\"label\":\"%s\",\"score\":%.3f},{"
+		"\"label\":\"%s\",\"score\":%.3f},{\"label\":\"%s\",\"score\":%.3f}],"
+		"\"latency_ms\":%.3f,\"bbox\":[%.3f,%.3f,%.3f,%.3f],\"meta\":{\"fw\":\"1.8.2\","
+		"\"site\":\"s17\",\"frame\":%llu},\"seq_hint\":%llu}",
+		s.ts, (unsigned long long)s.ts_ns, s.request_id, s.label, s.conf, s.labels[0],
+		s.top[0], s.labels[1], s.top[1], s.labels[2], s.top[2], s.labels[3], s.top[3],
+		s.labels[4], s.top[4], s.lat, s.box[0], s.box[1], s.box[2], s.box[3],
+		(unsigned long long)s.frame, (unsigned long long)i);
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }

@@ -64,21 +64,21 @@ EDGELOG_API const char *edgelog_version(void);
  * Error codes. Stable numbers: append new codes, never renumber.
  * ---------------------------------------------------------------------- */
 #define EDGELOG_OK 0
-#define EDGELOG_EOF (-1)       /* reader: no more records (not an error) */
-#define EDGELOG_EINVAL (-2)    /* bad argument, or a record that is not one msgpack object */
-#define EDGELOG_ECONFIG (-3)   /* invalid configuration value or variable */
-#define EDGELOG_EIO (-4)       /* an I/O call failed (detail: edgelog_errmsg) */
-#define EDGELOG_ENOSPC (-5)    /* the file system is full */
-#define EDGELOG_EFULL (-6)     /* size cap reached under full_policy=reject */
-#define EDGELOG_ELOCKED (-7)   /* another process holds the directory */
-#define EDGELOG_ECORRUPT (-8)  /* damaged data that could not be skipped */
-#define EDGELOG_EVERSION (-9)  /* file written by a newer on-disk format */
-#define EDGELOG_ENOMEM (-10)   /* out of memory */
-#define EDGELOG_ETOOBIG (-11)  /* record larger than EDGELOG_MAX_RECORD */
+#define EDGELOG_EOF (-1)        /* reader: no more records (not an error) */
+#define EDGELOG_EINVAL (-2)     /* bad argument, or a record that is not one msgpack object */
+#define EDGELOG_ECONFIG (-3)    /* invalid configuration value or variable */
+#define EDGELOG_EIO (-4)        /* an I/O call failed (detail: edgelog_errmsg) */
+#define EDGELOG_ENOSPC (-5)     /* the file system is full */
+#define EDGELOG_EFULL (-6)      /* size cap reached under full_policy=reject */
+#define EDGELOG_ELOCKED (-7)    /* another process holds the directory */
+#define EDGELOG_ECORRUPT (-8)   /* damaged data that could not be skipped */
+#define EDGELOG_EVERSION (-9)   /* file written by a newer on-disk format */
+#define EDGELOG_ENOMEM (-10)    /* out of memory */
+#define EDGELOG_ETOOBIG (-11)   /* record larger than EDGELOG_MAX_RECORD */
 #define EDGELOG_ENOTFOUND (-12) /* directory or file does not exist */
-#define EDGELOG_EPERM (-13)    /* permission denied or read-only file system */
-#define EDGELOG_ESTATE (-14)   /* call not valid now (closed, already started) */
-#define EDGELOG_ENET (-15)     /* upload failed (transport or HTTP status) */
+#define EDGELOG_EPERM (-13)     /* permission denied or read-only file system */
+#define EDGELOG_ESTATE (-14)    /* call not valid now (closed, already started) */
+#define EDGELOG_ENET (-15)      /* upload failed (transport or HTTP status) */
 #define EDGELOG_ETIMEDOUT (-16) /* a wait ran out of time */
 
 /* Largest payload one record may carry, in bytes. */
@@ -95,8 +95,8 @@ EDGELOG_API const char *edgelog_strerror(int code);
 
 /* For every enum field, 0 means "the default". */
 typedef enum edgelog_sync_mode {
-	EDGELOG_SYNC_DEFAULT = 0, /* interval */
-	EDGELOG_SYNC_ALWAYS = 1,  /* fdatasync (group commit) before append returns */
+	EDGELOG_SYNC_DEFAULT = 0,  /* interval */
+	EDGELOG_SYNC_ALWAYS = 1,   /* fdatasync (group commit) before append returns */
 	EDGELOG_SYNC_INTERVAL = 2, /* fdatasync every sync_interval_ms */
 	EDGELOG_SYNC_NONE = 3      /* only on edgelog_sync() and edgelog_close() */
 } edgelog_sync_mode;
@@ -169,9 +169,9 @@ typedef struct edgelog_config {
 	uint32_t segment_max_age_s; /* default 3600 */
 
 	/* Alert thresholds (the Python client's); 0: default. */
-	uint64_t alert_pending;    /* default 1000 */
-	uint32_t alert_size_pct;   /* default 90 */
-	uint64_t alert_failed;     /* default 100 */
+	uint64_t alert_pending;  /* default 1000 */
+	uint32_t alert_size_pct; /* default 90 */
+	uint64_t alert_failed;   /* default 100 */
 
 	/* Where the engine reports what it did on its own (a torn tail
 	 * truncated, a cursor clamped, records dropped): level is one of
@@ -265,12 +265,12 @@ EDGELOG_API const char *edgelog_errmsg(const edgelog *log);
 
 typedef struct edgelog_status {
 	char device_id[128];
-	uint64_t pending; /* stored, not yet acknowledged, not dropped */
-	uint64_t sent;    /* acknowledged by the cloud (persistent) */
-	uint64_t failed;  /* moved to failed/ after a permanent rejection */
-	uint64_t dropped; /* removed unacked by the size cap (drop_oldest) */
-	uint64_t expired; /* removed unacked by age retention */
-	uint64_t corrupt; /* frames found damaged and skipped */
+	uint64_t pending;        /* stored, not yet acknowledged, not dropped */
+	uint64_t sent;           /* acknowledged by the cloud (persistent) */
+	uint64_t failed;         /* moved to failed/ after a permanent rejection */
+	uint64_t dropped;        /* removed unacked by the size cap (drop_oldest) */
+	uint64_t expired;        /* removed unacked by age retention */
+	uint64_t corrupt;        /* frames found damaged and skipped */
 	uint64_t size_bytes;     /* bytes the directory's files use */
 	uint64_t max_size_bytes; /* the cap */
 	uint64_t segments;       /* segment files, the active one included */
@@ -283,15 +283,15 @@ typedef struct edgelog_status {
 	unsigned alerts;    /* EDGELOG_ALERT_* bits */
 
 	/* Beyond design.md's list. */
-	uint64_t appended;        /* records accepted since the directory was created */
-	uint64_t first_seq;       /* oldest stored record; 0: none */
-	uint64_t last_seq;        /* newest accepted record; 0: none */
-	uint64_t acked_seq;       /* every seq <= this is acknowledged */
-	uint64_t durable_seq;     /* every seq <= this has been fdatasync'd */
-	uint64_t torn_tails;      /* torn tails truncated at open */
-	uint64_t torn_bytes;      /* bytes removed by those truncations */
-	uint64_t cursor_resets;   /* cursor found bad or ahead of the data and repaired */
-	uint64_t sync_failures;   /* failed fdatasync calls (segment sealed as suspect) */
+	uint64_t appended;      /* records accepted since the directory was created */
+	uint64_t first_seq;     /* oldest stored record; 0: none */
+	uint64_t last_seq;      /* newest accepted record; 0: none */
+	uint64_t acked_seq;     /* every seq <= this is acknowledged */
+	uint64_t durable_seq;   /* every seq <= this has been fdatasync'd */
+	uint64_t torn_tails;    /* torn tails truncated at open */
+	uint64_t torn_bytes;    /* bytes removed by those truncations */
+	uint64_t cursor_resets; /* cursor found bad or ahead of the data and repaired */
+	uint64_t sync_failures; /* failed fdatasync calls (segment sealed as suspect) */
 } edgelog_status;
 
 /* Snapshot of the engine's counters and state. */
@@ -315,8 +315,8 @@ typedef struct edgelog_reader edgelog_reader;
 
 typedef struct edgelog_record {
 	uint64_t seq;
-	int64_t ts_ms;       /* wall clock at append, ms since the epoch */
-	const void *data;    /* the msgpack object as appended */
+	int64_t ts_ms;    /* wall clock at append, ms since the epoch */
+	const void *data; /* the msgpack object as appended */
 	size_t len;
 	const char *segment; /* file name of the segment holding it */
 	uint64_t offset;     /* byte offset of its frame in that file */
@@ -333,8 +333,7 @@ typedef void (*edgelog_corrupt_fn)(void *payload, const char *segment, uint64_t 
 EDGELOG_API int edgelog_reader_open(edgelog_reader **out, const char *dir, uint64_t from_seq);
 
 /* Install a callback for damaged ranges (before the first next()). */
-EDGELOG_API void edgelog_reader_on_corrupt(edgelog_reader *r, edgelog_corrupt_fn fn,
-					   void *payload);
+EDGELOG_API void edgelog_reader_on_corrupt(edgelog_reader *r, edgelog_corrupt_fn fn, void *payload);
 
 /*
  * Next record, in sequence order. Returns 0 and fills *rec, or EDGELOG_EOF
