@@ -571,10 +571,13 @@ static int prep_work(edgelog *log)
 		seg_spare s;
 		seg_err e;
 		size_t size = log->w.seg_bytes;
-		int rc;
+		int pop = seg_writer_populate(&log->w, log->conf.sync == EDGELOG_SYNC_ALWAYS ?
+							       0 :
+							       log->conf.sync_interval_ms),
+		    rc;
 		log->spare_busy = 1;
 		pthread_mutex_unlock(&log->mu);
-		rc = seg_spare_create(log->vfs, log->segdir, size, &s, &e);
+		rc = seg_spare_create(log->vfs, log->segdir, size, pop, &s, &e);
 		pthread_mutex_lock(&log->mu);
 		log->spare_busy = 0;
 		if (rc)

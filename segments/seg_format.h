@@ -83,6 +83,18 @@ int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, seg_f
  * most 256), else the byte offset + 1 at which it stops being one. */
 size_t seg_mp_validate(const void *data, size_t len);
 
+/* Ordering between the writer's payload and header stores and a reader in
+ * another thread. ThreadSanitizer does not model bare fences (and these
+ * accesses to shared mappings are deliberately unsynchronised), so they are
+ * left out of TSan builds. */
+#if defined(__SANITIZE_THREAD__)
+#define SEG_FENCE_RELEASE() ((void)0)
+#define SEG_FENCE_ACQUIRE() ((void)0)
+#else
+#define SEG_FENCE_RELEASE() __atomic_thread_fence(__ATOMIC_RELEASE)
+#define SEG_FENCE_ACQUIRE() __atomic_thread_fence(__ATOMIC_ACQUIRE)
+#endif
+
 /* Little-endian helpers. */
 static inline uint32_t seg_get32(const uint8_t *p)
 {

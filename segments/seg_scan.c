@@ -110,7 +110,7 @@ int seg_scan_next(seg_scan *s, seg_frame *f, uint64_t *doff, uint64_t *dlen)
 		 * Look again before calling it damage. The fence pairs with the
 		 * writer's release fence between payload and header. */
 		seg_frame g;
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		SEG_FENCE_ACQUIRE();
 		if (seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, &g) == SEG_OK &&
 		    (!s->have_last || g.seq_delta > s->last_delta)) {
 			*f = g;

@@ -20,6 +20,10 @@
 
 typedef struct seg_vfs seg_vfs;
 
+#define SEG_POPULATE_NONE 0
+#define SEG_POPULATE_READ 1
+#define SEG_POPULATE_WRITE 2
+
 /* Called once per directory entry by list(); return non-zero to stop. */
 typedef int (*seg_list_fn)(void *ud, const char *name);
 
@@ -43,8 +47,11 @@ struct seg_vfs {
 	int (*punch)(const seg_vfs *v, int fd, uint64_t off, uint64_t len);
 	/* File size and bytes allocated on disk. */
 	int (*fstat)(const seg_vfs *v, int fd, uint64_t *size, uint64_t *alloc);
-	/* Shared mapping of [0, len). writable selects PROT_WRITE; populate
-	 * pre-faults the pages (see seg_vfs_posix.c for how).
+	/* Shared mapping of [0, len). writable selects PROT_WRITE. populate:
+	 * SEG_POPULATE_NONE, _READ (fault every page in now, read-only, so a
+	 * later store costs only a write-enable fault) or _WRITE (fault every
+	 * page in writable: stores take no fault at all, but the pages are
+	 * dirty, so the next fdatasync writes them even if still zero).
 	 * Returns NULL and sets *err (-errno) on failure. */
 	void *(*mmap)(const seg_vfs *v, int fd, size_t len, int writable, int populate, int *err);
 	int (*munmap)(const seg_vfs *v, void *p, size_t len);

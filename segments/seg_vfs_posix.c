@@ -19,6 +19,9 @@
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 static int px_open(const seg_vfs *v, const char *path, int flags, int mode)
 {
@@ -111,15 +114,14 @@ static void *px_mmap(const seg_vfs *v, int fd, size_t len, int writable, int pop
 		*err = -errno;
 		return NULL;
 	}
-	/* Fault every page in now, off the append path, so that an append
-	 * is a memcpy plus at most a cheap write-enable fault per page.
-	 * POPULATE_READ rather than POPULATE_WRITE: pre-dirtied zero pages
-	 * would be written to disk by every fdatasync and then write-protected
-	 * again, so the appender would fault on them anyway (measured: more
-	 * multi-millisecond stalls, twice the write I/O). Kernels before 5.14
-	 * lack the advice; then the first store to each page takes the whole
-	 * fault. */
-	if (populate && madvise(p, len, MADV_POPULATE_READ) < 0 && errno != EINVAL) {
+	/* Fault the pages in now, off the append path (see seg_vfs.h for the
+	 * two kinds). Kernels before 5.14 lack the advice; then the first
+	 * store to each page takes the whole fault. */
+	if (populate != SEG_POPULATE_NONE &&
+	    madvise(p, len,
+		    populate == SEG_POPULATE_WRITE && writable ? MADV_POPULATE_WRITE :
+								 MADV_POPULATE_READ) < 0 &&
+	    errno != EINVAL) {
 		*err = -errno;
 		munmap(p, len);
 		return NULL;

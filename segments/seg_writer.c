@@ -58,7 +58,8 @@ void seg_spare_discard(const seg_vfs *v, const char *dir, seg_spare *s)
 		v->unlink(v, path);
 }
 
-int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, seg_spare *out, seg_err *e)
+int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, int populate, seg_spare *out,
+		     seg_err *e)
 {
 	char path[4200];
 	int fd, r, err = 0;
@@ -79,7 +80,7 @@ int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, seg_spare *
 		v->unlink(v, path);
 		return seg_fail_errno(e, r, "fallocate %s (%zu bytes)", path, size);
 	}
-	out->map = v->mmap(v, fd, size, 1, 1, &err);
+	out->map = v->mmap(v, fd, size, 1, populate, &err);
 	if (!out->map) {
 		v->close(v, fd);
 		v->unlink(v, path);
@@ -87,6 +88,13 @@ int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, seg_spare *
 	}
 	out->fd = fd;
 	return 0;
+}
+
+int seg_writer_populate(const seg_writer *w, int64_t sync_interval_ms)
+{
+	if (w->last_lifetime_ms >= 0 && w->last_lifetime_ms < 2 * sync_interval_ms)
+		return SEG_POPULATE_WRITE;
+	return SEG_POPULATE_READ;
 }
 
 int seg_writer_wants_spare(const seg_writer *w)
@@ -117,6 +125,7 @@ static int seal_active(seg_writer *w, seg_err *e)
 
 	if (w->fd < 0)
 		return 0;
+	w->last_lifetime_ms = w->vfs->mono_ms(w->vfs) - w->started_mono_ms;
 	if (w->n_sealed == SEG_MAX_SEALED) {
 		/* Nobody has synced for a long time (sync=none): sync the oldest
 		 * here rather than hold more descriptors open. */
@@ -192,7 +201,7 @@ static int start_segment(seg_writer *w, int64_t ts_ms, size_t need, seg_err *e)
 			w->vfs->unlink(w->vfs, path);
 			return seg_fail_errno(e, r, "fallocate %s (%zu bytes)", path, size);
 		}
-		s.map = w->vfs->mmap(w->vfs, fd, size, 1, 1, &err);
+		s.map = w->vfs->mmap(w->vfs, fd, size, 1, SEG_POPULATE_READ, &err);
 		if (!s.map) {
 			w->vfs->close(w->vfs, fd);
 			w->vfs->unlink(w->vfs, path);
@@ -266,7 +275,7 @@ static int recover_last(seg_writer *w, uint64_t base, seg_open_report *rep, seg_
 		w->vfs->close(w->vfs, fd);
 		return seg_fail_errno(e, r, "fallocate %s", path);
 	}
-	map = w->vfs->mmap(w->vfs, fd, (size_t)size, 1, 1, &err);
+	map = w->vfs->mmap(w->vfs, fd, (size_t)size, 1, SEG_POPULATE_READ, &err);
 	if (!map) {
 		w->vfs->close(w->vfs, fd);
 		return seg_fail_errno(e, err, "mmap %s", path);
@@ -376,6 +385,7 @@ int seg_writer_open(seg_writer *w, const seg_vfs *v, const char *dir, size_t seg
 	w->vfs = v;
 	w->fd = -1;
 	w->spare.fd = -1;
+	w->last_lifetime_ms = -1;
 	w->seg_bytes = seg_bytes;
 	w->max_age_ms = max_age_ms;
 	if (strlen(dir) >= sizeof(w->dir) - SEG_NAME_LEN - 16)
@@ -531,7 +541,7 @@ int seg_writer_append(seg_writer *w, const void *data, uint32_t len, int64_t ts_
 	/* Payload first, header (with its checksum) last: a reader in another
 	 * process that sees a checksum also sees what it covers. */
 	memcpy(p + SEG_FRAME_HEADER, data, len);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	SEG_FENCE_RELEASE();
 	seg_frame_encode(p, w->hdr.salt, (uint32_t)(w->next_seq - w->hdr.base_seq), (int32_t)tsd,
 			 data, len);
 	w->pos += need;

@@ -60,6 +60,7 @@ typedef struct seg_writer {
 	seg_header hdr;
 	char name[SEG_NAME_LEN + 1];
 	int64_t started_mono_ms;
+	int64_t last_lifetime_ms; /* how long the previous segment was active (-1: unknown) */
 	uint32_t last_delta;
 	int have_frame;
 
@@ -102,8 +103,20 @@ int seg_writer_append(seg_writer *w, const void *data, uint32_t len, int64_t ts_
 /* Seal the active segment now (the next append starts a new one). */
 int seg_writer_roll(seg_writer *w, seg_err *e);
 
-/* Create a spare file outside any lock (pure: touches no writer state). */
-int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, seg_spare *out, seg_err *e);
+/* Create a spare file outside any lock (pure: touches no writer state).
+ * populate: SEG_POPULATE_* (seg_writer_populate() says which suits). */
+int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, int populate, seg_spare *out,
+		     seg_err *e);
+/*
+ * How to pre-fault the next segment, from how fast the last one filled.
+ * Pages pre-faulted writable cost no fault on the append path, but they are
+ * dirty: a sync that runs while the segment is active writes its untouched
+ * zero pages too, and writes them again later with data. That is worth it
+ * only when segments fill faster than syncs come (sync_interval_ms), which
+ * is exactly when append latency matters; a slow logger would double its
+ * writes to flash for nothing.
+ */
+int seg_writer_populate(const seg_writer *w, int64_t sync_interval_ms);
 void seg_spare_discard(const seg_vfs *v, const char *dir, seg_spare *s);
 /* Does the writer want a spare? Install one (takes ownership; if the
  * writer already has one the offered spare is discarded). */

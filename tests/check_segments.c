@@ -1605,7 +1605,7 @@ START_TEST(test_spare_becomes_next_segment)
 	ck_assert_int_ne(seg_writer_wants_spare(&w), 0);
 	seg_spare s;
 	memset(&s, 0, sizeof s);
-	ck_assert_int_eq(seg_spare_create(V, dir, seg_bytes, &s, &e), 0);
+	ck_assert_int_eq(seg_spare_create(V, dir, seg_bytes, SEG_POPULATE_READ, &s, &e), 0);
 	ck_assert_int_ge(s.fd, 0);
 	ck_assert_ptr_nonnull(s.map);
 	ck_assert_uint_eq(s.size, seg_bytes);
@@ -1632,7 +1632,7 @@ START_TEST(test_spare_becomes_next_segment)
 	ck_assert_int_ne(seg_writer_wants_spare(&w), 0);
 	/* Another spare, left with the writer at close: removed. */
 	memset(&s, 0, sizeof s);
-	ck_assert_int_eq(seg_spare_create(V, dir, seg_bytes, &s, &e), 0);
+	ck_assert_int_eq(seg_spare_create(V, dir, seg_bytes, SEG_POPULATE_READ, &s, &e), 0);
 	seg_writer_give_spare(&w, &s);
 	writer_close_ok(&w);
 	ck_assert(!tu_file_exists(tu_path(dir, SEG_SPARE_NAME)));
@@ -1657,7 +1657,7 @@ START_TEST(test_spare_discard_removes_file)
 	seg_err e;
 	memset(&s, 0, sizeof s);
 	memset(&e, 0, sizeof e);
-	ck_assert_int_eq(seg_spare_create(V, dir, 64 * KIB, &s, &e), 0);
+	ck_assert_int_eq(seg_spare_create(V, dir, 64 * KIB, SEG_POPULATE_READ, &s, &e), 0);
 	ck_assert(tu_file_exists(tu_path(dir, SEG_SPARE_NAME)));
 	seg_spare_discard(V, dir, &s);
 	ck_assert(!tu_file_exists(tu_path(dir, SEG_SPARE_NAME)));
