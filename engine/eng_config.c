@@ -267,6 +267,9 @@ int edgelog_config_from_env(edgelog_config *cfg)
 	U32("EDGELOG_RETRY_BASE_MS", NULL, retry_base_ms, 1, 3600000);
 	U32("EDGELOG_RETRY_MAX_MS", NULL, retry_max_ms, 1, 86400000);
 	U32("EDGELOG_HTTP_TIMEOUT_MS", NULL, http_timeout_ms, 1, 3600000);
+	U32("EDGELOG_CLOSE_GRACE_MS", NULL, close_grace_ms, 1, 3600000);
+	U32("EDGELOG_UPLOAD_MAX_RECORDS", NULL, upload_max_records, 1, 1000000);
+	U32("EDGELOG_UPLOAD_MAX_KB", NULL, upload_max_kb, 1, 65536);
 	U32("EDGELOG_SEGMENT_BYTES", NULL, segment_bytes, 65536, 1u << 30);
 	U32("EDGELOG_SEGMENT_MAX_AGE_S", NULL, segment_max_age_s, 1, 86400 * 24);
 	U32("EDGELOG_ALERT_SIZE_PCT", NULL, alert_size_pct, 1, 100);
@@ -305,6 +308,37 @@ int edgelog_config_from_env(edgelog_config *cfg)
 }
 
 /* --- validation ---------------------------------------------------------- */
+
+/* The bearer token from a file: its first line, surrounding white space
+ * removed. The message names the file, never its content. */
+static int read_token(const char *path, char **out, seg_err *e)
+{
+	char buf[4096];
+	size_t n, i = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return seg_fail(e, EDGELOG_ECONFIG, "auth_token_file %s: %s", path,
+				strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (i < n && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
+		i++;
+	n = i;
+	while (buf[n] && buf[n] != '\n' && buf[n] != '\r')
+		n++;
+	while (n > i && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		n--;
+	buf[n] = '\0';
+	if (n == i) {
+		memset(buf, 0, sizeof(buf));
+		return seg_fail(e, EDGELOG_ECONFIG, "auth_token_file %s: empty", path);
+	}
+	*out = strdup(buf + i);
+	memset(buf, 0, sizeof(buf));
+	return *out ? 0 : seg_fail(e, EDGELOG_ENOMEM, "out of memory");
+}
 
 static char *dup_or(const char *s, const char *dflt)
 {
@@ -355,6 +389,9 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 	CHECK_RANGE(segment_bytes, 65536, 1u << 30);
 	CHECK_RANGE(segment_max_age_s, 1, 86400 * 24);
 	CHECK_RANGE(alert_size_pct, 1, 100);
+	CHECK_RANGE(close_grace_ms, 1, 3600000);
+	CHECK_RANGE(upload_max_records, 1, 1000000);
+	CHECK_RANGE(upload_max_kb, 1, 65536);
 	if (cfg->dir && !*cfg->dir)
 		return seg_fail(e, EDGELOG_ECONFIG, "config field dir: empty");
 	if (cfg->endpoint && *cfg->endpoint && strncmp(cfg->endpoint, "http://", 7) &&
@@ -406,6 +443,32 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 	c->alert_pending = cfg->alert_pending ? cfg->alert_pending : 1000;
 	c->alert_failed = cfg->alert_failed ? cfg->alert_failed : 100;
 	c->alert_size_pct = cfg->alert_size_pct ? cfg->alert_size_pct : 90;
+	c->close_grace_ms = cfg->close_grace_ms ? cfg->close_grace_ms : 5000;
+	c->upload_max_records = cfg->upload_max_records ? cfg->upload_max_records : 2000;
+	c->upload_max_kb = cfg->upload_max_kb ? cfg->upload_max_kb : 1024;
+	if (c->retry_base_ms > c->retry_max_ms) {
+		eng_conf_free(c);
+		return seg_fail(e, EDGELOG_ECONFIG,
+				"config fields retry_base_ms (%u) > retry_max_ms (%u)",
+				c->retry_base_ms, c->retry_max_ms);
+	}
+	if (cfg->auth_token && cfg->auth_token_file) {
+		eng_conf_free(c);
+		return seg_fail(e, EDGELOG_ECONFIG,
+				"config fields auth_token and auth_token_file: set one, not both");
+	}
+	if (cfg->auth_token) {
+		c->auth_token = strdup(cfg->auth_token);
+	} else if (cfg->auth_token_file) {
+		int rc = read_token(cfg->auth_token_file, &c->auth_token, e);
+		if (rc) {
+			eng_conf_free(c);
+			return rc;
+		}
+	}
+	c->ca_file = cfg->ca_file ? strdup(cfg->ca_file) : NULL;
+	c->client_cert = cfg->client_cert ? strdup(cfg->client_cert) : NULL;
+	c->client_key = cfg->client_key ? strdup(cfg->client_key) : NULL;
 	c->log_fn = cfg->log_fn;
 	c->log_payload = cfg->log_payload;
 	return 0;
@@ -413,6 +476,12 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 
 void eng_conf_free(eng_conf *c)
 {
+	if (c->auth_token) /* do not leave the secret in freed memory */
+		memset(c->auth_token, 0, strlen(c->auth_token));
+	free(c->auth_token);
+	free(c->ca_file);
+	free(c->client_cert);
+	free(c->client_key);
 	free(c->dir);
 	free(c->endpoint);
 	free(c->device_id);

@@ -119,7 +119,7 @@ static int mkdir_p(const seg_vfs *v, const char *dir, seg_err *e)
 
 /* Run one sync round as leader. Called and returns with mu held; drops it
  * around the fdatasync calls so appenders carry on meanwhile. */
-static int lead_sync(edgelog *log)
+int eng_lead_sync(edgelog *log)
 {
 	seg_sync_plan p;
 	seg_err e;
@@ -159,7 +159,7 @@ static int wait_durable(edgelog *log, uint64_t seq)
 		if (log->w.synced_seq >= seq && !log->w.dir_dirty)
 			return 0;
 		if (!log->syncing) {
-			int rc = lead_sync(log);
+			int rc = eng_lead_sync(log);
 			if (log->round_target >= seq || rc)
 				return rc;
 			continue;
@@ -177,7 +177,7 @@ static int wait_durable(edgelog *log, uint64_t seq)
 /* ---- cursor ------------------------------------------------------------ */
 
 /* Store the cursor. Takes cur_mu, snapshots under mu, writes without mu. */
-static int store_cursor(edgelog *log)
+int eng_store_cursor(edgelog *log)
 {
 	cur_state snap;
 	seg_err e;
@@ -379,6 +379,8 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		goto fail;
 	}
 	log->last_sync_mono = vfs->mono_ms(vfs);
+	if ((rc = eng_upload_init(log, &e)))
+		goto fail;
 	/* Have the first segment ready, so the first append is a memcpy too.
 	 * Failure is not fatal: the append creates one itself. */
 	pthread_mutex_lock(&log->mu);
@@ -387,7 +389,7 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	pthread_mutex_unlock(&log->mu);
 	*out = log;
 	/* Record the reconciled state (and the seq high-water) durably now. */
-	if ((rc = store_cursor(log))) {
+	if ((rc = eng_store_cursor(log))) {
 		snprintf(e.msg, sizeof(e.msg), "%s", log->errmsg);
 		*out = NULL;
 		goto fail;
@@ -396,6 +398,7 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 
 fail:
 	eng_tls_set(e.msg);
+	eng_upload_free(log);
 	if (log->w.vfs)
 		seg_writer_close(&log->w, NULL);
 	if (log->cursor_fd >= 0)
@@ -420,6 +423,8 @@ int edgelog_close(edgelog *log)
 		return 0;
 	pthread_mutex_lock(&log->mu);
 	log->stopping = 1;
+	/* Cut a transfer in flight short; the drain below starts afresh. */
+	__atomic_store_n(&log->abort_upload, 1, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&log->work_cv);
 	pthread_cond_broadcast(&log->prep_cv);
 	pthread_mutex_unlock(&log->mu);
@@ -429,6 +434,9 @@ int edgelog_close(edgelog *log)
 		pthread_join(log->prep, NULL);
 	log->worker_running = 0;
 	log->prep_running = 0;
+	__atomic_store_n(&log->abort_upload, 0, __ATOMIC_RELAXED);
+	eng_upload_drain(log);
+	eng_upload_free(log);
 
 	pthread_mutex_lock(&log->mu);
 	while (log->syncing)
@@ -439,7 +447,7 @@ int edgelog_close(edgelog *log)
 		eng_log(&log->conf, EDGELOG_LOG_ERROR, "close: %s", e.msg);
 	}
 	pthread_mutex_unlock(&log->mu);
-	rc2 = store_cursor(log);
+	rc2 = eng_store_cursor(log);
 	if (!rc)
 		rc = rc2;
 	if (log->cursor_fd >= 0)
@@ -477,6 +485,9 @@ static int append_locked(edgelog *log, const void *data, size_t len, uint64_t *s
 	 * next one now, well before this one fills. */
 	if (log->prep_running && (log->w.n_retired || seg_writer_wants_spare(&log->w)))
 		pthread_cond_signal(&log->prep_cv);
+	/* A full batch is waiting: no need for the worker to sleep on. */
+	if (log->up && log->worker_running && seq - log->cur.acked_seq == log->conf.batch_size)
+		pthread_cond_signal(&log->work_cv);
 	if (log->conf.sync == EDGELOG_SYNC_ALWAYS) {
 		rc = wait_durable(log, seq);
 	} else if (log->conf.sync == EDGELOG_SYNC_INTERVAL && !log->worker_running &&
@@ -485,7 +496,7 @@ static int append_locked(edgelog *log, const void *data, size_t len, uint64_t *s
 			   (int64_t)log->conf.sync_interval_ms) {
 		/* No worker: this append pays for the interval sync. The
 		 * record is stored whatever the outcome. */
-		lead_sync(log);
+		eng_lead_sync(log);
 	}
 	pthread_mutex_unlock(&log->mu);
 	if (seq_out)
@@ -621,17 +632,26 @@ int edgelog_step(edgelog *log, int timeout_ms)
 	now = log->vfs->mono_ms(log->vfs);
 	due = log->last_sync_mono + log->conf.sync_interval_ms;
 	if (log->conf.sync == EDGELOG_SYNC_INTERVAL && now >= due && !log->syncing) {
-		int r = lead_sync(log);
+		int r = eng_lead_sync(log);
 		if (r && !rc)
 			rc = r;
 		did = 1;
 		due = log->last_sync_mono + log->conf.sync_interval_ms;
 	}
+	if (log->up && eng_upload_work(log, 0))
+		did = 1;
 	if (!did && timeout_ms > 0 && !log->stopping) {
 		struct timespec ts;
 		int64_t wait = timeout_ms;
+		now = log->vfs->mono_ms(log->vfs);
 		if (log->conf.sync == EDGELOG_SYNC_INTERVAL && due - now < wait)
 			wait = due - now > 0 ? due - now : 0;
+		if (log->up && log->cur.acked_seq < log->w.next_seq - 1) {
+			int64_t u = log->upl_next_mono ? log->upl_next_mono - now :
+							 (int64_t)log->conf.sync_interval_ms;
+			if (u < wait)
+				wait = u > 0 ? u : 0;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += wait / 1000;
 		ts.tv_nsec += (wait % 1000) * 1000000;
@@ -714,7 +734,7 @@ int edgelog_ack(edgelog *log, uint64_t seq)
 	if (log->first_seq <= seq)
 		log->first_seq = seq + 1;
 	pthread_mutex_unlock(&log->mu);
-	return store_cursor(log);
+	return eng_store_cursor(log);
 }
 
 int edgelog_cleanup(edgelog *log, int force)
@@ -757,7 +777,13 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	st->torn_bytes = log->cur.torn_bytes;
 	st->cursor_resets = log->cur.cursor_resets;
 	st->sync_failures = log->cur.sync_failures;
-	memcpy(st->last_error, log->errmsg, sizeof(st->last_error) - 1);
+	memcpy(st->last_error, log->upl_error[0] ? log->upl_error : log->errmsg,
+	       sizeof(st->last_error) - 1);
+	st->is_connected = log->connected;
+	if (log->retry_at_mono) {
+		int64_t left = log->retry_at_mono - log->vfs->mono_ms(log->vfs);
+		st->retry_in_s = left > 0 ? (uint64_t)(left + 999) / 1000 : 0;
+	}
 	if (st->pending > log->conf.alert_pending)
 		st->alerts |= EDGELOG_ALERT_PENDING;
 	if (st->size_bytes * 100 > st->max_size_bytes * log->conf.alert_size_pct)

@@ -36,6 +36,9 @@ typedef struct eng_conf {
 	uint32_t segment_bytes, segment_max_age_s;
 	uint64_t alert_pending, alert_failed;
 	uint32_t alert_size_pct;
+	uint32_t close_grace_ms, upload_max_records, upload_max_kb;
+	char *auth_token; /* resolved: the token itself, or read from the file */
+	char *ca_file, *client_cert, *client_key;
 	void (*log_fn)(void *payload, int level, const char *msg);
 	void *log_payload;
 } eng_conf;
@@ -81,7 +84,26 @@ struct edgelog {
 	int stopping;
 
 	char errmsg[512];
+
+	/* Upload state (eng_upload.c). */
+	struct upl *up;
+	char faileddir[4200];
+	int abort_upload;      /* atomic: cut a transfer short (closing) */
+	int64_t upl_next_mono; /* do not call the uploader before this */
+	int connected;
+	int in_outage; /* failures since the last drained backlog */
+	int64_t retry_at_mono;
+	char upl_error[256];
 };
+
+/* eng_upload.c: the engine side of the uploader. */
+int eng_upload_init(edgelog *log, seg_err *e);
+int eng_upload_work(edgelog *log, int flush); /* mu held; 1 if it did something */
+void eng_upload_drain(edgelog *log);          /* at close, without the worker */
+void eng_upload_free(edgelog *log);
+int eng_store_cursor(edgelog *log);
+/* Lead one sync round (mu held; dropped around the fdatasync calls). */
+int eng_lead_sync(edgelog *log);
 
 /* Open on a given I/O seam (tests pass fault injectors). */
 int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs);

@@ -55,3 +55,12 @@ int seg_fail_errno(seg_err *e, int neg_errno, const char *fmt, ...)
 	}
 	return code;
 }
+
+void seg_msg(char *dst, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dst, n, fmt, ap);
+	va_end(ap);
+}

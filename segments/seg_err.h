@@ -6,6 +6,8 @@
 #ifndef SEG_ERR_H
 #define SEG_ERR_H
 
+#include <stddef.h>
+
 #include <edgelog.h>
 
 typedef struct seg_err {
@@ -23,5 +25,9 @@ int seg_errno_code(int neg_errno);
 /* seg_fail() with the code from neg_errno and ": strerror" appended. */
 int seg_fail_errno(seg_err *e, int neg_errno, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* snprintf into dst, truncation intended (messages are one line of
+ * detail; a cut one is still useful). */
+void seg_msg(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

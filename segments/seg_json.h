@@ -18,6 +18,8 @@ typedef struct seg_buf {
 	int oom; /* an append failed for lack of memory */
 } seg_buf;
 
+/* Make room for n more bytes (sets oom on failure); returns 0 or -1. */
+int seg_buf_reserve(seg_buf *b, size_t n);
 void seg_buf_put(seg_buf *b, const void *s, size_t n);
 void seg_buf_puts(seg_buf *b, const char *s);
 void seg_buf_printf(seg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

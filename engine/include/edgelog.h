@@ -173,6 +173,11 @@ typedef struct edgelog_config {
 	uint32_t alert_size_pct; /* default 90 */
 	uint64_t alert_failed;   /* default 100 */
 
+	/* Upload tuning. */
+	uint32_t close_grace_ms;     /* edgelog_close tries to deliver this long; default 5000 */
+	uint32_t upload_max_records; /* records per request while draining; default 2000 */
+	uint32_t upload_max_kb;      /* payload KiB per request; default 1024 */
+
 	/* Where the engine reports what it did on its own (a torn tail
 	 * truncated, a cursor clamped, records dropped): level is one of
 	 * EDGELOG_LOG_*. NULL: warnings and errors go to stderr. */

@@ -1,0 +1,194 @@
+/*
+ * upl_http.c - one libcurl easy handle, reused for every request so the
+ * connection is kept alive. Only this file includes curl.h.
+ *
+ * The bearer token goes into one header list and nowhere else: no log
+ * line, error message or status field ever contains it (curl's own error
+ * buffer never holds request headers).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include <edgelog.h>
+
+#include "upl_internal.h"
+
+struct upl_http {
+	CURL *h;
+	const upl_conf *c;
+	char auth[4200]; /* "Authorization: Bearer ..." */
+	upl_response *cur;
+	const volatile int *abort_flag;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	upl_http *h = ud;
+	upl_response *r = h->cur;
+	size_t len = size * n, used = strlen(r->body), room = sizeof(r->body) - 1 - used;
+
+	/* Keep the first bytes for the dead-letter reason; drop the rest, so
+	 * a huge or endless body costs no memory. */
+	if (room) {
+		size_t k = len < room ? len : room, i;
+		for (i = 0; i < k; i++)
+			r->body[used + i] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '.';
+		r->body[used + k] = '\0';
+	}
+	return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	upl_http *h = ud;
+	size_t len = size * n;
+	char v[128];
+
+	if (len > 12 && !strncasecmp(p, "Retry-After:", 12)) {
+		size_t k = len - 12;
+		if (k >= sizeof(v))
+			k = sizeof(v) - 1;
+		memcpy(v, p + 12, k);
+		v[k] = '\0';
+		h->cur->retry_after_ms = upl_parse_retry_after(v, (int64_t)time(NULL));
+	}
+	return len;
+}
+
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	upl_http *h = ud;
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return h->abort_flag && __atomic_load_n(h->abort_flag, __ATOMIC_RELAXED) ? 1 : 0;
+}
+
+int upl_http_new(upl_http **out, const upl_conf *c, seg_err *e)
+{
+	static int global_done;
+	upl_http *h;
+
+	*out = NULL;
+	/* Not thread-safe in old libcurl; the engine creates uploaders from
+	 * edgelog_open, which applications do not race. */
+	if (!global_done) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return seg_fail(e, EDGELOG_ENOMEM, "curl_global_init failed");
+		global_done = 1;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h || !(h->h = curl_easy_init())) {
+		free(h);
+		return seg_fail(e, EDGELOG_ENOMEM, "curl_easy_init failed");
+	}
+	h->c = c;
+	if (c->auth_token && *c->auth_token) {
+		if (strlen(c->auth_token) > sizeof(h->auth) - 32) {
+			curl_easy_cleanup(h->h);
+			free(h);
+			return seg_fail(e, EDGELOG_ECONFIG, "bearer token longer than %zu bytes",
+					sizeof(h->auth) - 32);
+		}
+		snprintf(h->auth, sizeof(h->auth), "Authorization: Bearer %s", c->auth_token);
+	}
+	curl_easy_setopt(h->h, CURLOPT_URL, c->endpoint);
+	curl_easy_setopt(h->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h->h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h->h, CURLOPT_USERAGENT, "edgelog/" EDGELOG_VERSION_STRING);
+	curl_easy_setopt(h->h, CURLOPT_TIMEOUT_MS, (long)c->http_timeout_ms);
+	curl_easy_setopt(h->h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
+	curl_easy_setopt(h->h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h->h, CURLOPT_WRITEDATA, h);
+	curl_easy_setopt(h->h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h->h, CURLOPT_HEADERDATA, h);
+	curl_easy_setopt(h->h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h->h, CURLOPT_XFERINFODATA, h);
+	curl_easy_setopt(h->h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h->h, CURLOPT_ERRORBUFFER, h->errbuf);
+	/* Verification stays on; these only choose what to trust and who we
+	 * are (mutual TLS). */
+	curl_easy_setopt(h->h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h->h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (c->ca_file)
+		curl_easy_setopt(h->h, CURLOPT_CAINFO, c->ca_file);
+	if (c->client_cert)
+		curl_easy_setopt(h->h, CURLOPT_SSLCERT, c->client_cert);
+	if (c->client_key)
+		curl_easy_setopt(h->h, CURLOPT_SSLKEY, c->client_key);
+	/* Only http and https, also on redirects (which are not followed). */
+	curl_easy_setopt(h->h, CURLOPT_PROTOCOLS_STR, "http,https");
+	*out = h;
+	return 0;
+}
+
+void upl_http_post(upl_http *h, const void *body, size_t len, const char *content_type, int gzip,
+		   const char *idempotency_key, const volatile int *abort_flag, upl_response *r)
+{
+	struct curl_slist *hl = NULL, *t;
+	char ct[96], idem[256];
+	CURLcode cc;
+	int ok = 1;
+
+	memset(r, 0, sizeof(*r));
+	r->retry_after_ms = -1;
+	h->cur = r;
+	h->abort_flag = abort_flag;
+	h->errbuf[0] = '\0';
+	snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+	snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idempotency_key);
+#define ADD(s)                                  \
+	do {                                    \
+		t = curl_slist_append(hl, (s)); \
+		if (!t)                         \
+			ok = 0;                 \
+		else                            \
+			hl = t;                 \
+	} while (0)
+	ADD(ct);
+	ADD(idem);
+	ADD("Expect:"); /* no 100-continue round trip */
+	if (gzip)
+		ADD("Content-Encoding: gzip");
+	if (h->auth[0])
+		ADD(h->auth);
+#undef ADD
+	if (!ok) {
+		curl_slist_free_all(hl);
+		r->transport_error = 1;
+		seg_msg(r->error, sizeof(r->error), "out of memory building request headers");
+		return;
+	}
+	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(h->h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	cc = curl_easy_perform(h->h);
+	curl_slist_free_all(hl);
+	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, NULL);
+	if (cc != CURLE_OK) {
+		r->transport_error = 1;
+		seg_msg(r->error, sizeof(r->error), "POST %s: %s%s%s", h->c->endpoint,
+			curl_easy_strerror(cc), h->errbuf[0] ? ": " : "", h->errbuf);
+		return;
+	}
+	curl_easy_getinfo(h->h, CURLINFO_RESPONSE_CODE, &r->status);
+	if (r->status < 200 || r->status > 299)
+		seg_msg(r->error, sizeof(r->error), "POST %s: HTTP %ld%s%s", h->c->endpoint,
+			r->status, r->body[0] ? ": " : "", r->body);
+}
+
+void upl_http_free(upl_http *h)
+{
+	if (!h)
+		return;
+	curl_easy_cleanup(h->h);
+	/* Do not leave the token in freed memory. */
+	memset(h->auth, 0, sizeof(h->auth));
+	free(h);
+}

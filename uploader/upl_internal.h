@@ -1,0 +1,49 @@
+/*
+ * upl_internal.h - the uploader's pieces: wire encoding and the HTTP
+ * transport. Internal to uploader/.
+ */
+#ifndef UPL_INTERNAL_H
+#define UPL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "seg_json.h"
+#include "upl.h"
+
+/* ---- encoding (upl_encode.c) -------------------------------------------- */
+
+/* Content-Type of a format. */
+const char *upl_content_type(int format);
+
+/* Start, add to and finish a request body. first: this is the first
+ * record of the body. Returns 0, or -1 if data is not valid msgpack (the
+ * record is then encoded with "data": null and a flag, never dropped
+ * silently: see upl_encode.c). */
+void upl_body_begin(seg_buf *b, int format);
+int upl_body_record(seg_buf *b, int format, int first, const char *device_id, uint64_t seq,
+		    int64_t ts_ms, const void *data, size_t len);
+void upl_body_end(seg_buf *b, int format);
+
+/* gzip (RFC 1952) of in into out (replacing its content). 0 or -1. */
+int upl_gzip(const void *in, size_t n, seg_buf *out);
+
+/* ---- transport (upl_http.c) --------------------------------------------- */
+
+typedef struct upl_http upl_http;
+
+typedef struct upl_response {
+	long status;            /* HTTP status, 0 if no response */
+	int transport_error;    /* connect/timeout/TLS/reset: no usable response */
+	int64_t retry_after_ms; /* from Retry-After, -1 if none */
+	char body[256];         /* first bytes of the response body */
+	char error[256];        /* what went wrong, for humans (no secrets) */
+} upl_response;
+
+int upl_http_new(upl_http **out, const upl_conf *c, seg_err *e);
+/* One POST. Never returns early with a partial state: *r is always set. */
+void upl_http_post(upl_http *h, const void *body, size_t len, const char *content_type, int gzip,
+		   const char *idempotency_key, const volatile int *abort_flag, upl_response *r);
+void upl_http_free(upl_http *h);
+
+#endif
