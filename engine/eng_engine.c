@@ -613,18 +613,35 @@ static void *prep_main(void *arg)
 	return NULL;
 }
 
+static int step_locked(edgelog *log, int timeout_ms);
+
 int edgelog_step(edgelog *log, int timeout_ms)
 {
-	int64_t now, due;
-	int rc = 0, did = 0;
+	int rc;
 
 	if (!log)
 		return EDGELOG_EINVAL;
 	pthread_mutex_lock(&log->mu);
-	if (log->stopping) {
+	if (log->worker_running) {
+		/* The worker does this already; two at once would race. */
+		snprintf(log->errmsg, sizeof(log->errmsg),
+			 "edgelog_step: the worker started by edgelog_start() is running");
 		pthread_mutex_unlock(&log->mu);
-		return 0;
+		return EDGELOG_ESTATE;
 	}
+	rc = step_locked(log, timeout_ms);
+	pthread_mutex_unlock(&log->mu);
+	return rc;
+}
+
+/* One round of background work; mu held on entry and on return. */
+static int step_locked(edgelog *log, int timeout_ms)
+{
+	int64_t now, due;
+	int rc = 0, did = 0;
+
+	if (log->stopping)
+		return 0;
 	/* Prepare the next segment ahead of time, so a roll on the append
 	 * path is a rename instead of fallocate + page faults. */
 	if (!log->prep_running)
@@ -661,7 +678,6 @@ int edgelog_step(edgelog *log, int timeout_ms)
 		}
 		pthread_cond_timedwait(&log->work_cv, &log->mu, &ts);
 	}
-	pthread_mutex_unlock(&log->mu);
 	return rc;
 }
 
@@ -670,12 +686,12 @@ static void *worker_main(void *arg)
 	edgelog *log = arg;
 	int stop = 0;
 
+	pthread_mutex_lock(&log->mu);
 	while (!stop) {
-		edgelog_step(log, 1000);
-		pthread_mutex_lock(&log->mu);
+		step_locked(log, 1000);
 		stop = log->stopping;
-		pthread_mutex_unlock(&log->mu);
 	}
+	pthread_mutex_unlock(&log->mu);
 	return NULL;
 }
 
