@@ -240,19 +240,28 @@ EDGELOG_API int edgelog_sync(edgelog *log);
 
 /*
  * Do the engine's periodic work once: interval sync, preparing the next
- * segment, and (when built with their modules) upload and compaction.
- * Waits at most timeout_ms for work to become due. For programs that want
- * no extra thread; edgelog_start() runs this same function in a loop.
+ * segment, uploading what is due (one batch, retried per the backoff), and
+ * compaction. Waits at most timeout_ms for work to become due. For
+ * programs that want no extra thread: call it from the main loop.
+ * edgelog_start() runs the same work on its own thread.
  */
 EDGELOG_API int edgelog_step(edgelog *log, int timeout_ms);
 
-/* Start the worker thread that calls edgelog_step() until close.
- * EDGELOG_ESTATE if already started. */
+/*
+ * Start the background work: one worker thread that runs edgelog_step()'s
+ * work until close (interval syncs, uploads, compaction), and one small
+ * helper thread that prepares the next segment file and unmaps sealed ones,
+ * so that neither waits behind a slow fdatasync or HTTP request.
+ * EDGELOG_ESTATE if already started. While they run, edgelog_step() returns
+ * EDGELOG_ESTATE.
+ */
 EDGELOG_API int edgelog_start(edgelog *log);
 
-/* Sync, stop the worker, save the cursor, release the lock, free. NULL is a
- * no-op. Returns the first error met while doing so (the handle is freed
- * either way). */
+/* Stop the worker, deliver what can be delivered within close_grace_ms
+ * (when an endpoint is set), sync, save the cursor, release the lock, free.
+ * Records not delivered stay buffered for the next open. NULL is a no-op.
+ * Returns the first error met while doing so (the handle is freed either
+ * way). */
 EDGELOG_API int edgelog_close(edgelog *log);
 
 /* Detail of the last failure on `log` (one line). With log == NULL: the
