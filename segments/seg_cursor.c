@@ -9,7 +9,8 @@
  *      recovered, torn_tails, torn_bytes, cursor_resets, sync_failures,
  *      last_success_at           13 x u64
  * 128  gaps: 4 x (lo u64, hi u64)
- * 192  reserved (zeros)
+ * 192  age_ms i64
+ * 200  reserved (zeros)
  * 252  checksum u32: XXH3-64 of bytes 0..251, low half
  */
 #include "seg_cursor.h"
@@ -53,6 +54,7 @@ void cur_encode(const cur_state *c, uint8_t out[CUR_SLOT_SIZE])
 		seg_put64(out + 128 + 16 * i, c->gap_lo[i]);
 		seg_put64(out + 136 + 16 * i, c->gap_hi[i]);
 	}
+	seg_put64(out + 192, (uint64_t)c->age_ms);
 	seg_put32(out + CUR_SUM_OFF, (uint32_t)XXH3_64bits(out, CUR_SUM_OFF));
 }
 
@@ -92,6 +94,7 @@ int cur_decode(const uint8_t in[CUR_SLOT_SIZE], cur_state *c)
 		if (c->gap_hi[i] < c->gap_lo[i])
 			c->gap_lo[i] = c->gap_hi[i] = 0; /* not a range: ignore */
 	}
+	c->age_ms = (int64_t)seg_get64(in + 192);
 	return SEG_OK;
 }
 

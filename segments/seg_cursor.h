@@ -35,6 +35,9 @@ typedef struct cur_state {
 	 * cloud may have seen is reused). Kept so counts stay exact; a gap is
 	 * dropped once acked_seq passes it. Unused entries are zero. */
 	uint64_t gap_lo[CUR_MAX_GAPS], gap_hi[CUR_MAX_GAPS];
+	/* The age clock: milliseconds the engine has been running, summed
+	 * over its runs (FORMAT.md, "Retention"). */
+	int64_t age_ms;
 } cur_state;
 
 void cur_encode(const cur_state *c, uint8_t out[CUR_SLOT_SIZE]);

@@ -11,7 +11,8 @@
 #include <xxhash.h>
 
 /* Header: magic[8] | version u32 | flags u32 | base_seq u64 | base_ts i64 |
- * salt u64 | reserved[20] | checksum u32 (XXH3-64 of bytes 0..59, low half). */
+ * salt u64 | age_ms i64 | reserved[12] | checksum u32 (XXH3-64 of bytes 0..59,
+ * low half). */
 #define HDR_CHECKSUM_OFF 60
 
 void seg_header_encode(const seg_header *h, uint8_t out[SEG_HEADER_SIZE])
@@ -23,6 +24,7 @@ void seg_header_encode(const seg_header *h, uint8_t out[SEG_HEADER_SIZE])
 	seg_put64(out + 16, h->base_seq);
 	seg_put64(out + 24, (uint64_t)h->base_ts_ms);
 	seg_put64(out + 32, h->salt);
+	seg_put64(out + 40, (uint64_t)h->age_ms);
 	seg_put32(out + HDR_CHECKSUM_OFF, (uint32_t)XXH3_64bits(out, HDR_CHECKSUM_OFF));
 }
 
@@ -43,6 +45,7 @@ int seg_header_decode(const uint8_t in[SEG_HEADER_SIZE], seg_header *h)
 	h->base_seq = seg_get64(in + 16);
 	h->base_ts_ms = (int64_t)seg_get64(in + 24);
 	h->salt = seg_get64(in + 32);
+	h->age_ms = (int64_t)seg_get64(in + 40);
 	/* Checked after the checksum, so a flipped bit is damage, not "newer". */
 	if (h->version > SEG_FORMAT_VERSION)
 		return SEG_NEWER;

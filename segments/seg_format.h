@@ -45,6 +45,7 @@ typedef struct seg_header {
 	uint64_t base_seq;  /* seq of the first frame; frames carry seq - base_seq */
 	int64_t base_ts_ms; /* wall clock at creation; frames carry ts - base_ts */
 	uint64_t salt;      /* random per segment; seeds every frame checksum */
+	int64_t age_ms;     /* the engine's age clock at creation (FORMAT.md) */
 } seg_header;
 
 /* One decoded frame. data points into the buffer that was checked. */

@@ -120,9 +120,11 @@ static int open_segment(seg_reader *r, const char *name, int newest, seg_err *e)
 				"%s: written by a newer edgelog (segment format > %u)", path,
 				SEG_FORMAT_VERSION);
 	}
-	if (s == SEG_EMPTY && newest && !r->single) {
+	if ((s == SEG_EMPTY || s == SEG_BAD) && newest && !r->single) {
+		/* The newest segment's header is zero or does not verify yet:
+		 * being created. Once a newer segment exists it is damage. */
 		close_segment(r);
-		return 1; /* header not written yet */
+		return 1;
 	}
 	if (s != SEG_OK) {
 		damage(r, 0, r->size,

@@ -165,60 +165,54 @@ static int seal_active(seg_writer *w, seg_err *e)
 static int start_segment(seg_writer *w, int64_t ts_ms, size_t need, seg_err *e)
 {
 	char name[SEG_NAME_LEN + 1], path[4200], spare[4200];
-	seg_spare s = {-1, NULL, 0};
+	seg_spare s;
 	seg_header h;
 	size_t size = w->seg_bytes;
 	int r;
 
 	if (size < SEG_HEADER_SIZE + need)
 		size = SEG_HEADER_SIZE + need; /* one oversized record */
+	if (w->cap_bytes && w->bytes + size > w->cap_bytes)
+		return seg_fail(e, EDGELOG_EFULL,
+				"%s: a new %zu-byte segment would take the log to %llu bytes, over "
+				"its cap of %llu",
+				w->dir, size, (unsigned long long)(w->bytes + size),
+				(unsigned long long)w->cap_bytes);
 	seg_name(name, w->next_seq);
-	if ((r = path_in(w, path, sizeof(path), name, e)))
+	if ((r = path_in(w, path, sizeof(path), name, e)) ||
+	    (r = path_in(w, spare, sizeof(spare), SEG_SPARE_NAME, e)))
 		return r;
-	if (w->spare.fd >= 0 && w->spare.size == size) {
-		if ((r = path_in(w, spare, sizeof(spare), SEG_SPARE_NAME, e)))
+	if (w->spare.fd < 0 || w->spare.size != size) {
+		/* No spare ready (or one of another size): make one here. */
+		seg_spare_discard(w->vfs, w->dir, &w->spare);
+		if ((r = seg_spare_create(w->vfs, w->dir, size, SEG_POPULATE_READ, &w->spare, e)))
 			return r;
-		/* The spare becomes the segment by rename: a reader never sees
-		 * a segment name without its header for long, and a crash leaves
-		 * either a stale .spare (removed at open) or a segment whose
-		 * header is zero (recognised as never written). */
-		r = w->vfs->rename(w->vfs, spare, path);
-		if (r < 0) {
-			seg_spare_discard(w->vfs, w->dir, &w->spare);
-			return seg_fail_errno(e, r, "rename %s to %s", spare, path);
-		}
-		s = w->spare;
-		w->spare.fd = -1;
-		w->spare.map = NULL;
-	} else {
-		int fd, err = 0;
-		fd = w->vfs->open(w->vfs, path, O_RDWR | O_CREAT | O_EXCL, 0600);
-		if (fd < 0)
-			return seg_fail_errno(e, fd, "create %s", path);
-		r = w->vfs->fallocate(w->vfs, fd, size);
-		if (r < 0) {
-			w->vfs->close(w->vfs, fd);
-			w->vfs->unlink(w->vfs, path);
-			return seg_fail_errno(e, r, "fallocate %s (%zu bytes)", path, size);
-		}
-		s.map = w->vfs->mmap(w->vfs, fd, size, 1, SEG_POPULATE_READ, &err);
-		if (!s.map) {
-			w->vfs->close(w->vfs, fd);
-			w->vfs->unlink(w->vfs, path);
-			return seg_fail_errno(e, err, "mmap %s", path);
-		}
-		s.fd = fd;
-		s.size = size;
 	}
-	seal_active(w, e);
+	s = w->spare;
 
 	memset(&h, 0, sizeof(h));
 	h.version = SEG_FORMAT_VERSION;
 	h.base_seq = w->next_seq;
 	h.base_ts_ms = ts_ms;
+	if (w->age_base_ms)
+		h.age_ms = w->age_base_ms + (w->vfs->mono_ms(w->vfs) - w->age_mono_ms);
 	if ((r = w->vfs->random(w->vfs, &h.salt, sizeof(h.salt))) < 0)
 		h.salt = (uint64_t)w->vfs->mono_ms(w->vfs) * 0x9e3779b97f4a7c15ull ^ w->next_seq;
+	/* The header goes in before the rename, so a reader never sees the
+	 * segment's name without its header. A crash leaves either a stale
+	 * .spare (removed at open) or a segment whose header may not have
+	 * reached the disk (zero: recognised as never written). */
 	seg_header_encode(&h, s.map);
+	SEG_FENCE_RELEASE();
+	r = w->vfs->rename(w->vfs, spare, path);
+	if (r < 0) {
+		seg_spare_discard(w->vfs, w->dir, &w->spare);
+		return seg_fail_errno(e, r, "rename %s to %s", spare, path);
+	}
+	w->spare.fd = -1;
+	w->spare.map = NULL;
+	seal_active(w, e);
+
 	w->fd = s.fd;
 	w->map = s.map;
 	w->size = s.size;

@@ -74,6 +74,14 @@ typedef struct seg_writer {
 	int dir_dirty; /* a create/rename awaits a directory fsync */
 	int suspect;   /* the last fdatasync failed: roll before the next append */
 
+	/* The age clock (see FORMAT.md): age_base_ms at age_mono_ms. 0 base:
+	 * not kept (headers get 0). */
+	int64_t age_base_ms, age_mono_ms;
+	/* Cap on w->bytes when starting a segment (0: none): a segment that
+	 * would exceed it is not created and the append fails with
+	 * EDGELOG_EFULL, nothing stored. */
+	uint64_t cap_bytes;
+
 	seg_spare spare;
 	/* Mappings of sealed segments, unmapped later off the append path
 	 * (munmap of a 4 MiB dirty mapping costs about half a millisecond). */
