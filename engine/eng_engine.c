@@ -186,6 +186,7 @@ int eng_store_cursor(edgelog *log)
 	pthread_mutex_lock(&log->cur_mu);
 	pthread_mutex_lock(&log->mu);
 	log->cur.last_seq = log->w.next_seq - 1;
+	log->cur.age_ms = eng_age_now(log);
 	snap = log->cur;
 	pthread_mutex_unlock(&log->mu);
 	rc = cur_store(log->vfs, log->cursor_fd, &snap, &e);
@@ -194,13 +195,15 @@ int eng_store_cursor(edgelog *log)
 		eng_set_error(log, rc, &e);
 	else
 		log->cur.generation = snap.generation;
+	if (!rc && snap.acked_seq > log->durable_acked)
+		log->durable_acked = snap.acked_seq;
 	pthread_mutex_unlock(&log->mu);
 	pthread_mutex_unlock(&log->cur_mu);
 	return rc;
 }
 
 /* Records stored with seq in (a, b]: the seq range less the gaps. */
-static uint64_t stored_between(const edgelog *log, uint64_t a, uint64_t b)
+uint64_t eng_stored_between(const edgelog *log, uint64_t a, uint64_t b)
 {
 	uint64_t n, lo, hi;
 	int i;
@@ -218,7 +221,7 @@ static uint64_t stored_between(const edgelog *log, uint64_t a, uint64_t b)
 }
 
 /* Forget gaps the acks have passed (mu held). */
-static void prune_gaps(edgelog *log)
+void eng_prune_gaps(edgelog *log)
 {
 	int i;
 
@@ -311,8 +314,15 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	if ((rc = take_lock(log, &e)))
 		goto fail;
 
+	if (seg_path(log->faileddir, sizeof(log->faileddir), log->conf.dir, "failed")) {
+		rc = seg_fail(&e, EDGELOG_EINVAL, "path too long: %s", log->conf.dir);
+		goto fail;
+	}
 	if ((rc = cur_load(vfs, log->cursor_path, &log->cur, &how, &e)))
 		goto fail;
+	/* The age clock resumes where the last run left it (retention). */
+	log->age_base_ms = log->cur.age_ms > 0 ? log->cur.age_ms : 1;
+	log->age_mono_ms = vfs->mono_ms(vfs);
 	hw = log->cur.acked_seq > log->cur.last_seq ? log->cur.acked_seq : log->cur.last_seq;
 	rc = seg_writer_open(&log->w, vfs, log->segdir, log->conf.segment_bytes,
 			     (int64_t)log->conf.segment_max_age_s * 1000, hw + 1, &rep, &e);
@@ -320,6 +330,11 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		goto fail;
 	data_last = rep.last_seq;
 	log->first_seq = rep.first_seq;
+	log->w.age_base_ms = log->age_base_ms;
+	log->w.age_mono_ms = log->age_mono_ms;
+	log->w.cap_bytes = log->conf.max_size_bytes > CUR_FILE_SIZE ?
+				   log->conf.max_size_bytes - CUR_FILE_SIZE :
+				   1;
 
 	if (rep.torn_tails) {
 		log->cur.torn_tails += rep.torn_tails;
@@ -363,7 +378,7 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	}
 	if (log->w.next_seq - 1 > data_last)
 		add_gap(log, data_last, log->w.next_seq - 1);
-	prune_gaps(log);
+	eng_prune_gaps(log);
 	if (!log->first_seq || log->first_seq <= log->cur.acked_seq)
 		log->first_seq = log->cur.acked_seq + 1;
 
@@ -379,8 +394,15 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		goto fail;
 	}
 	log->last_sync_mono = vfs->mono_ms(vfs);
+	log->durable_acked = log->cur.acked_seq;
 	if ((rc = eng_upload_init(log, &e)))
 		goto fail;
+	/* Retention now: measures the dead letters, sets the writer's cap and
+	 * applies a cap or retention that shrank since the last run. */
+	pthread_mutex_lock(&log->mu);
+	eng_compact(log, 0);
+	log->errmsg[0] = '\0';
+	pthread_mutex_unlock(&log->mu);
 	/* Have the first segment ready, so the first append is a memcpy too.
 	 * Failure is not fatal: the append creates one itself. */
 	pthread_mutex_lock(&log->mu);
@@ -476,6 +498,15 @@ static int append_locked(edgelog *log, const void *data, size_t len, uint64_t *s
 		return EDGELOG_ESTATE;
 	}
 	rc = seg_writer_append(&log->w, data, (uint32_t)len, ts, &seq, &e);
+	if ((rc == EDGELOG_EFULL || rc == EDGELOG_ENOSPC) &&
+	    log->conf.full_policy == EDGELOG_FULL_DROP_OLDEST) {
+		/* Make room by the policy (acknowledged segments first, then
+		 * the oldest, counted as dropped), then try once more. */
+		while (log->compacting)
+			pthread_cond_wait(&log->sync_cv, &log->mu);
+		eng_compact(log, rc == EDGELOG_ENOSPC ? log->conf.segment_bytes : 0);
+		rc = seg_writer_append(&log->w, data, (uint32_t)len, ts, &seq, &e);
+	}
 	if (rc) {
 		eng_set_error(log, rc, &e);
 		pthread_mutex_unlock(&log->mu);
@@ -657,6 +688,16 @@ static int step_locked(edgelog *log, int timeout_ms)
 	}
 	if (log->up && eng_upload_work(log, 0))
 		did = 1;
+	now = log->vfs->mono_ms(log->vfs);
+	if (now >= log->next_compact_mono && !log->compacting) {
+		uint64_t used;
+		eng_compact(log, 0);
+		/* Often when near the cap, so drop_oldest frees room before an
+		 * append has to; rarely otherwise. */
+		used = eng_used_bytes(log);
+		log->next_compact_mono =
+			now + (used * 10 > log->conf.max_size_bytes * 9 ? 1000 : 10000);
+	}
 	if (!did && timeout_ms > 0 && !log->stopping) {
 		struct timespec ts;
 		int64_t wait = timeout_ms;
@@ -743,9 +784,9 @@ int edgelog_ack(edgelog *log, uint64_t seq)
 		pthread_mutex_unlock(&log->mu);
 		return 0;
 	}
-	log->cur.sent += stored_between(log, log->cur.acked_seq, seq);
+	log->cur.sent += eng_stored_between(log, log->cur.acked_seq, seq);
 	log->cur.acked_seq = seq;
-	prune_gaps(log);
+	eng_prune_gaps(log);
 	log->cur.last_success_at = log->vfs->now_ms(log->vfs) / 1000;
 	if (log->first_seq <= seq)
 		log->first_seq = seq + 1;
@@ -755,11 +796,19 @@ int edgelog_ack(edgelog *log, uint64_t seq)
 
 int edgelog_cleanup(edgelog *log, int force)
 {
-	(void)force;
+	int rc;
+
 	if (!log)
 		return EDGELOG_EINVAL;
-	/* Retention arrives with the compactor. */
-	return 0;
+	/* Acknowledged segments are never kept, so force asks for nothing more
+	 * than a pass now (dead-letter expiry arrives with requeue). */
+	(void)force;
+	pthread_mutex_lock(&log->mu);
+	while (log->compacting)
+		pthread_cond_wait(&log->sync_cv, &log->mu);
+	rc = eng_compact(log, 0);
+	pthread_mutex_unlock(&log->mu);
+	return rc;
 }
 
 int edgelog_get_status(edgelog *log, edgelog_status *st)
@@ -773,18 +822,18 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	snprintf(st->device_id, sizeof(st->device_id), "%s", log->conf.device_id);
 	acked = log->cur.acked_seq;
 	last = log->w.next_seq - 1;
-	st->pending = stored_between(log, acked, last);
+	st->pending = eng_stored_between(log, acked, last);
 	st->sent = log->cur.sent;
 	st->failed = log->cur.failed;
 	st->dropped = log->cur.dropped;
 	st->expired = log->cur.expired;
 	st->corrupt = log->cur.corrupt;
-	st->size_bytes = log->w.bytes + CUR_FILE_SIZE;
+	st->size_bytes = eng_used_bytes(log);
 	st->max_size_bytes = log->conf.max_size_bytes;
 	st->segments = log->w.segments;
 	st->last_success_at = log->cur.last_success_at;
 	st->recovered = log->cur.recovered;
-	st->appended = stored_between(log, 0, last);
+	st->appended = eng_stored_between(log, 0, last);
 	st->first_seq = st->pending ? log->first_seq : 0;
 	st->last_seq = last;
 	st->acked_seq = acked;

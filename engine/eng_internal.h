@@ -73,6 +73,13 @@ struct edgelog {
 	int spare_busy;
 
 	uint64_t first_seq;
+	uint64_t durable_acked; /* acked_seq as last stored durably in the cursor */
+
+	/* Retention (eng_compact.c). */
+	int64_t age_base_ms, age_mono_ms; /* the age clock: age_base at age_mono */
+	int compacting;
+	int64_t next_compact_mono;
+	uint64_t dead_bytes; /* failed/ on disk, as last measured */
 
 	pthread_t worker;
 	int worker_running;
@@ -102,6 +109,16 @@ int eng_upload_work(edgelog *log, int flush); /* mu held; 1 if it did something 
 void eng_upload_drain(edgelog *log);          /* at close, without the worker */
 void eng_upload_free(edgelog *log);
 int eng_store_cursor(edgelog *log);
+/* The age clock now (mu held or not: reads constants and the clock). */
+int64_t eng_age_now(const edgelog *log);
+/* Run retention (mu held; dropped around I/O). need: bytes to free on top
+ * of the cap's headroom (a failed allocation). Returns 0 or an error. */
+int eng_compact(edgelog *log, uint64_t need);
+/* Bytes counted against the cap (mu held). */
+uint64_t eng_used_bytes(const edgelog *log);
+/* Records stored with seq in (a, b] (mu held). */
+uint64_t eng_stored_between(const edgelog *log, uint64_t a, uint64_t b);
+void eng_prune_gaps(edgelog *log);
 /* Lead one sync round (mu held; dropped around the fdatasync calls). */
 int eng_lead_sync(edgelog *log);
 

@@ -22,8 +22,6 @@ int eng_upload_init(edgelog *log, seg_err *e)
 
 	if (!log->conf.endpoint)
 		return 0;
-	if (seg_path(log->faileddir, sizeof(log->faileddir), log->conf.dir, "failed"))
-		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", log->conf.dir);
 	memset(&c, 0, sizeof(c));
 	c.endpoint = log->conf.endpoint;
 	c.device_id = log->conf.device_id;

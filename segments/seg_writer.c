@@ -54,12 +54,12 @@ void seg_spare_discard(const seg_vfs *v, const char *dir, seg_spare *s)
 	if (s->fd < 0)
 		return;
 	spare_release(v, s);
-	if (!seg_path(path, sizeof(path), dir, SEG_SPARE_NAME))
+	if (!seg_path(path, sizeof(path), dir, s->name ? s->name : SEG_SPARE_NAME))
 		v->unlink(v, path);
 }
 
-int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, int populate, seg_spare *out,
-		     seg_err *e)
+static int spare_create_named(const seg_vfs *v, const char *dir, const char *name, size_t size,
+			      int populate, seg_spare *out, seg_err *e)
 {
 	char path[4200];
 	int fd, r, err = 0;
@@ -67,7 +67,8 @@ int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, int populat
 	out->fd = -1;
 	out->map = NULL;
 	out->size = size;
-	if (seg_path(path, sizeof(path), dir, SEG_SPARE_NAME))
+	out->name = name;
+	if (seg_path(path, sizeof(path), dir, name))
 		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", dir);
 	fd = v->open(v, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
@@ -88,6 +89,12 @@ int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, int populat
 	}
 	out->fd = fd;
 	return 0;
+}
+
+int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, int populate, seg_spare *out,
+		     seg_err *e)
+{
+	return spare_create_named(v, dir, SEG_SPARE_NAME, size, populate, out, e);
 }
 
 int seg_writer_populate(const seg_writer *w, int64_t sync_interval_ms)
@@ -179,16 +186,18 @@ static int start_segment(seg_writer *w, int64_t ts_ms, size_t need, seg_err *e)
 				w->dir, size, (unsigned long long)(w->bytes + size),
 				(unsigned long long)w->cap_bytes);
 	seg_name(name, w->next_seq);
-	if ((r = path_in(w, path, sizeof(path), name, e)) ||
-	    (r = path_in(w, spare, sizeof(spare), SEG_SPARE_NAME, e)))
+	if ((r = path_in(w, path, sizeof(path), name, e)))
 		return r;
 	if (w->spare.fd < 0 || w->spare.size != size) {
 		/* No spare ready (or one of another size): make one here. */
 		seg_spare_discard(w->vfs, w->dir, &w->spare);
-		if ((r = seg_spare_create(w->vfs, w->dir, size, SEG_POPULATE_READ, &w->spare, e)))
+		if ((r = spare_create_named(w->vfs, w->dir, SEG_SPARE_INLINE_NAME, size,
+					    SEG_POPULATE_READ, &w->spare, e)))
 			return r;
 	}
 	s = w->spare;
+	if ((r = path_in(w, spare, sizeof(spare), s.name, e)))
+		return r;
 
 	memset(&h, 0, sizeof(h));
 	h.version = SEG_FORMAT_VERSION;
@@ -390,6 +399,8 @@ int seg_writer_open(seg_writer *w, const seg_vfs *v, const char *dir, size_t seg
 		return seg_fail_errno(e, r, "mkdir %s", dir);
 	/* A spare left by a previous run is never part of the log. */
 	if (!seg_path(path, sizeof(path), dir, SEG_SPARE_NAME))
+		v->unlink(v, path);
+	if (!seg_path(path, sizeof(path), dir, SEG_SPARE_INLINE_NAME))
 		v->unlink(v, path);
 
 	for (;;) {

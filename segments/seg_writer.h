@@ -23,7 +23,11 @@
 #include "seg_format.h"
 #include "seg_vfs.h"
 
+/* Spares are made under two names: one by seg_spare_create() (the engine's
+ * preparer, without the writer's lock), one by the writer itself when no
+ * spare is ready, so the two can never be the same file. */
 #define SEG_SPARE_NAME ".spare"
+#define SEG_SPARE_INLINE_NAME ".spare-inline"
 #define SEG_MAX_RETIRED 8
 #define SEG_MAX_SEALED 256 /* sealed segments awaiting their fdatasync */
 
@@ -32,6 +36,7 @@ typedef struct seg_spare {
 	int fd; /* -1: none */
 	uint8_t *map;
 	size_t size;
+	const char *name; /* SEG_SPARE_NAME or SEG_SPARE_INLINE_NAME */
 } seg_spare;
 
 /* What recovery found when the writer opened the directory. */

@@ -44,6 +44,7 @@ static const struct {
 } commands[] = {
 	{"dump", tool_dump, "print, verify or salvage records (also: segdump)"},
 	{"demo", tool_demo, "append predictions, kill the writer, show nothing was lost"},
+	{"sink", tool_sink, "reference receiver: store uploads, drop duplicates, inject faults"},
 };
 
 static void usage(FILE *f)

@@ -11,6 +11,7 @@
 
 int tool_dump(int argc, char **argv);
 int tool_demo(int argc, char **argv);
+int tool_sink(int argc, char **argv);
 
 /* Print "edgelog CMD: message" to stderr; returns code. */
 int tool_fail(const char *cmd, int code, const char *fmt, ...)

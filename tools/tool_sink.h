@@ -6,6 +6,8 @@
  *   tool_sink_body.c   request bodies: gunzip with a size cap, then NDJSON,
  *                      a JSON array or concatenated msgpack, into a batch of
  *                      validated records rendered as the lines to store
+ *   tool_sink_json.c   a strict JSON validator: the fast path for records,
+ *                      with jansson judging whatever it refuses
  *   tool_sink_store.c  the dedupe set and DIR/records.ndjson (append,
  *                      fdatasync before the ack, reload at start)
  *
@@ -21,7 +23,11 @@
 #include "seg_json.h"
 
 /* Body formats, by Content-Type. */
-enum { TOOL_SINK_NDJSON = 1, TOOL_SINK_JSON, TOOL_SINK_MSGPACK };
+enum {
+	TOOL_SINK_NDJSON = 1,
+	TOOL_SINK_JSON,
+	TOOL_SINK_MSGPACK
+};
 
 /* Results of tool_sink_gunzip / tool_sink_parse besides 0. */
 #define TOOL_SINK_EBAD (-1)    /* malformed: answer 400 */
@@ -35,8 +41,8 @@ typedef struct tool_sink_rec {
 	uint64_t seq;
 	size_t key_off, key_len;
 	size_t line_off, line_len;
-	void *dev;  /* set by the store while it dedupes */
-	int fresh;  /* set by the store: not seen before, stored */
+	void *dev; /* set by the store while it dedupes */
+	int fresh; /* set by the store: not seen before, stored */
 } tool_sink_rec;
 
 /* --reject-if FIELD=VALUE: a dotted path into data and the text to match. */
@@ -49,17 +55,32 @@ typedef struct tool_sink_batch {
 	seg_buf lines;
 	tool_sink_rec *recs;
 	size_t n, cap;
-	int rejected;         /* a record matched a rule */
-	uint64_t reject_seq;  /* the first such record's seq */
+	int rejected;        /* a record matched a rule */
+	uint64_t reject_seq; /* the first such record's seq */
 } tool_sink_batch;
 
 void tool_sink_batch_free(tool_sink_batch *b);
 
+/* Nesting bound of tool_sink_json_skip (jansson's own is 2048). */
+#define TOOL_SINK_JSON_DEPTH 512
+
+/* Validate the JSON value at s[*pos] (no leading whitespace), strictly
+ * (see tool_sink_json.c), and move *pos past it. *ws (if not NULL): the
+ * value holds insignificant whitespace. 0, or -1 if it is not valid. */
+int tool_sink_json_skip(const char *s, size_t len, size_t *pos, int *ws);
+
+/* The same for a string literal at s[*pos]; *escaped (if not NULL) is set
+ * if it holds a backslash escape. */
+int tool_sink_json_string(const char *s, size_t len, size_t *pos, int *escaped);
+
+/* Append the valid JSON text s (n bytes) to out without its insignificant
+ * whitespace. */
+void tool_sink_json_minify(const char *s, size_t n, seg_buf *out);
+
 /* Inflate a gzip body (one or more members) into out, at most cap bytes.
  * 0, TOOL_SINK_EBAD (not gzip, corrupt, truncated, trailing garbage),
  * TOOL_SINK_ETOOBIG or TOOL_SINK_ENOMEM; err says what. */
-int tool_sink_gunzip(const void *in, size_t n, size_t cap, seg_buf *out, char *err,
-		     size_t errlen);
+int tool_sink_gunzip(const void *in, size_t n, size_t cap, seg_buf *out, char *err, size_t errlen);
 
 /* Parse a whole body of the given format into b (records appended, lines
  * rendered). Every record must be {"device_id": string, "seq": unsigned
@@ -84,8 +105,8 @@ int tool_sink_store_open(tool_sink_store **out, const char *dir, int quiet, char
  * rest to the file and fdatasync it. On success *accepted and *dups say
  * how many; on failure (-1, err says why, or TOOL_SINK_ENOMEM) nothing of b
  * is in the file or in the set. */
-int tool_sink_store_put(tool_sink_store *s, tool_sink_batch *b, uint64_t *accepted,
-			uint64_t *dups, char *err, size_t errlen);
+int tool_sink_store_put(tool_sink_store *s, tool_sink_batch *b, uint64_t *accepted, uint64_t *dups,
+			char *err, size_t errlen);
 
 /* Records in the file (reloaded plus stored since). */
 uint64_t tool_sink_store_count(tool_sink_store *s);
