@@ -200,12 +200,73 @@ static uint64_t be(mp_in *in, unsigned n)
 	return v;
 }
 
+static void put_u64(seg_buf *out, uint64_t v, int neg)
+{
+	char tmp[24];
+	int i = (int)sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (neg)
+		tmp[--i] = '-';
+	seg_buf_put(out, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+static void put_i64(seg_buf *out, int64_t v)
+{
+	put_u64(out, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
+}
+
+/*
+ * The shortest decimal that reads back as the same double. Fast path: with
+ * k decimals, m = round(|d| * 10^k); if m < 2^53 and 10^k <= 10^22 both
+ * are exact doubles, so m / 10^k is correctly rounded (Clinger's fast path)
+ * and comparing it with d proves the digits exact. The smallest such k is
+ * the shortest fixed notation. Anything else goes through printf/strtod.
+ */
 static void put_double(seg_buf *out, double d)
 {
+	static const double p10[] = {1e0, 1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
+				     1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
 	char tmp[40];
+	double a;
+	int k;
+
 	if (isnan(d) || isinf(d)) {
 		seg_buf_put(out, "null", 4);
 		return;
+	}
+	a = fabs(d);
+	if (a >= 1e-7 && a < 1e15) {
+		for (k = 0; k < 18; k++) {
+			double m = nearbyint(a * p10[k]);
+			if (m >= 9007199254740992.0)
+				break;
+			if (m / p10[k] == a) {
+				uint64_t mi = (uint64_t)m, ip = mi, fp = 0;
+				int i;
+				char frac[20];
+				if (k) {
+					uint64_t pk = (uint64_t)p10[k];
+					ip = mi / pk;
+					fp = mi % pk;
+				}
+				put_u64(out, ip, signbit(d));
+				seg_buf_put(out, ".", 1);
+				if (!k) {
+					seg_buf_put(out, "0", 1);
+					return;
+				}
+				for (i = k - 1; i >= 0; i--) {
+					frac[i] = (char)('0' + fp % 10);
+					fp /= 10;
+				}
+				seg_buf_put(out, frac, (size_t)k);
+				return;
+			}
+		}
 	}
 	/* The shortest of 15..17 significant digits that reads back as the
 	 * same double (17 always does). */
@@ -215,7 +276,7 @@ static void put_double(seg_buf *out, double d)
 		if (strtod(tmp, NULL) != d)
 			snprintf(tmp, sizeof(tmp), "%.17g", d);
 	}
-	if (!strpbrk(tmp, ".eE"))
+	if (!strpbrk(tmp, ".eEn"))
 		strcat(tmp, ".0");
 	seg_buf_puts(out, tmp);
 }
@@ -256,13 +317,11 @@ static int walk(mp_in *in, seg_buf *out, int depth, int as_key)
 		return -1;
 	b = in->p[in->pos++];
 	if (b <= 0x7f) {
-		snprintf(tmp, sizeof(tmp), "%u", b);
-		seg_buf_puts(out, tmp);
+		put_u64(out, b, 0);
 		return 0;
 	}
 	if (b >= 0xe0) {
-		snprintf(tmp, sizeof(tmp), "%d", (int)(int8_t)b);
-		seg_buf_puts(out, tmp);
+		put_i64(out, (int8_t)b);
 		return 0;
 	}
 	if (b >= 0x80 && b <= 0x8f) {
@@ -357,8 +416,7 @@ static int walk(mp_in *in, seg_buf *out, int depth, int as_key)
 		unsigned w = 1u << (b - 0xcc);
 		if (need(in, w))
 			return -1;
-		snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)be(in, w));
-		seg_buf_puts(out, tmp);
+		put_u64(out, be(in, w), 0);
 		return 0;
 	}
 	case 0xd0:
@@ -374,8 +432,7 @@ static int walk(mp_in *in, seg_buf *out, int depth, int as_key)
 		if (w < 8 && (u >> (w * 8 - 1)))
 			u |= ~0ull << (w * 8); /* sign-extend */
 		memcpy(&v, &u, 8);
-		snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-		seg_buf_puts(out, tmp);
+		put_i64(out, v);
 		return 0;
 	}
 	case 0xd9:

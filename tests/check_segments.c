@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "seg_dir.h"
 #include "seg_err.h"
 #include "seg_format.h"
+#include "seg_json.h"
 #include "seg_reader.h"
 #include "seg_scan.h"
 #include "seg_vfs.h"
@@ -3497,6 +3499,70 @@ END_TEST
  * Suite
  */
 
+/* ------------------------------------------------------------------------
+ * 9. msgpack to JSON: doubles
+ */
+
+/* Every double, written as JSON by seg_mp_to_json, must read back as the
+ * same double; the fast fixed-notation path and the printf fallback alike.
+ * Random bit patterns, short decimals (scores like 0.627) and values
+ * spread over 30 orders of magnitude. */
+START_TEST(test_json_double_round_trips)
+{
+	uint64_t s = 88172645463325252ull;
+	seg_buf o = {0};
+	long i, checked = 0;
+
+	for (i = 0; i < 300000; i++) {
+		uint8_t m[9];
+		uint64_t u;
+		double d, r;
+		int k;
+
+		s ^= s << 13;
+		s ^= s >> 7;
+		s ^= s << 17;
+		if (i % 3 == 0)
+			memcpy(&d, &s, 8);
+		else if (i % 3 == 1)
+			d = (double)(s % 100000) / 1000.0;
+		else
+			d = (double)(s >> 11) / 9007199254740992.0 * pow(10, (int)(s % 30) - 15);
+		if (isnan(d) || isinf(d))
+			continue;
+		memcpy(&u, &d, 8);
+		m[0] = 0xcb;
+		for (k = 0; k < 8; k++)
+			m[1 + k] = (uint8_t)(u >> (56 - 8 * k));
+		o.len = 0;
+		ck_assert_int_eq(seg_mp_to_json(m, sizeof m, &o), 0);
+		r = strtod(o.p, NULL);
+		ck_assert_msg(r == d, "%.17g written as %s", d, o.p);
+		ck_assert_msg(strpbrk(o.p, ".eE") != NULL, "%s does not read as a float", o.p);
+		checked++;
+	}
+	/* Short decimals stay short. */
+	{
+		const double d[] = {0.627, 7.655, 0.5, 100000.0, -0.034, 1e-5};
+		const char *want[] = {"0.627", "7.655", "0.5", "100000.0", "-0.034", "0.00001"};
+		for (int k = 0; k < 6; k++) {
+			uint8_t m[9];
+			uint64_t u;
+			int j;
+			memcpy(&u, &d[k], 8);
+			m[0] = 0xcb;
+			for (j = 0; j < 8; j++)
+				m[1 + j] = (uint8_t)(u >> (56 - 8 * j));
+			o.len = 0;
+			ck_assert_int_eq(seg_mp_to_json(m, sizeof m, &o), 0);
+			ck_assert_str_eq(o.p, want[k]);
+		}
+	}
+	ck_assert_int_gt(checked, 290000);
+	seg_buf_free(&o);
+}
+END_TEST
+
 static Suite *segments_suite(void)
 {
 	Suite *s = suite_create("segments");
@@ -3608,6 +3674,10 @@ static Suite *segments_suite(void)
 	tcase_add_test(tc, test_cursor_missing_and_empty_file);
 	tcase_add_test(tc, test_cursor_truncated_file);
 	tcase_add_unchecked_fixture(tc, tu_tmp_root_setup, tu_tmp_root_teardown);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("json");
+	tcase_add_test(tc, test_json_double_round_trips);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("names");
