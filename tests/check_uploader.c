@@ -3420,6 +3420,113 @@ START_TEST(test_batch_caps_while_draining)
 }
 END_TEST
 
+/* p[0]: the status of every answer. */
+static void script_status(srv *s, size_t idx, const srv_req *rq, const srv_rec *recs,
+			  srv_reply *out)
+{
+	(void)idx;
+	(void)rq;
+	(void)recs;
+	out->status = (unsigned)s->p[0];
+	if (out->status >= 300 && out->status < 400)
+		snprintf(out->body, sizeof(out->body), "moved");
+}
+
+/* Any 2xx acknowledges. */
+START_TEST(test_every_2xx_acks)
+{
+	static const long codes[] = {200, 201, 202, 204, 299};
+	char *dir = tu_mkdtemp("2xx");
+	srv *s = srv_start(script_status);
+	char *url = url_for(s->port, "http", "127.0.0.1");
+	edgelog_config c;
+	edgelog *log;
+	edgelog_status st;
+
+	srv_set(s, 0, codes[_i]);
+	cfg_std(&c, dir, url);
+	log = open_ok(&c);
+	append_samples(log, 1, 20);
+	ck_assert_int_eq(edgelog_start(log), 0);
+	WAIT_FOR(log, st, 10000, st.pending == 0);
+	ck_assert_uint_eq(st.sent, 20);
+	ck_assert_uint_eq(st.failed, 0);
+	ck_assert_int_le(close_timed(log), 3000);
+	srv_stop(s);
+	free(url);
+	free(dir);
+}
+END_TEST
+
+/* A redirect (the uploader follows none) is not the cloud refusing the
+ * records: design.md makes only "any other 4xx" permanent. The records
+ * must stay buffered (and the status name the redirect), not be moved to
+ * failed/ wholesale. */
+START_TEST(test_redirect_not_dead_lettered)
+{
+	static const long codes[] = {301, 307, 308};
+	char *dir = tu_mkdtemp("3xx");
+	srv *s = srv_start(script_status);
+	char *url = url_for(s->port, "http", "127.0.0.1");
+	edgelog_config c;
+	edgelog *log;
+	edgelog_status st;
+	char code[8];
+
+	snprintf(code, sizeof(code), "%ld", codes[_i]);
+	srv_set(s, 0, codes[_i]);
+	cfg_std(&c, dir, url);
+	log = open_ok(&c);
+	append_samples(log, 1, 20);
+	ck_assert_int_eq(edgelog_start(log), 0);
+	srv_wait_reqs(s, 3, 10000);
+	WAIT_FOR(log, st, 10000, st.last_error[0] != 0); /* a step's outcome is in */
+	sleep_ms(300);
+	st = status_of(log);
+	ck_assert_msg(st.failed == 0 && st.pending == 20,
+		      "HTTP %ld moved records to failed/: " STATUS_FMT, codes[_i], STATUS_ARGS(st));
+	ck_assert_msg(strstr(st.last_error, code) != NULL, "last_error '%s'", st.last_error);
+	ck_assert_int_le(close_timed(log), 2000 + 1000 + 1500);
+	srv_stop(s);
+	free(url);
+	free(dir);
+}
+END_TEST
+
+/* Backing off for a long Retry-After: status says when, and close does
+ * not wait for it beyond the grace period. */
+START_TEST(test_close_while_backing_off)
+{
+	char *dir = tu_mkdtemp("ra-close");
+	srv *s = srv_start(script_retry_after);
+	char *url = url_for(s->port, "http", "127.0.0.1");
+	edgelog_config c;
+	edgelog *log;
+	edgelog_status st;
+	int64_t took;
+
+	srv_set(s, 0, 1000); /* every request */
+	srv_set(s, 1, 503);
+	srv_set(s, 2, 3); /* Retry-After: 3600, capped at 10 x 500 ms */
+	cfg_std(&c, dir, url);
+	log = open_ok(&c);
+	append_samples(log, 1, 10);
+	ck_assert_int_eq(edgelog_start(log), 0);
+	WAIT_FOR(log, st, 5000, strstr(st.last_error, "503") != NULL);
+	ck_assert_msg(st.retry_in_s >= 4 && st.retry_in_s <= 5, "retry_in_s %llu",
+		      (unsigned long long)st.retry_in_s);
+	took = close_timed(log);
+	ck_assert_msg(took <= 2000 + SLACK_MS * 3, "close took %lld ms while backing off",
+		      (long long)took);
+	ck_assert_uint_eq(srv_nreq(s), 1);
+	st = offline_status(dir);
+	ck_assert_uint_eq(st.pending, 10);
+	srv_stop(s);
+	free(url);
+	free(dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * TLS: a CA and a server certificate made by the test (openssl CLI).
  */
@@ -3453,8 +3560,8 @@ static void make_certs(const char *dir)
 		 "-out srv.pem -days 2 -extfile ext.cnf && "
 		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
 		 "-keyout other.key -out other.pem -days 2 -subj /CN=edgelog-other-ca"
-		 ") > openssl.log 2>&1",
-		 dir);
+		 ") > '%s/openssl.log' 2>&1",
+		 dir, dir);
 	rc = system(cmd);
 	ck_assert_msg(rc == 0, "openssl failed (is it installed?): see %s/openssl.log", dir);
 }
@@ -3602,6 +3709,9 @@ static Suite *uploader_suite(void)
 	tcase_add_test(tc, test_poison_max_size_record);
 	tcase_add_test(tc, test_batch_size_and_timeout);
 	tcase_add_test(tc, test_batch_caps_while_draining);
+	tcase_add_loop_test(tc, test_every_2xx_acks, 0, 5);
+	tcase_add_loop_test(tc, test_redirect_not_dead_lettered, 0, 3);
+	tcase_add_test(tc, test_close_while_backing_off);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("tls");

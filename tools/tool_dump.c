@@ -167,7 +167,7 @@ int tool_dump(int argc, char **argv)
 			seg_buf_puts(&line, "}\n");
 			fwrite(line.p, 1, line.len, stdout);
 		} else {
-			char t[40], where[64];
+			char t[40], where[96];
 			fmt_time(rec.ts_ms, t, sizeof(t));
 			snprintf(where, sizeof(where), "%s:%llu", rec.segment,
 				 (unsigned long long)rec.offset);
