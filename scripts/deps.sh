@@ -10,7 +10,8 @@
 #
 # Why each is here: build-essential/cmake/pkg-config build; zlib (crc32,
 # gzip), libcurl (uploader), msgpack-c, xxHash (frame checksums), jansson
-# (JSON) are library dependencies; check + libsubunit-dev are the unit-test
+# (JSON) are library dependencies; libdeflate
+# compresses upload batches (about twice as fast as zlib, bench/upload); check + libsubunit-dev are the unit-test
 # framework (Check's pkg-config file names subunit); libsqlite3-dev is for
 # bench/ only (the design being replaced); libmicrohttpd-dev serves the
 # reference sink in tests; clang-format checks style; binutils gives nm for
@@ -25,6 +26,7 @@ EDGELOG_DEPS=(
 	git
 	zlib1g-dev
 	libcurl4-openssl-dev
+	libdeflate-dev
 	libmsgpack-dev
 	libxxhash-dev
 	check

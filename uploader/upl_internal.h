@@ -25,7 +25,14 @@ int upl_body_record(seg_buf *b, int format, int first, const char *device_id, ui
 		    int64_t ts_ms, const void *data, size_t len);
 void upl_body_end(seg_buf *b, int format);
 
-/* gzip (RFC 1952) of in into out (replacing its content). 0 or -1. */
+/* gzip (RFC 1952) of in into out (replacing its content). 0 or -1.
+ * libdeflate at level 1: on batches of predictions it compresses about
+ * 1.9x faster than zlib's fastest level and 9 % smaller (2000-record NDJSON
+ * bodies: 2.6 vs 4.8 us per record; 4.5x vs 4.1x). upl_gzip_with reuses a
+ * compressor (the uploader keeps one); upl_gzip makes one per call. */
+#define UPL_GZIP_LEVEL 1
+struct libdeflate_compressor;
+int upl_gzip_with(struct libdeflate_compressor *c, const void *in, size_t n, seg_buf *out);
 int upl_gzip(const void *in, size_t n, seg_buf *out);
 
 /* ---- transport (upl_http.c) --------------------------------------------- */

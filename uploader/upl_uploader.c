@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include <edgelog.h>
+#include <libdeflate.h>
 
 #include "seg_reader.h"
 #include "seg_writer.h"
@@ -63,6 +64,7 @@ struct upl {
 
 	seg_writer dead;
 	int dead_open;
+	struct libdeflate_compressor *gzc;
 };
 
 static uint64_t rnd(upl *u)
@@ -148,7 +150,12 @@ int upl_create(upl **out, const upl_conf *c, const seg_vfs *v, const char *segdi
 	u->rng = (uint64_t)v->mono_ms(v) * 0x9e3779b97f4a7c15ull + 1;
 	v->random(v, &u->rng, sizeof(u->rng));
 	u->rng |= 1;
+	if (c->gzip && !(u->gzc = libdeflate_alloc_compressor(UPL_GZIP_LEVEL))) {
+		free(u);
+		return seg_fail(e, EDGELOG_ENOMEM, "out of memory (gzip compressor)");
+	}
 	if ((rc = upl_http_new(&u->http, &u->c, e))) {
+		libdeflate_free_compressor(u->gzc);
 		free(u);
 		return rc;
 	}
@@ -165,6 +172,7 @@ void upl_destroy(upl *u)
 	if (u->dead_open)
 		seg_writer_close(&u->dead, NULL);
 	upl_http_free(u->http);
+	libdeflate_free_compressor(u->gzc);
 	free(u->recs);
 	seg_buf_free(&u->payload);
 	seg_buf_free(&u->body);
@@ -328,7 +336,7 @@ static void send_range(upl *u, size_t lo, size_t hi, const volatile int *abort_f
 		return;
 	}
 	if (u->c.gzip) {
-		if (upl_gzip(body, len, &u->gz)) {
+		if (upl_gzip_with(u->gzc, body, len, &u->gz)) {
 			memset(resp, 0, sizeof(*resp));
 			resp->transport_error = 1;
 			resp->retry_after_ms = -1;
