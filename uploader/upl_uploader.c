@@ -130,7 +130,11 @@ int64_t upl_parse_retry_after(const char *v, int64_t now_s)
 
 int upl_status_retryable(long s)
 {
-	return s == 408 || s == 425 || s == 429 || (s >= 500 && s <= 599);
+	/* Only a 4xx is the server refusing these records for good; 408, 425
+	 * and 429 are "not now". Anything else that is not 2xx (a redirect,
+	 * which is not followed; 5xx; a nonsense code) is a problem of the
+	 * endpoint, not of the records: keep them and retry. */
+	return !(s >= 400 && s <= 499) || s == 408 || s == 425 || s == 429;
 }
 
 int upl_create(upl **out, const upl_conf *c, const seg_vfs *v, const char *segdir,
