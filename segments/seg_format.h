@@ -25,7 +25,9 @@
 #define SEG_FORMAT_VERSION 1u
 #define SEG_HEADER_SIZE 64u
 #define SEG_FRAME_HEADER 16u
-#define SEG_MAX_PAYLOAD (1u << 20) /* = EDGELOG_MAX_RECORD */
+/* Largest frame payload: a record (EDGELOG_MAX_RECORD, 1 MiB) plus room for
+ * the envelope a dead letter wraps it in (seq, status, reason). */
+#define SEG_MAX_PAYLOAD ((1u << 20) + 4096)
 /* Largest seq_delta a frame can carry; a segment rolls before this. */
 #define SEG_MAX_DELTA 0xffffffffu
 

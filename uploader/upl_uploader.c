@@ -108,10 +108,19 @@ int64_t upl_parse_retry_after(const char *v, int64_t now_s)
 			return -1;
 		return (int64_t)s * 1000;
 	}
-	/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
-	if (sscanf(v, "%3s, %d %3s %d %d:%d:%d %3s", wk, &d, ms, &y, &hh, &mm, &ss, tz) != 8 ||
-	    strcmp(tz, "GMT"))
-		return -1;
+	/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT", nothing after it but
+	 * white space. */
+	{
+		int end = 0;
+		if (sscanf(v, "%3s, %d %3s %d %d:%d:%d %3s%n", wk, &d, ms, &y, &hh, &mm, &ss, tz,
+			   &end) != 8 ||
+		    strcmp(tz, "GMT"))
+			return -1;
+		while (v[end] == ' ' || v[end] == '\t' || v[end] == '\r' || v[end] == '\n')
+			end++;
+		if (v[end])
+			return -1;
+	}
 	for (i = 0; i < 12; i++)
 		if (!strcmp(ms, mon[i]))
 			m = i;
@@ -125,11 +134,20 @@ int64_t upl_parse_retry_after(const char *v, int64_t now_s)
 	tm.tm_min = mm;
 	tm.tm_sec = ss;
 	t = (int64_t)timegm(&tm);
+	{
+		/* timegm normalises 30 Feb into March: refuse such dates. */
+		struct tm back;
+		time_t tt = (time_t)t;
+		if (!gmtime_r(&tt, &back) || back.tm_mday != d || back.tm_mon != m)
+			return -1;
+	}
 	return t <= now_s ? 0 : (t - now_s) * 1000;
 }
 
 int upl_status_retryable(long s)
 {
+	if (s >= 200 && s <= 299)
+		return 0;
 	/* Only a 4xx is the server refusing these records for good; 408, 425
 	 * and 429 are "not now". Anything else that is not 2xx (a redirect,
 	 * which is not followed; 5xx; a nonsense code) is a problem of the
