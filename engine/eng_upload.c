@@ -115,11 +115,15 @@ int eng_upload_work(edgelog *log, int flush)
 
 	if (!log->up)
 		return 0;
-	if (log->upl_next_mono && log->vfs->mono_ms(log->vfs) < log->upl_next_mono && !flush)
-		return 0;
 	acked = log->cur.acked_seq;
 	last = log->w.next_seq - 1;
 	if (acked >= last)
+		return 0;
+	/* Not before the uploader asked to be called again: after a backoff
+	 * always; while a partial batch waits for its timeout, unless a full
+	 * batch has come meanwhile. */
+	if (!flush && log->upl_next_mono && log->vfs->mono_ms(log->vfs) < log->upl_next_mono &&
+	    (log->retry_at_mono || last - acked < log->conf.batch_size))
 		return 0;
 	/* Make what is waiting durable before it leaves the device. Under
 	 * sync=interval this is usually done already. */
