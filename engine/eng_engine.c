@@ -857,17 +857,31 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 		st->alerts |= EDGELOG_ALERT_FAILED;
 	pthread_mutex_unlock(&log->mu);
 
-	/* Age of the oldest pending record: read its frame (outside the lock). */
+	/* Age of the oldest pending record: read its frame (outside the lock),
+	 * once per cursor position. */
 	if (st->pending) {
-		seg_reader r;
-		seg_frame f;
-		seg_err e;
-		if (seg_reader_init(&r, log->vfs, log->segdir, acked + 1, &e) == 0) {
-			if (seg_reader_next(&r, &f, &e) == 0) {
-				int64_t age = log->vfs->now_ms(log->vfs) - f.ts_ms;
-				st->oldest_pending_age_s = age > 0 ? (uint64_t)age / 1000 : 0;
+		int64_t ts = 0;
+		pthread_mutex_lock(&log->mu);
+		if (log->oldest_for_acked == acked + 1)
+			ts = log->oldest_ts_ms;
+		pthread_mutex_unlock(&log->mu);
+		if (!ts) {
+			seg_reader r;
+			seg_frame f;
+			seg_err e;
+			if (seg_reader_init(&r, log->vfs, log->segdir, acked + 1, &e) == 0) {
+				if (seg_reader_next(&r, &f, &e) == 0)
+					ts = f.ts_ms;
+				seg_reader_close(&r);
 			}
-			seg_reader_close(&r);
+			pthread_mutex_lock(&log->mu);
+			log->oldest_for_acked = acked + 1;
+			log->oldest_ts_ms = ts;
+			pthread_mutex_unlock(&log->mu);
+		}
+		if (ts) {
+			int64_t age = log->vfs->now_ms(log->vfs) - ts;
+			st->oldest_pending_age_s = age > 0 ? (uint64_t)age / 1000 : 0;
 		}
 	}
 	return 0;

@@ -74,6 +74,10 @@ struct edgelog {
 
 	uint64_t first_seq;
 	uint64_t durable_acked; /* acked_seq as last stored durably in the cursor */
+	/* Time of the oldest pending record, for status: found by reading the
+	 * log, so kept until the cursor moves. */
+	uint64_t oldest_for_acked;
+	int64_t oldest_ts_ms;
 
 	/* Retention (eng_compact.c). */
 	int64_t age_base_ms, age_mono_ms; /* the age clock: age_base at age_mono */

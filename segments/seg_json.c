@@ -107,6 +107,23 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* 1 for bytes that go into a JSON string as they are. */
+static const unsigned char
+	plain[256] =
+		{
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+			R16(0), R16(0), /* controls */
+			1,      1,      0,      1,      1,      1,
+			1,      1,      1,      1,      1,      1,
+			1,      1,      1,      1, /* 0x20..0x2f: quote */
+			R16(1), R16(1), 1,      1,      1,      1,
+			1,      1,      1,      1,      1,      1,
+			1,      1,      0,      1,      1,      1, /* 0x50..0x5f: '\\' */
+			R16(1), R16(1), R16(0), R16(0), R16(0), R16(0),
+			R16(0), R16(0), R16(0), R16(0) /* UTF-8: checked */
+#undef R16
+};
+
 void seg_json_string(seg_buf *out, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -116,7 +133,7 @@ void seg_json_string(seg_buf *out, const char *str, size_t n)
 	while (i < n) {
 		unsigned char c = s[i];
 		size_t l;
-		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+		if (plain[c]) {
 			i++;
 			run++;
 			continue;
@@ -242,8 +259,15 @@ static void put_double(seg_buf *out, double d)
 	if (a >= 1e-7 && a < 1e15) {
 		for (k = 0; k < 18; k++) {
 			double m = nearbyint(a * p10[k]);
-			if (m >= 9007199254740992.0)
-				break;
+			if (m >= 9007199254740992.0) {
+				/* Needs 16 or 17 digits: 17 are always exact, and one
+				 * printf is cheaper than searching for the shortest. */
+				snprintf(tmp, sizeof(tmp), "%.17g", d);
+				if (!strpbrk(tmp, ".eE"))
+					strcat(tmp, ".0");
+				seg_buf_puts(out, tmp);
+				return;
+			}
 			if (m / p10[k] == a) {
 				uint64_t mi = (uint64_t)m, ip = mi, fp = 0;
 				int i;

@@ -18,7 +18,10 @@
 #include "upl_internal.h"
 
 struct upl_http {
+	CURLM *m;
 	CURL *h;
+	struct curl_slist *hl; /* headers of the request in flight */
+	int inflight;
 	const upl_conf *c;
 	char auth[4200]; /* "Authorization: Bearer ..." */
 	upl_response *cur;
@@ -84,13 +87,16 @@ int upl_http_new(upl_http **out, const upl_conf *c, seg_err *e)
 		global_done = 1;
 	}
 	h = calloc(1, sizeof(*h));
-	if (!h || !(h->h = curl_easy_init())) {
+	if (!h || !(h->h = curl_easy_init()) || !(h->m = curl_multi_init())) {
+		if (h && h->h)
+			curl_easy_cleanup(h->h);
 		free(h);
 		return seg_fail(e, EDGELOG_ENOMEM, "curl_easy_init failed");
 	}
 	h->c = c;
 	if (c->auth_token && *c->auth_token) {
 		if (strlen(c->auth_token) > sizeof(h->auth) - 32) {
+			curl_multi_cleanup(h->m);
 			curl_easy_cleanup(h->h);
 			free(h);
 			return seg_fail(e, EDGELOG_ECONFIG, "bearer token longer than %zu bytes",
@@ -128,13 +134,12 @@ int upl_http_new(upl_http **out, const upl_conf *c, seg_err *e)
 	return 0;
 }
 
-void upl_http_post(upl_http *h, const void *body, size_t len, const char *content_type, int gzip,
-		   const char *idempotency_key, const volatile int *abort_flag, upl_response *r)
+void upl_http_start(upl_http *h, const void *body, size_t len, const char *content_type, int gzip,
+		    const char *idempotency_key, const volatile int *abort_flag, upl_response *r)
 {
 	struct curl_slist *hl = NULL, *t;
 	char ct[96], idem[256];
-	CURLcode cc;
-	int ok = 1;
+	int ok = 1, running = 0;
 
 	memset(r, 0, sizeof(*r));
 	r->retry_after_ms = -1;
@@ -165,11 +170,53 @@ void upl_http_post(upl_http *h, const void *body, size_t len, const char *conten
 		seg_msg(r->error, sizeof(r->error), "out of memory building request headers");
 		return;
 	}
+	h->hl = hl;
 	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, hl);
 	curl_easy_setopt(h->h, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(h->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	cc = curl_easy_perform(h->h);
-	curl_slist_free_all(hl);
+	if (curl_multi_add_handle(h->m, h->h) != CURLM_OK) {
+		curl_slist_free_all(hl);
+		h->hl = NULL;
+		r->transport_error = 1;
+		seg_msg(r->error, sizeof(r->error), "POST %s: curl_multi_add_handle failed",
+			h->c->endpoint);
+		return;
+	}
+	h->inflight = 1;
+	/* Get the request onto the wire now; the caller works meanwhile. */
+	curl_multi_perform(h->m, &running);
+}
+
+void upl_http_pump(upl_http *h)
+{
+	int running;
+
+	if (h->inflight)
+		curl_multi_perform(h->m, &running);
+}
+
+void upl_http_finish(upl_http *h)
+{
+	upl_response *r = h->cur;
+	CURLcode cc = CURLE_OK;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	if (!h->inflight)
+		return;
+	while (running) {
+		if (curl_multi_perform(h->m, &running) != CURLM_OK)
+			break;
+		if (running)
+			curl_multi_poll(h->m, NULL, 0, 100, NULL);
+	}
+	while ((msg = curl_multi_info_read(h->m, &left)) != NULL)
+		if (msg->msg == CURLMSG_DONE)
+			cc = msg->data.result;
+	curl_multi_remove_handle(h->m, h->h);
+	curl_slist_free_all(h->hl);
+	h->hl = NULL;
+	h->inflight = 0;
 	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, NULL);
 	if (cc != CURLE_OK) {
 		r->transport_error = 1;
@@ -183,10 +230,22 @@ void upl_http_post(upl_http *h, const void *body, size_t len, const char *conten
 			r->status, r->body[0] ? ": " : "", r->body);
 }
 
+void upl_http_post(upl_http *h, const void *body, size_t len, const char *content_type, int gzip,
+		   const char *idempotency_key, const volatile int *abort_flag, upl_response *r)
+{
+	upl_http_start(h, body, len, content_type, gzip, idempotency_key, abort_flag, r);
+	upl_http_finish(h);
+}
+
 void upl_http_free(upl_http *h)
 {
 	if (!h)
 		return;
+	if (h->inflight) {
+		curl_multi_remove_handle(h->m, h->h);
+		curl_slist_free_all(h->hl);
+	}
+	curl_multi_cleanup(h->m);
 	curl_easy_cleanup(h->h);
 	/* Do not leave the token in freed memory. */
 	memset(h->auth, 0, sizeof(h->auth));

@@ -48,6 +48,16 @@ typedef struct upl_response {
 } upl_response;
 
 int upl_http_new(upl_http **out, const upl_conf *c, seg_err *e);
+/* Start a POST and return once the request is on its way; the body must
+ * stay valid until upl_http_finish(), which waits for the response and
+ * fills *r (given here). A start that fails fills *r at once and finish is
+ * then a no-op. */
+void upl_http_start(upl_http *h, const void *body, size_t len, const char *content_type, int gzip,
+		    const char *idempotency_key, const volatile int *abort_flag, upl_response *r);
+void upl_http_finish(upl_http *h);
+/* Move a request in flight along without waiting (the socket buffer takes
+ * only part of a large body at once). Cheap; call it often while busy. */
+void upl_http_pump(upl_http *h);
 /* One POST. Never returns early with a partial state: *r is always set. */
 void upl_http_post(upl_http *h, const void *body, size_t len, const char *content_type, int gzip,
 		   const char *idempotency_key, const volatile int *abort_flag, upl_response *r);

@@ -37,6 +37,15 @@ typedef struct rec_ref {
 	uint32_t len;
 } rec_ref;
 
+/* A run of consecutive records and, once encoded, its request body. */
+typedef struct batch {
+	rec_ref *recs;
+	size_t n, cap;
+	seg_buf payload;
+	seg_buf body, gz;
+	int encoded; /* body (and gz) hold recs[0 .. n) as one request */
+} batch;
+
 struct upl {
 	upl_conf c;
 	const seg_vfs *vfs;
@@ -48,15 +57,15 @@ struct upl {
 	int reader_open;
 	uint64_t next_read; /* seq the reader will return next (at least) */
 
-	/* The batch in flight. */
-	rec_ref *recs;
-	size_t n, cap;
-	seg_buf payload;
+	/* The batch being sent, and the one read and encoded while the
+	 * current request is on the wire (so encoding overlaps the server's
+	 * work). */
+	batch b[2];
+	batch *cur, *next;
 	size_t range_lo[MAX_RANGES], range_hi[MAX_RANGES];
 	int n_ranges;
-	size_t done; /* recs[0 .. done) are handled */
+	size_t done; /* cur->recs[0 .. done) are handled */
 
-	seg_buf body, gz;
 	unsigned attempt;      /* consecutive transient failures */
 	int64_t retry_at_ms;   /* monotonic */
 	int64_t first_wait_ms; /* when records were first seen waiting (0: none) */
@@ -167,6 +176,8 @@ int upl_create(upl **out, const upl_conf *c, const seg_vfs *v, const char *segdi
 		return seg_fail(e, EDGELOG_ENOMEM, "out of memory");
 	u->c = *c;
 	u->vfs = v;
+	u->cur = &u->b[0];
+	u->next = &u->b[1];
 	snprintf(u->segdir, sizeof(u->segdir), "%s", segdir);
 	snprintf(u->faileddir, sizeof(u->faileddir), "%s", faileddir);
 	u->rng = (uint64_t)v->mono_ms(v) * 0x9e3779b97f4a7c15ull + 1;
@@ -195,40 +206,61 @@ void upl_destroy(upl *u)
 		seg_writer_close(&u->dead, NULL);
 	upl_http_free(u->http);
 	libdeflate_free_compressor(u->gzc);
-	free(u->recs);
-	seg_buf_free(&u->payload);
-	seg_buf_free(&u->body);
-	seg_buf_free(&u->gz);
+	for (int i = 0; i < 2; i++) {
+		free(u->b[i].recs);
+		seg_buf_free(&u->b[i].payload);
+		seg_buf_free(&u->b[i].body);
+		seg_buf_free(&u->b[i].gz);
+	}
 	free(u);
+}
+
+static void batch_clear(batch *b)
+{
+	b->n = 0;
+	b->payload.len = 0;
+	b->encoded = 0;
 }
 
 static void drop_batch(upl *u)
 {
-	u->n = 0;
+	batch_clear(u->cur);
 	u->done = 0;
 	u->n_ranges = 0;
-	u->payload.len = 0;
 }
 
-/* Read records (acked, limit] into a new batch. Returns the count, or an
+/* The prefetched batch is not going to be sent as read (a failure, a split,
+ * an ack from elsewhere): forget it and make the reader start again from
+ * the cursor next time. */
+static void drop_next(upl *u)
+{
+	if (!u->next->n)
+		return;
+	batch_clear(u->next);
+	if (u->reader_open)
+		seg_reader_close(&u->reader);
+	u->reader_open = 0;
+}
+
+/* Read records from `from` up to limit into b. Returns the count, or an
  * EDGELOG_E* error. */
-static int fill_batch(upl *u, uint64_t acked, uint64_t limit, seg_err *e)
+static int fill(upl *u, batch *b, uint64_t from, uint64_t limit, seg_err *e)
 {
 	seg_frame f;
 	int rc;
 
-	drop_batch(u);
-	if (!u->reader_open || u->next_read != acked + 1) {
-		/* First batch, or someone else moved the cursor: start over. */
+	batch_clear(b);
+	if (!u->reader_open || u->next_read != from) {
+		/* First batch, or the cursor moved elsewhere: start over. */
 		if (u->reader_open)
 			seg_reader_close(&u->reader);
 		u->reader_open = 0;
-		if ((rc = seg_reader_init(&u->reader, u->vfs, u->segdir, acked + 1, e)))
+		if ((rc = seg_reader_init(&u->reader, u->vfs, u->segdir, from, e)))
 			return rc;
 		u->reader_open = 1;
-		u->next_read = acked + 1;
+		u->next_read = from;
 	}
-	while (u->n < u->c.max_batch_records && u->payload.len < u->c.max_batch_bytes) {
+	while (b->n < u->c.max_batch_records && b->payload.len < u->c.max_batch_bytes) {
 		rc = seg_reader_next(&u->reader, &f, e);
 		if (rc == EDGELOG_EOF)
 			break;
@@ -240,30 +272,42 @@ static int fill_batch(upl *u, uint64_t acked, uint64_t limit, seg_err *e)
 			u->reader_open = 0;
 			break;
 		}
-		if (u->n == u->cap) {
-			size_t cap = u->cap ? u->cap * 2 : 256;
-			rec_ref *nr = realloc(u->recs, cap * sizeof(*nr));
+		if (b->n == b->cap) {
+			size_t cap = b->cap ? b->cap * 2 : 256;
+			rec_ref *nr = realloc(b->recs, cap * sizeof(*nr));
 			if (!nr)
 				return seg_fail(e, EDGELOG_ENOMEM, "out of memory");
-			u->recs = nr;
-			u->cap = cap;
+			b->recs = nr;
+			b->cap = cap;
 		}
-		u->recs[u->n].seq = f.seq;
-		u->recs[u->n].ts_ms = f.ts_ms;
-		u->recs[u->n].off = u->payload.len;
-		u->recs[u->n].len = f.len;
-		seg_buf_put(&u->payload, f.data, f.len);
-		if (u->payload.oom)
+		b->recs[b->n].seq = f.seq;
+		b->recs[b->n].ts_ms = f.ts_ms;
+		b->recs[b->n].off = b->payload.len;
+		b->recs[b->n].len = f.len;
+		seg_buf_put(&b->payload, f.data, f.len);
+		if (b->payload.oom)
 			return seg_fail(e, EDGELOG_ENOMEM, "out of memory");
-		u->n++;
+		b->n++;
 		u->next_read = f.seq + 1;
+		if ((b->n & 63) == 0)
+			upl_http_pump(u->http);
 	}
-	if (u->n) {
+	return (int)b->n;
+}
+
+static int fill_batch(upl *u, uint64_t acked, uint64_t limit, seg_err *e)
+{
+	int rc;
+
+	drop_batch(u);
+	drop_next(u);
+	rc = fill(u, u->cur, acked + 1, limit, e);
+	if (rc > 0) {
 		u->range_lo[0] = 0;
-		u->range_hi[0] = u->n;
+		u->range_hi[0] = u->cur->n;
 		u->n_ranges = 1;
 	}
-	return (int)u->n;
+	return rc;
 }
 
 /* Append one refused record to failed/ and make it durable. */
@@ -315,7 +359,7 @@ static int dead_letter(upl *u, const rec_ref *r, long status, const char *why, s
 		seg_buf_put(&m, why, n);
 	}
 	KEY("data");
-	seg_buf_put(&m, u->payload.p + r->off, r->len);
+	seg_buf_put(&m, u->cur->payload.p + r->off, r->len);
 #undef KEY
 #undef U64
 	if (m.oom) {
@@ -334,52 +378,72 @@ static int dead_letter(upl *u, const rec_ref *r, long status, const char *why, s
 	return rc;
 }
 
-/* Send recs[lo, hi) once. */
-static void send_range(upl *u, size_t lo, size_t hi, const volatile int *abort_flag,
-		       upl_response *resp)
+/* Encode b->recs[lo, hi) into b->body (and b->gz). Returns the body to
+ * send, or NULL with resp filled. */
+static const seg_buf *encode(upl *u, batch *b, size_t lo, size_t hi, upl_response *resp)
 {
-	char key[200];
 	size_t i;
-	const void *body;
-	size_t len;
 
-	upl_body_begin(&u->body, u->c.format);
-	for (i = lo; i < hi; i++)
-		upl_body_record(&u->body, u->c.format, i == lo, u->c.device_id, u->recs[i].seq,
-				u->recs[i].ts_ms, u->payload.p + u->recs[i].off, u->recs[i].len);
-	upl_body_end(&u->body, u->c.format);
-	body = u->body.p;
-	len = u->body.len;
-	if (u->body.oom) {
+	if (b->encoded && lo == 0 && hi == b->n)
+		return u->c.gzip ? &b->gz : &b->body;
+	b->encoded = 0;
+	upl_body_begin(&b->body, u->c.format);
+	for (i = lo; i < hi; i++) {
+		upl_body_record(&b->body, u->c.format, i == lo, u->c.device_id, b->recs[i].seq,
+				b->recs[i].ts_ms, b->payload.p + b->recs[i].off, b->recs[i].len);
+		if ((i & 63) == 63)
+			upl_http_pump(u->http);
+	}
+	upl_body_end(&b->body, u->c.format);
+	if (b->body.oom) {
 		memset(resp, 0, sizeof(*resp));
 		resp->transport_error = 1;
 		resp->retry_after_ms = -1;
-		snprintf(resp->error, sizeof(resp->error), "out of memory encoding a batch");
-		return;
+		seg_msg(resp->error, sizeof(resp->error), "out of memory encoding a batch");
+		return NULL;
 	}
-	if (u->c.gzip) {
-		if (upl_gzip_with(u->gzc, body, len, &u->gz)) {
-			memset(resp, 0, sizeof(*resp));
-			resp->transport_error = 1;
-			resp->retry_after_ms = -1;
-			snprintf(resp->error, sizeof(resp->error), "gzip of a batch failed");
-			return;
-		}
-		body = u->gz.p;
-		len = u->gz.len;
+	if (u->c.gzip && upl_gzip_with(u->gzc, b->body.p, b->body.len, &b->gz)) {
+		memset(resp, 0, sizeof(*resp));
+		resp->transport_error = 1;
+		resp->retry_after_ms = -1;
+		seg_msg(resp->error, sizeof(resp->error), "gzip of a batch failed");
+		return NULL;
 	}
+	b->encoded = lo == 0 && hi == b->n;
+	return u->c.gzip ? &b->gz : &b->body;
+}
+
+/* Start sending cur->recs[lo, hi). Returns 0, or -1 with resp filled. */
+static int start_range(upl *u, size_t lo, size_t hi, const volatile int *abort_flag,
+		       upl_response *resp)
+{
+	const seg_buf *body = encode(u, u->cur, lo, hi, resp);
+	char key[200];
+
+	if (!body)
+		return -1;
 	/* The same records always get the same key, however often they are
 	 * sent: the cloud can drop repeats. */
 	snprintf(key, sizeof(key), "%s:%llu-%llu", u->c.device_id,
-		 (unsigned long long)u->recs[lo].seq, (unsigned long long)u->recs[hi - 1].seq);
-	upl_http_post(u->http, body, len, upl_content_type(u->c.format), u->c.gzip, key, abort_flag,
-		      resp);
+		 (unsigned long long)u->cur->recs[lo].seq,
+		 (unsigned long long)u->cur->recs[hi - 1].seq);
+	upl_http_start(u->http, body->p, body->len, upl_content_type(u->c.format), u->c.gzip, key,
+		       abort_flag, resp);
+	return 0;
+}
+
+static void pop_range(upl *u)
+{
+	memmove(u->range_lo, u->range_lo + 1, (size_t)(u->n_ranges - 1) * sizeof(size_t));
+	memmove(u->range_hi, u->range_hi + 1, (size_t)(u->n_ranges - 1) * sizeof(size_t));
+	u->n_ranges--;
 }
 
 int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile int *abort_flag,
 	     upl_result *res)
 {
 	int64_t now = u->vfs->mono_ms(u->vfs);
+	batch *b;
 	seg_err e;
 	int rc;
 
@@ -389,13 +453,15 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 		res->wait_ms = u->retry_at_ms - now;
 		return 0;
 	}
-	if (u->n && u->done == u->n)
+	b = u->cur;
+	if (b->n && u->done == b->n)
 		drop_batch(u);
-	if (u->n && u->recs[u->done].seq <= acked) {
+	if (b->n && b->recs[u->done].seq <= acked) {
 		/* Acked behind our back (edgelog_ack): start from the cursor. */
 		drop_batch(u);
+		drop_next(u);
 	}
-	if (!u->n) {
+	if (!b->n) {
 		uint64_t waiting = limit > acked ? limit - acked : 0;
 		if (!waiting) {
 			u->first_wait_ms = 0;
@@ -431,9 +497,21 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 
 	while (u->n_ranges > 0 && res->requests < MAX_REQUESTS_PER_STEP) {
 		size_t lo = u->range_lo[0], hi = u->range_hi[0];
+		int whole = lo == 0 && hi == u->cur->n && u->n_ranges == 1;
 		upl_response r;
 
-		send_range(u, lo, hi, abort_flag, &r);
+		if (start_range(u, lo, hi, abort_flag, &r) == 0) {
+			/* While the server works on this batch, read and encode
+			 * the next one (a backlog drains at the pace of the slower
+			 * of the two, not of their sum). */
+			if (whole && !u->next->n && limit > u->cur->recs[u->cur->n - 1].seq &&
+			    fill(u, u->next, u->cur->recs[u->cur->n - 1].seq + 1, limit, &e) > 0) {
+				upl_response er;
+				if (!encode(u, u->next, 0, u->next->n, &er))
+					drop_next(u);
+			}
+			upl_http_finish(u->http);
+		}
 		res->requests++;
 		res->http_status = r.status;
 		if (!r.transport_error && r.status >= 200 && r.status <= 299) {
@@ -441,16 +519,25 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 			res->failure = 0;
 			res->delivered += hi - lo;
 			u->done = hi;
-			res->handled_seq = u->recs[hi - 1].seq;
+			res->handled_seq = u->cur->recs[hi - 1].seq;
 			u->attempt = 0;
 			u->retry_at_ms = 0;
-			memmove(u->range_lo, u->range_lo + 1,
-				(size_t)(u->n_ranges - 1) * sizeof(size_t));
-			memmove(u->range_hi, u->range_hi + 1,
-				(size_t)(u->n_ranges - 1) * sizeof(size_t));
-			u->n_ranges--;
+			pop_range(u);
+			if (!u->n_ranges && u->next->n) {
+				/* The next batch is read and encoded: send it now. */
+				batch *t = u->cur;
+				u->cur = u->next;
+				u->next = t;
+				batch_clear(u->next);
+				u->done = 0;
+				u->range_lo[0] = 0;
+				u->range_hi[0] = u->cur->n;
+				u->n_ranges = 1;
+			}
 			continue;
 		}
+		/* Anything but a success: the prefetched batch waits its turn. */
+		drop_next(u);
 		seg_msg(res->error, sizeof(res->error), "%s", r.error);
 		if (r.transport_error || upl_status_retryable(r.status)) {
 			int64_t delay = (int64_t)upl_backoff_ms(
@@ -475,13 +562,13 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 		if (hi - lo == 1) {
 			char why[256];
 			seg_msg(why, sizeof(why), "HTTP %ld: %s", r.status, r.body);
-			rc = dead_letter(u, &u->recs[lo], r.status, why, &e);
+			rc = dead_letter(u, &u->cur->recs[lo], r.status, why, &e);
 			if (rc) {
 				/* Could not store it: keep the record in the log and
 				 * try again later rather than lose it. */
 				seg_msg(res->error, sizeof(res->error),
 					"dead letter for seq %llu: %s",
-					(unsigned long long)u->recs[lo].seq, e.msg);
+					(unsigned long long)u->cur->recs[lo].seq, e.msg);
 				u->retry_at_ms = u->vfs->mono_ms(u->vfs) + u->c.retry_max_ms;
 				res->retry_at_ms = u->retry_at_ms;
 				res->failure = 1;
@@ -489,12 +576,8 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 			}
 			res->dead++;
 			u->done = hi;
-			res->handled_seq = u->recs[lo].seq;
-			memmove(u->range_lo, u->range_lo + 1,
-				(size_t)(u->n_ranges - 1) * sizeof(size_t));
-			memmove(u->range_hi, u->range_hi + 1,
-				(size_t)(u->n_ranges - 1) * sizeof(size_t));
-			u->n_ranges--;
+			res->handled_seq = u->cur->recs[lo].seq;
+			pop_range(u);
 		} else {
 			size_t mid = lo + (hi - lo) / 2;
 			if (u->n_ranges + 1 > MAX_RANGES)
