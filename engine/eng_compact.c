@@ -231,17 +231,10 @@ int eng_compact(edgelog *log, uint64_t need)
 		pthread_mutex_lock(&log->mu);
 		log->w.bytes -= freed < log->w.bytes ? freed : log->w.bytes;
 		log->w.segments -= done < log->w.segments ? done : log->w.segments;
-		if (rc)
-			eng_set_error(log, rc, &e);
 	} else {
 		pthread_mutex_lock(&log->mu);
+		snprintf(e.msg, sizeof(e.msg), "%s", log->errmsg);
 	}
-	free(act);
-	free(segs);
-	free(names);
-	log->compacting = 0;
-	pthread_cond_broadcast(&log->sync_cv);
-	return rc;
 out:
 	if (rc)
 		eng_set_error(log, rc, &e);

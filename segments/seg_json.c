@@ -72,8 +72,7 @@ void seg_buf_free(seg_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t seg_utf8_len(const unsigned char *s, size_t n)
 {
 	unsigned c = s[0];
 	size_t len, i;
@@ -157,7 +156,7 @@ void seg_json_string(seg_buf *out, const char *str, size_t n)
 				seg_buf_put(out, esc, 6);
 			}
 			i++;
-		} else if ((l = utf8_len(s + i, n - i)) != 0) {
+		} else if ((l = seg_utf8_len(s + i, n - i)) != 0) {
 			seg_buf_put(out, s + i, l);
 			i += l;
 		} else {

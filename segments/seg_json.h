@@ -30,6 +30,11 @@ void seg_buf_free(seg_buf *b);
  * (out then holds a partial text; discard it). */
 int seg_mp_to_json(const void *data, size_t len, seg_buf *out);
 
+/* Length of the valid UTF-8 sequence starting at s (n bytes readable):
+ * 1 for ASCII, 2..4 for a well-formed multi-byte sequence (no overlong
+ * forms, surrogates or code points past U+10FFFF), 0 if invalid. */
+size_t seg_utf8_len(const unsigned char *s, size_t n);
+
 /* Append s (n bytes, any content) as a JSON string literal. */
 void seg_json_string(seg_buf *out, const char *s, size_t n);
 

@@ -18,6 +18,7 @@
  */
 #include <string.h>
 
+#include "seg_json.h"
 #include "tool_sink.h"
 
 #define IS_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
@@ -66,37 +67,6 @@ static int hex4(scan *p, unsigned *out)
 	return 0;
 }
 
-/* Length of a valid UTF-8 sequence of 2-4 bytes at s (n left), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0], cp;
-	size_t len, i;
-
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* A string; p->pos at the opening quote. *escaped: it holds a backslash. */
 static int scan_string(scan *p, int *escaped)
 {
@@ -119,7 +89,7 @@ static int scan_string(scan *p, int *escaped)
 		if (c < 0x20)
 			return -1;
 		if (c >= 0x80) {
-			if (!(l = utf8_seq(p->s + p->pos, p->len - p->pos)))
+			if (!(l = seg_utf8_len(p->s + p->pos, p->len - p->pos)))
 				return -1;
 			p->pos += l;
 			continue;
