@@ -277,12 +277,11 @@ START_TEST(test_backoff_bounds)
 			for (a = 0; a < 80; a++) {
 				uint64_t lim = cap_for(bases[b], maxes[m], a);
 				for (k = 0; k < 200; k++) {
-					uint64_t d = upl_backoff_ms(bases[b], maxes[m], a,
-								    tu_rand(&st));
+					uint64_t d =
+						upl_backoff_ms(bases[b], maxes[m], a, tu_rand(&st));
 					ck_assert_msg(d <= lim,
 						      "base %u max %u attempt %u: %llu > %llu",
-						      bases[b], maxes[m], a,
-						      (unsigned long long)d,
+						      bases[b], maxes[m], a, (unsigned long long)d,
 						      (unsigned long long)lim);
 				}
 				/* The extremes of rnd land on the extremes. */
@@ -338,8 +337,8 @@ START_TEST(test_backoff_distribution)
 				      bins[k], want);
 		}
 		if (lim < max)
-			ck_assert_msg(mean > prev_mean * 1.8, "attempt %u: mean %.1f after %.1f",
-				      a, mean, prev_mean);
+			ck_assert_msg(mean > prev_mean * 1.8, "attempt %u: mean %.1f after %.1f", a,
+				      mean, prev_mean);
 		else
 			ck_assert_msg(mean >= prev_mean * 0.95 || lim == max,
 				      "attempt %u: mean fell", a);
@@ -403,9 +402,8 @@ START_TEST(test_retry_after_dates)
 	/* A fixed pair, independent of the clock. */
 	ck_assert_int_eq(upl_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 1445412480 - 90),
 			 90000);
-	ck_assert_int_eq(upl_parse_retry_after(" Wed, 21 Oct 2015 07:28:00 GMT\r\n",
-					       1445412480 - 2),
-			 2000);
+	ck_assert_int_eq(
+		upl_parse_retry_after(" Wed, 21 Oct 2015 07:28:00 GMT\r\n", 1445412480 - 2), 2000);
 	/* Leap year day. */
 	ck_assert_int_eq(upl_parse_retry_after("Thu, 29 Feb 2024 00:00:00 GMT", 1709164800 - 10),
 			 10000);
@@ -463,9 +461,13 @@ END_TEST
 
 START_TEST(test_status_retryable)
 {
-	static const long yes[] = {408, 425, 429, 500, 501, 502, 503, 504, 507, 599};
-	static const long no[] = {200, 201, 204, 299, 301, 304, 400, 401, 403, 404, 405,
-				  409, 410, 411, 413, 414, 415, 418, 422, 426, 431, 451, 499};
+	/* design.md: 408, 425, 429, 5xx retry; any other 4xx is permanent.
+	 * A redirect (not followed) or an odd code is the endpoint's problem,
+	 * not the records': retried too. 2xx is success, never a retry. */
+	static const long yes[] = {408, 425, 429, 500, 501, 502, 503, 504, 507, 599,
+				   300, 301, 302, 304, 307, 308, 100, 600, 0};
+	static const long no[] = {200, 201, 204, 299, 400, 401, 403, 404, 405, 409, 410,
+				  411, 413, 414, 415, 418, 422, 426, 431, 451, 499};
 	size_t i;
 	long s;
 
@@ -475,8 +477,8 @@ START_TEST(test_status_retryable)
 		ck_assert_msg(!upl_status_retryable(no[i]), "%ld should not be retryable", no[i]);
 	for (s = 500; s <= 599; s++)
 		ck_assert(upl_status_retryable(s));
-	ck_assert(!upl_status_retryable(600));
-	ck_assert(!upl_status_retryable(0));
+	for (s = 400; s <= 499; s++)
+		ck_assert(upl_status_retryable(s) == (s == 408 || s == 425 || s == 429));
 }
 END_TEST
 
@@ -519,10 +521,10 @@ static dec_rec *dec_push(dec_vec *d)
 	return &d->v[d->n++];
 }
 
-#define DEC_FAIL(...)                                 \
-	do {                                          \
+#define DEC_FAIL(...)                               \
+	do {                                        \
 		snprintf(err, errlen, __VA_ARGS__); \
-		return -1;                            \
+		return -1;                          \
 	} while (0)
 
 /* One JSON record object: exactly device_id, seq, ts, data. */
@@ -622,13 +624,14 @@ static int decode_body(int format, const char *body, size_t len, dec_vec *out, c
 				break;
 			}
 			if (u.data.type != MSGPACK_OBJECT_MAP || u.data.via.map.size != 4 ||
-			    !(dv = mp_get(&u.data, "device_id")) || !(sq = mp_get(&u.data, "seq")) ||
-			    !(ts = mp_get(&u.data, "ts")) || !(da = mp_get(&u.data, "data")) ||
-			    dv->type != MSGPACK_OBJECT_STR ||
+			    !(dv = mp_get(&u.data, "device_id")) ||
+			    !(sq = mp_get(&u.data, "seq")) || !(ts = mp_get(&u.data, "ts")) ||
+			    !(da = mp_get(&u.data, "data")) || dv->type != MSGPACK_OBJECT_STR ||
 			    sq->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 			    (ts->type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
 			     ts->type != MSGPACK_OBJECT_NEGATIVE_INTEGER)) {
-				snprintf(err, errlen, "msgpack record %zu: not the record map", idx);
+				snprintf(err, errlen, "msgpack record %zu: not the record map",
+					 idx);
 				ret = -1;
 				break;
 			}
@@ -815,8 +818,8 @@ START_TEST(test_encode_roundtrip)
 	/* An empty body is well formed too. */
 	upl_body_begin(&body, format);
 	upl_body_end(&body, format);
-	ck_assert_msg(decode_body(format, body.p ? body.p : "", body.len, &dec, err,
-				  sizeof(err)) == 0,
+	ck_assert_msg(decode_body(format, body.p ? body.p : "", body.len, &dec, err, sizeof(err)) ==
+			      0,
 		      "empty body: %s", err);
 	ck_assert_uint_eq(dec.n, 0);
 	dec_free(&dec);
@@ -841,7 +844,8 @@ START_TEST(test_gzip_sizes)
 			seg_buf z = {0}, back = {0};
 			ck_assert_ptr_nonnull(in);
 			for (i = 0; i < n; i++)
-				in[i] = kind ? (unsigned char)tu_rand(&st) : (unsigned char)"ab{}:,"[i % 6];
+				in[i] = kind ? (unsigned char)tu_rand(&st) :
+					       (unsigned char)"ab{}:,"[i % 6];
 			ck_assert_int_eq(upl_gzip(in, n, &z), 0);
 			ck_assert_msg(gunzip(z.p, z.len, &back, 64u << 20) == 0,
 				      "size %zu kind %d does not inflate", n, kind);
@@ -884,8 +888,7 @@ static json_t *wire_data(const void *mp, size_t len, size_t jflags, char **text)
 	ck_assert_int_eq(b.p[b.len - 1], '\n');
 	ck_assert_ptr_eq(memchr(b.p, '\n', b.len), b.p + b.len - 1);
 	root = json_loadb(b.p, b.len - 1, JSON_ALLOW_NUL | jflags, &je);
-	ck_assert_msg(root != NULL, "invalid JSON (%s at col %d): %.300s", je.text, je.column,
-		      b.p);
+	ck_assert_msg(root != NULL, "invalid JSON (%s at col %d): %.300s", je.text, je.column, b.p);
 	data = json_object_get(root, "data");
 	ck_assert_ptr_nonnull(data);
 	json_incref(data);
@@ -903,10 +906,10 @@ static json_t *wire_data(const void *mp, size_t len, size_t jflags, char **text)
 	return data;
 }
 
-#define PACK_BEGIN()                  \
-	msgpack_sbuffer sb;           \
-	msgpack_packer pk;            \
-	msgpack_sbuffer_init(&sb);    \
+#define PACK_BEGIN()               \
+	msgpack_sbuffer sb;        \
+	msgpack_packer pk;         \
+	msgpack_sbuffer_init(&sb); \
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write)
 #define PACK_RESET() msgpack_sbuffer_clear(&sb)
 
@@ -1055,7 +1058,11 @@ START_TEST(test_json_binary_base64)
 		free(want);
 		free(bin);
 	}
-	ck_assert_str_eq(b64((const unsigned char *)"\x00\x01\x02\xff", 4), "AAEC/w==");
+	{
+		char *known = b64((const unsigned char *)"\x00\x01\x02\xff", 4);
+		ck_assert_str_eq(known, "AAEC/w==");
+		free(known);
+	}
 	/* ext: {"ext": type, "data": base64}, every width. */
 	{
 		static const size_t elens[] = {1, 2, 4, 8, 16, 3, 300, 70000};
@@ -1078,9 +1085,16 @@ END_TEST
 
 START_TEST(test_json_floats)
 {
-	static const double dv[] = {0.1,     1e300,   -1e-300, 5e-324, 2.0,
-				    -0.0,    0.0,     1.7976931348623157e308,
-				    123456789.123456789, 1.0 / 3};
+	static const double dv[] = {0.1,
+				    1e300,
+				    -1e-300,
+				    5e-324,
+				    2.0,
+				    -0.0,
+				    0.0,
+				    1.7976931348623157e308,
+				    123456789.123456789,
+				    1.0 / 3};
 	static const float fv[] = {0.1f, 1.5f, -2.25f, 3.4028235e38f, 1e-45f, 16777216.0f, 0.0f};
 	size_t i;
 	json_t *v;
@@ -1228,7 +1242,8 @@ START_TEST(test_json_non_string_keys)
 	v = wire_data(sb.data, sb.size, JSON_REJECT_DUPLICATES, NULL);
 	ck_assert(json_is_object(v));
 	ck_assert_uint_eq(json_object_size(v), 11);
-#define KEY_IS(key, n) ck_assert_msg(json_integer_value(json_object_get(v, key)) == (n), "key %s", key)
+#define KEY_IS(key, n) \
+	ck_assert_msg(json_integer_value(json_object_get(v, key)) == (n), "key %s", key)
 	KEY_IS("1", 101);
 	KEY_IS("-5", 102);
 	KEY_IS("18446744073709551615", 103);
@@ -1416,8 +1431,8 @@ START_TEST(test_json_undecodable_flagged)
 			ck_assert_msg(o != NULL, "%s: %s", je.text, b.p);
 			ck_assert_uint_eq(json_array_size(o), 3);
 			ck_assert(json_is_null(json_object_get(json_array_get(o, 1), "data")));
-			ck_assert(json_is_true(
-				json_object_get(json_array_get(o, 1), "undecodable")));
+			ck_assert(
+				json_is_true(json_object_get(json_array_get(o, 1), "undecodable")));
 			ck_assert_int_eq(
 				json_integer_value(json_object_get(json_array_get(o, 2), "seq")),
 				3);
@@ -1451,17 +1466,17 @@ END_TEST
 #define SRV_MAX_BODY (64u << 20)
 
 typedef struct srv_reply {
-	unsigned status;       /* 0: 200, or 400 if the body did not decode */
-	char retry_after[64];  /* "": no Retry-After */
-	char body[512];        /* "": "ok" */
-	uint64_t big_body;     /* > 0: a generated body of this many bytes */
-	int sleep_ms;          /* before answering (interrupted by srv_stop) */
+	unsigned status;      /* 0: 200, or 400 if the body did not decode */
+	char retry_after[64]; /* "": no Retry-After */
+	char body[512];       /* "": "ok" */
+	uint64_t big_body;    /* > 0: a generated body of this many bytes */
+	int sleep_ms;         /* before answering (interrupted by srv_stop) */
 } srv_reply;
 
 typedef struct srv_req {
-	int64_t t_arrive_us;     /* monotonic: the request's headers were in */
+	int64_t t_arrive_us; /* monotonic: the request's headers were in */
 	int64_t t_arrive_real_ms;
-	int64_t t_reply_us;      /* monotonic: the answer was queued (0: not yet) */
+	int64_t t_reply_us; /* monotonic: the answer was queued (0: not yet) */
 	char method[16], ctype[80], cenc[40], idem[200], auth[400], ua[80];
 	size_t raw_len;
 	int decoded;
@@ -1648,8 +1663,7 @@ static enum MHD_Result srv_handle(void *cls, struct MHD_Connection *c, const cha
 		rq.decoded = 0;
 		snprintf(rq.derr, sizeof(rq.derr), "unknown Content-Type '%s'", rq.ctype);
 	}
-	if (rq.decoded && decode_body(fmt_of(rq.ctype), body, blen, &dv, rq.derr,
-				      sizeof(rq.derr)))
+	if (rq.decoded && decode_body(fmt_of(rq.ctype), body, blen, &dv, rq.derr, sizeof(rq.derr)))
 		rq.decoded = 0;
 	seg_buf_free(&plain);
 	rq.contiguous = 1;
@@ -1732,8 +1746,7 @@ static enum MHD_Result srv_handle(void *cls, struct MHD_Connection *c, const cha
 }
 
 /* Start on 127.0.0.1:port (0: any), plain or TLS (PEM key and cert). */
-static srv *srv_start_on(int port, srv_script_fn script, const char *key_pem,
-			 const char *cert_pem)
+static srv *srv_start_on(int port, srv_script_fn script, const char *key_pem, const char *cert_pem)
 {
 	srv *s = calloc(1, sizeof(*s));
 	struct sockaddr_in sa;
@@ -1762,8 +1775,7 @@ static srv *srv_start_on(int port, srv_script_fn script, const char *key_pem,
 			      "libmicrohttpd was built without TLS");
 		flags |= MHD_USE_TLS;
 		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key_pem};
-		opts[n++] =
-			(struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert_pem};
+		opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert_pem};
 	}
 	opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	s->d = MHD_start_daemon(flags, 0, NULL, NULL, srv_handle, s, MHD_OPTION_ARRAY, opts,
@@ -1798,6 +1810,13 @@ static void srv_stop(srv *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);
+}
+
+static void srv_keep_data(srv *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->keep_data = 1;
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void srv_set(srv *s, int k, long v)
@@ -1967,29 +1986,29 @@ static void append_samples(edgelog *log, uint64_t first, uint64_t n)
 	}
 }
 
-#define STATUS_FMT                                                                     \
+#define STATUS_FMT                                                                            \
 	"pending %llu sent %llu failed %llu acked %llu last %llu connected %d retry_in %llu " \
 	"recovered %llu last_error '%s'"
-#define STATUS_ARGS(st)                                                                   \
-	(unsigned long long)(st).pending, (unsigned long long)(st).sent,                   \
-		(unsigned long long)(st).failed, (unsigned long long)(st).acked_seq,       \
-		(unsigned long long)(st).last_seq, (st).is_connected,                      \
+#define STATUS_ARGS(st)                                                                  \
+	(unsigned long long)(st).pending, (unsigned long long)(st).sent,                 \
+		(unsigned long long)(st).failed, (unsigned long long)(st).acked_seq,     \
+		(unsigned long long)(st).last_seq, (st).is_connected,                    \
 		(unsigned long long)(st).retry_in_s, (unsigned long long)(st).recovered, \
 		(st).last_error
 
 /* Poll the status until cond holds (st is the snapshot it sees). */
-#define WAIT_FOR(log, st, ms, cond)                                                            \
-	do {                                                                                   \
-		int64_t until_ = mono_ms() + (ms);                                             \
-		for (;;) {                                                                     \
-			ck_assert_int_eq(edgelog_get_status((log), &(st)), 0);                 \
-			if (cond)                                                              \
-				break;                                                         \
-			if (mono_ms() > until_)                                                \
-				ck_abort_msg("line %d: waited %d ms for %s; " STATUS_FMT, __LINE__, \
-					     (int)(ms), #cond, STATUS_ARGS(st));               \
-			sleep_ms(3);                                                           \
-		}                                                                              \
+#define WAIT_FOR(log, st, ms, cond)                                                        \
+	do {                                                                               \
+		int64_t until_ = mono_ms() + (ms);                                         \
+		for (;;) {                                                                 \
+			ck_assert_int_eq(edgelog_get_status((log), &(st)), 0);             \
+			if (cond)                                                          \
+				break;                                                     \
+			if (mono_ms() > until_)                                            \
+				ck_abort_msg("line %d: waited %d ms for %s; " STATUS_FMT,  \
+					     __LINE__, (int)(ms), #cond, STATUS_ARGS(st)); \
+			sleep_ms(3);                                                       \
+		}                                                                          \
 	} while (0)
 
 static edgelog_status status_of(edgelog *log)
@@ -2057,10 +2076,10 @@ static size_t read_dead(const char *dir, dead_rec *out, size_t cap)
 		out[n].seq = o->via.u64;
 		ck_assert_ptr_nonnull(o = mp_get(&u.data, "ts"));
 		out[n].ts = o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? o->via.i64 :
-									  (int64_t)o->via.u64;
+									 (int64_t)o->via.u64;
 		ck_assert_ptr_nonnull(o = mp_get(&u.data, "status"));
 		out[n].status = o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? o->via.i64 :
-									      (int64_t)o->via.u64;
+									     (int64_t)o->via.u64;
 		ck_assert_ptr_nonnull(o = mp_get(&u.data, "reason"));
 		ck_assert_int_eq(o->type, MSGPACK_OBJECT_STR);
 		snprintf(out[n].reason, sizeof(out[n].reason), "%.*s", (int)o->via.str.size,
@@ -2160,11 +2179,12 @@ static void check_request_headers(srv *s, int format, int gzip, const char *bear
 		srv_req r = srv_peek(s, i);
 		char key[200];
 		ck_assert_str_eq(r.method, "POST");
-		ck_assert_msg(!strncmp(r.ua, "edgelog/", 8), "request %zu: User-Agent '%s'", i, r.ua);
+		ck_assert_msg(!strncmp(r.ua, "edgelog/", 8), "request %zu: User-Agent '%s'", i,
+			      r.ua);
 		ck_assert_msg(!strcmp(r.ctype, ct[format]), "request %zu: Content-Type '%s'", i,
 			      r.ctype);
-		ck_assert_msg(!strcmp(r.cenc, gzip ? "gzip" : ""), "request %zu: Content-Encoding '%s'",
-			      i, r.cenc);
+		ck_assert_msg(!strcmp(r.cenc, gzip ? "gzip" : ""),
+			      "request %zu: Content-Encoding '%s'", i, r.cenc);
 		ck_assert_msg(r.decoded, "request %zu: %s", i, r.derr);
 		ck_assert_uint_gt(r.nrec, 0);
 		ck_assert_msg(r.contiguous, "request %zu: seqs not contiguous", i);
@@ -2173,8 +2193,8 @@ static void check_request_headers(srv *s, int format, int gzip, const char *bear
 			 (unsigned long long)s->recs[r.first].seq,
 			 (unsigned long long)s->recs[r.first + r.nrec - 1].seq);
 		pthread_mutex_unlock(&s->mu);
-		ck_assert_msg(!strcmp(r.idem, key), "request %zu: Idempotency-Key '%s', want '%s'", i,
-			      r.idem, key);
+		ck_assert_msg(!strcmp(r.idem, key), "request %zu: Idempotency-Key '%s', want '%s'",
+			      i, r.idem, key);
 		if (bearer) {
 			char want[300];
 			snprintf(want, sizeof(want), "Bearer %s", bearer);
@@ -2237,7 +2257,7 @@ START_TEST(test_happy_path_10k)
 	size_t n, i;
 	srv_rec *a;
 
-	s->keep_data = 1;
+	srv_keep_data(s);
 	snprintf(g_secret, sizeof(g_secret), "%s", token);
 	cfg_std(&c, dir, url);
 	c.auth_token = token;
@@ -2323,7 +2343,8 @@ START_TEST(test_token_never_printed_on_failures)
 	log = open_ok(&c);
 	append_samples(log, 1, 20);
 	ck_assert_int_eq(edgelog_start(log), 0);
-	WAIT_FOR(log, st, 10000, srv_nreq(s) >= 3 && !st.is_connected && strstr(st.last_error, "503"));
+	WAIT_FOR(log, st, 10000,
+		 srv_nreq(s) >= 3 && !st.is_connected && strstr(st.last_error, "503"));
 	check_no_secret(log, NULL, token);
 
 	srv_set(s, 0, 2); /* 401: permanent, every record refused */
@@ -2427,7 +2448,7 @@ START_TEST(test_formats_engine)
 	edgelog_status st;
 	char e[256];
 
-	s->keep_data = 1;
+	srv_keep_data(s);
 	cfg_std(&c, dir, url);
 	c.format = (edgelog_format)format;
 	c.compression = gz ? EDGELOG_COMPRESSION_GZIP : EDGELOG_COMPRESSION_NONE;
@@ -2734,7 +2755,7 @@ START_TEST(test_poison_record_dead_lettered)
 	char *want;
 	int64_t t0 = real_ms();
 
-	s->keep_data = 1;
+	srv_keep_data(s);
 	srv_set(s, 0, 500);
 	cfg_std(&c, dir, url);
 	log = open_ok(&c);
@@ -2772,8 +2793,7 @@ START_TEST(test_poison_record_dead_lettered)
 END_TEST
 
 /* 413 for batches of more than p[0] records. */
-static void script_413(srv *s, size_t idx, const srv_req *rq, const srv_rec *recs,
-		       srv_reply *out)
+static void script_413(srv *s, size_t idx, const srv_req *rq, const srv_rec *recs, srv_reply *out)
 {
 	(void)idx;
 	(void)recs;
@@ -2846,7 +2866,8 @@ START_TEST(test_server_never_answers)
 	ck_assert_int_eq(edgelog_start(log), 0);
 	srv_wait_reqs(s, 2, 8000); /* timed out, then retried */
 	WAIT_FOR(log, st, 5000,
-		 !st.is_connected && (has_ci(st.last_error, "timeout") || has_ci(st.last_error, "timed out")));
+		 !st.is_connected &&
+			 (has_ci(st.last_error, "timeout") || has_ci(st.last_error, "timed out")));
 	ck_assert_uint_eq(st.sent, 0);
 	ck_assert_uint_eq(st.pending, 5);
 	r0 = srv_peek(s, 0);
@@ -2868,11 +2889,22 @@ START_TEST(test_server_never_answers)
 }
 END_TEST
 
+/* The huge answers: a body much larger than what may stay resident. Under
+ * ThreadSanitizer the shadow memory of the threads alone adds about 9 MiB,
+ * so the body and the limit grow there (a kept body would still show). */
+#if defined(__SANITIZE_THREAD__)
+#define HUGE_BODY (64l << 20)
+#define RSS_LIMIT (24l << 20)
+#else
+#define HUGE_BODY (20l << 20)
+#define RSS_LIMIT (8l << 20)
+#endif
+
 /* Peak resident set while fn runs, sampled (the kernel's VmHWM cannot be
  * reset reliably in every container). */
 typedef struct rss_sampler {
 	pthread_t th;
-	volatile int stop;
+	int stop; /* atomic */
 	long peak_pages;
 } rss_sampler;
 
@@ -2891,7 +2923,7 @@ static long rss_pages(void)
 static void *rss_main(void *arg)
 {
 	rss_sampler *r = arg;
-	while (!r->stop) {
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
 		long p = rss_pages();
 		if (p > r->peak_pages)
 			r->peak_pages = p;
@@ -2912,7 +2944,7 @@ static void script_big(srv *s, size_t idx, const srv_req *rq, const srv_rec *rec
 
 START_TEST(test_huge_body_200_bounded_memory)
 {
-	const long big = 20l << 20;
+	const long big = HUGE_BODY;
 	char *dir = tu_mkdtemp("huge200");
 	srv *s = srv_start(script_big);
 	char *url = url_for(s->port, "http", "127.0.0.1");
@@ -2933,13 +2965,13 @@ START_TEST(test_huge_body_200_bounded_memory)
 	pthread_create(&rs.th, NULL, rss_main, &rs);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 10000, st.sent == 10);
-	rs.stop = 1;
+	__atomic_store_n(&rs.stop, 1, __ATOMIC_RELAXED);
 	pthread_join(rs.th, NULL);
 	ck_assert_int_eq(st.is_connected, 1);
 	ck_assert_uint_ge(__atomic_load_n(&s->big_sent, __ATOMIC_RELAXED), big);
-	ck_assert_msg((rs.peak_pages - base) * page < (8l << 20),
-		      "resident set grew by %ld KiB while a 20 MiB answer was read",
-		      (rs.peak_pages - base) * page / 1024);
+	ck_assert_msg((rs.peak_pages - base) * page < RSS_LIMIT,
+		      "resident set grew by %ld KiB while a %ld MiB answer was read",
+		      (rs.peak_pages - base) * page / 1024, big >> 20);
 	ck_assert_int_le(close_timed(log), 3000);
 	srv_stop(s);
 	free(url);
@@ -2949,7 +2981,7 @@ END_TEST
 
 START_TEST(test_huge_body_500_retried_short_error)
 {
-	const long big = 20l << 20;
+	const long big = HUGE_BODY;
 	char *dir = tu_mkdtemp("huge500");
 	srv *s = srv_start(script_big);
 	char *url = url_for(s->port, "http", "127.0.0.1");
@@ -2971,7 +3003,7 @@ START_TEST(test_huge_body_500_retried_short_error)
 	ck_assert_int_eq(edgelog_start(log), 0);
 	srv_wait_reqs(s, 3, 10000);
 	WAIT_FOR(log, st, 5000, strstr(st.last_error, "500") != NULL);
-	rs.stop = 1;
+	__atomic_store_n(&rs.stop, 1, __ATOMIC_RELAXED);
 	pthread_join(rs.th, NULL);
 	ck_assert_uint_eq(st.sent, 0);
 	ck_assert_int_eq(st.is_connected, 0);
@@ -2982,9 +3014,9 @@ START_TEST(test_huge_body_500_retried_short_error)
 		      "last_error '%s'", st.last_error);
 	ck_assert_msg(strlen(edgelog_errmsg(log)) < 512, "errmsg %zu bytes",
 		      strlen(edgelog_errmsg(log)));
-	ck_assert_msg((rs.peak_pages - base) * page < (8l << 20),
-		      "resident set grew by %ld KiB over three 20 MiB answers",
-		      (rs.peak_pages - base) * page / 1024);
+	ck_assert_msg((rs.peak_pages - base) * page < RSS_LIMIT,
+		      "resident set grew by %ld KiB over three %ld MiB answers",
+		      (rs.peak_pages - base) * page / 1024, big >> 20);
 	pthread_mutex_lock(&g_log_mu);
 	ck_assert_int_eq(g_log_long, 0);
 	pthread_mutex_unlock(&g_log_mu);
@@ -3002,7 +3034,7 @@ END_TEST
 typedef struct raw_srv {
 	int fd, port;
 	pthread_t th;
-	volatile int stop;
+	int stop; /* atomic */
 	int accepted;
 	const char *reply;
 	size_t reply_len;
@@ -3011,7 +3043,7 @@ typedef struct raw_srv {
 static void *raw_main(void *arg)
 {
 	raw_srv *r = arg;
-	while (!r->stop) {
+	while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
 		struct pollfd p = {r->fd, POLLIN, 0};
 		int c;
 		if (poll(&p, 1, 50) <= 0)
@@ -3055,7 +3087,7 @@ static void raw_start(raw_srv *r, const char *reply, size_t len)
 
 static void raw_stop(raw_srv *r)
 {
-	r->stop = 1;
+	__atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
 	pthread_join(r->th, NULL);
 	close(r->fd);
 }
@@ -3343,7 +3375,8 @@ START_TEST(test_batch_size_and_timeout)
 	WAIT_FOR(log, st, 5000, st.sent == 5);
 	r = srv_get(s, 0);
 	wait_ms = (r.t_arrive_us - t0) / 1000;
-	ck_assert_msg(wait_ms >= 600 - 2, "5 of 32 records sent after %lld ms, before the %d ms timeout",
+	ck_assert_msg(wait_ms >= 600 - 2,
+		      "5 of 32 records sent after %lld ms, before the %d ms timeout",
 		      (long long)wait_ms, 600);
 	ck_assert_msg(wait_ms <= 600 + 100 + 400, "5 records sent after %lld ms (timeout 600)",
 		      (long long)wait_ms);
@@ -3407,10 +3440,11 @@ START_TEST(test_batch_caps_while_draining)
 		uint64_t bytes = 0, k;
 		for (k = 0; k < s->reqs[i].nrec; k++) {
 			uint8_t b[SAMPLE_CAP];
-			bytes += tool_sample_msgpack(s->recs[s->reqs[i].first + k].seq, b, sizeof(b));
+			bytes += tool_sample_msgpack(s->recs[s->reqs[i].first + k].seq, b,
+						     sizeof(b));
 		}
-		ck_assert_msg(bytes <= 4096 + SAMPLE_CAP, "request %zu carries %llu payload bytes", i,
-			      (unsigned long long)bytes);
+		ck_assert_msg(bytes <= 4096 + SAMPLE_CAP, "request %zu carries %llu payload bytes",
+			      i, (unsigned long long)bytes);
 	}
 	pthread_mutex_unlock(&s->mu);
 	ck_assert_int_le(close_timed(log), 3000);
@@ -3587,7 +3621,7 @@ START_TEST(test_tls_right_ca_delivers)
 	char e[256];
 
 	snprintf(ca, sizeof(ca), "%s", tu_path(g_tls_dir, "ca.pem"));
-	s->keep_data = 1;
+	srv_keep_data(s);
 	cfg_std(&c, dir, url);
 	c.ca_file = ca;
 	log = open_ok(&c);
