@@ -16,8 +16,10 @@
 # bench/ only (the design being replaced); libmicrohttpd-dev serves the
 # reference sink in tests; clang-format checks style; binutils gives nm for
 # scripts/check-symbols.sh; python3, git and ca-certificates are used by
-# scripts and the uploader's TLS tests. gcc-12 brings the sanitizer
-# runtimes (libasan8, libubsan1, libtsan2) through libgcc-12-dev.
+# scripts and the uploader's TLS tests; openssl (the CLI) makes the CA and
+# server certificate that check_uploader's TLS tests serve. gcc-12 brings
+# the sanitizer runtimes (libasan8, libubsan1, libtsan2) through
+# libgcc-12-dev.
 
 EDGELOG_DEPS=(
 	build-essential
@@ -38,6 +40,7 @@ EDGELOG_DEPS=(
 	ca-certificates
 	python3
 	binutils
+	openssl
 )
 
 edgelog_deps_missing()
