@@ -87,9 +87,11 @@ uint64_t upl_backoff_ms(uint32_t base_ms, uint32_t max_ms, unsigned attempt, uin
  * now (unix seconds). Returns the delay in ms, or -1 if unparseable. */
 int64_t upl_parse_retry_after(const char *v, int64_t now_s);
 
-/* Is a non-2xx HTTP status worth retrying? Every 4xx but 408, 425 and 429
- * is a permanent rejection of the records; everything else (5xx, 3xx,
- * which is not followed, odd codes) is retried. */
+/* Is a non-2xx HTTP status worth retrying (keeping the records)? A 4xx
+ * refuses the records for good (they are isolated and dead-lettered),
+ * except 408, 425, 429 and the request-level 401, 403, 404, 405, 407.
+ * Everything else (5xx, 3xx: redirects are not followed, odd codes) is
+ * retried. */
 int upl_status_retryable(long status);
 
 #endif

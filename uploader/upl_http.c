@@ -6,6 +6,7 @@
  * line, error message or status field ever contains it (curl's own error
  * buffer never holds request headers).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "upl_internal.h"
 
 struct upl_http {
+	char url[1024]; /* the endpoint as messages show it: no user:password@ */
 	CURLM *m;
 	CURL *h;
 	struct curl_slist *hl; /* headers of the request in flight */
@@ -73,19 +75,38 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 	return h->abort_flag && __atomic_load_n(h->abort_flag, __ATOMIC_RELAXED) ? 1 : 0;
 }
 
+static int curl_init_rc = -1;
+
+static void curl_init_once(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+/* The endpoint without credentials for messages, logs and status:
+ * the user:password part of the URL is shown as three stars. */
+static void redact_url(const char *u, char *out, size_t n)
+{
+	const char *scheme = strstr(u, "://"), *at, *slash;
+
+	snprintf(out, n, "%s", u);
+	if (!scheme)
+		return;
+	scheme += 3;
+	slash = strchr(scheme, '/');
+	at = strchr(scheme, '@');
+	if (at && (!slash || at < slash))
+		snprintf(out, n, "%.*s***%s", (int)(scheme - u), u, at);
+}
+
 int upl_http_new(upl_http **out, const upl_conf *c, seg_err *e)
 {
-	static int global_done;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	upl_http *h;
 
 	*out = NULL;
-	/* Not thread-safe in old libcurl; the engine creates uploaders from
-	 * edgelog_open, which applications do not race. */
-	if (!global_done) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			return seg_fail(e, EDGELOG_ENOMEM, "curl_global_init failed");
-		global_done = 1;
-	}
+	pthread_once(&once, curl_init_once);
+	if (curl_init_rc)
+		return seg_fail(e, EDGELOG_ENOMEM, "curl_global_init failed");
 	h = calloc(1, sizeof(*h));
 	if (!h || !(h->h = curl_easy_init()) || !(h->m = curl_multi_init())) {
 		if (h && h->h)
@@ -93,6 +114,7 @@ int upl_http_new(upl_http **out, const upl_conf *c, seg_err *e)
 		free(h);
 		return seg_fail(e, EDGELOG_ENOMEM, "curl_easy_init failed");
 	}
+	redact_url(c->endpoint, h->url, sizeof(h->url));
 	h->c = c;
 	if (c->auth_token && *c->auth_token) {
 		if (strlen(c->auth_token) > sizeof(h->auth) - 32) {
@@ -179,7 +201,7 @@ void upl_http_start(upl_http *h, const void *body, size_t len, const char *conte
 		h->hl = NULL;
 		r->transport_error = 1;
 		seg_msg(r->error, sizeof(r->error), "POST %s: curl_multi_add_handle failed",
-			h->c->endpoint);
+			h->url);
 		return;
 	}
 	h->inflight = 1;
@@ -220,14 +242,14 @@ void upl_http_finish(upl_http *h)
 	curl_easy_setopt(h->h, CURLOPT_HTTPHEADER, NULL);
 	if (cc != CURLE_OK) {
 		r->transport_error = 1;
-		seg_msg(r->error, sizeof(r->error), "POST %s: %s%s%s", h->c->endpoint,
+		seg_msg(r->error, sizeof(r->error), "POST %s: %s%s%s", h->url,
 			curl_easy_strerror(cc), h->errbuf[0] ? ": " : "", h->errbuf);
 		return;
 	}
 	curl_easy_getinfo(h->h, CURLINFO_RESPONSE_CODE, &r->status);
 	if (r->status < 200 || r->status > 299)
-		seg_msg(r->error, sizeof(r->error), "POST %s: HTTP %ld%s%s", h->c->endpoint,
-			r->status, r->body[0] ? ": " : "", r->body);
+		seg_msg(r->error, sizeof(r->error), "POST %s: HTTP %ld%s%s", h->url, r->status,
+			r->body[0] ? ": " : "", r->body);
 }
 
 void upl_http_post(upl_http *h, const void *body, size_t len, const char *content_type, int gzip,

@@ -113,8 +113,10 @@ int64_t upl_parse_retry_after(const char *v, int64_t now_s)
 		unsigned long long s = strtoull(v, &end, 10);
 		while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
 			end++;
-		if (*end || s > 100000000ull)
+		if (*end)
 			return -1;
+		if (s > 100000000ull) /* "come back in 3 years": the caller caps it */
+			s = 100000000ull;
 		return (int64_t)s * 1000;
 	}
 	/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT", nothing after it but
@@ -157,11 +159,25 @@ int upl_status_retryable(long s)
 {
 	if (s >= 200 && s <= 299)
 		return 0;
-	/* Only a 4xx is the server refusing these records for good; 408, 425
-	 * and 429 are "not now". Anything else that is not 2xx (a redirect,
-	 * which is not followed; 5xx; a nonsense code) is a problem of the
-	 * endpoint, not of the records: keep them and retry. */
-	return !(s >= 400 && s <= 499) || s == 408 || s == 425 || s == 429;
+	/* A 4xx is the server refusing these records for good, except:
+	 * 408, 425, 429 ("not now"), and 401, 403, 404, 405, 407, which are
+	 * about the request (credentials, the URL), not the records: an
+	 * expired token must not empty the backlog into failed/. Anything
+	 * else that is not 2xx (5xx; a redirect, which is not followed; an
+	 * odd code) is a problem of the endpoint: keep the records, retry. */
+	switch (s) {
+	case 401:
+	case 403:
+	case 404:
+	case 405:
+	case 407:
+	case 408:
+	case 425:
+	case 429:
+		return 1;
+	default:
+		return !(s >= 400 && s <= 499);
+	}
 }
 
 int upl_create(upl **out, const upl_conf *c, const seg_vfs *v, const char *segdir,
