@@ -2964,6 +2964,9 @@ START_TEST(test_huge_body_200_bounded_memory)
 	srv_set(s, 1, big);
 	cfg_std(&c, dir, url);
 	c.segment_bytes = 65536;
+	/* 64 MiB takes seconds under the sanitizers: a transfer timeout that
+	 * leaves room for it (what is tested is memory, not speed). */
+	c.http_timeout_ms = 30000;
 	log = open_ok(&c);
 	append_samples(log, 1, 10);
 	base = rss_pages();
@@ -3001,6 +3004,9 @@ START_TEST(test_huge_body_500_retried_short_error)
 	srv_set(s, 1, big);
 	cfg_std(&c, dir, url);
 	c.segment_bytes = 65536;
+	/* 64 MiB takes seconds under the sanitizers: a transfer timeout that
+	 * leaves room for it (what is tested is memory, not speed). */
+	c.http_timeout_ms = 30000;
 	log = open_ok(&c);
 	append_samples(log, 1, 10);
 	base = rss_pages();
