@@ -397,12 +397,9 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	log->durable_acked = log->cur.acked_seq;
 	if ((rc = eng_upload_init(log, &e)))
 		goto fail;
-	/* Retention now: measures the dead letters, sets the writer's cap and
-	 * applies a cap or retention that shrank since the last run. */
-	pthread_mutex_lock(&log->mu);
-	eng_compact(log, 0);
-	log->errmsg[0] = '\0';
-	pthread_mutex_unlock(&log->mu);
+	/* Retention runs at the first step (next_compact_mono is 0), not
+	 * here: it reads every segment's header, and open must stay fast on a
+	 * large backlog. An append that meets the cap runs it at once. */
 	/* Have the first segment ready, so the first append is a memcpy too.
 	 * Failure is not fatal: the append creates one itself. */
 	pthread_mutex_lock(&log->mu);
