@@ -97,6 +97,12 @@ static int apply(edgelog *log, const upl_result *r)
 		if (log->first_seq <= h)
 			log->first_seq = h + 1;
 		moved = 1;
+		/* Status needs the oldest pending record's time: the uploader
+		 * holds it, no need to read the log for it. */
+		if (r->next_ts_ms) {
+			log->oldest_for_acked = h + 1;
+			log->oldest_ts_ms = r->next_ts_ms;
+		}
 	}
 	if (log->cur.acked_seq >= log->w.next_seq - 1 && log->in_outage && !r->failure)
 		log->in_outage = 0; /* backlog drained: the outage is over */

@@ -47,6 +47,8 @@ typedef struct upl_result {
 	uint64_t delivered;   /* records the cloud accepted in this step */
 	uint64_t dead;        /* records moved to the dead-letter store */
 	uint64_t corrupt;     /* damaged ranges the reader skipped */
+	int64_t next_ts_ms;   /* append time of the first record not yet handled,
+			       * when the uploader holds it (0: unknown) */
 	int requests;         /* HTTP requests made */
 	int success;          /* the last request succeeded */
 	int failure;          /* a request failed (transient or transport) */

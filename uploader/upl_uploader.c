@@ -611,5 +611,8 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 	}
 	if (u->n_ranges == 0)
 		u->first_wait_ms = 0;
+	/* The oldest record still waiting, for the engine's status. */
+	if (u->cur->n && u->done < u->cur->n)
+		res->next_ts_ms = u->cur->recs[u->done].ts_ms;
 	return 0;
 }
