@@ -216,7 +216,7 @@ static uint64_t be(mp_in *in, unsigned n)
 	return v;
 }
 
-static void put_u64(seg_buf *out, uint64_t v, int neg)
+void seg_buf_u64(seg_buf *out, uint64_t v, int neg)
 {
 	char tmp[24];
 	int i = (int)sizeof(tmp);
@@ -230,9 +230,9 @@ static void put_u64(seg_buf *out, uint64_t v, int neg)
 	seg_buf_put(out, tmp + i, sizeof(tmp) - (size_t)i);
 }
 
-static void put_i64(seg_buf *out, int64_t v)
+void seg_buf_i64(seg_buf *out, int64_t v)
 {
-	put_u64(out, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
+	seg_buf_u64(out, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
 }
 
 /*
@@ -276,7 +276,7 @@ static void put_double(seg_buf *out, double d)
 					ip = mi / pk;
 					fp = mi % pk;
 				}
-				put_u64(out, ip, signbit(d));
+				seg_buf_u64(out, ip, signbit(d));
 				seg_buf_put(out, ".", 1);
 				if (!k) {
 					seg_buf_put(out, "0", 1);
@@ -340,11 +340,11 @@ static int walk(mp_in *in, seg_buf *out, int depth, int as_key)
 		return -1;
 	b = in->p[in->pos++];
 	if (b <= 0x7f) {
-		put_u64(out, b, 0);
+		seg_buf_u64(out, b, 0);
 		return 0;
 	}
 	if (b >= 0xe0) {
-		put_i64(out, (int8_t)b);
+		seg_buf_i64(out, (int8_t)b);
 		return 0;
 	}
 	if (b >= 0x80 && b <= 0x8f) {
@@ -439,7 +439,7 @@ static int walk(mp_in *in, seg_buf *out, int depth, int as_key)
 		unsigned w = 1u << (b - 0xcc);
 		if (need(in, w))
 			return -1;
-		put_u64(out, be(in, w), 0);
+		seg_buf_u64(out, be(in, w), 0);
 		return 0;
 	}
 	case 0xd0:
@@ -455,7 +455,7 @@ static int walk(mp_in *in, seg_buf *out, int depth, int as_key)
 		if (w < 8 && (u >> (w * 8 - 1)))
 			u |= ~0ull << (w * 8); /* sign-extend */
 		memcpy(&v, &u, 8);
-		put_i64(out, v);
+		seg_buf_i64(out, v);
 		return 0;
 	}
 	case 0xd9:

@@ -24,6 +24,9 @@ void seg_buf_put(seg_buf *b, const void *s, size_t n);
 void seg_buf_puts(seg_buf *b, const char *s);
 void seg_buf_printf(seg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void seg_buf_free(seg_buf *b);
+/* Decimal integers, without printf: v, with a minus sign if neg. */
+void seg_buf_u64(seg_buf *b, uint64_t v, int neg);
+void seg_buf_i64(seg_buf *b, int64_t v);
 
 /* Append the JSON text of the msgpack object in [data, data+len) to out.
  * Returns 0, or -1 if the input is not one well-formed msgpack object

@@ -92,8 +92,11 @@ int upl_body_record(seg_buf *b, int format, int first, const char *device_id, ui
 		seg_buf_put(b, ",", 1);
 	seg_buf_puts(b, "{\"device_id\":");
 	seg_json_string(b, device_id, strlen(device_id));
-	seg_buf_printf(b, ",\"seq\":%llu,\"ts\":%lld,\"data\":", (unsigned long long)seq,
-		       (long long)ts_ms);
+	seg_buf_put(b, ",\"seq\":", 7);
+	seg_buf_u64(b, seq, 0);
+	seg_buf_put(b, ",\"ts\":", 6);
+	seg_buf_i64(b, ts_ms);
+	seg_buf_put(b, ",\"data\":", 8);
 	if (seg_mp_to_json(data, len, b)) {
 		/* Cannot happen for a record that passed its checksum, but if it
 		 * does the record still goes out, marked, rather than vanish. */
