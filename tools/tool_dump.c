@@ -52,7 +52,7 @@ static void fmt_time(int64_t ms, char *out, size_t n)
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	seg_msg(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000 + 1000) % 1000);
+		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000 + 1000) % 1000);
 }
 
 int tool_dump(int argc, char **argv)
