@@ -228,8 +228,17 @@ int tool_demo(int argc, char **argv)
 		       (unsigned long long)(lost + mismatched));
 		return TOOL_PROBLEM;
 	}
-	printf("\nRESULT: nothing lost. Inspect it: edgelog dump %s | tail; edgelog dump --verify "
-	       "%s\n",
-	       dir, dir);
+	{
+		/* Name the binary as it can be run from here. */
+		char self[4096];
+		ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (k <= 0)
+			strcpy(self, "edgelog");
+		else
+			self[k] = '\0';
+		printf("\nRESULT: nothing lost. Inspect it:\n  %s dump %s | tail\n  %s dump --verify "
+		       "%s\n",
+		       self, dir, self, dir);
+	}
 	return TOOL_OK;
 }
