@@ -447,15 +447,6 @@ static void cfg_for(edgelog_config *c, const char *dir, const char *url)
 	c->log_fn = log_quiet;
 }
 
-static edgelog *open_ok(const edgelog_config *c)
-{
-	edgelog *log = NULL;
-	int rc = edgelog_open(&log, c);
-	ck_assert_msg(rc == 0, "edgelog_open(%s): %s: %s", c->dir, edgelog_strerror(rc),
-		      edgelog_errmsg(NULL));
-	return log;
-}
-
 static int append_sample(edgelog *log, uint64_t i, uint64_t *seq)
 {
 	uint8_t buf[SAMPLE_CAP];
@@ -549,7 +540,7 @@ START_TEST(test_100k_sink_restarted_three_times)
 	port = sk.port;
 	url = sink_url(&sk);
 	cfg_for(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	memset(&ap, 0, sizeof(ap));
 	ap.log = log;
@@ -792,7 +783,7 @@ START_TEST(test_formats_store_same_records)
 		cfg_for(&c, dir, url);
 		c.format = fm[run / 2];
 		c.compression = run % 2 ? EDGELOG_COMPRESSION_NONE : EDGELOG_COMPRESSION_GZIP;
-		log = open_ok(&c);
+		log = tu_open_ok(&c);
 		append_samples(log, 1, N);
 		ck_assert_int_eq(edgelog_start(log), 0);
 		WAIT_PENDING_ZERO(log, st, 30000);
@@ -862,7 +853,7 @@ START_TEST(test_reject_if_one_poison_record)
 	sink_start(&sk, 0);
 	url = sink_url(&sk);
 	cfg_for(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	append_samples(log, 1, N);
 	WAIT_PENDING_ZERO(log, st, 60000);
@@ -950,7 +941,7 @@ START_TEST(test_flaky_sink_exactly_once)
 	url = sink_url(&sk);
 	cfg_for(&c, dir, url);
 	c.upload_max_records = 500;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	append_samples(log, 1, N);
 	WAIT_PENDING_ZERO(log, st, 90000);

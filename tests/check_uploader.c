@@ -1956,15 +1956,6 @@ static void cfg_std(edgelog_config *c, const char *dir, const char *endpoint)
 	c->log_payload = NULL;
 }
 
-static edgelog *open_ok(const edgelog_config *c)
-{
-	edgelog *log = NULL;
-	int rc = edgelog_open(&log, c);
-	ck_assert_msg(rc == 0, "edgelog_open(%s): %s: %s", c->dir, edgelog_strerror(rc),
-		      edgelog_errmsg(NULL));
-	return log;
-}
-
 static char *url_for(int port, const char *scheme, const char *host)
 {
 	char *u = malloc(128);
@@ -2036,7 +2027,7 @@ static edgelog_status offline_status(const char *dir)
 	edgelog *log;
 	edgelog_status st;
 	cfg_std(&c, dir, NULL);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	st = status_of(log);
 	ck_assert_int_eq(edgelog_close(log), 0);
 	return st;
@@ -2263,7 +2254,7 @@ START_TEST(test_happy_path_10k)
 	snprintf(g_secret, sizeof(g_secret), "%s", token);
 	cfg_std(&c, dir, url);
 	c.auth_token = token;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	append_samples(log, 1, 10000);
 	WAIT_FOR(log, st, 20000, st.pending == 0 && st.sent == 10000);
@@ -2342,7 +2333,7 @@ START_TEST(test_token_never_printed_on_failures)
 	srv_set(s, 0, 1); /* 503 */
 	cfg_std(&c, dir, url);
 	c.auth_token = token;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 20);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 10000,
@@ -2373,7 +2364,7 @@ START_TEST(test_token_never_printed_on_failures)
 	/* Transport failure: connection refused. */
 	cfg_std(&c, dir2, bad);
 	c.auth_token = token;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 5);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 5000, st.last_error[0] && !st.is_connected);
@@ -2408,7 +2399,7 @@ START_TEST(test_token_from_file_and_env)
 	snprintf(g_secret, sizeof(g_secret), "file-tok-9f8e7d");
 	cfg_std(&c, dir, url);
 	c.auth_token_file = tfile;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 10);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 10000, st.sent == 10);
@@ -2426,7 +2417,7 @@ START_TEST(test_token_from_file_and_env)
 	cfg_std(&c, dir2, url);
 	ck_assert_int_eq(edgelog_config_from_env(&c), 0);
 	c.endpoint = url;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 10);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 10000, st.sent == 10);
@@ -2458,7 +2449,7 @@ START_TEST(test_formats_engine)
 	cfg_std(&c, dir, url);
 	c.format = (edgelog_format)format;
 	c.compression = gz ? EDGELOG_COMPRESSION_GZIP : EDGELOG_COMPRESSION_NONE;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	append_samples(log, 1, 300);
 	WAIT_FOR(log, st, 10000, st.sent == 300 && st.pending == 0);
@@ -2520,7 +2511,7 @@ START_TEST(test_retry_after_seconds_engine)
 	srv_set(s, 1, 429);
 	srv_set(s, 2, 0);
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 10);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 5000, strstr(st.last_error, "429") != NULL);
@@ -2561,7 +2552,7 @@ START_TEST(test_retry_after_date_engine)
 	srv_set(s, 1, 503);
 	srv_set(s, 2, 1);
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 10);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 10000, st.sent == 10);
@@ -2616,7 +2607,7 @@ START_TEST(test_retry_after_capped)
 	srv_set(s, 1, 503);
 	srv_set(s, 2, 3); /* Retry-After: 3600 */
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 10);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 15000, st.sent == 10);
@@ -2651,7 +2642,7 @@ START_TEST(test_backoff_503_burst_then_reset)
 	srv_set(s, 0, N);
 	srv_set(s, 1, 503);
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 50);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 15000, st.sent == 50);
@@ -2709,7 +2700,7 @@ START_TEST(test_idempotency_key_stable_on_retry)
 	srv_set(s, 0, 3);
 	srv_set(s, 1, 503);
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 100);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 10000, st.sent == 100);
@@ -2764,7 +2755,7 @@ START_TEST(test_poison_record_dead_lettered)
 	srv_keep_data(s);
 	srv_set(s, 0, 500);
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 1000);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 15000, st.pending == 0 && st.sent + st.failed >= 1000);
@@ -2821,7 +2812,7 @@ START_TEST(test_413_splits_until_accepted)
 
 	srv_set(s, 0, 7);
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 1000);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 15000, st.pending == 0);
@@ -2867,7 +2858,7 @@ START_TEST(test_server_never_answers)
 	srv_set(s, 0, 8000);
 	cfg_std(&c, dir, url);
 	c.auth_token = token;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 5);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	srv_wait_reqs(s, 2, 8000); /* timed out, then retried */
@@ -2967,7 +2958,7 @@ START_TEST(test_huge_body_200_bounded_memory)
 	/* 64 MiB takes seconds under the sanitizers: a transfer timeout that
 	 * leaves room for it (what is tested is memory, not speed). */
 	c.http_timeout_ms = 30000;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 10);
 	base = rss_pages();
 	rs.peak_pages = base;
@@ -3007,7 +2998,7 @@ START_TEST(test_huge_body_500_retried_short_error)
 	/* 64 MiB takes seconds under the sanitizers: a transfer timeout that
 	 * leaves room for it (what is tested is memory, not speed). */
 	c.http_timeout_ms = 30000;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 10);
 	base = rss_pages();
 	rs.peak_pages = base;
@@ -3121,7 +3112,7 @@ START_TEST(test_garbage_answer_not_acked)
 	raw_start(&r, reply, rlen);
 	url = url_for(r.port, "http", "127.0.0.1");
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 10);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 10000,
@@ -3154,7 +3145,7 @@ START_TEST(test_connection_refused_then_recover)
 
 	/* Run 1: delivers 100. */
 	cfg_std(&c, dir, url1);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	append_samples(log, 1, 100);
 	WAIT_FOR(log, st, 10000, st.sent == 100 && st.pending == 0);
@@ -3163,7 +3154,7 @@ START_TEST(test_connection_refused_then_recover)
 
 	/* Run 2: nobody listens. */
 	cfg_std(&c, dir, bad);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	append_samples(log, 101, 100);
 	until = mono_ms() + 5000;
@@ -3191,7 +3182,7 @@ START_TEST(test_connection_refused_then_recover)
 	s2 = srv_start(NULL);
 	url2 = url_for(s2->port, "http", "127.0.0.1");
 	cfg_std(&c, dir, url2);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 10000, st.pending == 0);
 	ck_assert_uint_eq(st.sent, 200); /* counted on from run 1 */
@@ -3217,7 +3208,7 @@ START_TEST(test_recovered_counts_backlog_after_outage)
 	size_t m;
 
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	append_samples(log, 1, 500);
 	WAIT_FOR(log, st, 10000, st.sent == 500 && st.pending == 0);
@@ -3263,7 +3254,7 @@ START_TEST(test_step_driven_without_worker)
 	int64_t until;
 
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 500);
 	until = mono_ms() + 10000;
 	do {
@@ -3291,7 +3282,7 @@ START_TEST(test_close_drains_within_grace)
 	edgelog_status st;
 
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 3000);
 	/* Never started: close alone delivers the backlog. */
 	ck_assert_int_le(close_timed(log), 2000 + 500);
@@ -3331,7 +3322,7 @@ START_TEST(test_poison_max_size_record)
 	ck_assert_uint_le(sb.size, EDGELOG_MAX_RECORD);
 	srv_set(s, 0, 4);
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 3);
 	ck_assert_int_eq(edgelog_append(log, sb.data, sb.size, &seq), 0);
 	ck_assert_uint_eq(seq, 4);
@@ -3378,7 +3369,7 @@ START_TEST(test_batch_size_and_timeout)
 	cfg_std(&c, dir, url);
 	c.batch_size = 32;
 	c.batch_timeout_ms = 600;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	sleep_ms(100);
 	/* A partial batch waits for the timeout. */
@@ -3421,7 +3412,7 @@ START_TEST(test_batch_caps_while_draining)
 
 	cfg_std(&c, dir, url);
 	c.upload_max_records = 100;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 2000);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 10000, st.pending == 0);
@@ -3442,7 +3433,7 @@ START_TEST(test_batch_caps_while_draining)
 	dir = tu_mkdtemp("caps-kb");
 	cfg_std(&c, dir, url);
 	c.upload_max_kb = 4;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 500);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 10000, st.pending == 0);
@@ -3491,7 +3482,7 @@ START_TEST(test_every_2xx_acks)
 
 	srv_set(s, 0, codes[_i]);
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 20);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 10000, st.pending == 0);
@@ -3522,7 +3513,7 @@ START_TEST(test_redirect_not_dead_lettered)
 	snprintf(code, sizeof(code), "%ld", codes[_i]);
 	srv_set(s, 0, codes[_i]);
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 20);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	srv_wait_reqs(s, 3, 10000);
@@ -3555,7 +3546,7 @@ START_TEST(test_close_while_backing_off)
 	srv_set(s, 1, 503);
 	srv_set(s, 2, 3); /* Retry-After: 3600, capped at 10 x 500 ms */
 	cfg_std(&c, dir, url);
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 10);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 5000, strstr(st.last_error, "503") != NULL);
@@ -3636,7 +3627,7 @@ START_TEST(test_tls_right_ca_delivers)
 	srv_keep_data(s);
 	cfg_std(&c, dir, url);
 	c.ca_file = ca;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 100);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 10000, st.sent == 100 && st.pending == 0);
@@ -3670,7 +3661,7 @@ START_TEST(test_tls_verification_fails_clearly)
 	snprintf(ca, sizeof(ca), "%s", tu_path(g_tls_dir, _i == 0 ? "other.pem" : "ca.pem"));
 	cfg_std(&c, dir, url);
 	c.ca_file = ca;
-	log = open_ok(&c);
+	log = tu_open_ok(&c);
 	append_samples(log, 1, 20);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 8000, st.last_error[0] && !st.is_connected);

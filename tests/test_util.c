@@ -1,6 +1,8 @@
 /*
  * test_util.c - see test_util.h.
  */
+#include <edgelog.h>
+
 #include "test_util.h"
 
 #include <check.h>
@@ -301,4 +303,13 @@ tu_buf tu_prediction(uint64_t index, uint64_t seed)
 	out.data = (uint8_t *)msgpack_sbuffer_release(&sb);
 	msgpack_sbuffer_destroy(&sb);
 	return out;
+}
+
+struct edgelog *tu_open_ok(const struct edgelog_config *c)
+{
+	edgelog *log = NULL;
+	int rc = edgelog_open(&log, c);
+	ck_assert_msg(rc == 0, "edgelog_open(%s): %s: %s", c->dir, edgelog_strerror(rc),
+		      edgelog_errmsg(NULL));
+	return log;
 }

@@ -64,4 +64,8 @@ uint64_t tu_rand_below(uint64_t *state, uint64_t n);
  */
 tu_buf tu_prediction(uint64_t index, uint64_t seed);
 
+/* edgelog_open, failing the test with the library's message if it fails. */
+struct edgelog_config;
+struct edgelog *tu_open_ok(const struct edgelog_config *c);
+
 #endif
