@@ -36,6 +36,7 @@
 
 #include <edgelog.h>
 
+#include "test_json.h"
 #include "test_util.h"
 #include "tool_sample.h"
 
@@ -44,7 +45,6 @@
 #endif
 
 #define DEV "cam-delivery-7"
-#define SAMPLE_CAP 2048
 
 /* ------------------------------------------------------------------------
  * Helpers
@@ -69,99 +69,6 @@ static void sleep_ms(int ms)
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
-}
-
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static json_t *b64_json(const unsigned char *s, size_t n)
-{
-	char *o = malloc(4 * (n / 3 + 1) + 1), *q = o;
-	size_t i;
-	json_t *v;
-	for (i = 0; i + 2 < n; i += 3) {
-		*q++ = B64[s[i] >> 2];
-		*q++ = B64[(s[i] & 3) << 4 | s[i + 1] >> 4];
-		*q++ = B64[(s[i + 1] & 15) << 2 | s[i + 2] >> 6];
-		*q++ = B64[s[i + 2] & 63];
-	}
-	if (i < n) {
-		*q++ = B64[s[i] >> 2];
-		*q++ = i + 1 < n ? B64[(s[i] & 3) << 4 | s[i + 1] >> 4] : B64[(s[i] & 3) << 4];
-		*q++ = i + 1 < n ? B64[(s[i + 1] & 15) << 2] : '=';
-		*q++ = '=';
-	}
-	*q = 0;
-	v = json_string(o);
-	free(o);
-	return v;
-}
-
-/* msgpack object -> JSON value, the reference the stored data is compared
- * with (the sample records use maps with string keys, strings, integers,
- * doubles and arrays only). */
-static json_t *mpo_json(const msgpack_object *o)
-{
-	json_t *v;
-	uint32_t i;
-	switch (o->type) {
-	case MSGPACK_OBJECT_NIL:
-		return json_null();
-	case MSGPACK_OBJECT_BOOLEAN:
-		return json_boolean(o->via.boolean);
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		return o->via.u64 <= INT64_MAX ? json_integer((json_int_t)o->via.u64) :
-						 json_real((double)o->via.u64);
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		return json_integer((json_int_t)o->via.i64);
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		return isfinite(o->via.f64) ? json_real(o->via.f64) : json_null();
-	case MSGPACK_OBJECT_STR:
-		return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
-	case MSGPACK_OBJECT_BIN:
-		return b64_json((const unsigned char *)o->via.bin.ptr, o->via.bin.size);
-	case MSGPACK_OBJECT_ARRAY:
-		v = json_array();
-		for (i = 0; i < o->via.array.size; i++)
-			json_array_append_new(v, mpo_json(&o->via.array.ptr[i]));
-		return v;
-	case MSGPACK_OBJECT_MAP:
-		v = json_object();
-		for (i = 0; i < o->via.map.size; i++) {
-			const msgpack_object *k = &o->via.map.ptr[i].key;
-			char *ks = k->type == MSGPACK_OBJECT_STR ?
-					   strndup(k->via.str.ptr, k->via.str.size) :
-					   strdup("?");
-			json_object_set_new_nocheck(v, ks, mpo_json(&o->via.map.ptr[i].val));
-			free(ks);
-		}
-		return v;
-	default:
-		return json_null();
-	}
-}
-
-static char *canon(const json_t *v)
-{
-	return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-}
-
-/* Canonical JSON of sample record i's data. */
-static char *sample_canon(uint64_t i)
-{
-	uint8_t buf[SAMPLE_CAP];
-	size_t n = tool_sample_msgpack(i, buf, sizeof(buf)), off = 0;
-	msgpack_unpacked u;
-	json_t *j;
-	char *s;
-	msgpack_unpacked_init(&u);
-	ck_assert_int_eq(msgpack_unpack_next(&u, (const char *)buf, n, &off),
-			 MSGPACK_UNPACK_SUCCESS);
-	j = mpo_json(&u.data);
-	s = canon(j);
-	json_decref(j);
-	msgpack_unpacked_destroy(&u);
-	return s;
 }
 
 /* ------------------------------------------------------------------------
@@ -362,7 +269,7 @@ static stored read_store(const char *out, uint64_t max, int keep)
 			if (!s.dups++)
 				s.first_dup = seq;
 		} else if (keep) {
-			s.data[seq] = canon(json_object_get(o, "data"));
+			s.data[seq] = tu_canon(json_object_get(o, "data"));
 			s.ts[seq] = (int64_t)json_integer_value(json_object_get(o, "ts"));
 		}
 		json_decref(o);
@@ -407,7 +314,7 @@ static void check_exactly_once(const char *out, uint64_t max, uint64_t skip, int
 		char *want;
 		if (seq == skip)
 			continue;
-		want = sample_canon(seq);
+		want = tu_sample_canon(seq);
 		ck_assert_msg(s.data[seq] && !strcmp(s.data[seq], want),
 			      "seq %llu: stored data differs\n  got  %.200s\n  want %.200s",
 			      (unsigned long long)seq, s.data[seq] ? s.data[seq] : "(none)", want);
@@ -891,8 +798,8 @@ START_TEST(test_reject_if_one_poison_record)
 				snprintf(reason, sizeof(reason), "%.*s", (int)v->via.str.size,
 					 v->via.str.ptr);
 			else if (k->via.str.size == 4 && !memcmp(k->via.str.ptr, "data", 4)) {
-				json_t *j = mpo_json(v);
-				char *got = canon(j), *want = sample_canon(POISON);
+				json_t *j = tu_mpo_json(v);
+				char *got = tu_canon(j), *want = tu_sample_canon(POISON);
 				ck_assert_str_eq(got, want);
 				free(got);
 				free(want);

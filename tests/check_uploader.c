@@ -50,13 +50,13 @@
 
 #include "seg_format.h"
 #include "seg_json.h"
+#include "test_json.h"
 #include "test_util.h"
 #include "tool_sample.h"
 #include "upl.h"
 #include "upl_internal.h"
 
 #define DEV "cam-test-01"
-#define SAMPLE_CAP 2048
 #define SLACK_MS 100 /* scheduling slack on a loaded 2-core machine */
 
 /* ------------------------------------------------------------------------
@@ -97,125 +97,6 @@ static int has_ci(const char *hay, const char *needle)
 		if (!strncasecmp(hay, needle, n))
 			return 1;
 	return 0;
-}
-
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *b64(const unsigned char *s, size_t n)
-{
-	char *o = malloc(4 * (n / 3 + 1) + 1), *q = o;
-	size_t i;
-	ck_assert_ptr_nonnull(o);
-	for (i = 0; i + 2 < n; i += 3) {
-		*q++ = B64[s[i] >> 2];
-		*q++ = B64[(s[i] & 3) << 4 | s[i + 1] >> 4];
-		*q++ = B64[(s[i + 1] & 15) << 2 | s[i + 2] >> 6];
-		*q++ = B64[s[i + 2] & 63];
-	}
-	if (i < n) {
-		*q++ = B64[s[i] >> 2];
-		if (i + 1 < n) {
-			*q++ = B64[(s[i] & 3) << 4 | s[i + 1] >> 4];
-			*q++ = B64[(s[i + 1] & 15) << 2];
-		} else {
-			*q++ = B64[(s[i] & 3) << 4];
-			*q++ = '=';
-		}
-		*q++ = '=';
-	}
-	*q = 0;
-	return o;
-}
-
-/* msgpack object -> jansson value, independently of seg_json.c: the
- * reference the wire's JSON is compared with. Non-string keys become the
- * compact JSON text of the key. */
-static json_t *mpo_json(const msgpack_object *o)
-{
-	json_t *v;
-	uint32_t i;
-
-	switch (o->type) {
-	case MSGPACK_OBJECT_NIL:
-		return json_null();
-	case MSGPACK_OBJECT_BOOLEAN:
-		return json_boolean(o->via.boolean);
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		if (o->via.u64 <= INT64_MAX)
-			return json_integer((json_int_t)o->via.u64);
-		return json_real((double)o->via.u64);
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		return json_integer((json_int_t)o->via.i64);
-	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		return isfinite(o->via.f64) ? json_real(o->via.f64) : json_null();
-	case MSGPACK_OBJECT_STR:
-		return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
-	case MSGPACK_OBJECT_BIN: {
-		char *s = b64((const unsigned char *)o->via.bin.ptr, o->via.bin.size);
-		v = json_string(s);
-		free(s);
-		return v;
-	}
-	case MSGPACK_OBJECT_EXT: {
-		char *s = b64((const unsigned char *)o->via.ext.ptr, o->via.ext.size);
-		v = json_pack("{s:i,s:s}", "ext", (int)o->via.ext.type, "data", s);
-		free(s);
-		return v;
-	}
-	case MSGPACK_OBJECT_ARRAY:
-		v = json_array();
-		for (i = 0; i < o->via.array.size; i++)
-			json_array_append_new(v, mpo_json(&o->via.array.ptr[i]));
-		return v;
-	case MSGPACK_OBJECT_MAP:
-		v = json_object();
-		for (i = 0; i < o->via.map.size; i++) {
-			const msgpack_object *k = &o->via.map.ptr[i].key;
-			json_t *val = mpo_json(&o->via.map.ptr[i].val);
-			if (k->type == MSGPACK_OBJECT_STR) {
-				char *ks = strndup(k->via.str.ptr, k->via.str.size);
-				json_object_set_new_nocheck(v, ks, val);
-				free(ks);
-			} else {
-				json_t *kj = mpo_json(k);
-				char *ks = json_dumps(kj, JSON_COMPACT | JSON_ENCODE_ANY);
-				json_object_set_new_nocheck(v, ks, val);
-				free(ks);
-				json_decref(kj);
-			}
-		}
-		return v;
-	default:
-		return json_null();
-	}
-}
-
-/* Canonical text of a JSON value (for storing and comparing). */
-static char *canon(const json_t *v)
-{
-	return json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-}
-
-/* The canonical JSON text of sample record i's data. */
-static char *sample_canon(uint64_t i)
-{
-	uint8_t buf[SAMPLE_CAP];
-	size_t n = tool_sample_msgpack(i, buf, sizeof(buf));
-	msgpack_unpacked u;
-	size_t off = 0;
-	json_t *j;
-	char *s;
-
-	ck_assert(n > 0);
-	msgpack_unpacked_init(&u);
-	ck_assert_int_eq(msgpack_unpack_next(&u, (const char *)buf, n, &off),
-			 MSGPACK_UNPACK_SUCCESS);
-	j = mpo_json(&u.data);
-	s = canon(j);
-	json_decref(j);
-	msgpack_unpacked_destroy(&u);
-	return s;
 }
 
 /* Inflate a gzip stream (exactly one member, nothing after it). */
@@ -548,7 +429,7 @@ static int dec_json_record(json_t *o, size_t idx, dec_vec *out, char *err, size_
 	snprintf(r->dev, sizeof(r->dev), "%s", json_string_value(dv));
 	r->seq = (uint64_t)json_integer_value(sq);
 	r->ts = (int64_t)json_integer_value(ts);
-	r->data = canon(da);
+	r->data = tu_canon(da);
 	return 0;
 }
 
@@ -647,8 +528,8 @@ static int decode_body(int format, const char *body, size_t len, dec_vec *out, c
 			r->seq = sq->via.u64;
 			r->ts = ts->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)ts->via.u64 :
 									      ts->via.i64;
-			j = mpo_json(da);
-			r->data = canon(j);
+			j = tu_mpo_json(da);
+			r->data = tu_canon(j);
 			json_decref(j);
 			idx++;
 		}
@@ -798,8 +679,8 @@ START_TEST(test_encode_roundtrip)
 		msgpack_unpacked_init(&u);
 		ck_assert_int_eq(msgpack_unpack_next(&u, in[i].mp.data, in[i].mp.size, &off),
 				 MSGPACK_UNPACK_SUCCESS);
-		j = mpo_json(&u.data);
-		want = canon(j);
+		j = tu_mpo_json(&u.data);
+		want = tu_canon(j);
 		ck_assert_msg(!strcmp(dec.v[i].data, want),
 			      "format %d record %zu: data\n  got  %s\n  want %s", format, i,
 			      dec.v[i].data, want);
@@ -1053,7 +934,7 @@ START_TEST(test_json_binary_base64)
 		PACK_RESET();
 		msgpack_pack_bin_with_body(&pk, bin, lens[i]);
 		v = wire_data(sb.data, sb.size, 0, NULL);
-		want = b64(bin, lens[i]);
+		want = tu_b64(bin, lens[i]);
 		ck_assert(json_is_string(v));
 		ck_assert_str_eq(json_string_value(v), want);
 		json_decref(v);
@@ -1061,7 +942,7 @@ START_TEST(test_json_binary_base64)
 		free(bin);
 	}
 	{
-		char *known = b64((const unsigned char *)"\x00\x01\x02\xff", 4);
+		char *known = tu_b64((const unsigned char *)"\x00\x01\x02\xff", 4);
 		ck_assert_str_eq(known, "AAEC/w==");
 		free(known);
 	}
@@ -2079,8 +1960,8 @@ static size_t read_dead(const char *dir, dead_rec *out, size_t cap)
 			 o->via.str.ptr);
 		ck_assert_ptr_nonnull(o = mp_get(&u.data, "data"));
 		{
-			json_t *j = mpo_json(o);
-			out[n].data = canon(j);
+			json_t *j = tu_mpo_json(o);
+			out[n].data = tu_canon(j);
 			json_decref(j);
 		}
 		msgpack_unpacked_destroy(&u);
@@ -2214,7 +2095,7 @@ static void check_acked_range(srv *s, uint64_t lo, uint64_t hi, uint64_t skip)
 			      (unsigned long long)a[i].seq, (unsigned long long)want);
 		ck_assert_str_eq(a[i].dev, DEV);
 		if (a[i].data) {
-			char *w = sample_canon(want);
+			char *w = tu_sample_canon(want);
 			ck_assert_msg(!strcmp(a[i].data, w), "seq %llu: data differs",
 				      (unsigned long long)want);
 			free(w);
@@ -2775,7 +2656,7 @@ START_TEST(test_poison_record_dead_lettered)
 		      "reason '%s' lacks the response body", dead[0].reason);
 	ck_assert_msg(dead[0].ts >= t0 - 1000 && dead[0].ts <= real_ms(), "ts %lld",
 		      (long long)dead[0].ts);
-	want = sample_canon(500);
+	want = tu_sample_canon(500);
 	ck_assert_str_eq(dead[0].data, want);
 	free(want);
 	free(dead[0].data);
@@ -3338,8 +3219,8 @@ START_TEST(test_poison_max_size_record)
 	ck_assert_int_eq(dead[0].status, 422);
 	msgpack_unpacked_init(&u);
 	ck_assert_int_eq(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
-	j = mpo_json(&u.data);
-	want = canon(j);
+	j = tu_mpo_json(&u.data);
+	want = tu_canon(j);
 	ck_assert_msg(!strcmp(dead[0].data, want), "the dead letter's data differs");
 	free(want);
 	json_decref(j);
