@@ -252,13 +252,6 @@ void upl_http_finish(upl_http *h)
 			r->body[0] ? ": " : "", r->body);
 }
 
-void upl_http_post(upl_http *h, const void *body, size_t len, const char *content_type, int gzip,
-		   const char *idempotency_key, const volatile int *abort_flag, upl_response *r)
-{
-	upl_http_start(h, body, len, content_type, gzip, idempotency_key, abort_flag, r);
-	upl_http_finish(h);
-}
-
 void upl_http_free(upl_http *h)
 {
 	if (!h)

@@ -58,9 +58,7 @@ void upl_http_finish(upl_http *h);
 /* Move a request in flight along without waiting (the socket buffer takes
  * only part of a large body at once). Cheap; call it often while busy. */
 void upl_http_pump(upl_http *h);
-/* One POST. Never returns early with a partial state: *r is always set. */
-void upl_http_post(upl_http *h, const void *body, size_t len, const char *content_type, int gzip,
-		   const char *idempotency_key, const volatile int *abort_flag, upl_response *r);
+
 void upl_http_free(upl_http *h);
 
 #endif
