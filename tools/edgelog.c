@@ -42,9 +42,17 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *help;
 } commands[] = {
+	{"run", tool_run, "agent: append JSON lines from stdin or a file, upload them"},
+	{"status", tool_status, "pending, sent, failed, size, connection, alerts"},
+	{"export-stats", tool_export_stats, "status plus per-segment detail as JSON"},
+	{"metrics", tool_metrics, "Prometheus text exposition"},
 	{"dump", tool_dump, "print, verify or salvage records (also: segdump)"},
-	{"demo", tool_demo, "append predictions, kill the writer, show nothing was lost"},
+	{"tail", tool_tail, "last records, then follow new ones (also: segtail)"},
+	{"repair", tool_repair, "truncate torn tails, quarantine damage, rebuild the cursor"},
+	{"requeue-failed", tool_requeue_failed, "move dead letters back for another try"},
+	{"cleanup", tool_cleanup, "run retention now (--force: also old dead letters)"},
 	{"sink", tool_sink, "reference receiver: store uploads, drop duplicates, inject faults"},
+	{"demo", tool_demo, "an inference loop, an outage, recovery: nothing lost"},
 };
 
 static void usage(FILE *f)
@@ -53,7 +61,7 @@ static void usage(FILE *f)
 
 	fprintf(f, "usage: edgelog COMMAND [OPTIONS]\n\ncommands:\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+		fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\n`edgelog COMMAND --help` describes each. Exit codes: 0 success, 1 a problem "
 		   "was found, 2 usage or configuration error.\n");
 }
@@ -66,6 +74,8 @@ int main(int argc, char **argv)
 	self = self ? self + 1 : argv[0];
 	if (!strcmp(self, "segdump"))
 		return tool_dump(argc, argv);
+	if (!strcmp(self, "segtail"))
+		return tool_tail(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return TOOL_USAGE;

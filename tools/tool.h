@@ -12,6 +12,14 @@
 int tool_dump(int argc, char **argv);
 int tool_demo(int argc, char **argv);
 int tool_sink(int argc, char **argv);
+int tool_tail(int argc, char **argv);
+int tool_run(int argc, char **argv);
+int tool_repair(int argc, char **argv);
+int tool_status(int argc, char **argv);
+int tool_export_stats(int argc, char **argv);
+int tool_metrics(int argc, char **argv);
+int tool_requeue_failed(int argc, char **argv);
+int tool_cleanup(int argc, char **argv);
 
 /* Print "edgelog CMD: message" to stderr; returns code. */
 int tool_fail(const char *cmd, int code, const char *fmt, ...)

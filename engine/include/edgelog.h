@@ -184,6 +184,23 @@ typedef struct edgelog_config {
 	void (*log_fn)(void *payload, int level, const char *msg);
 	void *log_payload;
 
+	/* Called once when an alert starts (active = 1) and once when it
+	 * clears (active = 0); alert is one EDGELOG_ALERT_* bit, msg says why
+	 * ("pending 1001 > 1000"). Called from the thread that noticed the
+	 * change (an appender, the worker, edgelog_get_status), without the
+	 * engine's locks held: it may call edgelog_get_status but should
+	 * return quickly. NULL: alerts only in edgelog_status.alerts. */
+	void (*alert_fn)(void *payload, unsigned alert, int active, const char *msg);
+	void *alert_payload;
+
+	/* The running engine rewrites DIR/status.json (what `edgelog status`
+	 * shows as live) every status_interval_ms; default 2000. When
+	 * metrics_file is set (EDGELOG_METRICS_FILE) it also writes the
+	 * Prometheus text of `edgelog metrics` there, atomically (for
+	 * node_exporter's textfile collector). */
+	uint32_t status_interval_ms;
+	const char *metrics_file;
+
 	/* Private: strings copied by edgelog_config_from_env live here, so the
 	 * struct owns them and needs no free. Do not touch. */
 	char strbuf_[EDGELOG_CONFIG_STRBUF];
@@ -306,13 +323,16 @@ typedef struct edgelog_status {
 	uint64_t torn_bytes;    /* bytes removed by those truncations */
 	uint64_t cursor_resets; /* cursor found bad or ahead of the data and repaired */
 	uint64_t sync_failures; /* failed fdatasync calls (segment sealed as suspect) */
+	uint64_t requeued;      /* dead letters moved back by edgelog_requeue_failed */
+	uint64_t failed_bytes;  /* bytes the dead letters in failed/ use */
 } edgelog_status;
 
 /* Snapshot of the engine's counters and state. */
 EDGELOG_API int edgelog_get_status(edgelog *log, edgelog_status *st);
 
-/* Run retention now; force also drops acknowledged data kept for any
- * reason. (Age/size policy arrives with the compactor.) */
+/* Run retention now (acknowledged segments, age, size cap). force also
+ * drops acknowledged data kept for any reason and deletes dead letters
+ * older than retention_days (counted as expired, no longer failed). */
 EDGELOG_API int edgelog_cleanup(edgelog *log, int force);
 
 /* Mark every record up to and including `seq` as acknowledged and make the
@@ -320,6 +340,52 @@ EDGELOG_API int edgelog_cleanup(edgelog *log, int force);
  * ships records itself may call it too. EDGELOG_EINVAL if seq is beyond
  * the last appended record. Acks never move backwards. */
 EDGELOG_API int edgelog_ack(edgelog *log, uint64_t seq);
+
+/* ------------------------------------------------------------------------
+ * Offline helpers: each works on a directory no engine holds (it takes the
+ * directory lock itself; EDGELOG_ELOCKED naming the holder's pid if an
+ * engine runs), except edgelog_status_dir and edgelog_export_stats, which
+ * only read and work alongside a running engine.
+ * ---------------------------------------------------------------------- */
+
+/* Status of a directory without opening an engine: from the segments, the
+ * cursor and failed/. When a running engine's snapshot (DIR/status.json)
+ * is fresh, its live fields (is_connected, last_error, retry_in_s) are
+ * taken from it and *live is set to 1 (live may be NULL). */
+EDGELOG_API int edgelog_status_dir(const char *dir, edgelog_status *st, int *live);
+
+/* Write status plus per-segment detail as JSON to out_path ("-": stdout).
+ * Atomic: a temporary file renamed over out_path. */
+EDGELOG_API int edgelog_export_stats(const char *dir, const char *out_path);
+
+/* Move every dead letter in DIR/failed/ back into the log, as new records
+ * (new seq, timestamp of the requeue) carrying the original data, so the
+ * uploader tries them again. Crash-safe and exactly once: a journal in
+ * failed/ lets the next open (or the next call) finish an interrupted
+ * requeue without appending any record twice. failed goes down and
+ * requeued up by the count; edgelog_errmsg(NULL) says how many. */
+EDGELOG_API int edgelog_requeue_failed(const char *dir);
+
+/* What edgelog_repair did. */
+typedef struct edgelog_repair_report {
+	uint64_t segments;        /* segment files examined */
+	uint64_t records;         /* valid records kept */
+	uint64_t torn_tails;      /* tails truncated (incomplete last write) */
+	uint64_t torn_bytes;      /* bytes removed by those truncations */
+	uint64_t damaged_ranges;  /* damaged ranges moved to quarantine */
+	uint64_t damaged_bytes;   /* bytes in those ranges */
+	uint64_t bad_segments;    /* whole segment files quarantined */
+	uint64_t lost_seq_ranges; /* seq ranges with no valid record left */
+	int cursor_rebuilt;       /* the cursor was missing or bad: rebuilt */
+	char quarantine_dir[256]; /* where damaged bytes were put ("" if none) */
+} edgelog_repair_report;
+
+/* Repair a damaged directory in place: truncate torn tails, move damaged
+ * frames and unreadable segments into DIR/quarantine/ (never deleted),
+ * rebuild a missing or bad cursor conservatively (a record whose ack is
+ * uncertain is sent again rather than lost). Afterwards every frame in
+ * segments/ verifies. report may be NULL. */
+EDGELOG_API int edgelog_repair(const char *dir, edgelog_repair_report *report);
 
 /* ------------------------------------------------------------------------
  * Reading back. Works on a directory an engine is writing (it sees records
