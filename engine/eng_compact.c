@@ -180,7 +180,7 @@ int eng_compact(edgelog *log, uint64_t need)
 		const cmp_action *a = &act[i];
 		uint64_t lo = a->lost_lo > log->cur.acked_seq ? a->lost_lo : log->cur.acked_seq;
 		uint64_t lost = a->reason == CMP_ACKED ? 0 :
-							 eng_stored_between(log, lo, a->lost_hi);
+							 eng_stored_between(&log->cur, lo, a->lost_hi);
 		if (a->reason == CMP_EXPIRED)
 			lost_expired += lost;
 		if (a->reason == CMP_DROPPED)

@@ -273,6 +273,7 @@ int edgelog_config_from_env(edgelog_config *cfg)
 	U32("EDGELOG_SEGMENT_BYTES", NULL, segment_bytes, 65536, 1u << 30);
 	U32("EDGELOG_SEGMENT_MAX_AGE_S", NULL, segment_max_age_s, 1, 86400 * 24);
 	U32("EDGELOG_ALERT_SIZE_PCT", NULL, alert_size_pct, 1, 100);
+	U32("EDGELOG_STATUS_INTERVAL_MS", NULL, status_interval_ms, 100, 3600000);
 #undef U32
 	if ((v = getenv("EDGELOG_ALERT_PENDING")) &&
 	    (rc = parse_u64("EDGELOG_ALERT_PENDING", v, 1, UINT64_MAX, &cfg->alert_pending)))
@@ -303,6 +304,7 @@ int edgelog_config_from_env(edgelog_config *cfg)
 	STR("EDGELOG_CA_FILE", ca_file);
 	STR("EDGELOG_CLIENT_CERT", client_cert);
 	STR("EDGELOG_CLIENT_KEY", client_key);
+	STR("EDGELOG_METRICS_FILE", metrics_file);
 #undef STR
 	return 0;
 }
@@ -392,6 +394,7 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 	CHECK_RANGE(close_grace_ms, 1, 3600000);
 	CHECK_RANGE(upload_max_records, 1, 1000000);
 	CHECK_RANGE(upload_max_kb, 1, 65536);
+	CHECK_RANGE(status_interval_ms, 100, 3600000);
 	if (cfg->dir && !*cfg->dir)
 		return seg_fail(e, EDGELOG_ECONFIG, "config field dir: empty");
 	if (cfg->endpoint && *cfg->endpoint && strncmp(cfg->endpoint, "http://", 7) &&
@@ -471,6 +474,13 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 	c->client_key = cfg->client_key ? strdup(cfg->client_key) : NULL;
 	c->log_fn = cfg->log_fn;
 	c->log_payload = cfg->log_payload;
+	c->alert_fn = cfg->alert_fn;
+	c->alert_payload = cfg->alert_payload;
+	c->status_interval_ms = cfg->status_interval_ms ? cfg->status_interval_ms : 2000;
+	if (cfg->metrics_file && *cfg->metrics_file && !(c->metrics_file = strdup(cfg->metrics_file))) {
+		eng_conf_free(c);
+		return seg_fail(e, EDGELOG_ENOMEM, "out of memory");
+	}
 	return 0;
 }
 
@@ -485,5 +495,6 @@ void eng_conf_free(eng_conf *c)
 	free(c->dir);
 	free(c->endpoint);
 	free(c->device_id);
+	free(c->metrics_file);
 	memset(c, 0, sizeof(*c));
 }

@@ -203,7 +203,7 @@ int eng_store_cursor(edgelog *log)
 }
 
 /* Records stored with seq in (a, b]: the seq range less the gaps. */
-uint64_t eng_stored_between(const edgelog *log, uint64_t a, uint64_t b)
+uint64_t eng_stored_between(const cur_state *c, uint64_t a, uint64_t b)
 {
 	uint64_t n, lo, hi;
 	int i;
@@ -212,8 +212,8 @@ uint64_t eng_stored_between(const edgelog *log, uint64_t a, uint64_t b)
 		return 0;
 	n = b - a;
 	for (i = 0; i < CUR_MAX_GAPS; i++) {
-		lo = log->cur.gap_lo[i] > a ? log->cur.gap_lo[i] : a;
-		hi = log->cur.gap_hi[i] < b ? log->cur.gap_hi[i] : b;
+		lo = c->gap_lo[i] > a ? c->gap_lo[i] : a;
+		hi = c->gap_hi[i] < b ? c->gap_hi[i] : b;
 		if (hi > lo)
 			n -= hi - lo < n ? hi - lo : n;
 	}
@@ -267,6 +267,9 @@ static void free_log(edgelog *log)
 {
 	pthread_mutex_destroy(&log->mu);
 	pthread_mutex_destroy(&log->cur_mu);
+	pthread_mutex_destroy(&log->alert_mu);
+	pthread_mutex_destroy(&log->snap_mu);
+	pthread_mutex_destroy(&log->dead_mu);
 	pthread_cond_destroy(&log->sync_cv);
 	pthread_cond_destroy(&log->work_cv);
 	pthread_cond_destroy(&log->prep_cv);
@@ -293,6 +296,9 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	log->cursor_fd = -1;
 	pthread_mutex_init(&log->mu, NULL);
 	pthread_mutex_init(&log->cur_mu, NULL);
+	pthread_mutex_init(&log->alert_mu, NULL);
+	pthread_mutex_init(&log->snap_mu, NULL);
+	pthread_mutex_init(&log->dead_mu, NULL);
 	pthread_cond_init(&log->sync_cv, NULL);
 	pthread_cond_init(&log->prep_cv, NULL);
 	{
@@ -413,6 +419,11 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		*out = NULL;
 		goto fail;
 	}
+	/* A requeue or dead-letter expiry cut short by a crash is finished
+	 * before anything else can move the counters. Failure here leaves
+	 * failed/ as it is (the journal stays) and is reported, not fatal. */
+	if (eng_deadletter_recover(log, &e))
+		eng_log(&log->conf, EDGELOG_LOG_ERROR, "%s", e.msg);
 	return 0;
 
 fail:
@@ -482,7 +493,7 @@ int edgelog_close(edgelog *log)
 
 /* ---- append ------------------------------------------------------------ */
 
-static int append_locked(edgelog *log, const void *data, size_t len, uint64_t *seq_out)
+int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq_out)
 {
 	seg_err e;
 	uint64_t seq = 0;
@@ -551,7 +562,7 @@ int edgelog_append(edgelog *log, const void *data, size_t len, uint64_t *seq)
 			log, EDGELOG_EINVAL,
 			"record is not exactly one msgpack object (invalid at byte %zu of %zu)",
 			bad - 1, len);
-	return append_locked(log, data, len, seq);
+	return eng_append_raw(log, data, len, seq);
 }
 
 int edgelog_append_json(edgelog *log, const char *json, size_t len, uint64_t *seq)
@@ -572,7 +583,7 @@ int edgelog_append_json(edgelog *log, const char *json, size_t len, uint64_t *se
 			       "record of %zu bytes (as msgpack) is larger than EDGELOG_MAX_RECORD",
 			       mlen);
 	}
-	rc = append_locked(log, mp, mlen, seq);
+	rc = eng_append_raw(log, mp, mlen, seq);
 	free(mp);
 	return rc;
 }
@@ -659,6 +670,7 @@ int edgelog_step(edgelog *log, int timeout_ms)
 	}
 	rc = step_locked(log, timeout_ms);
 	pthread_mutex_unlock(&log->mu);
+	eng_snapshot_due(log, 0);
 	return rc;
 }
 
@@ -728,6 +740,11 @@ static void *worker_main(void *arg)
 	while (!stop) {
 		step_locked(log, 1000);
 		stop = log->stopping;
+		if (!stop) {
+			pthread_mutex_unlock(&log->mu);
+			eng_snapshot_due(log, 0);
+			pthread_mutex_lock(&log->mu);
+		}
 	}
 	pthread_mutex_unlock(&log->mu);
 	return NULL;
@@ -781,7 +798,7 @@ int edgelog_ack(edgelog *log, uint64_t seq)
 		pthread_mutex_unlock(&log->mu);
 		return 0;
 	}
-	log->cur.sent += eng_stored_between(log, log->cur.acked_seq, seq);
+	log->cur.sent += eng_stored_between(&log->cur, log->cur.acked_seq, seq);
 	log->cur.acked_seq = seq;
 	eng_prune_gaps(log);
 	log->cur.last_success_at = log->vfs->now_ms(log->vfs) / 1000;
@@ -797,9 +814,11 @@ int edgelog_cleanup(edgelog *log, int force)
 
 	if (!log)
 		return EDGELOG_EINVAL;
-	/* Acknowledged segments are never kept, so force asks for nothing more
-	 * than a pass now (dead-letter expiry arrives with requeue). */
-	(void)force;
+	/* Acknowledged segments are never kept, so for the log force asks for
+	 * nothing more than a pass now; for failed/ it removes dead letters
+	 * older than the retention. */
+	if (force && (rc = eng_expire_dead(log)))
+		return rc;
 	pthread_mutex_lock(&log->mu);
 	while (log->compacting)
 		pthread_cond_wait(&log->sync_cv, &log->mu);
@@ -819,7 +838,7 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	snprintf(st->device_id, sizeof(st->device_id), "%s", log->conf.device_id);
 	acked = log->cur.acked_seq;
 	last = log->w.next_seq - 1;
-	st->pending = eng_stored_between(log, acked, last);
+	st->pending = eng_stored_between(&log->cur, acked, last);
 	st->sent = log->cur.sent;
 	st->failed = log->cur.failed;
 	st->dropped = log->cur.dropped;
@@ -830,7 +849,7 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	st->segments = log->w.segments;
 	st->last_success_at = log->cur.last_success_at;
 	st->recovered = log->cur.recovered;
-	st->appended = eng_stored_between(log, 0, last);
+	st->appended = eng_stored_between(&log->cur, 0, last);
 	st->first_seq = st->pending ? log->first_seq : 0;
 	st->last_seq = last;
 	st->acked_seq = acked;
@@ -839,6 +858,12 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	st->torn_bytes = log->cur.torn_bytes;
 	st->cursor_resets = log->cur.cursor_resets;
 	st->sync_failures = log->cur.sync_failures;
+	st->requeued = log->cur.requeued;
+	st->appended -= st->requeued < st->appended ? st->requeued : st->appended;
+	st->failed_bytes = log->dead_bytes;
+	st->alert_pending = log->conf.alert_pending;
+	st->alert_size_pct = log->conf.alert_size_pct;
+	st->alert_failed = log->conf.alert_failed;
 	memcpy(st->last_error, log->upl_error[0] ? log->upl_error : log->errmsg,
 	       sizeof(st->last_error) - 1);
 	st->is_connected = log->connected;
@@ -846,13 +871,9 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 		int64_t left = log->retry_at_mono - log->vfs->mono_ms(log->vfs);
 		st->retry_in_s = left > 0 ? (uint64_t)(left + 999) / 1000 : 0;
 	}
-	if (st->pending > log->conf.alert_pending)
-		st->alerts |= EDGELOG_ALERT_PENDING;
-	if (st->size_bytes * 100 > st->max_size_bytes * log->conf.alert_size_pct)
-		st->alerts |= EDGELOG_ALERT_SIZE;
-	if (st->failed > log->conf.alert_failed)
-		st->alerts |= EDGELOG_ALERT_FAILED;
+	st->alerts = eng_alert_bits(st);
 	pthread_mutex_unlock(&log->mu);
+	eng_alerts_update(log, st);
 
 	/* Age of the oldest pending record: read its frame (outside the lock),
 	 * once per cursor position. */

@@ -41,6 +41,10 @@ typedef struct eng_conf {
 	char *ca_file, *client_cert, *client_key;
 	void (*log_fn)(void *payload, int level, const char *msg);
 	void *log_payload;
+	void (*alert_fn)(void *payload, unsigned alert, int active, const char *msg);
+	void *alert_payload;
+	uint32_t status_interval_ms;
+	char *metrics_file;
 } eng_conf;
 
 /* Fill *c from cfg with defaults applied; EDGELOG_ECONFIG naming the field
@@ -105,6 +109,14 @@ struct edgelog {
 	int in_outage; /* failures since the last drained backlog */
 	int64_t retry_at_mono;
 	char upl_error[256];
+
+	/* Alerts and the status snapshot (eng_status.c). */
+	pthread_mutex_t alert_mu;
+	unsigned alerts_reported;
+	pthread_mutex_t snap_mu;
+	pthread_mutex_t dead_mu; /* one dead-letter expiry at a time */
+	int64_t next_snapshot_mono, next_alert_mono;
+	int snap_warned, metrics_warned;
 };
 
 /* eng_upload.c: the engine side of the uploader. */
@@ -120,8 +132,8 @@ int64_t eng_age_now(const edgelog *log);
 int eng_compact(edgelog *log, uint64_t need);
 /* Bytes counted against the cap (mu held). */
 uint64_t eng_used_bytes(const edgelog *log);
-/* Records stored with seq in (a, b] (mu held). */
-uint64_t eng_stored_between(const edgelog *log, uint64_t a, uint64_t b);
+/* Records stored with seq in (a, b]: the range less c's gaps. */
+uint64_t eng_stored_between(const cur_state *c, uint64_t a, uint64_t b);
 void eng_prune_gaps(edgelog *log);
 /* Lead one sync round (mu held; dropped around the fdatasync calls). */
 int eng_lead_sync(edgelog *log);
@@ -138,6 +150,32 @@ void eng_tls_set(const char *msg);
 /* Report through the configured log function. */
 void eng_log(const eng_conf *c, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* eng_status.c */
+#include "seg_json.h"
+unsigned eng_alert_bits(const edgelog_status *st);
+const char *eng_alert_name(unsigned bit);
+void eng_alert_message(const edgelog_status *st, unsigned bit, char *buf, size_t n);
+/* Report alerts that started or cleared since the last call (no lock held). */
+void eng_alerts_update(edgelog *log, const edgelog_status *st);
+/* Status as one JSON object ({"source": source, ...} when source is set). */
+void eng_status_json(const edgelog_status *st, const char *source, seg_buf *out);
+/* Status as Prometheus text exposition. */
+void eng_status_prom(const edgelog_status *st, seg_buf *out);
+/* Check alerts and rewrite the snapshot (and metrics file) when due, or
+ * now with force (no lock held). */
+void eng_snapshot_due(edgelog *log, int force);
+/* Write a file atomically (temporary + rename; fsync first if durable). */
+int eng_write_atomic(const char *path, const void *buf, size_t n, int durable, seg_err *e);
+
+/* eng_offline.c */
+/* Finish a requeue or dead-letter expiry a crash interrupted (at open,
+ * before the uploader runs). */
+int eng_deadletter_recover(edgelog *log, seg_err *e);
+/* Append without validation (the record was validated once already). */
+int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq);
+/* Dead letters older than retention_days (cleanup with force). */
+int eng_expire_dead(edgelog *log);
 
 /* JSON text to one msgpack object (malloc'd into *out). */
 int eng_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_len, seg_err *e);

@@ -10,7 +10,8 @@
  *      last_success_at           13 x u64
  * 128  gaps: 4 x (lo u64, hi u64)
  * 192  age_ms i64
- * 200  reserved (zeros)
+ * 200  requeued u64, dead_expired u64
+ * 216  reserved (zeros)
  * 252  checksum u32: XXH3-64 of bytes 0..251, low half
  */
 #include "seg_cursor.h"
@@ -55,6 +56,8 @@ void cur_encode(const cur_state *c, uint8_t out[CUR_SLOT_SIZE])
 		seg_put64(out + 136 + 16 * i, c->gap_hi[i]);
 	}
 	seg_put64(out + 192, (uint64_t)c->age_ms);
+	seg_put64(out + 200, c->requeued);
+	seg_put64(out + 208, c->dead_expired);
 	seg_put32(out + CUR_SUM_OFF, (uint32_t)XXH3_64bits(out, CUR_SUM_OFF));
 }
 
@@ -95,6 +98,8 @@ int cur_decode(const uint8_t in[CUR_SLOT_SIZE], cur_state *c)
 			c->gap_lo[i] = c->gap_hi[i] = 0; /* not a range: ignore */
 	}
 	c->age_ms = (int64_t)seg_get64(in + 192);
+	c->requeued = seg_get64(in + 200);
+	c->dead_expired = seg_get64(in + 208);
 	return SEG_OK;
 }
 

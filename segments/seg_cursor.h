@@ -38,6 +38,11 @@ typedef struct cur_state {
 	/* The age clock: milliseconds the engine has been running, summed
 	 * over its runs (FORMAT.md, "Retention"). */
 	int64_t age_ms;
+	/* Dead letters moved back into the log (edgelog_requeue_failed) and
+	 * dead letters removed by age (edgelog_cleanup with force). Both only
+	 * grow; a journal in failed/ compares against them to finish an
+	 * interrupted operation exactly once. */
+	uint64_t requeued, dead_expired;
 } cur_state;
 
 void cur_encode(const cur_state *c, uint8_t out[CUR_SLOT_SIZE]);

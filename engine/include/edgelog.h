@@ -325,6 +325,10 @@ typedef struct edgelog_status {
 	uint64_t sync_failures; /* failed fdatasync calls (segment sealed as suspect) */
 	uint64_t requeued;      /* dead letters moved back by edgelog_requeue_failed */
 	uint64_t failed_bytes;  /* bytes the dead letters in failed/ use */
+	/* The thresholds the alerts bits were computed with. */
+	uint64_t alert_pending;
+	uint64_t alert_size_pct;
+	uint64_t alert_failed;
 } edgelog_status;
 
 /* Snapshot of the engine's counters and state. */
@@ -378,6 +382,13 @@ typedef struct edgelog_repair_report {
 	uint64_t lost_seq_ranges; /* seq ranges with no valid record left */
 	int cursor_rebuilt;       /* the cursor was missing or bad: rebuilt */
 	char quarantine_dir[256]; /* where damaged bytes were put ("" if none) */
+	uint64_t first_seq;       /* oldest record kept (0: none) */
+	uint64_t last_seq;        /* newest record kept (0: none) */
+	/* Input, the only fields edgelog_repair reads (it zeroes the rest):
+	 * if on_action is set it is called once per change made, with one
+	 * line naming the file, the byte offset and the bytes concerned. */
+	void (*on_action)(void *payload, const char *line);
+	void *on_action_payload;
 } edgelog_repair_report;
 
 /* Repair a damaged directory in place: truncate torn tails, move damaged

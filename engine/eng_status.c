@@ -1,0 +1,718 @@
+/*
+ * eng_status.c - status as JSON and as Prometheus text, alerts, the
+ * snapshot a running engine leaves in its directory, and the status of a
+ * directory that no engine holds.
+ *
+ * One table of fields drives the JSON writer, the JSON reader (of the
+ * snapshot) and the metrics, so the three never disagree on a name.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "eng_internal.h"
+#include "seg_dir.h"
+#include "seg_json.h"
+#include "seg_reader.h"
+
+#define SNAPSHOT_FILE "status.json"
+
+/* kind: 'u' uint64_t, 'i' int64_t, 'b' int (boolean), 's' char array.
+ * prom: 'c' counter, 'g' gauge, 0 not a metric. */
+typedef struct field {
+	const char *name;
+	size_t off;
+	char kind, prom;
+	const char *metric, *help;
+} field;
+
+#define F(n, k, p, m, h) {#n, offsetof(edgelog_status, n), k, p, m, h}
+static const field fields[] = {
+	F(device_id, 's', 0, NULL, NULL),
+	F(pending, 'u', 'g', "pending_records", "Records stored and not yet acknowledged."),
+	F(sent, 'u', 'c', "sent_records_total", "Records acknowledged by the cloud."),
+	F(failed, 'u', 'g', "failed_records",
+	  "Dead letters in failed/ (refused permanently by the cloud)."),
+	F(dropped, 'u', 'c', "dropped_records_total",
+	  "Unacknowledged records removed by the size cap (full_policy=drop_oldest)."),
+	F(expired, 'u', 'c', "expired_records_total",
+	  "Unacknowledged records and dead letters removed by age retention."),
+	F(corrupt, 'u', 'c', "corrupt_ranges_total", "Damaged ranges found and skipped."),
+	F(size_bytes, 'u', 'g', "size_bytes", "Bytes the buffer directory uses."),
+	F(max_size_bytes, 'u', 'g', "max_size_bytes", "The size cap (max_size_mb)."),
+	F(segments, 'u', 'g', "segments", "Segment files, the active one included."),
+	F(oldest_pending_age_s, 'u', 'g', "oldest_pending_age_seconds",
+	  "Age of the oldest unacknowledged record."),
+	F(is_connected, 'b', 'g', "connected", "1 if the last upload reached the cloud."),
+	F(last_error, 's', 0, NULL, NULL),
+	F(last_success_at, 'i', 'g', "last_success_timestamp_seconds",
+	  "Unix time of the last acknowledgement (0: never)."),
+	F(retry_in_s, 'u', 'g', "retry_in_seconds", "Seconds until the next upload attempt."),
+	F(recovered, 'u', 'c', "recovered_records_total",
+	  "Records delivered after an outage ended."),
+	F(appended, 'u', 'c', "appended_records_total", "Records accepted by edgelog_append."),
+	F(first_seq, 'u', 0, NULL, NULL),
+	F(last_seq, 'u', 'g', "last_seq", "Newest sequence number handed out."),
+	F(acked_seq, 'u', 'g', "acked_seq", "Every sequence number up to this is acknowledged."),
+	F(durable_seq, 'u', 'g', "durable_seq", "Every sequence number up to this is synced."),
+	F(torn_tails, 'u', 'c', "torn_tails_total", "Torn tails truncated at open."),
+	F(torn_bytes, 'u', 'c', "torn_bytes_total", "Bytes removed by torn-tail truncation."),
+	F(cursor_resets, 'u', 'c', "cursor_resets_total", "Cursor found bad and repaired."),
+	F(sync_failures, 'u', 'c', "sync_failures_total",
+	  "Failed fdatasync calls (segment sealed as suspect)."),
+	F(requeued, 'u', 'c', "requeued_records_total", "Dead letters moved back into the log."),
+	F(failed_bytes, 'u', 'g', "failed_bytes", "Bytes the dead letters use."),
+	F(alert_pending, 'u', 0, NULL, NULL),
+	F(alert_size_pct, 'u', 0, NULL, NULL),
+	F(alert_failed, 'u', 0, NULL, NULL),
+};
+#undef F
+#define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static const struct {
+	unsigned bit;
+	const char *name;
+} alert_names[] = {
+	{EDGELOG_ALERT_PENDING, "pending"},
+	{EDGELOG_ALERT_SIZE, "size"},
+	{EDGELOG_ALERT_FAILED, "failed"},
+};
+#define N_ALERTS (sizeof(alert_names) / sizeof(alert_names[0]))
+
+/* ---- alerts ------------------------------------------------------------- */
+
+unsigned eng_alert_bits(const edgelog_status *st)
+{
+	unsigned a = 0;
+
+	if (st->pending > st->alert_pending)
+		a |= EDGELOG_ALERT_PENDING;
+	if (st->max_size_bytes && st->size_bytes * 100 > st->max_size_bytes * st->alert_size_pct)
+		a |= EDGELOG_ALERT_SIZE;
+	if (st->failed > st->alert_failed)
+		a |= EDGELOG_ALERT_FAILED;
+	return a;
+}
+
+const char *eng_alert_name(unsigned bit)
+{
+	size_t i;
+
+	for (i = 0; i < N_ALERTS; i++)
+		if (alert_names[i].bit == bit)
+			return alert_names[i].name;
+	return "unknown";
+}
+
+void eng_alert_message(const edgelog_status *st, unsigned bit, char *buf, size_t n)
+{
+	switch (bit) {
+	case EDGELOG_ALERT_PENDING:
+		snprintf(buf, n, "pending %llu > %llu", (unsigned long long)st->pending,
+			 (unsigned long long)st->alert_pending);
+		break;
+	case EDGELOG_ALERT_SIZE:
+		snprintf(buf, n, "size %llu bytes > %llu%% of the cap (%llu bytes)",
+			 (unsigned long long)st->size_bytes, (unsigned long long)st->alert_size_pct,
+			 (unsigned long long)st->max_size_bytes);
+		break;
+	case EDGELOG_ALERT_FAILED:
+		snprintf(buf, n, "failed %llu > %llu", (unsigned long long)st->failed,
+			 (unsigned long long)st->alert_failed);
+		break;
+	default:
+		snprintf(buf, n, "unknown alert %u", bit);
+	}
+}
+
+void eng_alerts_update(edgelog *log, const edgelog_status *st)
+{
+	unsigned now = st->alerts, was, changed;
+	size_t i;
+
+	if (!log->conf.alert_fn)
+		return;
+	/* alert_mu orders the calls: a start is never reported after the
+	 * clear that followed it. */
+	pthread_mutex_lock(&log->alert_mu);
+	was = log->alerts_reported;
+	changed = now ^ was;
+	log->alerts_reported = now;
+	for (i = 0; i < N_ALERTS && changed; i++) {
+		char msg[192];
+		unsigned bit = alert_names[i].bit;
+		if (!(changed & bit))
+			continue;
+		if (now & bit)
+			eng_alert_message(st, bit, msg, sizeof(msg));
+		else
+			snprintf(msg, sizeof(msg), "%s back under its threshold", alert_names[i].name);
+		log->conf.alert_fn(log->conf.alert_payload, bit, !!(now & bit), msg);
+	}
+	pthread_mutex_unlock(&log->alert_mu);
+}
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static const void *at(const edgelog_status *st, const field *f)
+{
+	return (const char *)st + f->off;
+}
+
+void eng_status_json(const edgelog_status *st, const char *source, seg_buf *out)
+{
+	size_t i, k;
+	int first = 1;
+
+	seg_buf_puts(out, "{");
+	if (source) {
+		seg_buf_puts(out, "\"source\":");
+		seg_json_string(out, source, strlen(source));
+		first = 0;
+	}
+	for (i = 0; i < N_FIELDS; i++) {
+		const field *f = &fields[i];
+		const void *p = at(st, f);
+		if (!first)
+			seg_buf_puts(out, ",");
+		first = 0;
+		seg_json_string(out, f->name, strlen(f->name));
+		seg_buf_puts(out, ":");
+		switch (f->kind) {
+		case 'u':
+			seg_buf_u64(out, *(const uint64_t *)p, 0);
+			break;
+		case 'i':
+			if (*(const int64_t *)p)
+				seg_buf_i64(out, *(const int64_t *)p);
+			else
+				seg_buf_puts(out, "null");
+			break;
+		case 'b':
+			seg_buf_puts(out, *(const int *)p ? "true" : "false");
+			break;
+		case 's':
+			if (*(const char *)p)
+				seg_json_string(out, p, strlen(p));
+			else
+				seg_buf_puts(out, "null");
+			break;
+		}
+	}
+	seg_buf_puts(out, ",\"alerts\":[");
+	for (i = 0, k = 0; i < N_ALERTS; i++) {
+		char msg[192];
+		if (!(st->alerts & alert_names[i].bit))
+			continue;
+		eng_alert_message(st, alert_names[i].bit, msg, sizeof(msg));
+		seg_buf_puts(out, k++ ? ",{\"alert\":" : "{\"alert\":");
+		seg_json_string(out, alert_names[i].name, strlen(alert_names[i].name));
+		seg_buf_puts(out, ",\"message\":");
+		seg_json_string(out, msg, strlen(msg));
+		seg_buf_puts(out, "}");
+	}
+	seg_buf_puts(out, "]}");
+}
+
+/* Fill *st from a JSON object written by eng_status_json. Unknown members
+ * are ignored, missing ones stay zero. */
+static void status_from_json(json_t *o, edgelog_status *st)
+{
+	size_t i, j;
+	json_t *v, *a;
+
+	for (i = 0; i < N_FIELDS; i++) {
+		const field *f = &fields[i];
+		void *p = (char *)st + f->off;
+		v = json_object_get(o, f->name);
+		if (!v)
+			continue;
+		switch (f->kind) {
+		case 'u':
+			if (json_is_integer(v) && json_integer_value(v) >= 0)
+				*(uint64_t *)p = (uint64_t)json_integer_value(v);
+			break;
+		case 'i':
+			if (json_is_integer(v))
+				*(int64_t *)p = (int64_t)json_integer_value(v);
+			break;
+		case 'b':
+			*(int *)p = json_is_true(v);
+			break;
+		case 's':
+			if (json_is_string(v)) {
+				size_t cap = f->off == offsetof(edgelog_status, device_id) ?
+						     sizeof(st->device_id) :
+						     sizeof(st->last_error);
+				snprintf(p, cap, "%s", json_string_value(v));
+			}
+			break;
+		}
+	}
+	a = json_object_get(o, "alerts");
+	for (i = 0; json_is_array(a) && i < json_array_size(a); i++) {
+		const char *name = json_string_value(json_object_get(json_array_get(a, i), "alert"));
+		for (j = 0; name && j < N_ALERTS; j++)
+			if (!strcmp(name, alert_names[j].name))
+				st->alerts |= alert_names[j].bit;
+	}
+}
+
+/* ---- Prometheus text ------------------------------------------------------ */
+
+static void prom_label(seg_buf *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			seg_buf_printf(out, "\\%c", *s);
+		else if (*s == '\n')
+			seg_buf_puts(out, "\\n");
+		else
+			seg_buf_put(out, s, 1);
+	}
+}
+
+void eng_status_prom(const edgelog_status *st, seg_buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < N_FIELDS; i++) {
+		const field *f = &fields[i];
+		const void *p = at(st, f);
+		if (!f->prom)
+			continue;
+		seg_buf_printf(out, "# HELP edgelog_%s %s\n# TYPE edgelog_%s %s\nedgelog_%s{device_id=\"",
+			       f->metric, f->help, f->metric,
+			       f->prom == 'c' ? "counter" : "gauge", f->metric);
+		prom_label(out, st->device_id);
+		seg_buf_puts(out, "\"} ");
+		if (f->kind == 'u')
+			seg_buf_u64(out, *(const uint64_t *)p, 0);
+		else if (f->kind == 'i')
+			seg_buf_i64(out, *(const int64_t *)p);
+		else
+			seg_buf_puts(out, *(const int *)p ? "1" : "0");
+		seg_buf_puts(out, "\n");
+	}
+	seg_buf_puts(out, "# HELP edgelog_alert 1 while the alert is active.\n"
+			  "# TYPE edgelog_alert gauge\n");
+	for (i = 0; i < N_ALERTS; i++) {
+		seg_buf_puts(out, "edgelog_alert{device_id=\"");
+		prom_label(out, st->device_id);
+		seg_buf_printf(out, "\",alert=\"%s\"} %d\n", alert_names[i].name,
+			       !!(st->alerts & alert_names[i].bit));
+	}
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+/* Write buf to path atomically: a temporary beside it, renamed over. No
+ * fsync: the snapshot and the metrics are rewritten every few seconds and
+ * worthless after a power cut. */
+int eng_write_atomic(const char *path, const void *buf, size_t n, int durable, seg_err *e)
+{
+	char tmp[4300];
+	const char *p = buf;
+	int fd;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid()) >= sizeof(tmp))
+		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return seg_fail_errno(e, -errno, "open %s", tmp);
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int err = w < 0 ? errno : ENOSPC;
+			close(fd);
+			unlink(tmp);
+			return seg_fail_errno(e, -err, "write %s", tmp);
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	if (durable && fsync(fd) < 0) {
+		int err = errno;
+		close(fd);
+		unlink(tmp);
+		return seg_fail_errno(e, -err, "fsync %s", tmp);
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		int err = errno;
+		unlink(tmp);
+		return seg_fail_errno(e, -err, "rename %s to %s", tmp, path);
+	}
+	return 0;
+}
+
+void eng_snapshot_due(edgelog *log, int force)
+{
+	edgelog_status st;
+	seg_buf b = {0};
+	char path[4300];
+	seg_err e;
+	int64_t now = log->vfs->mono_ms(log->vfs);
+	int write;
+
+	pthread_mutex_lock(&log->snap_mu);
+	write = force || now >= log->next_snapshot_mono;
+	if (!write && (!log->conf.alert_fn || now < log->next_alert_mono)) {
+		pthread_mutex_unlock(&log->snap_mu);
+		return;
+	}
+	/* Alerts are looked at every second at least (edgelog_get_status
+	 * reports them); the files are rewritten every status_interval_ms. */
+	log->next_alert_mono = now + (log->conf.status_interval_ms < 1000 ?
+					      (int64_t)log->conf.status_interval_ms :
+					      1000);
+	if (write)
+		log->next_snapshot_mono = now + log->conf.status_interval_ms;
+	if (edgelog_get_status(log, &st) == 0 && write) {
+		eng_status_json(&st, "live", &b);
+		/* Reopen the object: add who wrote it and when. */
+		if (!b.oom && b.len) {
+			b.len--;
+			seg_buf_printf(&b, ",\"pid\":%ld,\"written_at_ms\":%lld,\"interval_ms\":%u}\n",
+				       (long)getpid(), (long long)log->vfs->now_ms(log->vfs),
+				       log->conf.status_interval_ms);
+		}
+		if (!b.oom && !seg_path(path, sizeof(path), log->conf.dir, SNAPSHOT_FILE) &&
+		    eng_write_atomic(path, b.p, b.len, 0, &e) && !log->snap_warned) {
+			log->snap_warned = 1;
+			eng_log(&log->conf, EDGELOG_LOG_WARN, "status snapshot: %s", e.msg);
+		}
+		if (log->conf.metrics_file) {
+			b.len = 0;
+			eng_status_prom(&st, &b);
+			if (!b.oom && eng_write_atomic(log->conf.metrics_file, b.p, b.len, 0, &e) &&
+			    !log->metrics_warned) {
+				log->metrics_warned = 1;
+				eng_log(&log->conf, EDGELOG_LOG_WARN, "metrics file: %s", e.msg);
+			}
+		}
+	}
+	seg_buf_free(&b);
+	pthread_mutex_unlock(&log->snap_mu);
+}
+
+/* ---- a directory no engine holds ---------------------------------------- */
+
+/* 1 and *pid if a process holds dir's lock, 0 if nobody does. */
+static int lock_holder(const char *dir, long *pid)
+{
+	char path[4300], buf[32];
+	ssize_t n;
+	int fd, held = 0;
+
+	*pid = 0;
+	if (seg_path(path, sizeof(path), dir, ENG_LOCK_FILE))
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		held = errno == EWOULDBLOCK;
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+		if (n > 0) {
+			buf[n] = '\0';
+			*pid = strtol(buf, NULL, 10);
+		}
+	} else {
+		flock(fd, LOCK_UN);
+	}
+	close(fd);
+	return held;
+}
+
+typedef struct sizer {
+	const char *dir;
+	uint64_t bytes, files;
+} sizer;
+
+static int size_one(void *ud, const char *name)
+{
+	sizer *z = ud;
+	char path[4400];
+	uint64_t alloc = 0;
+
+	if (!seg_path(path, sizeof(path), z->dir, name) &&
+	    seg_vfs_posix()->stat(seg_vfs_posix(), path, NULL, &alloc) == 0) {
+		z->bytes += alloc;
+		z->files++;
+	}
+	return 0;
+}
+
+static uint64_t dir_bytes(const char *dir, uint64_t *files)
+{
+	sizer z = {dir, 0, 0};
+
+	seg_vfs_posix()->list(seg_vfs_posix(), dir, size_one, &z);
+	if (files)
+		*files = z.files;
+	return z.bytes;
+}
+
+/* Status from the files: the cursor for the counters, the newest segment
+ * for the last seq, the first pending record for the age. */
+static int status_offline(const char *dir, const eng_conf *c, edgelog_status *st, seg_err *e)
+{
+	const seg_vfs *v = seg_vfs_posix();
+	char segdir[4300], curpath[4300], faileddir[4300];
+	cur_state cur;
+	seg_list l = {0};
+	seg_reader r;
+	seg_frame f;
+	int how, rc;
+	uint64_t data_last = 0, acked;
+
+	if (seg_path(segdir, sizeof(segdir), dir, ENG_SEGMENTS_DIR) ||
+	    seg_path(curpath, sizeof(curpath), dir, CUR_FILE) ||
+	    seg_path(faileddir, sizeof(faileddir), dir, "failed"))
+		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", dir);
+	if (access(dir, F_OK) != 0)
+		return seg_fail_errno(e, -errno, "%s", dir);
+	if ((rc = cur_load(v, curpath, &cur, &how, e)))
+		return rc;
+	if ((rc = seg_list_read(v, segdir, &l, e)))
+		return rc;
+	/* The newest record: the last frame of the newest readable segment. */
+	if (l.n) {
+		size_t i = l.n;
+		while (i-- > 0 && !data_last) {
+			char path[4400], name[32];
+			seg_name(name, l.base[i]);
+			if (seg_path(path, sizeof(path), segdir, name) ||
+			    seg_reader_init(&r, v, path, 0, e))
+				continue;
+			while (seg_reader_next(&r, &f, e) == 0)
+				data_last = f.seq;
+			st->corrupt += r.corrupt;
+			seg_reader_close(&r);
+		}
+	}
+	st->segments = l.n;
+	seg_list_free(&l);
+
+	snprintf(st->device_id, sizeof(st->device_id), "%s", c->device_id);
+	acked = cur.acked_seq < data_last ? cur.acked_seq : data_last;
+	st->pending = eng_stored_between(&cur, acked, data_last);
+	st->sent = cur.sent;
+	st->failed = cur.failed;
+	st->dropped = cur.dropped;
+	st->expired = cur.expired;
+	st->corrupt += cur.corrupt;
+	st->recovered = cur.recovered;
+	st->last_success_at = cur.last_success_at;
+	st->last_seq = data_last > cur.last_seq ? data_last : cur.last_seq;
+	st->appended = eng_stored_between(&cur, 0, st->last_seq);
+	st->appended -= cur.requeued < st->appended ? cur.requeued : st->appended;
+	st->acked_seq = acked;
+	st->durable_seq = data_last; /* nothing unsynced survives a closed engine */
+	st->torn_tails = cur.torn_tails;
+	st->torn_bytes = cur.torn_bytes;
+	st->cursor_resets = cur.cursor_resets;
+	st->sync_failures = cur.sync_failures;
+	st->requeued = cur.requeued;
+	st->failed_bytes = dir_bytes(faileddir, NULL);
+	st->size_bytes = dir_bytes(segdir, NULL) + st->failed_bytes + CUR_FILE_SIZE;
+	st->max_size_bytes = c->max_size_bytes;
+	if (st->pending && seg_reader_init(&r, v, segdir, acked + 1, e) == 0) {
+		if (seg_reader_next(&r, &f, e) == 0) {
+			int64_t age = v->now_ms(v) - f.ts_ms;
+			st->first_seq = f.seq;
+			st->oldest_pending_age_s = age > 0 ? (uint64_t)age / 1000 : 0;
+		}
+		seg_reader_close(&r);
+	}
+	st->alert_pending = c->alert_pending;
+	st->alert_size_pct = c->alert_size_pct;
+	st->alert_failed = c->alert_failed;
+	st->alerts = eng_alert_bits(st);
+	return 0;
+}
+
+/* The configuration status uses: the environment's, for the cap and the
+ * thresholds; never the token (status must not need the secret). */
+static int status_conf(const char *dir, eng_conf *c, seg_err *e)
+{
+	edgelog_config cfg;
+	int rc;
+
+	edgelog_config_init(&cfg);
+	if ((rc = edgelog_config_from_env(&cfg)))
+		return seg_fail(e, rc, "%s", edgelog_errmsg(NULL));
+	if (dir)
+		cfg.dir = dir;
+	cfg.auth_token = NULL;
+	cfg.auth_token_file = NULL;
+	return eng_conf_resolve(c, &cfg, e);
+}
+
+/* Status of c->dir: the running engine's snapshot when there is a fresh
+ * one, else computed from the files. */
+static int status_of(const eng_conf *c, edgelog_status *st, int *live, seg_err *e)
+{
+	long pid;
+
+	memset(st, 0, sizeof(*st));
+	*live = 0;
+	if (lock_holder(c->dir, &pid)) {
+		/* An engine runs: its snapshot is the truth if it is fresh and
+		 * was written by that process. */
+		char path[4300];
+		json_t *o;
+		if (!seg_path(path, sizeof(path), c->dir, SNAPSHOT_FILE) &&
+		    (o = json_load_file(path, 0, NULL))) {
+			json_t *wpid = json_object_get(o, "pid"),
+			       *at = json_object_get(o, "written_at_ms"),
+			       *iv = json_object_get(o, "interval_ms");
+			int64_t age = seg_vfs_posix()->now_ms(seg_vfs_posix()) -
+				      (int64_t)json_integer_value(at);
+			int64_t fresh = 3 * (json_is_integer(iv) ? json_integer_value(iv) : 2000);
+			if (json_integer_value(wpid) == pid && age <= (fresh > 10000 ? fresh : 10000)) {
+				status_from_json(o, st);
+				*live = 1;
+			}
+			json_decref(o);
+		}
+	}
+	return *live ? 0 : status_offline(c->dir, c, st, e);
+}
+
+int edgelog_status_dir(const char *dir, edgelog_status *st, int *live)
+{
+	eng_conf c;
+	seg_err e;
+	int rc, is_live = 0;
+
+	if (live)
+		*live = 0;
+	if (!st)
+		return eng_tls_error(EDGELOG_EINVAL, "edgelog_status_dir: st is NULL");
+	memset(&c, 0, sizeof(c));
+	if ((rc = status_conf(dir, &c, &e)))
+		return eng_tls_error(rc, "%s", e.msg);
+	rc = status_of(&c, st, &is_live, &e);
+	eng_conf_free(&c);
+	if (rc)
+		return eng_tls_error(rc, "%s", e.msg);
+	if (live)
+		*live = is_live;
+	return 0;
+}
+
+/* ---- export ----------------------------------------------------------------- */
+
+typedef struct seg_detail {
+	char name[SEG_NAME_LEN + 8];
+	uint64_t records, bytes, first_seq, last_seq, damaged;
+	int64_t first_ts, last_ts;
+} seg_detail;
+
+static void on_damage(void *ud, const char *segment, uint64_t offset, uint64_t len,
+		      const char *reason)
+{
+	seg_detail *d = ud;
+
+	(void)segment;
+	(void)offset;
+	(void)len;
+	(void)reason;
+	d->damaged++;
+}
+
+int edgelog_export_stats(const char *dir, const char *out_path)
+{
+	const seg_vfs *v = seg_vfs_posix();
+	edgelog_status st;
+	char segdir[4300];
+	seg_list l = {0};
+	seg_buf b = {0};
+	eng_conf c;
+	seg_err e;
+	size_t i;
+	int live = 0, rc;
+
+	if (!out_path)
+		return eng_tls_error(EDGELOG_EINVAL, "edgelog_export_stats: out_path is NULL");
+	memset(&c, 0, sizeof(c));
+	if ((rc = status_conf(dir, &c, &e)))
+		return eng_tls_error(rc, "%s", e.msg);
+	if (!(rc = status_of(&c, &st, &live, &e)) &&
+	    seg_path(segdir, sizeof(segdir), c.dir, ENG_SEGMENTS_DIR))
+		rc = seg_fail(&e, EDGELOG_EINVAL, "path too long: %s", c.dir);
+	if (!rc)
+		rc = seg_list_read(v, segdir, &l, &e);
+	eng_conf_free(&c);
+	if (rc)
+		return eng_tls_error(rc, "%s", e.msg);
+	eng_status_json(&st, live ? "live" : "offline", &b);
+	if (b.len)
+		b.len--; /* reopen the object */
+	seg_buf_puts(&b, ",\"segment_files\":[");
+	for (i = 0; i < l.n; i++) {
+		char path[4400];
+		seg_detail d;
+		seg_reader r;
+		seg_frame f;
+		uint64_t alloc = 0;
+
+		memset(&d, 0, sizeof(d));
+		seg_name(d.name, l.base[i]);
+		if (seg_path(path, sizeof(path), segdir, d.name))
+			continue;
+		v->stat(v, path, NULL, &alloc);
+		d.bytes = alloc;
+		if (seg_reader_init(&r, v, path, 0, &e) == 0) {
+			r.on_damage = on_damage;
+			r.ud = &d;
+			while (seg_reader_next(&r, &f, &e) == 0) {
+				if (!d.records++) {
+					d.first_seq = f.seq;
+					d.first_ts = f.ts_ms;
+				}
+				d.last_seq = f.seq;
+				d.last_ts = f.ts_ms;
+			}
+			seg_reader_close(&r);
+		} else {
+			d.damaged++;
+		}
+		seg_buf_printf(&b,
+			       "%s{\"file\":\"%s\",\"base_seq\":%llu,\"bytes\":%llu,\"records\":%llu,"
+			       "\"first_seq\":%llu,\"last_seq\":%llu,\"first_ts\":%lld,"
+			       "\"last_ts\":%lld,\"damaged_ranges\":%llu,\"acked\":%s}",
+			       i ? "," : "", d.name, (unsigned long long)l.base[i],
+			       (unsigned long long)d.bytes, (unsigned long long)d.records,
+			       (unsigned long long)d.first_seq, (unsigned long long)d.last_seq,
+			       (long long)d.first_ts, (long long)d.last_ts,
+			       (unsigned long long)d.damaged,
+			       d.records && d.last_seq <= st.acked_seq ? "true" : "false");
+	}
+	seg_buf_puts(&b, "]}\n");
+	seg_list_free(&l);
+	if (b.oom) {
+		seg_buf_free(&b);
+		return eng_tls_error(EDGELOG_ENOMEM, "edgelog_export_stats: out of memory");
+	}
+	if (!strcmp(out_path, "-")) {
+		rc = fwrite(b.p, 1, b.len, stdout) == b.len && fflush(stdout) == 0 ?
+			     0 :
+			     eng_tls_error(EDGELOG_EIO, "write to standard output: %s",
+					   strerror(errno));
+	} else if ((rc = eng_write_atomic(out_path, b.p, b.len, 1, &e))) {
+		rc = eng_tls_error(rc, "%s", e.msg);
+	}
+	seg_buf_free(&b);
+	return rc;
+}
