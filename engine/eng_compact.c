@@ -179,8 +179,8 @@ int eng_compact(edgelog *log, uint64_t need)
 	for (i = 0; i < k; i++) {
 		const cmp_action *a = &act[i];
 		uint64_t lo = a->lost_lo > log->cur.acked_seq ? a->lost_lo : log->cur.acked_seq;
-		uint64_t lost = a->reason == CMP_ACKED ? 0 :
-							 eng_stored_between(&log->cur, lo, a->lost_hi);
+		uint64_t lost =
+			a->reason == CMP_ACKED ? 0 : eng_stored_between(&log->cur, lo, a->lost_hi);
 		if (a->reason == CMP_EXPIRED)
 			lost_expired += lost;
 		if (a->reason == CMP_DROPPED)

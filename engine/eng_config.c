@@ -477,7 +477,8 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 	c->alert_fn = cfg->alert_fn;
 	c->alert_payload = cfg->alert_payload;
 	c->status_interval_ms = cfg->status_interval_ms ? cfg->status_interval_ms : 2000;
-	if (cfg->metrics_file && *cfg->metrics_file && !(c->metrics_file = strdup(cfg->metrics_file))) {
+	if (cfg->metrics_file && *cfg->metrics_file &&
+	    !(c->metrics_file = strdup(cfg->metrics_file))) {
 		eng_conf_free(c);
 		return seg_fail(e, EDGELOG_ENOMEM, "out of memory");
 	}

@@ -174,6 +174,8 @@ int eng_write_atomic(const char *path, const void *buf, size_t n, int durable, s
 int eng_deadletter_recover(edgelog *log, seg_err *e);
 /* Append without validation (the record was validated once already). */
 int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq);
+/* edgelog_requeue_failed on a given I/O seam (tests). */
+int eng_requeue_failed_vfs(const char *dir, const seg_vfs *vfs);
 /* Dead letters older than retention_days (cleanup with force). */
 int eng_expire_dead(edgelog *log);
 

@@ -172,9 +172,8 @@ static int journal_write(edgelog *log, const journal *j, seg_err *e)
 	char path[4400], tmp[4400], text[256];
 	int fd, n, r;
 
-	n = snprintf(text, sizeof(text),
-		     "%s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", j->op, j->file,
-		     j->n, j->first_seq, j->after, j->keep);
+	n = snprintf(text, sizeof(text), "%s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+		     j->op, j->file, j->n, j->first_seq, j->after, j->keep);
 	if (journal_path(log, path, sizeof(path)) ||
 	    (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
 		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", log->faileddir);
@@ -222,8 +221,8 @@ static int journal_read(edgelog *log, journal *j, seg_err *e)
 	if (n < 0)
 		return seg_fail_errno(e, (int)n, "read %s", path);
 	text[n] = '\0';
-	if (sscanf(text, "%15s %63s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, j->op,
-		   j->file, &j->n, &j->first_seq, &j->after, &j->keep) != 6 ||
+	if (sscanf(text, "%15s %63s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, j->op, j->file,
+		   &j->n, &j->first_seq, &j->after, &j->keep) != 6 ||
 	    (strcmp(j->op, "requeue") && strcmp(j->op, "expire")) ||
 	    !seg_name_parse(j->file, &base) || j->keep > 1)
 		return seg_fail(e, EDGELOG_ECORRUPT,
@@ -311,7 +310,8 @@ static int requeue_append(edgelog *log, const journal *j, const dead_recs *d, se
 		seg_frame f;
 		if (seg_reader_init(&r, log->vfs, log->segdir, j->first_seq, e) == 0) {
 			while (seg_reader_next(&r, &f, e) == 0 && f.seq < j->first_seq + d->n)
-				if (f.seq >= j->first_seq && f.len == d->len[f.seq - j->first_seq] &&
+				if (f.seq >= j->first_seq &&
+				    f.len == d->len[f.seq - j->first_seq] &&
 				    !memcmp(f.data, d->data[f.seq - j->first_seq], f.len))
 					have[f.seq - j->first_seq] = 1;
 			seg_reader_close(&r);
@@ -375,6 +375,11 @@ static int dead_files(edgelog *log, seg_list *l, seg_err *e)
 
 int edgelog_requeue_failed(const char *dir)
 {
+	return eng_requeue_failed_vfs(dir, seg_vfs_posix());
+}
+
+int eng_requeue_failed_vfs(const char *dir, const seg_vfs *vfs)
+{
 	edgelog_config cfg;
 	edgelog *log;
 	seg_list l = {0};
@@ -392,7 +397,7 @@ int edgelog_requeue_failed(const char *dir)
 		cfg.dir = dir;
 	cfg.endpoint = NULL;
 	cfg.auth_token = cfg.auth_token_file = NULL;
-	if ((rc = edgelog_open(&log, &cfg))) /* finishes an interrupted one */
+	if ((rc = eng_open_vfs(&log, &cfg, vfs))) /* finishes an interrupted one */
 		return rc;
 	if ((rc = dead_files(log, &l, &e)))
 		goto out;

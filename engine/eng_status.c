@@ -33,7 +33,10 @@ typedef struct field {
 	const char *metric, *help;
 } field;
 
-#define F(n, k, p, m, h) {#n, offsetof(edgelog_status, n), k, p, m, h}
+#define F(n, k, p, m, h)                                    \
+	{                                                   \
+#n, offsetof(edgelog_status, n), k, p, m, h \
+	}
 static const field fields[] = {
 	F(device_id, 's', 0, NULL, NULL),
 	F(pending, 'u', 'g', "pending_records", "Records stored and not yet acknowledged."),
@@ -153,7 +156,8 @@ void eng_alerts_update(edgelog *log, const edgelog_status *st)
 		if (now & bit)
 			eng_alert_message(st, bit, msg, sizeof(msg));
 		else
-			snprintf(msg, sizeof(msg), "%s back under its threshold", alert_names[i].name);
+			snprintf(msg, sizeof(msg), "%s back under its threshold",
+				 alert_names[i].name);
 		log->conf.alert_fn(log->conf.alert_payload, bit, !!(now & bit), msg);
 	}
 	pthread_mutex_unlock(&log->alert_mu);
@@ -258,7 +262,8 @@ static void status_from_json(json_t *o, edgelog_status *st)
 	}
 	a = json_object_get(o, "alerts");
 	for (i = 0; json_is_array(a) && i < json_array_size(a); i++) {
-		const char *name = json_string_value(json_object_get(json_array_get(a, i), "alert"));
+		const char *name =
+			json_string_value(json_object_get(json_array_get(a, i), "alert"));
 		for (j = 0; name && j < N_ALERTS; j++)
 			if (!strcmp(name, alert_names[j].name))
 				st->alerts |= alert_names[j].bit;
@@ -288,9 +293,10 @@ void eng_status_prom(const edgelog_status *st, seg_buf *out)
 		const void *p = at(st, f);
 		if (!f->prom)
 			continue;
-		seg_buf_printf(out, "# HELP edgelog_%s %s\n# TYPE edgelog_%s %s\nedgelog_%s{device_id=\"",
-			       f->metric, f->help, f->metric,
-			       f->prom == 'c' ? "counter" : "gauge", f->metric);
+		seg_buf_printf(
+			out, "# HELP edgelog_%s %s\n# TYPE edgelog_%s %s\nedgelog_%s{device_id=\"",
+			f->metric, f->help, f->metric, f->prom == 'c' ? "counter" : "gauge",
+			f->metric);
 		prom_label(out, st->device_id);
 		seg_buf_puts(out, "\"} ");
 		if (f->kind == 'u')
@@ -381,7 +387,8 @@ void eng_snapshot_due(edgelog *log, int force)
 		/* Reopen the object: add who wrote it and when. */
 		if (!b.oom && b.len) {
 			b.len--;
-			seg_buf_printf(&b, ",\"pid\":%ld,\"written_at_ms\":%lld,\"interval_ms\":%u}\n",
+			seg_buf_printf(&b,
+				       ",\"pid\":%ld,\"written_at_ms\":%lld,\"interval_ms\":%u}\n",
 				       (long)getpid(), (long long)log->vfs->now_ms(log->vfs),
 				       log->conf.status_interval_ms);
 		}
@@ -579,7 +586,8 @@ static int status_of(const eng_conf *c, edgelog_status *st, int *live, seg_err *
 			int64_t age = seg_vfs_posix()->now_ms(seg_vfs_posix()) -
 				      (int64_t)json_integer_value(at);
 			int64_t fresh = 3 * (json_is_integer(iv) ? json_integer_value(iv) : 2000);
-			if (json_integer_value(wpid) == pid && age <= (fresh > 10000 ? fresh : 10000)) {
+			if (json_integer_value(wpid) == pid &&
+			    age <= (fresh > 10000 ? fresh : 10000)) {
 				status_from_json(o, st);
 				*live = 1;
 			}
@@ -688,16 +696,16 @@ int edgelog_export_stats(const char *dir, const char *out_path)
 		} else {
 			d.damaged++;
 		}
-		seg_buf_printf(&b,
-			       "%s{\"file\":\"%s\",\"base_seq\":%llu,\"bytes\":%llu,\"records\":%llu,"
-			       "\"first_seq\":%llu,\"last_seq\":%llu,\"first_ts\":%lld,"
-			       "\"last_ts\":%lld,\"damaged_ranges\":%llu,\"acked\":%s}",
-			       i ? "," : "", d.name, (unsigned long long)l.base[i],
-			       (unsigned long long)d.bytes, (unsigned long long)d.records,
-			       (unsigned long long)d.first_seq, (unsigned long long)d.last_seq,
-			       (long long)d.first_ts, (long long)d.last_ts,
-			       (unsigned long long)d.damaged,
-			       d.records && d.last_seq <= st.acked_seq ? "true" : "false");
+		seg_buf_printf(
+			&b,
+			"%s{\"file\":\"%s\",\"base_seq\":%llu,\"bytes\":%llu,\"records\":%llu,"
+			"\"first_seq\":%llu,\"last_seq\":%llu,\"first_ts\":%lld,"
+			"\"last_ts\":%lld,\"damaged_ranges\":%llu,\"acked\":%s}",
+			i ? "," : "", d.name, (unsigned long long)l.base[i],
+			(unsigned long long)d.bytes, (unsigned long long)d.records,
+			(unsigned long long)d.first_seq, (unsigned long long)d.last_seq,
+			(long long)d.first_ts, (long long)d.last_ts, (unsigned long long)d.damaged,
+			d.records && d.last_seq <= st.acked_seq ? "true" : "false");
 	}
 	seg_buf_puts(&b, "]}\n");
 	seg_list_free(&l);
