@@ -60,7 +60,10 @@ typedef struct rp {
 	uint64_t last_kept;
 	seg_ranges gaps;      /* [lo, hi] between kept records */
 	uint64_t oldest_base; /* lowest base of any segment file seen (0: none) */
-	uint64_t seq_floor;   /* no seq at or below this may be handed out again */
+	/* The newest unreadable segment (floor_base) may have handed out seqs
+	 * up to seq_floor. That matters only if no readable segment follows. */
+	uint64_t floor_base, seq_floor;
+	uint64_t newest_good; /* base of the newest readable segment */
 	int64_t age_ms;       /* newest age clock found in a segment header */
 	int changed;          /* something in segments/ was changed */
 } rp;
@@ -228,22 +231,29 @@ static int quarantine_file(rp *r, const char *from_dir, const char *from, const 
 	return 0;
 }
 
-/* A segment file that cannot be read moves out whole. Its records may
- * have been handed out (and uploaded): no seq it could hold is reused. A
- * frame takes at least 17 bytes, which bounds the seqs it can hold. */
+/* The highest seq an unreadable segment of this size may hold (a frame
+ * takes at least 17 bytes). Its records may have been uploaded: if it is
+ * the newest segment, none of those seqs is handed out again. */
+static void bad_bound(rp *r, uint64_t base, uint64_t size)
+{
+	if (base < r->floor_base)
+		return;
+	r->floor_base = base;
+	r->seq_floor =
+		base +
+		(size > SEG_HEADER_SIZE ? (size - SEG_HEADER_SIZE) / (SEG_FRAME_HEADER + 1) : 0);
+}
+
+/* A segment file that cannot be read moves out whole. */
 static int quarantine_segment(rp *r, const char *file, uint64_t base, uint64_t size,
 			      const char *why)
 {
 	char name[300];
-	uint64_t hi;
 	int rc;
 
 	if ((rc = quarantine_file(r, r->segdir, file, file, name, sizeof(name))))
 		return rc;
-	hi = base +
-	     (size > SEG_HEADER_SIZE ? (size - SEG_HEADER_SIZE) / (SEG_FRAME_HEADER + 1) : 0);
-	if (hi > r->seq_floor)
-		r->seq_floor = hi;
+	bad_bound(r, base, size);
 	if (!r->oldest_base || base < r->oldest_base)
 		r->oldest_base = base;
 	r->rep->bad_segments++;
@@ -398,6 +408,8 @@ static int repair_segment(rp *r, uint64_t base, int newest)
 	}
 	if (!r->oldest_base || base < r->oldest_base)
 		r->oldest_base = base;
+	if (base > r->newest_good)
+		r->newest_good = base;
 	if (sc.hdr.age_ms > r->age_ms)
 		r->age_ms = sc.hdr.age_ms;
 
@@ -529,7 +541,7 @@ static int move_engine_bad(rp *r)
 {
 	bad_list b = {0};
 	char path[RP_PATH], name[300], seg[SEG_NAME_LEN + 1];
-	uint64_t size = 0, base, hi;
+	uint64_t size = 0, base;
 	size_t i;
 	int rc;
 
@@ -550,11 +562,7 @@ static int move_engine_bad(rp *r)
 			r->v->stat(r->v, path, &size, NULL);
 		if ((rc = quarantine_file(r, r->segdir, b.names[i], seg, name, sizeof(name))))
 			break;
-		hi = base + (size > SEG_HEADER_SIZE ?
-				     (size - SEG_HEADER_SIZE) / (SEG_FRAME_HEADER + 1) :
-				     0);
-		if (hi > r->seq_floor)
-			r->seq_floor = hi;
+		bad_bound(r, base, size);
 		if (!r->oldest_base || base < r->oldest_base)
 			r->oldest_base = base;
 		r->rep->bad_segments++;
@@ -764,7 +772,7 @@ static int save_cursor_bytes(rp *r)
 static int fix_cursor(rp *r, cur_state *c, int how)
 {
 	int rc, fd;
-	uint64_t hw;
+	uint64_t hw, bad_hi = r->floor_base > r->newest_good ? r->seq_floor : 0;
 
 	if (how == CUR_MISSING || how == CUR_GARBAGE) {
 		if (!r->rep->segments && !r->rep->bad_segments && !r->rep->lost_seq_ranges)
@@ -779,7 +787,7 @@ static int fix_cursor(rp *r, cur_state *c, int how)
 		c->cursor_resets = 1;
 	} else if (how == CUR_FALLBACK) {
 		c->cursor_resets++;
-	} else if (!r->changed && !r->rep->lost_seq_ranges && c->last_seq >= r->seq_floor) {
+	} else if (!r->changed && !r->rep->lost_seq_ranges && c->last_seq >= bad_hi) {
 		return 0; /* nothing to record */
 	}
 	r->rep->cursor_rebuilt = how != CUR_LOADED;
@@ -787,7 +795,7 @@ static int fix_cursor(rp *r, cur_state *c, int how)
 	c->torn_tails += r->rep->torn_tails;
 	c->torn_bytes += r->rep->torn_bytes;
 	/* Never hand out a seq that may exist already. */
-	hw = r->last_kept > r->seq_floor ? r->last_kept : r->seq_floor;
+	hw = r->last_kept > bad_hi ? r->last_kept : bad_hi;
 	if (c->last_seq < hw)
 		c->last_seq = hw;
 	if (how == CUR_MISSING || how == CUR_GARBAGE) {
@@ -885,7 +893,17 @@ out:
 	return rc;
 }
 
+/* edgelog_repair on a given I/O seam (the tests pass fault injectors).
+ * Its prototype belongs in eng_internal.h beside eng_open_vfs; until it is
+ * there, check_repair.c declares it too. */
+int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *report);
+
 int edgelog_repair(const char *dir, edgelog_repair_report *report)
+{
+	return eng_repair_vfs(seg_vfs_posix(), dir, report);
+}
+
+int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *report)
 {
 	edgelog_repair_report local;
 	rp r;
@@ -906,7 +924,7 @@ int edgelog_repair(const char *dir, edgelog_repair_report *report)
 	if (!dir || !*dir)
 		return eng_tls_error(EDGELOG_EINVAL, "edgelog_repair: no directory given");
 	memset(&r, 0, sizeof(r));
-	r.v = seg_vfs_posix();
+	r.v = v;
 	r.dir = dir;
 	r.rep = report;
 	if ((rc = join(&r, r.segdir, dir, ENG_SEGMENTS_DIR)) ||

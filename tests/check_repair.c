@@ -1,0 +1,865 @@
+/*
+ * check_repair.c - edgelog_repair on each kind of damage (torn tail, a
+ * flipped byte in a middle frame, a bad segment header in the middle and at
+ * the end, a truncated sealed segment, a missing, unreadable or half-torn
+ * cursor), the lock it takes, and a fault at every I/O step followed by a
+ * clean rerun. After every repair: the reader finds no damage, the
+ * surviving records are exactly the expected ones, the engine opens and
+ * appends, and every byte taken out of segments/ is in quarantine/.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <edgelog.h>
+
+#include "eng_internal.h"
+#include "seg_cursor.h"
+#include "seg_format.h"
+#include "seg_lost.h"
+#include "test_util.h"
+#include "test_vfs.h"
+
+/* engine/eng_repair.c (its prototype is not in eng_internal.h yet). */
+int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *report);
+
+#define N_RECORDS 400
+#define SEG_BYTES 65536
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = tu_mkdtemp("repair");
+}
+
+static void teardown(void)
+{
+	tu_rm_rf(dir);
+	free(dir);
+}
+
+static edgelog *open_log(const char *d)
+{
+	edgelog_config c;
+
+	edgelog_config_init(&c);
+	c.dir = d;
+	c.segment_bytes = SEG_BYTES;
+	c.device_id = "cam-repair";
+	return tu_open_ok(&c);
+}
+
+/* N_RECORDS predictions in 64 KiB segments (three of them). */
+static void fill(const char *d)
+{
+	edgelog *log = open_log(d);
+	uint64_t i, seq;
+
+	for (i = 1; i <= N_RECORDS; i++) {
+		tu_buf b = tu_prediction(i, 7);
+		ck_assert_int_eq(edgelog_append(log, b.data, b.len, &seq), 0);
+		ck_assert_uint_eq(seq, i);
+		tu_buf_free(&b);
+	}
+	ck_assert_int_eq(edgelog_close(log), 0);
+}
+
+typedef struct counts {
+	uint64_t records, corrupt, first, last;
+	int in_order; /* every record is the prediction its seq was made from */
+} counts;
+
+static void count_corrupt(void *p, const char *s, uint64_t o, uint64_t l, const char *why)
+{
+	(void)s;
+	(void)o;
+	(void)l;
+	(void)why;
+	((counts *)p)->corrupt++;
+}
+
+static counts read_all(const char *d)
+{
+	edgelog_reader *r;
+	edgelog_record rec;
+	counts c;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.in_order = 1;
+	ck_assert_int_eq(edgelog_reader_open(&r, d, 0), 0);
+	edgelog_reader_on_corrupt(r, count_corrupt, &c);
+	while ((rc = edgelog_reader_next(r, &rec)) == 0) {
+		tu_buf want = tu_prediction(rec.seq, 7);
+		if (rec.seq <= N_RECORDS &&
+		    (want.len != rec.len || memcmp(want.data, rec.data, rec.len)))
+			c.in_order = 0;
+		tu_buf_free(&want);
+		if (!c.records)
+			c.first = rec.seq;
+		c.last = rec.seq;
+		c.records++;
+	}
+	ck_assert_int_eq(rc, EDGELOG_EOF);
+	edgelog_reader_close(r);
+	return c;
+}
+
+/* Where record seq is: segment name, frame offset, frame size. */
+static void locate(const char *d, uint64_t seq, char *seg, uint64_t *off, uint64_t *size)
+{
+	edgelog_reader *r;
+	edgelog_record rec;
+
+	ck_assert_int_eq(edgelog_reader_open(&r, d, seq), 0);
+	ck_assert_int_eq(edgelog_reader_next(r, &rec), 0);
+	ck_assert_uint_eq(rec.seq, seq);
+	strcpy(seg, rec.segment);
+	*off = rec.offset;
+	*size = SEG_FRAME_HEADER + rec.len;
+	edgelog_reader_close(r);
+}
+
+static const char *seg_file(const char *d, const char *seg)
+{
+	static char p[4][4300];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(p[k], sizeof(p[k]), "%s/segments/%s", d, seg);
+	return p[k];
+}
+
+static const char *q_file(const char *d, const char *name)
+{
+	static char p[4][4300];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(p[k], sizeof(p[k]), "%s/quarantine/%s", d, name);
+	return p[k];
+}
+
+static void poke(const char *path, uint64_t off, const void *data, size_t n)
+{
+	FILE *f = fopen(path, "r+b");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, (long)off, SEEK_SET), 0);
+	ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+	fclose(f);
+}
+
+static void flip(const char *path, uint64_t off)
+{
+	tu_buf b = tu_read_file(path);
+	uint8_t x = b.data[off] ^ 0x5a;
+	poke(path, off, &x, 1);
+	tu_buf_free(&b);
+}
+
+static int repair(const char *d, edgelog_repair_report *rep)
+{
+	memset(rep, 0, sizeof(*rep));
+	return edgelog_repair(d, rep);
+}
+
+static int file_equals(const char *path, const void *data, size_t n)
+{
+	tu_buf b;
+	int eq;
+
+	if (!tu_file_exists(path))
+		return 0;
+	b = tu_read_file(path);
+	eq = b.len == n && !memcmp(b.data, data, n);
+	tu_buf_free(&b);
+	return eq;
+}
+
+/* Some file in d/quarantine holds exactly these bytes. */
+static int quarantined(const char *d, const void *data, size_t n)
+{
+	char qd[4300];
+	DIR *dd;
+	struct dirent *de;
+	int found = 0;
+
+	snprintf(qd, sizeof(qd), "%s/quarantine", d);
+	if (!(dd = opendir(qd)))
+		return 0;
+	while (!found && (de = readdir(dd)))
+		if (de->d_name[0] != '.')
+			found = file_equals(q_file(d, de->d_name), data, n);
+	closedir(dd);
+	return found;
+}
+
+static uint64_t lost_covers(const char *d, uint64_t lo, uint64_t hi)
+{
+	seg_ranges r = {0};
+	tu_buf b = tu_read_file(q_file(d, SEG_LOST_FILE));
+	uint64_t a, z;
+	int gap;
+
+	ck_assert_int_eq(seg_lost_parse((const char *)b.data, b.len, &r), 0);
+	gap = seg_ranges_uncovered(&r, lo, hi, &a, &z);
+	seg_ranges_free(&r);
+	tu_buf_free(&b);
+	return !gap;
+}
+
+/* The engine opens the repaired directory, counts what is there, appends. */
+static uint64_t reopen_and_append(const char *d, uint64_t *pending)
+{
+	edgelog *log = open_log(d);
+	edgelog_status st;
+	uint64_t seq;
+	tu_buf b = tu_prediction(99999, 7);
+
+	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
+	if (pending)
+		*pending = st.pending;
+	ck_assert_int_eq(edgelog_append(log, b.data, b.len, &seq), 0);
+	tu_buf_free(&b);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	return seq;
+}
+
+static void segment_names(const char *d, char names[][SEG_NAME_LEN + 1], int *n)
+{
+	char sd[4300];
+	seg_list l = {0};
+	seg_err e;
+	size_t i;
+
+	snprintf(sd, sizeof(sd), "%s/segments", d);
+	ck_assert_int_eq(seg_list_read(seg_vfs_posix(), sd, &l, &e), 0);
+	for (i = 0; i < l.n && i < 8; i++)
+		seg_name(names[i], l.base[i]);
+	*n = (int)l.n;
+	seg_list_free(&l);
+}
+
+/* ---- nothing to do -------------------------------------------------------- */
+
+START_TEST(test_clean_directory_is_left_alone)
+{
+	char segs[8][SEG_NAME_LEN + 1];
+	edgelog_repair_report rep;
+	tu_buf before[8], cur;
+	int n, i;
+
+	fill(dir);
+	segment_names(dir, segs, &n);
+	ck_assert_int_eq(n, 3);
+	for (i = 0; i < n; i++)
+		before[i] = tu_read_file(seg_file(dir, segs[i]));
+	cur = tu_read_file(tu_path(dir, "cursor"));
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.segments, 3);
+	ck_assert_uint_eq(rep.records, N_RECORDS);
+	ck_assert_uint_eq(rep.first_seq, 1);
+	ck_assert_uint_eq(rep.last_seq, N_RECORDS);
+	ck_assert_uint_eq(rep.torn_tails + rep.damaged_ranges + rep.bad_segments, 0);
+	ck_assert_uint_eq(rep.lost_seq_ranges, 0);
+	ck_assert_int_eq(rep.cursor_rebuilt, 0);
+	ck_assert_str_eq(rep.quarantine_dir, "");
+	ck_assert(!tu_file_exists(tu_path(dir, "quarantine")));
+	for (i = 0; i < n; i++) {
+		ck_assert(file_equals(seg_file(dir, segs[i]), before[i].data, before[i].len));
+		tu_buf_free(&before[i]);
+	}
+	ck_assert(file_equals(tu_path(dir, "cursor"), cur.data, cur.len));
+	tu_buf_free(&cur);
+	ck_assert_str_eq(edgelog_errmsg(NULL) + strlen(dir),
+			 ": 3 segment(s), 400 record(s) kept, "
+			 "0 torn tail(s), 0 damaged range(s), "
+			 "0 bad segment(s), 0 lost seq range(s)");
+}
+END_TEST
+
+START_TEST(test_missing_or_not_an_edgelog_directory)
+{
+	edgelog_repair_report rep;
+	char p[4300];
+
+	snprintf(p, sizeof(p), "%s/nope", dir);
+	ck_assert_int_eq(repair(p, &rep), EDGELOG_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), p));
+	/* An empty directory is not a buffer: nothing is created in it. */
+	ck_assert_int_eq(repair(dir, &rep), EDGELOG_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "not an edgelog directory"));
+	ck_assert(!tu_file_exists(tu_path(dir, "LOCK")));
+	ck_assert_int_eq(edgelog_repair(NULL, NULL), EDGELOG_EINVAL);
+}
+END_TEST
+
+/* ---- torn tails ------------------------------------------------------------ */
+
+START_TEST(test_torn_tail_after_last_frame)
+{
+	char seg[64], qname[128];
+	uint64_t off, size, pending, i;
+	edgelog_repair_report rep;
+	uint8_t junk[100];
+	tu_buf after;
+	counts c;
+
+	fill(dir);
+	locate(dir, N_RECORDS, seg, &off, &size);
+	memset(junk, 0x11, sizeof(junk));
+	poke(seg_file(dir, seg), off + size, junk, sizeof(junk));
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.torn_tails, 1);
+	ck_assert_uint_eq(rep.torn_bytes, sizeof(junk));
+	ck_assert_uint_eq(rep.damaged_ranges, 0);
+	ck_assert_uint_eq(rep.records, N_RECORDS);
+	ck_assert_uint_eq(rep.lost_seq_ranges, 0);
+	/* Saved, then zeroed in place (the file keeps its size). */
+	snprintf(qname, sizeof(qname), "%s.%llu.bad", seg, (unsigned long long)(off + size));
+	ck_assert(file_equals(q_file(dir, qname), junk, sizeof(junk)));
+	after = tu_read_file(seg_file(dir, seg));
+	ck_assert_uint_eq(after.len, SEG_BYTES);
+	for (i = off + size; i < after.len; i++)
+		ck_assert_uint_eq(after.data[i], 0);
+	tu_buf_free(&after);
+
+	c = read_all(dir);
+	ck_assert_uint_eq(c.records, N_RECORDS);
+	ck_assert_uint_eq(c.corrupt, 0);
+	ck_assert(c.in_order);
+	ck_assert_uint_eq(reopen_and_append(dir, &pending), N_RECORDS + 1);
+	ck_assert_uint_eq(pending, N_RECORDS);
+}
+END_TEST
+
+START_TEST(test_truncated_newest_segment_mid_frame)
+{
+	char seg[64];
+	uint64_t off, size, pending;
+	edgelog_repair_report rep;
+	counts c;
+
+	fill(dir);
+	locate(dir, N_RECORDS, seg, &off, &size);
+	/* The file ends 30 bytes into its last frame. */
+	ck_assert_int_eq(truncate(seg_file(dir, seg), (off_t)(off + 30)), 0);
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.torn_tails, 1);
+	ck_assert_uint_eq(rep.torn_bytes, 30);
+	ck_assert_uint_eq(rep.records, N_RECORDS - 1);
+	ck_assert_uint_eq(rep.last_seq, N_RECORDS - 1);
+	c = read_all(dir);
+	ck_assert_uint_eq(c.records, N_RECORDS - 1);
+	ck_assert_uint_eq(c.corrupt, 0);
+	/* The cursor remembers seq 400 was handed out: it is not reused. */
+	ck_assert_uint_eq(reopen_and_append(dir, &pending), N_RECORDS + 1);
+	ck_assert_uint_eq(pending, N_RECORDS - 1);
+}
+END_TEST
+
+START_TEST(test_truncated_sealed_segment)
+{
+	char seg[64], first_seg[64];
+	uint64_t off, size, o1, s1;
+	edgelog_repair_report rep;
+	tu_buf orig;
+	counts c;
+
+	fill(dir);
+	locate(dir, 1, first_seg, &o1, &s1);
+	locate(dir, 100, seg, &off, &size);
+	ck_assert_str_eq(seg, first_seg);
+	orig = tu_read_file(seg_file(dir, seg));
+	ck_assert_int_eq(truncate(seg_file(dir, seg), (off_t)(off + 30)), 0);
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	/* A sealed segment was complete: its invalid tail is damage. */
+	ck_assert_uint_eq(rep.torn_tails, 0);
+	ck_assert_uint_eq(rep.damaged_ranges, 1);
+	ck_assert_uint_eq(rep.damaged_bytes, 30);
+	ck_assert_uint_eq(rep.lost_seq_ranges, 1);
+	ck_assert(quarantined(dir, orig.data + off, 30));
+	tu_buf_free(&orig);
+	c = read_all(dir);
+	ck_assert_uint_eq(c.corrupt, 0);
+	ck_assert_uint_eq(c.records, rep.records);
+	ck_assert_uint_eq(c.last, N_RECORDS);
+	/* Seqs 100 .. (the next segment's base - 1) are recorded as lost. */
+	ck_assert(lost_covers(dir, 100, 100));
+	ck_assert_uint_eq(reopen_and_append(dir, NULL), N_RECORDS + 1);
+}
+END_TEST
+
+/* ---- damage inside a segment ---------------------------------------------- */
+
+START_TEST(test_flipped_byte_in_middle_frame)
+{
+	char seg[64], qname[128];
+	uint64_t off, size, pending, k;
+	edgelog_repair_report rep;
+	tu_buf orig;
+	counts c;
+
+	fill(dir);
+	locate(dir, 50, seg, &off, &size);
+	flip(seg_file(dir, seg), off + SEG_FRAME_HEADER + 7);
+	orig = tu_read_file(seg_file(dir, seg));
+	c = read_all(dir);
+	ck_assert_uint_eq(c.corrupt, 1);
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.damaged_ranges, 1);
+	ck_assert_uint_eq(rep.damaged_bytes, size);
+	ck_assert_uint_eq(rep.records, N_RECORDS - 1);
+	ck_assert_uint_eq(rep.lost_seq_ranges, 1);
+	ck_assert_uint_eq(rep.bad_segments + rep.torn_tails, 0);
+	ck_assert_str_eq(rep.quarantine_dir, tu_path(dir, "quarantine"));
+	/* The damaged frame's bytes, exactly, under its segment and offset. */
+	snprintf(qname, sizeof(qname), "%s.%llu.bad", seg, (unsigned long long)off);
+	ck_assert(file_equals(q_file(dir, qname), orig.data + off, size));
+	ck_assert(lost_covers(dir, 50, 50));
+	ck_assert(!lost_covers(dir, 49, 50));
+	/* The frames after it moved up; the file keeps its size. */
+	ck_assert_uint_eq(tu_file_size(seg_file(dir, seg)), SEG_BYTES);
+	tu_buf_free(&orig);
+
+	c = read_all(dir);
+	ck_assert_uint_eq(c.records, N_RECORDS - 1);
+	ck_assert_uint_eq(c.corrupt, 0);
+	ck_assert(c.in_order);
+	ck_assert_uint_eq(c.first, 1);
+	ck_assert_uint_eq(c.last, N_RECORDS);
+	locate(dir, 51, seg, &k, &size);
+	ck_assert_uint_eq(k, off);
+
+	/* The cursor's gaps keep the pending count exact. */
+	ck_assert_uint_eq(reopen_and_append(dir, &pending), N_RECORDS + 1);
+	ck_assert_uint_eq(pending, N_RECORDS - 1);
+
+	/* A second run finds nothing to do. */
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.damaged_ranges + rep.lost_seq_ranges + rep.torn_tails, 0);
+	ck_assert_uint_eq(rep.records, N_RECORDS);
+}
+END_TEST
+
+START_TEST(test_several_damaged_frames_across_segments)
+{
+	static const uint64_t hit[] = {3, 4, 150, 200, 330};
+	char seg[64];
+	uint64_t off, size;
+	edgelog_repair_report rep;
+	size_t i;
+	counts c;
+
+	fill(dir);
+	for (i = 0; i < sizeof(hit) / sizeof(hit[0]); i++) {
+		locate(dir, hit[i], seg, &off, &size);
+		flip(seg_file(dir, seg), off + 5); /* the length field */
+	}
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.records, N_RECORDS - 5);
+	/* 3 and 4 are adjacent: one range, one lost seq range. */
+	ck_assert_uint_eq(rep.damaged_ranges, 4);
+	ck_assert_uint_eq(rep.lost_seq_ranges, 4);
+	c = read_all(dir);
+	ck_assert_uint_eq(c.records, N_RECORDS - 5);
+	ck_assert_uint_eq(c.corrupt, 0);
+	ck_assert(c.in_order);
+	ck_assert(lost_covers(dir, 3, 4));
+	ck_assert(lost_covers(dir, 330, 330));
+	ck_assert_uint_eq(reopen_and_append(dir, NULL), N_RECORDS + 1);
+}
+END_TEST
+
+/* ---- unreadable segment headers ------------------------------------------- */
+
+START_TEST(test_bad_header_in_middle_segment)
+{
+	char segs[8][SEG_NAME_LEN + 1], qname[64];
+	edgelog_repair_report rep;
+	uint64_t base2, base3;
+	tu_buf orig;
+	counts c;
+	int n;
+
+	fill(dir);
+	segment_names(dir, segs, &n);
+	ck_assert_int_eq(n, 3);
+	seg_name_parse(segs[1], &base2);
+	seg_name_parse(segs[2], &base3);
+	flip(seg_file(dir, segs[1]), 20);
+	orig = tu_read_file(seg_file(dir, segs[1]));
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.bad_segments, 1);
+	ck_assert_uint_eq(rep.records, N_RECORDS - (base3 - base2));
+	ck_assert_uint_eq(rep.lost_seq_ranges, 1);
+	snprintf(qname, sizeof(qname), "%s.bad", segs[1]);
+	ck_assert(file_equals(q_file(dir, qname), orig.data, orig.len));
+	ck_assert(!tu_file_exists(seg_file(dir, segs[1])));
+	tu_buf_free(&orig);
+	ck_assert(lost_covers(dir, base2, base3 - 1));
+
+	c = read_all(dir);
+	ck_assert_uint_eq(c.corrupt, 0);
+	ck_assert_uint_eq(c.records, N_RECORDS - (base3 - base2));
+	ck_assert_uint_eq(reopen_and_append(dir, NULL), N_RECORDS + 1);
+}
+END_TEST
+
+START_TEST(test_bad_header_in_newest_segment_never_reuses_seqs)
+{
+	char segs[8][SEG_NAME_LEN + 1];
+	edgelog_repair_report rep;
+	uint64_t base3, bound;
+	counts c;
+	int n;
+
+	fill(dir);
+	segment_names(dir, segs, &n);
+	seg_name_parse(segs[2], &base3);
+	flip(seg_file(dir, segs[2]), 40);
+	/* And no cursor to say how far the seqs went. */
+	ck_assert_int_eq(unlink(tu_path(dir, "cursor")), 0);
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.bad_segments, 1);
+	ck_assert_int_eq(rep.cursor_rebuilt, 1);
+	ck_assert_uint_eq(rep.records, base3 - 1);
+	c = read_all(dir);
+	ck_assert_uint_eq(c.corrupt, 0);
+	ck_assert_uint_eq(c.last, base3 - 1);
+	/* Its records may have been uploaded: no seq it could have held (a
+	 * frame is at least 17 bytes) is handed out again. */
+	bound = base3 + (SEG_BYTES - SEG_HEADER_SIZE) / (SEG_FRAME_HEADER + 1);
+	ck_assert_uint_gt(reopen_and_append(dir, NULL), bound);
+}
+END_TEST
+
+START_TEST(test_engine_quarantined_segment_moves_to_quarantine)
+{
+	char segs[8][SEG_NAME_LEN + 1], from[4400], qname[64];
+	edgelog_repair_report rep;
+	tu_buf orig;
+	int n;
+
+	fill(dir);
+	segment_names(dir, segs, &n);
+	/* What open's recovery does with an unreadable newest segment. */
+	flip(seg_file(dir, segs[2]), 40);
+	orig = tu_read_file(seg_file(dir, segs[2]));
+	snprintf(from, sizeof(from), "%s.bad", seg_file(dir, segs[2]));
+	ck_assert_int_eq(rename(seg_file(dir, segs[2]), from), 0);
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.bad_segments, 1);
+	ck_assert(!tu_file_exists(from));
+	snprintf(qname, sizeof(qname), "%s.bad", segs[2]);
+	ck_assert(file_equals(q_file(dir, qname), orig.data, orig.len));
+	tu_buf_free(&orig);
+	ck_assert_uint_eq(tu_count_entries(tu_path(dir, "segments"), ".bad"), 0);
+}
+END_TEST
+
+/* ---- the cursor -------------------------------------------------------------- */
+
+START_TEST(test_missing_cursor_is_rebuilt_conservatively)
+{
+	edgelog_repair_report rep;
+	edgelog *log;
+	cur_state cur;
+	seg_err e;
+	uint64_t pending, first_base;
+	char segs[8][SEG_NAME_LEN + 1];
+	int how, n;
+
+	fill(dir);
+	/* Acknowledge and compact the first segment away, so the oldest
+	 * stored seq is not 1. */
+	log = open_log(dir);
+	ck_assert_int_eq(edgelog_ack(log, 250), 0);
+	ck_assert_int_eq(edgelog_cleanup(log, 0), 0);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	segment_names(dir, segs, &n);
+	seg_name_parse(segs[0], &first_base);
+	ck_assert_uint_gt(first_base, 1);
+	ck_assert_int_eq(unlink(tu_path(dir, "cursor")), 0);
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_int_eq(rep.cursor_rebuilt, 1);
+	ck_assert_int_eq(cur_load(seg_vfs_posix(), tu_path(dir, "cursor"), &cur, &how, &e), 0);
+	ck_assert_int_eq(how, CUR_LOADED);
+	/* Nothing that is stored counts as acknowledged (the ack of 250 is
+	 * forgotten: those records are sent again). */
+	ck_assert_uint_eq(cur.acked_seq, first_base - 1);
+	ck_assert_uint_eq(cur.last_seq, N_RECORDS);
+	ck_assert_uint_eq(reopen_and_append(dir, &pending), N_RECORDS + 1);
+	ck_assert_uint_eq(pending, N_RECORDS - first_base + 1);
+}
+END_TEST
+
+START_TEST(test_garbage_cursor_is_saved_and_rebuilt)
+{
+	edgelog_repair_report rep;
+	uint8_t junk[CUR_FILE_SIZE];
+	cur_state cur;
+	seg_err e;
+	int how;
+
+	fill(dir);
+	memset(junk, 0xab, sizeof(junk));
+	tu_write_file(tu_path(dir, "cursor"), junk, sizeof(junk));
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_int_eq(rep.cursor_rebuilt, 1);
+	ck_assert(file_equals(q_file(dir, "cursor.bad"), junk, sizeof(junk)));
+	ck_assert_int_eq(cur_load(seg_vfs_posix(), tu_path(dir, "cursor"), &cur, &how, &e), 0);
+	ck_assert_int_eq(how, CUR_LOADED);
+	ck_assert_uint_eq(cur.acked_seq, 0);
+	ck_assert_uint_eq(cur.last_seq, N_RECORDS);
+	ck_assert_uint_eq(cur.cursor_resets, 1);
+	ck_assert_uint_eq(reopen_and_append(dir, NULL), N_RECORDS + 1);
+}
+END_TEST
+
+START_TEST(test_damaged_newest_cursor_slot_falls_back)
+{
+	edgelog_repair_report rep;
+	edgelog *log;
+	cur_state s0, s1, cur;
+	seg_err e;
+	tu_buf f;
+	int how, newest;
+	uint64_t older_acked;
+
+	fill(dir);
+	log = open_log(dir);
+	ck_assert_int_eq(edgelog_ack(log, 100), 0);
+	ck_assert_int_eq(edgelog_ack(log, 300), 0);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	f = tu_read_file(tu_path(dir, "cursor"));
+	ck_assert_int_eq(cur_decode(f.data, &s0), SEG_OK);
+	ck_assert_int_eq(cur_decode(f.data + CUR_SLOT_STRIDE, &s1), SEG_OK);
+	newest = s1.generation > s0.generation;
+	older_acked = newest ? s0.acked_seq : s1.acked_seq;
+	tu_buf_free(&f);
+	flip(tu_path(dir, "cursor"), (uint64_t)newest * CUR_SLOT_STRIDE + 30);
+	ck_assert_int_eq(cur_load(seg_vfs_posix(), tu_path(dir, "cursor"), &cur, &how, &e), 0);
+	ck_assert_int_eq(how, CUR_FALLBACK);
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_int_eq(rep.cursor_rebuilt, 1);
+	ck_assert_int_eq(cur_load(seg_vfs_posix(), tu_path(dir, "cursor"), &cur, &how, &e), 0);
+	ck_assert_int_eq(how, CUR_LOADED);
+	ck_assert_uint_eq(cur.acked_seq, older_acked);
+	ck_assert_uint_le(cur.acked_seq, 300);
+}
+END_TEST
+
+/* ---- the lock ------------------------------------------------------------------ */
+
+START_TEST(test_refuses_while_this_process_holds_the_lock)
+{
+	edgelog_repair_report rep;
+	char want[64];
+	edgelog *log;
+
+	fill(dir);
+	log = open_log(dir);
+	ck_assert_int_eq(repair(dir, &rep), EDGELOG_ELOCKED);
+	snprintf(want, sizeof(want), "process %ld", (long)getpid());
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), want), "%s", edgelog_errmsg(NULL));
+	ck_assert_int_eq(edgelog_close(log), 0);
+	ck_assert_int_eq(repair(dir, &rep), 0);
+}
+END_TEST
+
+START_TEST(test_refuses_while_another_process_holds_the_lock)
+{
+	edgelog_repair_report rep;
+	char want[64], ready;
+	int p[2], status;
+	pid_t pid;
+
+	fill(dir);
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		edgelog_config c;
+		edgelog *log;
+		edgelog_config_init(&c);
+		c.dir = dir;
+		c.segment_bytes = SEG_BYTES;
+		if (edgelog_open(&log, &c))
+			_exit(3);
+		if (write(p[1], "x", 1) != 1)
+			_exit(4);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &ready, 1), 1);
+	close(p[0]);
+	ck_assert_int_eq(repair(dir, &rep), EDGELOG_ELOCKED);
+	snprintf(want, sizeof(want), "process %ld", (long)pid);
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), want), "%s", edgelog_errmsg(NULL));
+	ck_assert(!tu_file_exists(tu_path(dir, "quarantine")));
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.records, N_RECORDS);
+}
+END_TEST
+
+/* ---- a fault at every step, then a clean run ----------------------------------- */
+
+static void copy_file(const char *from, const char *to)
+{
+	tu_buf b = tu_read_file(from);
+	tu_write_file(to, b.data, b.len);
+	tu_buf_free(&b);
+}
+
+static void copy_tree(const char *from, const char *to)
+{
+	DIR *d;
+	struct dirent *de;
+	struct stat st;
+	char a[4400], b[4400];
+
+	ck_assert_int_eq(mkdir(to, 0700), 0);
+	ck_assert_ptr_nonnull(d = opendir(from));
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(a, sizeof(a), "%s/%s", from, de->d_name);
+		snprintf(b, sizeof(b), "%s/%s", to, de->d_name);
+		ck_assert_int_eq(stat(a, &st), 0);
+		if (S_ISDIR(st.st_mode))
+			copy_tree(a, b);
+		else
+			copy_file(a, b);
+	}
+	closedir(d);
+}
+
+START_TEST(test_fault_at_every_step_then_rerun)
+{
+	char seg[64], tseg[64], src[4400], work[4400];
+	uint64_t off, size, toff, tsize, total, k;
+	edgelog_repair_report rep;
+	tvfs_fault *f = tvfs_fault_new(NULL);
+	uint8_t junk[64], frame[1024];
+	cur_state cur;
+	seg_err e;
+	tu_buf b;
+	counts c;
+	int how, rc, failed = 0;
+
+	snprintf(src, sizeof(src), "%s/src", dir);
+	fill(src);
+	/* Three kinds of damage at once: a middle frame, a torn tail and an
+	 * unreadable cursor. */
+	locate(src, 120, seg, &off, &size);
+	flip(seg_file(src, seg), off + SEG_FRAME_HEADER + 3);
+	b = tu_read_file(seg_file(src, seg));
+	ck_assert_uint_le(size, sizeof(frame));
+	memcpy(frame, b.data + off, size);
+	tu_buf_free(&b);
+	locate(src, N_RECORDS, tseg, &toff, &tsize);
+	memset(junk, 0x77, sizeof(junk));
+	poke(seg_file(src, tseg), toff + tsize, junk, sizeof(junk));
+	memset(junk, 0xcd, sizeof(junk));
+	poke(tu_path(src, "cursor"), 0, junk, sizeof(junk));
+	poke(tu_path(src, "cursor"), CUR_SLOT_STRIDE, junk, sizeof(junk));
+
+	/* Learn how many operations a repair takes. */
+	snprintf(work, sizeof(work), "%s/w0", dir);
+	copy_tree(src, work);
+	memset(&rep, 0, sizeof(rep));
+	ck_assert_int_eq(eng_repair_vfs(tvfs_fault_vfs(f), work, &rep), 0);
+	total = tvfs_fault_count(f, TVFS_OP_COUNTED);
+	ck_assert_uint_gt(total, 10);
+	tu_rm_rf(work);
+
+	for (k = 1; k <= total; k++) {
+		snprintf(work, sizeof(work), "%s/w%llu", dir, (unsigned long long)k);
+		copy_tree(src, work);
+		tvfs_fault_reset(f);
+		tvfs_fault_fail_nth(f, k, -EIO);
+		memset(&rep, 0, sizeof(rep));
+		rc = eng_repair_vfs(tvfs_fault_vfs(f), work, &rep);
+		if (rc)
+			failed++;
+		/* Whatever happened, a clean run finishes the job. */
+		ck_assert_msg(repair(work, &rep) == 0, "rerun after fault %llu: %s",
+			      (unsigned long long)k, edgelog_errmsg(NULL));
+		c = read_all(work);
+		ck_assert_msg(c.corrupt == 0 && c.records == N_RECORDS - 1 && c.in_order,
+			      "fault %llu: %llu records, %llu damaged", (unsigned long long)k,
+			      (unsigned long long)c.records, (unsigned long long)c.corrupt);
+		ck_assert_msg(quarantined(work, frame, size),
+			      "fault %llu: the damaged frame is not in quarantine/",
+			      (unsigned long long)k);
+		ck_assert_int_eq(cur_load(seg_vfs_posix(), tu_path(work, "cursor"), &cur, &how, &e),
+				 0);
+		ck_assert_int_eq(how, CUR_LOADED);
+		ck_assert_uint_eq(cur.acked_seq, 0);
+		ck_assert(lost_covers(work, 120, 120));
+		tu_rm_rf(work);
+	}
+	ck_assert_int_gt(failed, 0);
+	tvfs_fault_free(f);
+}
+END_TEST
+
+static Suite *repair_suite(void)
+{
+	Suite *s = suite_create("repair");
+	TCase *tc = tcase_create("repair");
+
+	tcase_add_unchecked_fixture(tc, tu_tmp_root_setup, tu_tmp_root_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_clean_directory_is_left_alone);
+	tcase_add_test(tc, test_missing_or_not_an_edgelog_directory);
+	tcase_add_test(tc, test_torn_tail_after_last_frame);
+	tcase_add_test(tc, test_truncated_newest_segment_mid_frame);
+	tcase_add_test(tc, test_truncated_sealed_segment);
+	tcase_add_test(tc, test_flipped_byte_in_middle_frame);
+	tcase_add_test(tc, test_several_damaged_frames_across_segments);
+	tcase_add_test(tc, test_bad_header_in_middle_segment);
+	tcase_add_test(tc, test_bad_header_in_newest_segment_never_reuses_seqs);
+	tcase_add_test(tc, test_engine_quarantined_segment_moves_to_quarantine);
+	tcase_add_test(tc, test_missing_cursor_is_rebuilt_conservatively);
+	tcase_add_test(tc, test_garbage_cursor_is_saved_and_rebuilt);
+	tcase_add_test(tc, test_damaged_newest_cursor_slot_falls_back);
+	tcase_add_test(tc, test_refuses_while_this_process_holds_the_lock);
+	tcase_add_test(tc, test_refuses_while_another_process_holds_the_lock);
+	tcase_add_test(tc, test_fault_at_every_step_then_rerun);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(repair_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
