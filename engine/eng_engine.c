@@ -864,6 +864,7 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	st->alert_pending = log->conf.alert_pending;
 	st->alert_size_pct = log->conf.alert_size_pct;
 	st->alert_failed = log->conf.alert_failed;
+	st->upload_enabled = log->conf.endpoint != NULL;
 	memcpy(st->last_error, log->upl_error[0] ? log->upl_error : log->errmsg,
 	       sizeof(st->last_error) - 1);
 	st->is_connected = log->connected;

@@ -75,6 +75,7 @@ static const field fields[] = {
 	F(alert_pending, 'u', 0, NULL, NULL),
 	F(alert_size_pct, 'u', 0, NULL, NULL),
 	F(alert_failed, 'u', 0, NULL, NULL),
+	F(upload_enabled, 'b', 'g', "upload_enabled", "1 if an endpoint is configured."),
 };
 #undef F
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -544,6 +545,7 @@ static int status_offline(const char *dir, const eng_conf *c, edgelog_status *st
 	st->alert_pending = c->alert_pending;
 	st->alert_size_pct = c->alert_size_pct;
 	st->alert_failed = c->alert_failed;
+	st->upload_enabled = c->endpoint != NULL;
 	st->alerts = eng_alert_bits(st);
 	return 0;
 }

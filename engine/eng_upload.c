@@ -165,8 +165,10 @@ void eng_upload_drain(edgelog *log)
 		int64_t now = log->vfs->mono_ms(log->vfs);
 		if (now >= deadline)
 			break;
-		if (log->upl_next_mono > now) {
-			/* Backing off: wait, but not past the grace period. */
+		if (log->retry_at_mono && log->upl_next_mono > now) {
+			/* Backing off: wait, but not past the grace period. A
+			 * partial batch waiting for batch_timeout_ms is not a
+			 * reason to wait: closing sends it now. */
 			int64_t until = log->upl_next_mono < deadline ? log->upl_next_mono :
 									deadline;
 			pthread_mutex_unlock(&log->mu);

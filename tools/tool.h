@@ -29,4 +29,13 @@ int tool_fail(const char *cmd, int code, const char *fmt, ...)
  * a usage error naming the option. */
 int tool_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
 
+/* The buffer directory for a command: arg if set, else the environment's
+ * (EDGELOG_DIR, BUFFER_DB_PATH), else ./edgelog-data. cfg receives the
+ * environment's configuration. NULL after printing the error for an
+ * invalid environment variable. */
+struct edgelog_config;
+const char *tool_resolve_dir(const char *cmd, const char *arg, struct edgelog_config *cfg);
+/* 1 if dir is a directory; else prints "CMD: DIR: no such directory". */
+int tool_dir_exists(const char *cmd, const char *dir);
+
 #endif

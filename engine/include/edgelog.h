@@ -329,6 +329,7 @@ typedef struct edgelog_status {
 	uint64_t alert_pending;
 	uint64_t alert_size_pct;
 	uint64_t alert_failed;
+	int upload_enabled; /* an endpoint is configured (0: buffer only) */
 } edgelog_status;
 
 /* Snapshot of the engine's counters and state. */
