@@ -18,6 +18,14 @@ static void header_c_on_corrupt(void *payload, const char *segment, uint64_t off
 	++*(int *)payload;
 }
 
+static void header_c_on_alert(void *payload, unsigned alert, int active, const char *msg)
+{
+	(void)alert;
+	(void)active;
+	(void)msg;
+	++*(int *)payload;
+}
+
 int header_c_uses(const void *msgpack, size_t len)
 {
 	edgelog_config cfg;
@@ -36,6 +44,9 @@ int header_c_uses(const void *msgpack, size_t len)
 	cfg.full_policy = EDGELOG_FULL_REJECT;
 	cfg.format = EDGELOG_FORMAT_NDJSON;
 	cfg.compression = EDGELOG_COMPRESSION_GZIP;
+	cfg.alert_fn = header_c_on_alert;
+	cfg.alert_payload = &damaged;
+	cfg.metrics_file = "/run/edgelog.prom";
 	rc = edgelog_config_from_env(&cfg);
 	if (rc == EDGELOG_OK)
 		rc = edgelog_open(&log, &cfg);
@@ -62,6 +73,14 @@ int header_c_uses(const void *msgpack, size_t len)
 		(void)edgelog_reader_corrupt(r);
 	}
 	edgelog_reader_close(r);
+	{
+		edgelog_repair_report rep;
+		int live = 0;
+		if (edgelog_status_dir("/data/edgelog", &st, &live) == EDGELOG_OK && live)
+			(void)edgelog_export_stats("/data/edgelog", "-");
+		if (edgelog_requeue_failed("/data/edgelog") == EDGELOG_OK)
+			(void)edgelog_repair("/data/edgelog", &rep);
+	}
 	(void)edgelog_version();
 	return rc == EDGELOG_EOF && seq > 0 && damaged == 0 ? 0 : 1;
 }

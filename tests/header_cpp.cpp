@@ -33,5 +33,11 @@ int header_cpp_uses(const void *msgpack, size_t len)
 			seq = rec.seq;
 	}
 	edgelog_reader_close(r);
+	edgelog_repair_report rep = edgelog_repair_report();
+	int live = 0;
+	if (edgelog_status_dir("/data/edgelog", &st, &live) == EDGELOG_OK && !live &&
+	    edgelog_requeue_failed("/data/edgelog") == EDGELOG_OK)
+		rc = edgelog_repair("/data/edgelog", &rep);
+	cfg.alert_fn = [](void *, unsigned, int, const char *) {};
 	return rc == EDGELOG_OK && st.pending >= seq ? 0 : 1;
 }
