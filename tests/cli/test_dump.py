@@ -1,0 +1,192 @@
+"""edgelog dump: the table and --stats against golden files (deterministic
+segments from segwriter.py: fixed salts and timestamps), --verify with gaps
+that are and are not accounted for, and --recover from damaged directories
+and single segment files."""
+import json
+import os
+
+import clitest
+import segwriter
+from clitest import run, golden
+
+
+def make(d, n=40, seg_bytes=512, skip_after=None, skip=0):
+    """n small records in several segments; returns the Writer (closed)."""
+    w = segwriter.Writer(d, seg_bytes=seg_bytes)
+    for i in range(1, n + 1):
+        w.append({"i": i, "label": "cat" if i % 3 else "dog", "score": 50 + i % 50})
+        if skip_after == i:
+            w.skip(skip)
+    w.close()
+    return w
+
+
+def frames(path):
+    """(offset, size) of each frame of a segment file, by walking it."""
+    import struct
+    data = open(path, "rb").read()
+    pos, out = segwriter.HEADER, []
+    while pos + 16 <= len(data):
+        (length,) = struct.unpack_from("<I", data, pos + 4)
+        if length == 0:
+            break
+        out.append((pos, 16 + length))
+        pos += 16 + length
+    return out
+
+
+def flip(path, off):
+    with open(path, "r+b") as f:
+        f.seek(off)
+        b = f.read(1)
+        f.seek(off)
+        f.write(bytes([b[0] ^ 0x5A]))
+
+
+def json_records(path):
+    p = run(["dump", "--json", "--device-id", "cam-1", path], check_rc=None)
+    return [json.loads(line) for line in p.stdout.splitlines()]
+
+
+def test_table_golden(d):
+    make("buf", skip_after=20, skip=2)
+    p = run(["dump", "buf"], check_rc=0)
+    golden("dump_table.txt", p.stdout)
+
+
+def test_stats_golden(d):
+    make("buf")
+    p = run(["dump", "--stats", "buf"], check_rc=0)
+    golden("dump_stats.txt", p.stdout)
+
+
+def test_stats_counts_damage_per_segment(d):
+    w = make("buf")
+    second = w.path(w.segments[1])
+    off, size = frames(second)[2]
+    flip(second, off + 18)
+    p = run(["dump", "--stats", "buf"], check_rc=1)
+    golden("dump_stats_damaged.txt", p.stdout)
+
+
+def test_stats_of_one_segment_file(d):
+    w = make("buf")
+    p = run(["dump", "--stats", w.path(w.segments[0])], check_rc=0)
+    rows = [l for l in p.stdout.splitlines() if l.startswith(segwriter.seg_name(1))]
+    assert len(rows) == 1, p.stdout
+    assert "total " in p.stdout
+
+
+def test_verify_gap_is_damage_unless_accounted_for(d):
+    make("buf", skip_after=20, skip=2)
+    p = run(["dump", "--verify", "buf"], check_rc=1)
+    assert "gap: seq 21..22 missing" in p.stdout, p.stdout
+    assert p.stdout.endswith(": DAMAGED\n"), p.stdout
+    # Recorded as lost (what repair writes): listed, no longer damage.
+    os.mkdir("buf/quarantine")
+    with open("buf/quarantine/lost-seqs", "w") as f:
+        f.write("# comment\n21 22 damaged or missing\n")
+    p = run(["dump", "--verify", "buf"], check_rc=0)
+    assert "gap: seq 21..22 missing" in p.stdout and "accounted for" in p.stdout, p.stdout
+    assert "40 records, seq 1..42, 0 damaged range(s), 0 gap(s) (and 1 accounted for): OK" \
+        in p.stdout, p.stdout
+    # A range that covers only part of the gap does not explain it.
+    with open("buf/quarantine/lost-seqs", "w") as f:
+        f.write("21 21 x\n")
+    run(["dump", "--verify", "buf"], check_rc=1)
+
+
+def test_verify_reports_torn_tail_of_newest_segment(d):
+    w = make("buf", n=15)
+    last = w.path(w.segments[-1])
+    off, size = frames(last)[-1]
+    with open(last, "r+b") as f:
+        f.seek(off + size)
+        f.write(b"\x11" * 9)
+    p = run(["dump", "--verify", "buf"], check_rc=1)
+    assert "torn tail" in p.stdout and ("bytes %d..%d (9 bytes)" % (off + size, off + size + 9)) \
+        in p.stdout, p.stdout
+
+
+def test_recover_saves_every_valid_record_with_seq_and_time(d):
+    w = make("src", n=40)
+    before = json_records("src")
+    # Damage: a frame in the second segment, a whole third segment's
+    # header, and a torn tail at the very end.
+    second = w.path(w.segments[1])
+    off, size = frames(second)[1]
+    flip(second, off + 20)
+    flip(w.path(w.segments[2]), 30)
+    last = w.path(w.segments[-1])
+    off2, size2 = frames(last)[-1]
+    with open(last, "r+b") as f:
+        f.seek(off2 + size2)
+        f.write(b"\x22" * 5)
+    p = run(["dump", "--recover", "out", "src"], check_rc=1)
+    golden("dump_recover.txt", p.stdout)
+
+    run(["dump", "--verify", "out"], check_rc=0)
+    after = json_records("out")
+    lost = {r["seq"] for r in before} - {r["seq"] for r in after}
+    want = [r for r in before if r["seq"] not in lost]
+    assert after == want, (after, want)
+    # The second segment's second record and the third segment's records.
+    third = set(range(w.segments[2], w.segments[3]))
+    assert lost == {w.segments[1] + 1} | third, sorted(lost)
+    # The recovered directory is a working buffer: the engine appends.
+    run(["run", "--dir", "out", "--quiet"], stdin='{"after": 1}\n', check_rc=0)
+    recs = json_records("out")
+    assert recs[-1]["data"] == {"after": 1} and recs[-1]["seq"] > before[-1]["seq"], recs[-1]
+    run(["dump", "--verify", "out"], check_rc=0)
+
+
+def test_recover_clean_directory_exits_0(d):
+    make("src", n=25)
+    p = run(["dump", "--recover", "out", "src"], check_rc=0)
+    assert "recovered into out: 25 record(s)" in p.stdout, p.stdout
+    assert "saved: seq 1..25\n" in p.stdout, p.stdout
+    assert "lost:" not in p.stdout
+    assert json_records("out") == json_records("src")
+    run(["dump", "--verify", "out"], check_rc=0)
+
+
+def test_recover_from_one_segment_file_and_range(d):
+    w = make("src", n=40)
+    seg = w.path(w.segments[1])
+    p = run(["dump", "--recover", "out", seg], check_rc=0)
+    n = len(frames(seg))
+    assert "%d record(s)" % n in p.stdout, p.stdout
+    assert [r["seq"] for r in json_records("out")] == list(range(w.segments[1], w.segments[1] + n))
+    os.mkdir("out2")  # an empty directory is fine too
+    run(["dump", "--recover", "out2", "--from", "5", "--to", "9", "src"], check_rc=0)
+    assert [r["seq"] for r in json_records("out2")] == [5, 6, 7, 8, 9]
+
+
+def test_recover_refuses_existing_outdir(d):
+    make("src", n=5)
+    os.mkdir("full")
+    open("full/x", "w").close()
+    p = run(["dump", "--recover", "full", "src"], check_rc=2)
+    assert "full" in p.stderr and "not empty" in p.stderr, p.stderr
+    open("afile", "w").close()
+    p = run(["dump", "--recover", "afile", "src"], check_rc=2)
+    assert "afile" in p.stderr, p.stderr
+    p = run(["dump", "--recover", "nodir/out", "src"], check_rc=2)
+    assert "nodir/out" in p.stderr, p.stderr
+    assert os.listdir("full") == ["x"]
+
+
+def test_usage_errors(d):
+    make("src", n=5)
+    p = run(["dump", "--stats", "--json", "src"], check_rc=2)
+    assert "choose one" in p.stderr, p.stderr
+    p = run(["dump", "--recover"], check_rc=2)
+    assert "--recover" in p.stderr, p.stderr
+    p = run(["dump", "--stats", "missing-dir"], check_rc=2)
+    assert "missing-dir" in p.stderr, p.stderr
+    p = run(["dump", "--help"], check_rc=0)
+    assert "--stats" in p.stdout and "--recover OUTDIR" in p.stdout
+
+
+if __name__ == "__main__":
+    clitest.main()
