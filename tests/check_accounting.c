@@ -350,7 +350,7 @@ static void walk_seeds(edgelog_full_policy policy)
 		walk_one(strtoull(s, NULL, 0), policy);
 		return;
 	}
-	for (seed = 1; seed <= 3; seed++)
+	for (seed = 1; seed <= 2; seed++)
 		walk_one(seed, policy);
 }
 
