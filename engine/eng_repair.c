@@ -780,8 +780,8 @@ static int fix_cursor(rp *r, cur_state *c, int how)
 		if (how == CUR_GARBAGE && (rc = save_cursor_bytes(r)))
 			return rc;
 		/* Nothing is known to be acknowledged: everything from the
-		 * oldest segment on is sent again. */
-		memset(c, 0, sizeof(*c));
+		 * oldest segment on is sent again. *c is all zeros (cur_load)
+		 * but for the gaps record_lost() just added. */
 		c->acked_seq = r->oldest_base ? r->oldest_base - 1 : 0;
 		c->age_ms = r->age_ms;
 		c->cursor_resets = 1;

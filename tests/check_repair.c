@@ -609,6 +609,25 @@ START_TEST(test_missing_cursor_is_rebuilt_conservatively)
 }
 END_TEST
 
+START_TEST(test_rebuilt_cursor_keeps_the_lost_ranges_as_gaps)
+{
+	char seg[64];
+	uint64_t off, size, pending;
+	edgelog_repair_report rep;
+
+	fill(dir);
+	locate(dir, 77, seg, &off, &size);
+	flip(seg_file(dir, seg), off + SEG_FRAME_HEADER + 1);
+	ck_assert_int_eq(unlink(tu_path(dir, "cursor")), 0);
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_int_eq(rep.cursor_rebuilt, 1);
+	ck_assert_uint_eq(rep.lost_seq_ranges, 1);
+	/* Pending counts the records, not the seq range. */
+	ck_assert_uint_eq(reopen_and_append(dir, &pending), N_RECORDS + 1);
+	ck_assert_uint_eq(pending, N_RECORDS - 1);
+}
+END_TEST
+
 START_TEST(test_garbage_cursor_is_saved_and_rebuilt)
 {
 	edgelog_repair_report rep;
@@ -844,6 +863,7 @@ static Suite *repair_suite(void)
 	tcase_add_test(tc, test_bad_header_in_newest_segment_never_reuses_seqs);
 	tcase_add_test(tc, test_engine_quarantined_segment_moves_to_quarantine);
 	tcase_add_test(tc, test_missing_cursor_is_rebuilt_conservatively);
+	tcase_add_test(tc, test_rebuilt_cursor_keeps_the_lost_ranges_as_gaps);
 	tcase_add_test(tc, test_garbage_cursor_is_saved_and_rebuilt);
 	tcase_add_test(tc, test_damaged_newest_cursor_slot_falls_back);
 	tcase_add_test(tc, test_refuses_while_this_process_holds_the_lock);
