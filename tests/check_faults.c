@@ -2,7 +2,8 @@
  * check_faults.c - I/O faults and crashes at every step of a scripted
  * scenario, through the I/O seam (tests/test_vfs.h).
  *
- * The scenario opens an engine on an in-memory file system (tvfs_mem)
+ * The scenario (sync=none with explicit syncs, and sync=always) opens an
+ * engine on an in-memory file system (tvfs_mem)
  * behind a fault injector (tvfs_fault), appends records across several
  * segments, syncs, acknowledges, compacts, restarts once and appends
  * again. It is run once clean to count its file operations, then once per
@@ -55,6 +56,10 @@
 #define DIR_PATH "/f/db"
 #define SEG_PATH DIR_PATH "/segments"
 #define DAY_MS (86400ll * 1000)
+
+/* The scenario's sync mode: none (explicit syncs) or always (every
+ * append that returns 0 is durable). */
+static edgelog_sync_mode g_sync = EDGELOG_SYNC_NONE;
 
 static uint64_t test_seed(void)
 {
@@ -141,7 +146,7 @@ static void config(edgelog_config *c)
 	edgelog_config_init(c);
 	c->dir = DIR_PATH;
 	c->device_id = "faults";
-	c->sync = EDGELOG_SYNC_NONE; /* syncs are the scenario's own steps */
+	c->sync = g_sync; /* none: syncs are the scenario's own steps */
 	c->segment_bytes = 65536;
 	c->max_size_mb = 100;
 	c->retention_days = 7;
@@ -185,6 +190,7 @@ static int s_append(run *r)
 		      "%s: append returned seq %" PRIu64 " after %" PRIu64, r->where, seq,
 		      r->m.last);
 		r->m.key[seq] = key;
+		r->m.synced[seq] = g_sync == EDGELOG_SYNC_ALWAYS;
 		r->m.last = seq;
 	}
 	return rc;
@@ -426,8 +432,9 @@ static uint64_t one_run(int kind, uint64_t n, int cut, uint64_t *fired)
 	return count;
 }
 
-static void fault_every_op(int kind)
+static void fault_every_op(int kind, edgelog_sync_mode sync)
 {
+	g_sync = sync;
 	uint64_t fired, total, n, injected = 0;
 	int cut;
 
@@ -440,31 +447,45 @@ static void fault_every_op(int kind)
 		}
 	/* Each run's fault fired (the count was right). */
 	ck_assert_uint_eq(injected, 2 * total);
-	fprintf(stderr, "check_faults: %s: %" PRIu64 " operations, each failed in turn (x2)\n",
-		kind_name(kind), total);
+	fprintf(stderr,
+		"check_faults: sync=%s, %s: %" PRIu64 " operations, each failed in turn (x2)\n",
+		sync == EDGELOG_SYNC_ALWAYS ? "always" : "none", kind_name(kind), total);
 }
 
 START_TEST(test_enospc_at_every_operation)
 {
-	fault_every_op(F_ENOSPC);
+	fault_every_op(F_ENOSPC, EDGELOG_SYNC_NONE);
 }
 END_TEST
 
 START_TEST(test_eio_at_every_operation)
 {
-	fault_every_op(F_EIO);
+	fault_every_op(F_EIO, EDGELOG_SYNC_NONE);
 }
 END_TEST
 
 START_TEST(test_short_write_at_every_pwrite)
 {
-	fault_every_op(F_SHORT);
+	fault_every_op(F_SHORT, EDGELOG_SYNC_NONE);
+}
+END_TEST
+
+/* sync=always: every append that returned 0 must survive the power cut. */
+START_TEST(test_always_enospc_at_every_operation)
+{
+	fault_every_op(F_ENOSPC, EDGELOG_SYNC_ALWAYS);
+}
+END_TEST
+
+START_TEST(test_always_eio_at_every_operation)
+{
+	fault_every_op(F_EIO, EDGELOG_SYNC_ALWAYS);
 }
 END_TEST
 
 START_TEST(test_disk_full_from_every_operation_then_space_returns)
 {
-	fault_every_op(F_FULL);
+	fault_every_op(F_FULL, EDGELOG_SYNC_NONE);
 }
 END_TEST
 
@@ -712,6 +733,8 @@ static Suite *faults_suite(void)
 	tcase_add_test(tc, test_eio_at_every_operation);
 	tcase_add_test(tc, test_short_write_at_every_pwrite);
 	tcase_add_test(tc, test_disk_full_from_every_operation_then_space_returns);
+	tcase_add_test(tc, test_always_enospc_at_every_operation);
+	tcase_add_test(tc, test_always_eio_at_every_operation);
 	tcase_add_test(tc, test_ack_after_failed_cursor_store_is_durable);
 	tcase_add_test(tc, test_crash_at_every_step_of_compaction);
 	tcase_add_test(tc, test_power_cut_at_every_step_of_compaction);
