@@ -3,10 +3,9 @@
  * scenario, through the I/O seam (tests/test_vfs.h).
  *
  * The scenario (sync=none with explicit syncs, and sync=always) opens an
- * engine on an in-memory file system (tvfs_mem)
- * behind a fault injector (tvfs_fault), appends records across several
- * segments, syncs, acknowledges, compacts, restarts once and appends
- * again. It is run once clean to count its file operations, then once per
+ * engine on an in-memory file system (tvfs_mem) behind a fault injector
+ * (tvfs_fault), appends records across several segments, syncs,
+ * acknowledges, compacts, restarts once and appends again. It is run once clean to count its file operations, then once per
  * operation N and per fault:
  *
  *  - ENOSPC, then EIO, on the Nth operation alone;
