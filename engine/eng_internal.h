@@ -176,6 +176,8 @@ int eng_deadletter_recover(edgelog *log, seg_err *e);
 int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq);
 /* edgelog_requeue_failed on a given I/O seam (tests). */
 int eng_requeue_failed_vfs(const char *dir, const seg_vfs *vfs);
+/* edgelog_repair on a given I/O seam (tests). */
+int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *report);
 /* Dead letters older than retention_days (cleanup with force). */
 int eng_expire_dead(edgelog *log);
 

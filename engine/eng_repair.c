@@ -896,7 +896,6 @@ out:
 /* edgelog_repair on a given I/O seam (the tests pass fault injectors).
  * Its prototype belongs in eng_internal.h beside eng_open_vfs; until it is
  * there, check_repair.c declares it too. */
-int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *report);
 
 int edgelog_repair(const char *dir, edgelog_repair_report *report)
 {

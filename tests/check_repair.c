@@ -28,7 +28,6 @@
 #include "test_vfs.h"
 
 /* engine/eng_repair.c (its prototype is not in eng_internal.h yet). */
-int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *report);
 
 #define N_RECORDS 400
 #define SEG_BYTES 65536
