@@ -318,7 +318,7 @@ int tool_tail(int argc, char **argv)
 			c.json = 1;
 		} else if (!strcmp(a, "-f") || !strcmp(a, "--follow")) {
 			follow = 1;
-		} else if (!strcmp(a, "-n") || !strncmp(a, "-n", 2) || !strcmp(a, "--from") ||
+		} else if (!strncmp(a, "-n", 2) || !strcmp(a, "--from") ||
 			   !strcmp(a, "--device-id")) {
 			const char *v;
 			int is_n = !strncmp(a, "-n", 2);
