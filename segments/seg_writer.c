@@ -371,6 +371,14 @@ quarantine:
 		return seg_fail_errno(e, r, "rename %s to %s", path, bad);
 	w->dir_dirty = 1;
 	rep->quarantined++;
+	{
+		/* Smallest frame: its header and a one-byte msgpack object. */
+		uint64_t most = size > SEG_HEADER_SIZE ?
+					(size - SEG_HEADER_SIZE) / (SEG_FRAME_HEADER + 1) :
+					0;
+		if (base + most + 1 > rep->bad_seq_bound)
+			rep->bad_seq_bound = base + most + 1;
+	}
 	return 1;
 }
 
@@ -424,6 +432,8 @@ int seg_writer_open(seg_writer *w, const seg_vfs *v, const char *dir, size_t seg
 	}
 	if (floor_seq > w->next_seq)
 		w->next_seq = floor_seq;
+	if (rep->bad_seq_bound > w->next_seq)
+		w->next_seq = rep->bad_seq_bound;
 	if (min_next_seq > w->next_seq)
 		w->next_seq = min_next_seq;
 	rep->segments = l.n;

@@ -48,7 +48,11 @@ typedef struct seg_open_report {
 	uint64_t torn_bytes;  /* bytes zeroed by that */
 	uint64_t corrupt;     /* damaged ranges seen in the active segment */
 	uint64_t quarantined; /* unreadable segment files renamed *.bad */
-	uint64_t bytes;       /* disk use of the segment files */
+	/* Above every seq a quarantined newest file could have held (its base
+	 * plus the most frames its size allows): new seqs start here so none
+	 * the cloud may have seen is handed out again. 0: none. */
+	uint64_t bad_seq_bound;
+	uint64_t bytes; /* disk use of the segment files */
 } seg_open_report;
 
 typedef struct seg_writer {
