@@ -794,16 +794,20 @@ int edgelog_ack(edgelog *log, uint64_t seq)
 		pthread_mutex_unlock(&log->mu);
 		return EDGELOG_EINVAL;
 	}
-	if (seq <= log->cur.acked_seq) {
+	/* Done only once it is durable: an ack whose cursor store failed is
+	 * stored again by the next ack at or below it, never reported done. */
+	if (seq <= log->durable_acked) {
 		pthread_mutex_unlock(&log->mu);
 		return 0;
 	}
-	log->cur.sent += eng_stored_between(&log->cur, log->cur.acked_seq, seq);
-	log->cur.acked_seq = seq;
-	eng_prune_gaps(log);
-	log->cur.last_success_at = log->vfs->now_ms(log->vfs) / 1000;
-	if (log->first_seq <= seq)
-		log->first_seq = seq + 1;
+	if (seq > log->cur.acked_seq) {
+		log->cur.sent += eng_stored_between(&log->cur, log->cur.acked_seq, seq);
+		log->cur.acked_seq = seq;
+		eng_prune_gaps(log);
+		log->cur.last_success_at = log->vfs->now_ms(log->vfs) / 1000;
+		if (log->first_seq <= seq)
+			log->first_seq = seq + 1;
+	}
 	pthread_mutex_unlock(&log->mu);
 	return eng_store_cursor(log);
 }

@@ -66,13 +66,6 @@ static uint64_t test_seed(void)
 	return s && *s ? strtoull(s, NULL, 0) : 1;
 }
 
-/* Run the checks that fail on engine bugs not fixed yet. */
-static int known_bugs(void)
-{
-	const char *s = getenv("EDGELOG_TEST_KNOWN_BUGS");
-	return s && *s && strcmp(s, "0") != 0;
-}
-
 static void quiet_log(void *payload, int level, const char *msg)
 {
 	(void)payload;
@@ -126,7 +119,6 @@ typedef struct model {
 	uint8_t synced[MAX_SEQ]; /* a later sync returned 0 */
 	uint64_t last;           /* highest seq returned */
 	uint64_t acked;          /* highest seq an edgelog_ack returned 0 for */
-	uint64_t ack_failed;     /* highest seq an edgelog_ack failed for */
 	uint64_t next_key;
 	int open_failed; /* the first open failed (the fault hit it) */
 } model;
@@ -212,14 +204,10 @@ static int s_ack(run *r, uint64_t seq)
 	if (!seq)
 		return 0;
 	rc = edgelog_ack(r->log, seq);
-	/* edgelog_ack promises a durable cursor when it returns 0. Known bug
-	 * (see test_ack_after_failed_cursor_store_is_durable): after an ack
-	 * whose cursor store failed, an ack of a lower seq returns 0 without
-	 * storing anything; such acks are not trusted unless
-	 * EDGELOG_TEST_KNOWN_BUGS is set. */
-	if (rc && seq > r->m.ack_failed)
-		r->m.ack_failed = seq;
-	if (rc == 0 && seq > r->m.acked && (seq > r->m.ack_failed || known_bugs()))
+	/* edgelog_ack promises a durable cursor when it returns 0, also
+	 * after an earlier ack whose cursor store failed (see
+	 * test_ack_after_failed_cursor_store_is_durable). */
+	if (rc == 0 && seq > r->m.acked)
 		r->m.acked = seq;
 	return rc;
 }
@@ -489,12 +477,11 @@ START_TEST(test_disk_full_from_every_operation_then_space_returns)
 END_TEST
 
 /*
- * Known engine bug, found by the disk-full loop above: edgelog_ack(seq)
- * moves the in-memory ack before storing the cursor and keeps it when the
- * store fails; a later edgelog_ack of any seq at or below it then returns 0
- * at once ("already acknowledged") although no cursor holding it was ever
- * stored. A crash then loses an ack that returned 0. Runs (and fails) only
- * with EDGELOG_TEST_KNOWN_BUGS=1 until the engine is fixed.
+ * Found by the disk-full loop above: edgelog_ack(seq) moved the in-memory
+ * ack before storing the cursor and kept it when the store failed; a later
+ * edgelog_ack of any seq at or below it returned 0 at once ("already
+ * acknowledged") although no cursor holding it was ever stored, and a
+ * crash then lost an ack that had returned 0.
  */
 START_TEST(test_ack_after_failed_cursor_store_is_durable)
 {
@@ -504,12 +491,6 @@ START_TEST(test_ack_after_failed_cursor_store_is_durable)
 	edgelog_config c;
 	edgelog *log = NULL;
 
-	if (!known_bugs()) {
-		fprintf(stderr,
-			"check_faults: test_ack_after_failed_cursor_store_is_durable "
-			"skipped: known engine bug (set EDGELOG_TEST_KNOWN_BUGS=1 to run)\n");
-		return;
-	}
 	run_init(&r, test_seed());
 	snprintf(r.where, sizeof(r.where), "ack after a failed cursor store");
 	ck_assert_int_eq(s_open(&r), 0);
