@@ -20,7 +20,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,31 +37,52 @@ static const char RUN_USAGE[] =
 	"usage: edgelog run [--dir D] [--endpoint URL] [--input FILE] [OPTIONS]\n"
 	"\n"
 	"The agent: appends records from stdin (or FILE) to the buffer directory D and,\n"
-	"when an endpoint is configured, uploads them in the background. SIGTERM or\n"
-	"SIGINT stops reading and closes cleanly (sync, deliver for close_grace_ms,\n"
-	"save the cursor).\n"
+	"when an endpoint is configured, uploads them in the background. At the end of\n"
+	"input, or on SIGTERM or SIGINT, it closes cleanly: syncs, keeps delivering for\n"
+	"close_grace_ms (5 s), saves the cursor; what is not delivered stays buffered\n"
+	"for the next run. A summary goes to stderr: records read, stored, bad,\n"
+	"delivered.\n"
 	"\n"
 	"Input (--input-format):\n"
-	"  json     (default) one JSON value a line. Empty lines are ignored. A line that\n"
-	"           is not valid JSON, or longer than EDGELOG_MAX_RECORD bytes, is\n"
-	"           reported with its line number, counted as bad and skipped.\n"
+	"  json     (default) one JSON value a line; empty lines are ignored. A line that\n"
+	"           is not valid JSON (the message gives the byte offset in the line) or\n"
+	"           is longer than EDGELOG_MAX_RECORD bytes is reported with its line\n"
+	"           number, counted as bad and skipped.\n"
+	"  msgpack  concatenated msgpack objects, one record each. An object larger than\n"
+	"           EDGELOG_MAX_RECORD is skipped as it streams past (reported, counted).\n"
+	"           A byte that cannot be msgpack (0xc1), nesting deeper than 256 or an\n"
+	"           object cut short by the end of input is reported with its byte\n"
+	"           offset and counted; after a bad byte the rest of the input cannot be\n"
+	"           split into objects, so reading stops there.\n"
 	"\n"
-	"Options (flags win over the environment, EDGELOG_* as in design.md):\n"
-	"  --dir D                buffer directory (EDGELOG_DIR; default ./edgelog-data)\n"
-	"  --endpoint URL         upload here (EDGELOG_ENDPOINT); none: buffer only\n"
-	"  --device-id ID         (EDGELOG_DEVICE_ID; default the host name)\n"
+	"Options (flags win over the environment: EDGELOG_DIR, EDGELOG_ENDPOINT, ...):\n"
+	"  --dir D                buffer directory (default ./edgelog-data)\n"
+	"  --endpoint URL         upload to URL; none (or \"\"): buffer only\n"
+	"  --device-id ID         device_id on the wire (default the host name)\n"
 	"  --input FILE           read FILE instead of stdin ('-': stdin)\n"
 	"  --input-format json|msgpack\n"
-	"  --drain                at end of input wait until every pending record is\n"
-	"                         delivered (needs an endpoint)\n"
-	"  --drain-timeout SEC    give up waiting after SEC seconds (exit 1)\n"
-	"  --quiet                no summary line\n"
+	"  --drain                at the end of input wait until nothing is pending\n"
+	"                         (needs an endpoint): a progress line on a terminal\n"
+	"                         (delivered, remaining, rate, ETA), else one summary\n"
+	"                         line. batch_timeout_ms defaults to 200 with --drain,\n"
+	"                         so the last partial batch leaves without delay.\n"
+	"  --drain-timeout SEC    stop waiting after SEC seconds\n"
+	"  --sync always|interval|none         --sync-interval-ms N\n"
+	"  --format ndjson|json|msgpack        --compression gzip|none\n"
+	"  --full-policy drop_oldest|reject    --max-size-mb N    --retention-days N\n"
+	"  --batch-size N         --batch-timeout-ms N    --close-grace-ms N\n"
+	"  --retry-base-ms N      --retry-max-ms N        --http-timeout-ms N\n"
+	"  --segment-bytes N      --ca-file FILE          --auth-token-file FILE\n"
+	"                         the configuration fields of the same names\n"
+	"  --quiet                no summary\n"
 	"\n"
-	"Exit status: 0 when every record read was stored (and, with --drain,\n"
-	"everything was delivered); 1 when a line was bad or not stored, or records\n"
-	"remain undelivered after --drain; 2 usage or configuration error. A signal\n"
-	"is the normal way to stop the agent: it does not by itself make the exit\n"
-	"status 1, but an unfinished last line it interrupts does (not stored).\n";
+	"Exit status: 0 when every record read was stored (and, with --drain, nothing\n"
+	"is left pending); 1 when a record was bad or could not be stored, or records\n"
+	"are still pending after --drain; 2 usage or configuration error (a bad flag,\n"
+	"an invalid EDGELOG_* variable, an unreadable --input). SIGTERM and SIGINT are\n"
+	"the normal way to stop the agent and do not by themselves make the status 1;\n"
+	"a record they cut off half read does (it is reported, not stored), and so\n"
+	"does interrupting --drain with records pending.\n";
 
 #define RUN_CHUNK 65536
 #define RUN_MAX_REPORTS 100
@@ -74,6 +97,7 @@ static void on_signal(int sig)
 typedef struct run_state {
 	edgelog *log;
 	const char *input_name;
+	const char *unit; /* "line" or "object" */
 	int fd;
 	sigset_t waitmask; /* the main thread's mask with TERM and INT let through */
 	uint64_t lines, stored, bad, empty, failed, reports;
@@ -86,25 +110,32 @@ static double mono_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void report(run_state *s, const char *fmt, const char *detail)
+/* Report a bad or unstored record, prefixed by where it is ("stdin line
+ * 3:"); after RUN_MAX_REPORTS only the count goes on. */
+__attribute__((format(printf, 2, 3))) static void report(run_state *s, const char *fmt, ...)
 {
+	va_list ap;
+
 	if (s->reports++ < RUN_MAX_REPORTS) {
-		fprintf(stderr, "edgelog run: %s line %llu: ", s->input_name,
+		fprintf(stderr, "edgelog run: %s %s %llu: ", s->input_name, s->unit,
 			(unsigned long long)s->lines);
-		fprintf(stderr, fmt, detail);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
 		fputc('\n', stderr);
 	} else if (s->reports == RUN_MAX_REPORTS + 1) {
 		fprintf(stderr,
-			"edgelog run: more bad lines; no longer reporting each (the summary "
-			"counts them)\n");
+			"edgelog run: more bad input; no longer reporting each (the summary "
+			"counts it)\n");
 	}
 }
+
+static void store(run_state *s, const void *data, size_t len, int json);
 
 /* One complete line (without its newline). */
 static void handle_line(run_state *s, const char *line, size_t len)
 {
 	size_t i;
-	int rc;
 
 	for (i = 0; i < len; i++)
 		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
@@ -113,7 +144,15 @@ static void handle_line(run_state *s, const char *line, size_t len)
 		s->empty++;
 		return;
 	}
-	rc = edgelog_append_json(s->log, line, len, NULL);
+	store(s, line, len, 1);
+}
+
+/* Append one record (JSON text or one msgpack object) and count it. */
+static void store(run_state *s, const void *data, size_t len, int json)
+{
+	int rc = json ? edgelog_append_json(s->log, data, len, NULL) :
+			edgelog_append(s->log, data, len, NULL);
+
 	if (rc == 0) {
 		s->stored++;
 	} else if (rc == EDGELOG_EINVAL || rc == EDGELOG_ETOOBIG) {
@@ -171,8 +210,8 @@ static int read_json_lines(run_state *s)
 				if (overlong) {
 					s->bad++;
 					report(s,
-					       "longer than EDGELOG_MAX_RECORD (%s bytes); skipped",
-					       "1048576");
+					       "longer than EDGELOG_MAX_RECORD (%u bytes); skipped",
+					       EDGELOG_MAX_RECORD);
 				} else {
 					handle_line(s, line, llen);
 				}
@@ -208,8 +247,8 @@ static int read_json_lines(run_state *s)
 			s->lines++;
 			if (overlong) {
 				s->bad++;
-				report(s, "longer than EDGELOG_MAX_RECORD (%s bytes); skipped",
-				       "1048576");
+				report(s, "longer than EDGELOG_MAX_RECORD (%u bytes); skipped",
+				       EDGELOG_MAX_RECORD);
 			} else {
 				handle_line(s, line, llen);
 			}
@@ -221,10 +260,255 @@ static int read_json_lines(run_state *s)
 		/* Stopped in the middle of a line: part of a record is not one. */
 		s->lines++;
 		s->bad++;
-		report(s, "%s", "unfinished when the signal came; not stored");
+		report(s, "unfinished when the signal came; not stored");
 	}
 out:
 	free(line);
+	free(chunk);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * A msgpack stream, split into objects as the bytes arrive.
+ *
+ * A walk over the encoding like seg_mp_validate's (objects still owed per
+ * nesting level), but resumable at any byte, so one object never needs to
+ * be in memory whole to find its end: an object longer than
+ * EDGELOG_MAX_RECORD is skipped as it streams past (reported, counted) and
+ * the next one is read normally. Only a byte that cannot start an element
+ * (0xc1) or nesting deeper than RUN_MP_DEPTH makes the rest of the stream
+ * unreadable: msgpack has no marker to resynchronise on, so that ends the
+ * input (reported with its byte offset, counted as one bad object). An
+ * object cut short by the end of input is reported and counted too.
+ * edgelog_append checks each object again before storing it.
+ */
+#define RUN_MP_DEPTH 256
+
+enum {
+	MP_MORE,
+	MP_DONE,
+	MP_BAD
+};
+
+typedef struct mp_split {
+	uint64_t owed[RUN_MP_DEPTH + 1]; /* elements still to read per level */
+	int depth;                       /* -1: between objects */
+	uint8_t type;                    /* type byte whose length is being read */
+	unsigned hdr_need;               /* length bytes still to read */
+	uint64_t hdr_val;
+	uint64_t skip; /* payload bytes still to pass */
+} mp_split;
+
+/* An element ended, with `children` elements of its own to come. */
+static int mp_element_end(mp_split *m, uint64_t children)
+{
+	if (children) {
+		if (m->depth == RUN_MP_DEPTH)
+			return MP_BAD;
+		m->owed[++m->depth] = children;
+		return MP_MORE;
+	}
+	while (m->depth >= 0 && m->owed[m->depth] == 0)
+		m->depth--;
+	return m->depth < 0 ? MP_DONE : MP_MORE;
+}
+
+/* The length after a type byte is complete. */
+static int mp_length_done(mp_split *m)
+{
+	switch (m->type) {
+	case 0xc7:
+	case 0xc8:
+	case 0xc9: /* ext: length, then a type byte and the data */
+		m->skip = m->hdr_val + 1;
+		return MP_MORE;
+	case 0xdc:
+	case 0xdd: /* array */
+		return mp_element_end(m, m->hdr_val);
+	case 0xde:
+	case 0xdf: /* map: keys and values */
+		return mp_element_end(m, m->hdr_val * 2);
+	default: /* bin, str */
+		m->skip = m->hdr_val;
+		return m->skip ? MP_MORE : mp_element_end(m, 0);
+	}
+}
+
+/* A type byte. */
+static int mp_type(mp_split *m, uint8_t b)
+{
+	static const uint8_t fixed[] = {
+		/* 0xc4..0xdf: bytes of length field (high nibble 1) or of fixed
+		 * payload (0x80 | n) after the type byte */
+		[0xc4 - 0xc4] = 0x01, [0xc5 - 0xc4] = 0x02, [0xc6 - 0xc4] = 0x04,
+		[0xc7 - 0xc4] = 0x01, [0xc8 - 0xc4] = 0x02, [0xc9 - 0xc4] = 0x04,
+		[0xca - 0xc4] = 0x84, [0xcb - 0xc4] = 0x88, [0xcc - 0xc4] = 0x81,
+		[0xcd - 0xc4] = 0x82, [0xce - 0xc4] = 0x84, [0xcf - 0xc4] = 0x88,
+		[0xd0 - 0xc4] = 0x81, [0xd1 - 0xc4] = 0x82, [0xd2 - 0xc4] = 0x84,
+		[0xd3 - 0xc4] = 0x88, [0xd4 - 0xc4] = 0x82, [0xd5 - 0xc4] = 0x83,
+		[0xd6 - 0xc4] = 0x85, [0xd7 - 0xc4] = 0x89, [0xd8 - 0xc4] = 0x91,
+		[0xd9 - 0xc4] = 0x01, [0xda - 0xc4] = 0x02, [0xdb - 0xc4] = 0x04,
+		[0xdc - 0xc4] = 0x02, [0xdd - 0xc4] = 0x04, [0xde - 0xc4] = 0x02,
+		[0xdf - 0xc4] = 0x04,
+	};
+	uint8_t f;
+
+	if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+		return mp_element_end(m, 0); /* fixint, nil, bool */
+	if (b <= 0x8f)
+		return mp_element_end(m, (uint64_t)(b & 0x0f) * 2); /* fixmap */
+	if (b <= 0x9f)
+		return mp_element_end(m, b & 0x0f); /* fixarray */
+	if (b <= 0xbf) {                            /* fixstr */
+		m->skip = b & 0x1f;
+		return m->skip ? MP_MORE : mp_element_end(m, 0);
+	}
+	if (b == 0xc1)
+		return MP_BAD; /* never used */
+	f = fixed[b - 0xc4];
+	if (f & 0x80) {
+		m->skip = f & 0x7f;
+		return MP_MORE;
+	}
+	m->type = b;
+	m->hdr_need = f;
+	m->hdr_val = 0;
+	return MP_MORE;
+}
+
+/* Feed p[0..n) (n > 0). Stops at the end of the current object (MP_DONE),
+ * at a byte that makes it invalid (MP_BAD: that byte is p[*used - 1]), or
+ * when the bytes run out (MP_MORE). *used: bytes consumed. */
+static int mp_feed(mp_split *m, const uint8_t *p, size_t n, size_t *used)
+{
+	size_t i = 0;
+	int r = MP_MORE;
+
+	if (m->depth < 0) {
+		m->depth = 0;
+		m->owed[0] = 1;
+	}
+	while (i < n && r == MP_MORE) {
+		if (m->skip) {
+			size_t k = m->skip < n - i ? (size_t)m->skip : n - i;
+			i += k;
+			m->skip -= k;
+			if (!m->skip)
+				r = mp_element_end(m, 0);
+		} else if (m->hdr_need) {
+			m->hdr_val = m->hdr_val << 8 | p[i++];
+			if (!--m->hdr_need)
+				r = mp_length_done(m);
+		} else {
+			m->owed[m->depth]--;
+			r = mp_type(m, p[i++]);
+		}
+	}
+	*used = i;
+	return r;
+}
+
+/* Read msgpack objects until end of input, a signal or an unreadable
+ * byte. 0, or -1 on a read error (reported). */
+static int read_msgpack(run_state *s)
+{
+	uint8_t *chunk = malloc(RUN_CHUNK), *obj = NULL;
+	size_t olen = 0, ocap = 0;
+	uint64_t off = 0, start = 0;
+	int overlong = 0, rc = 0, stop = 0;
+	mp_split m;
+
+	if (!chunk)
+		return tool_fail("run", -1, "out of memory");
+	m.depth = -1;
+	m.hdr_need = 0;
+	m.skip = 0;
+	while (!stop) {
+		ssize_t n;
+		size_t pos = 0;
+		int w = wait_input(s);
+
+		if (w == 0)
+			break;
+		if (w < 0 || (n = read(s->fd, chunk, RUN_CHUNK)) < 0) {
+			if (w > 0 && errno == EINTR)
+				continue;
+			rc = tool_fail("run", -1, "reading %s: %s", s->input_name, strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			if (m.depth >= 0) {
+				s->bad++;
+				report(s,
+				       "at byte %llu: cut short by the end of input after %llu "
+				       "bytes; not stored",
+				       (unsigned long long)start,
+				       (unsigned long long)(off - start));
+			}
+			break;
+		}
+		while (pos < (size_t)n) {
+			size_t used;
+			int r;
+
+			if (m.depth < 0) {
+				start = off + pos;
+				s->lines++; /* objects, numbered from 1 */
+				olen = 0;
+				overlong = 0;
+			}
+			r = mp_feed(&m, chunk + pos, (size_t)n - pos, &used);
+			if (!overlong && olen + used > EDGELOG_MAX_RECORD) {
+				overlong = 1;
+				report(s,
+				       "at byte %llu: larger than EDGELOG_MAX_RECORD (%u bytes); "
+				       "skipping it",
+				       (unsigned long long)start, EDGELOG_MAX_RECORD);
+			} else if (!overlong) {
+				if (olen + used > ocap) {
+					size_t nc = ocap ? ocap : 4096;
+					uint8_t *nb;
+					while (nc < olen + used)
+						nc *= 2;
+					if (!(nb = realloc(obj, nc))) {
+						rc = tool_fail("run", -1, "out of memory");
+						goto out;
+					}
+					obj = nb;
+					ocap = nc;
+				}
+				memcpy(obj + olen, chunk + pos, used);
+				olen += used;
+			}
+			pos += used;
+			if (r == MP_DONE) {
+				if (overlong)
+					s->bad++;
+				else
+					store(s, obj, olen, 0);
+				m.depth = -1;
+			} else if (r == MP_BAD) {
+				s->bad++;
+				report(s,
+				       "at byte %llu: not msgpack (byte 0x%02x at offset %llu%s); "
+				       "the rest of the input cannot be split into objects and is "
+				       "ignored",
+				       (unsigned long long)start, chunk[pos - 1],
+				       (unsigned long long)(off + pos - 1),
+				       chunk[pos - 1] == 0xc1 ? "" : ", nested too deep");
+				stop = 1;
+				break;
+			}
+		}
+		off += (uint64_t)n;
+	}
+	if (run_signal && m.depth >= 0) {
+		s->bad++;
+		report(s, "at byte %llu: unfinished when the signal came; not stored",
+		       (unsigned long long)start);
+	}
+out:
+	free(obj);
 	free(chunk);
 	return rc;
 }
@@ -235,63 +519,138 @@ typedef struct run_opts {
 	unsigned long long drain_timeout;
 } run_opts;
 
+/* Options that set one numeric config field, with the engine's range. */
+static const struct {
+	const char *flag;
+	size_t off;
+	uint32_t lo, hi;
+} run_u32[] = {
+	{"--batch-size", offsetof(edgelog_config, batch_size), 1, 100000},
+	{"--batch-timeout-ms", offsetof(edgelog_config, batch_timeout_ms), 1, 86400000},
+	{"--sync-interval-ms", offsetof(edgelog_config, sync_interval_ms), 1, 3600000},
+	{"--max-size-mb", offsetof(edgelog_config, max_size_mb), 1, 1u << 22},
+	{"--retention-days", offsetof(edgelog_config, retention_days), 1, 36500},
+	{"--close-grace-ms", offsetof(edgelog_config, close_grace_ms), 1, 3600000},
+	{"--retry-base-ms", offsetof(edgelog_config, retry_base_ms), 1, 3600000},
+	{"--retry-max-ms", offsetof(edgelog_config, retry_max_ms), 1, 86400000},
+	{"--http-timeout-ms", offsetof(edgelog_config, http_timeout_ms), 1, 3600000},
+	{"--segment-bytes", offsetof(edgelog_config, segment_bytes), 65536, 1u << 30},
+};
+
+static const char *const sync_names[] = {"always", "interval", "none", NULL};
+static const char *const format_names[] = {"ndjson", "json", "msgpack", NULL};
+static const char *const comp_names[] = {"gzip", "none", NULL};
+static const char *const full_names[] = {"drop_oldest", "reject", NULL};
+static const char *const input_names[] = {"json", "msgpack", NULL};
+
+/* v among names: *out = its index + 1 (the config enums' values). */
 static int parse_enum(const char *opt, const char *v, const char *const *names, int *out)
 {
+	char list[128] = "";
 	int i;
-	for (i = 0; names[i]; i++)
+
+	for (i = 0; names[i]; i++) {
 		if (!strcmp(v, names[i])) {
 			*out = i + 1;
 			return 0;
 		}
-	tool_fail("run", TOOL_USAGE, "%s: '%s' is not one of the accepted values", opt, v);
+		strcat(list, i ? ", " : "");
+		strcat(list, names[i]);
+	}
+	tool_fail("run", TOOL_USAGE, "%s: '%s' is not one of %s", opt, v, list);
 	return -1;
 }
 
 static int parse_args(int argc, char **argv, edgelog_config *cfg, run_opts *o, int *done)
 {
-	static const char *const formats[] = {"json", "msgpack", NULL};
 	int i;
 
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		unsigned long long n;
+		size_t k;
 		int e;
 
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(RUN_USAGE, stdout);
 			*done = 1;
 			return TOOL_OK;
-		} else if (!strcmp(a, "--drain")) {
+		}
+		if (!strcmp(a, "--drain")) {
 			o->drain = 1;
 			continue;
-		} else if (!strcmp(a, "--quiet")) {
+		}
+		if (!strcmp(a, "--quiet")) {
 			o->quiet = 1;
 			continue;
 		}
-		if (strncmp(a, "--", 2) ||
-		    !(!strcmp(a, "--dir") || !strcmp(a, "--endpoint") ||
-		      !strcmp(a, "--device-id") || !strcmp(a, "--input") ||
-		      !strcmp(a, "--input-format") || !strcmp(a, "--drain-timeout"))) {
+		if (strncmp(a, "--", 2) || !a[2]) {
 			fputs(RUN_USAGE, stderr);
-			return tool_fail("run", TOOL_USAGE, "unknown argument '%s'", a);
+			return tool_fail("run", TOOL_USAGE, "unexpected argument '%s'", a);
+		}
+		for (k = 0; k < sizeof(run_u32) / sizeof(run_u32[0]); k++)
+			if (!strcmp(a, run_u32[k].flag))
+				break;
+		if (k < sizeof(run_u32) / sizeof(run_u32[0])) {
+			if (!v)
+				return tool_fail("run", TOOL_USAGE, "%s needs a value", a);
+			if (tool_parse_u64("run", a, v, &n))
+				return TOOL_USAGE;
+			if (n < run_u32[k].lo || n > run_u32[k].hi)
+				return tool_fail("run", TOOL_USAGE, "%s: %llu is outside %u..%u", a,
+						 n, run_u32[k].lo, run_u32[k].hi);
+			*(uint32_t *)((char *)cfg + run_u32[k].off) = (uint32_t)n;
+			i++;
+			continue;
+		}
+		if (strcmp(a, "--dir") && strcmp(a, "--endpoint") && strcmp(a, "--device-id") &&
+		    strcmp(a, "--input") && strcmp(a, "--input-format") &&
+		    strcmp(a, "--drain-timeout") && strcmp(a, "--sync") && strcmp(a, "--format") &&
+		    strcmp(a, "--compression") && strcmp(a, "--full-policy") &&
+		    strcmp(a, "--ca-file") && strcmp(a, "--auth-token-file")) {
+			fputs(RUN_USAGE, stderr);
+			return tool_fail("run", TOOL_USAGE, "unknown option '%s'", a);
 		}
 		if (!v)
 			return tool_fail("run", TOOL_USAGE, "%s needs a value", a);
 		i++;
 		if (!strcmp(a, "--dir")) {
+			if (!*v)
+				return tool_fail("run", TOOL_USAGE, "--dir: empty");
 			cfg->dir = v;
 		} else if (!strcmp(a, "--endpoint")) {
-			cfg->endpoint = *v ? v : NULL;
+			cfg->endpoint = *v ? v : NULL; /* "": buffer only */
 		} else if (!strcmp(a, "--device-id")) {
 			cfg->device_id = v;
+		} else if (!strcmp(a, "--ca-file")) {
+			cfg->ca_file = v;
+		} else if (!strcmp(a, "--auth-token-file")) {
+			cfg->auth_token_file = v;
 		} else if (!strcmp(a, "--input")) {
 			o->input = v;
 		} else if (!strcmp(a, "--input-format")) {
-			if (parse_enum(a, v, formats, &e))
+			if (parse_enum(a, v, input_names, &e))
 				return TOOL_USAGE;
 			o->msgpack = e == 2;
 		} else if (!strcmp(a, "--drain-timeout")) {
 			if (tool_parse_u64("run", a, v, &o->drain_timeout))
 				return TOOL_USAGE;
+		} else if (!strcmp(a, "--sync")) {
+			if (parse_enum(a, v, sync_names, &e))
+				return TOOL_USAGE;
+			cfg->sync = (edgelog_sync_mode)e;
+		} else if (!strcmp(a, "--format")) {
+			if (parse_enum(a, v, format_names, &e))
+				return TOOL_USAGE;
+			cfg->format = (edgelog_format)e;
+		} else if (!strcmp(a, "--compression")) {
+			if (parse_enum(a, v, comp_names, &e))
+				return TOOL_USAGE;
+			cfg->compression = (edgelog_compression)e;
+		} else if (!strcmp(a, "--full-policy")) {
+			if (parse_enum(a, v, full_names, &e))
+				return TOOL_USAGE;
+			cfg->full_policy = (edgelog_full_policy)e;
 		}
 	}
 	return TOOL_OK;
@@ -299,18 +658,18 @@ static int parse_args(int argc, char **argv, edgelog_config *cfg, run_opts *o, i
 
 /* Wait until nothing is pending, a signal, or the timeout. 0 when
  * drained. */
-static int drain(run_state *s, const run_opts *o, uint64_t *delivered)
+static int drain(run_state *s, const run_opts *o, uint64_t sent0, uint64_t *delivered)
 {
 	int tty = isatty(2);
 	double t0 = mono_s(), last_draw = 0;
 	edgelog_status st;
-	uint64_t sent0, pending0;
+	uint64_t pending0, drain_sent0;
 	sigset_t sigs;
 
 	if (edgelog_get_status(s->log, &st))
 		return -1;
-	sent0 = st.sent;
 	pending0 = st.pending;
+	drain_sent0 = st.sent;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
@@ -323,7 +682,7 @@ static int drain(run_state *s, const run_opts *o, uint64_t *delivered)
 			return -1;
 		*delivered = st.sent - sent0;
 		if (tty && (now - last_draw >= 0.25 || st.pending == 0)) {
-			double rate = now > t0 ? (double)(st.sent - sent0) / (now - t0) : 0;
+			double rate = now > t0 ? (double)(st.sent - drain_sent0) / (now - t0) : 0;
 			char eta[32] = "?";
 			if (rate > 0)
 				snprintf(eta, sizeof(eta), "%.0f s", (double)st.pending / rate);
@@ -367,7 +726,8 @@ int tool_run(int argc, char **argv)
 	struct sigaction sa;
 	sigset_t block, old;
 	int rc, done = 0, undelivered = 0, read_err;
-	uint64_t delivered = 0;
+	uint64_t delivered = 0, sent0 = 0, pending = 0;
+	edgelog_status st;
 
 	memset(&o, 0, sizeof(o));
 	memset(&s, 0, sizeof(s));
@@ -376,11 +736,13 @@ int tool_run(int argc, char **argv)
 		return tool_fail("run", TOOL_USAGE, "%s", edgelog_errmsg(NULL));
 	if ((rc = parse_args(argc, argv, &cfg, &o, &done)) != 0 || done)
 		return rc;
-	if (o.msgpack)
-		return tool_fail("run", TOOL_USAGE, "--input-format msgpack: not built yet");
 	if (o.drain && !cfg.endpoint)
 		return tool_fail("run", TOOL_USAGE,
 				 "--drain needs an endpoint (--endpoint or EDGELOG_ENDPOINT)");
+	/* The uploader holds a partial batch for batch_timeout_ms (10 s by
+	 * default); a drain would wait that long for its last records. */
+	if (o.drain && !cfg.batch_timeout_ms)
+		cfg.batch_timeout_ms = 200;
 
 	if (!o.input || !strcmp(o.input, "-")) {
 		s.fd = 0;
@@ -412,17 +774,24 @@ int tool_run(int argc, char **argv)
 		return tool_fail("run", rc == EDGELOG_ECONFIG ? TOOL_USAGE : TOOL_PROBLEM, "%s",
 				 edgelog_errmsg(NULL));
 	}
-	if (cfg.endpoint && (rc = edgelog_start(s.log))) {
-		fprintf(stderr, "edgelog run: cannot start uploading: %s\n", edgelog_errmsg(s.log));
+	/* The worker runs even without an endpoint: it makes records durable
+	 * every sync_interval_ms while input is idle, runs retention and
+	 * keeps the status snapshot that `edgelog status` shows as live. */
+	if ((rc = edgelog_start(s.log))) {
+		fprintf(stderr, "edgelog run: cannot start the engine's worker: %s\n",
+			edgelog_errmsg(s.log));
 		edgelog_close(s.log);
 		if (s.fd > 0)
 			close(s.fd);
 		return TOOL_PROBLEM;
 	}
 
-	read_err = read_json_lines(&s);
+	if (edgelog_get_status(s.log, &st) == 0)
+		sent0 = st.sent;
+	s.unit = o.msgpack ? "object" : "line";
+	read_err = o.msgpack ? read_msgpack(&s) : read_json_lines(&s);
 	if (o.drain && !run_signal && !read_err) {
-		rc = drain(&s, &o, &delivered);
+		rc = drain(&s, &o, sent0, &delivered);
 		undelivered = rc != 0;
 	}
 	if (run_signal && !o.quiet)
@@ -430,17 +799,26 @@ int tool_run(int argc, char **argv)
 			run_signal == SIGTERM ? "SIGTERM" : "SIGINT");
 	if ((rc = edgelog_close(s.log)))
 		fprintf(stderr, "edgelog run: close: %s\n", edgelog_errmsg(NULL));
+	/* What close delivered in its grace period, from the directory. */
+	if (cfg.endpoint &&
+	    edgelog_status_dir(cfg.dir ? cfg.dir : "./edgelog-data", &st, NULL) == 0) {
+		delivered = st.sent - sent0;
+		pending = st.pending;
+	}
 	if (s.fd > 0)
 		close(s.fd);
 	if (!o.quiet) {
-		fprintf(stderr, "edgelog run: %llu line(s) read: %llu stored, %llu bad, %llu empty",
-			(unsigned long long)s.lines, (unsigned long long)s.stored,
-			(unsigned long long)s.bad, (unsigned long long)s.empty);
+		fprintf(stderr, "edgelog run: %llu %s(s) read: %llu stored, %llu bad",
+			(unsigned long long)s.lines, s.unit, (unsigned long long)s.stored,
+			(unsigned long long)s.bad);
+		if (!o.msgpack)
+			fprintf(stderr, ", %llu empty", (unsigned long long)s.empty);
 		if (s.failed)
 			fprintf(stderr, ", %llu not stored (engine error)",
 				(unsigned long long)s.failed);
-		if (o.drain)
-			fprintf(stderr, "; %llu delivered", (unsigned long long)delivered);
+		if (cfg.endpoint)
+			fprintf(stderr, "; %llu delivered, %llu pending",
+				(unsigned long long)delivered, (unsigned long long)pending);
 		fputc('\n', stderr);
 	}
 	return (s.bad || s.failed || read_err || undelivered || rc) ? TOOL_PROBLEM : TOOL_OK;
