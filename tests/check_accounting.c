@@ -45,13 +45,6 @@
 #define DAY_MS (24 * HOUR_MS)
 #define STEPS 600
 
-static void quiet_log(void *payload, int level, const char *msg)
-{
-	(void)payload;
-	(void)level;
-	(void)msg;
-}
-
 typedef struct walk {
 	uint64_t seed, rng;
 	char *dir;
@@ -100,7 +93,7 @@ static void w_open(walk *w)
 	c.full_policy = w->policy;
 	c.sync = w->sync;
 	c.sync_interval_ms = 50;
-	c.log_fn = quiet_log;
+	c.log_fn = tu_quiet_log;
 	rc = eng_open_vfs(&w->log, &c, tvfs_fault_vfs(w->f));
 	CHECK(rc == 0, "seed %" PRIu64 " step %d: open: %s: %s", w->seed, w->step,
 	      edgelog_strerror(rc), edgelog_errmsg(NULL));

@@ -70,12 +70,6 @@ static void teardown_dir(void)
 	}
 }
 
-static uint64_t test_seed(void)
-{
-	const char *s = getenv("EDGELOG_TEST_SEED");
-	return s && *s ? strtoull(s, NULL, 0) : 1;
-}
-
 static int64_t mono_us(void)
 {
 	struct timespec ts;
@@ -396,7 +390,7 @@ static void crash_loop(edgelog_sync_mode sync, int trials, const char *name)
 {
 	history h = {0};
 	collector c;
-	uint64_t rng = test_seed() * 0x9e3779b97f4a7c15ull + (uint64_t)sync;
+	uint64_t rng = tu_seed() * 0x9e3779b97f4a7c15ull + (uint64_t)sync;
 	uint64_t torn_before = 0, checked = 0, last_seq = 0;
 	int64_t t0 = mono_us();
 
@@ -426,7 +420,7 @@ static void crash_loop(edgelog_sync_mode sync, int trials, const char *name)
 		" torn tails truncated, %" PRIu64 " trials killed before any report, "
 		"%" PRIu64 " record checks (seed %" PRIu64 ")\n",
 		name, trials, secs, h.reports, last_seq, h.torn_tails, h.empty_trials, checked,
-		test_seed());
+		tu_seed());
 	free(h.v);
 }
 

@@ -60,19 +60,6 @@
  * append that returns 0 is durable). */
 static edgelog_sync_mode g_sync = EDGELOG_SYNC_NONE;
 
-static uint64_t test_seed(void)
-{
-	const char *s = getenv("EDGELOG_TEST_SEED");
-	return s && *s ? strtoull(s, NULL, 0) : 1;
-}
-
-static void quiet_log(void *payload, int level, const char *msg)
-{
-	(void)payload;
-	(void)level;
-	(void)msg;
-}
-
 /* ------------------------------------------------------------------------
  * Self-describing records: msgpack [key, bin of 1500 + key % 1000 bytes
  * derived from key], so about 30 fill a 64 KiB segment.
@@ -81,32 +68,13 @@ static void quiet_log(void *payload, int level, const char *msg)
 
 static size_t make_record(uint64_t key, uint8_t *out)
 {
-	size_t len = 1500 + key % 1000, i;
-	out[0] = 0x92;
-	out[1] = 0xcf;
-	for (i = 0; i < 8; i++)
-		out[2 + i] = (uint8_t)(key >> (56 - 8 * i));
-	out[10] = 0xc5; /* bin16 */
-	out[11] = (uint8_t)(len >> 8);
-	out[12] = (uint8_t)len;
-	for (i = 0; i < len; i++)
-		out[13 + i] = (uint8_t)(key * 131 + i * 7 + 3);
-	return 13 + len;
+	return tu_keyed_record(key, 1500, 1000, out);
 }
 
 /* The key of a record we made, or 0. */
 static uint64_t record_key(const uint8_t *p, size_t len)
 {
-	uint8_t want[REC_MAX];
-	uint64_t key = 0;
-	int i;
-	if (len < 13 || len > REC_MAX || p[0] != 0x92 || p[1] != 0xcf)
-		return 0;
-	for (i = 0; i < 8; i++)
-		key = key << 8 | p[2 + i];
-	if (key == 0 || make_record(key, want) != len || memcmp(p, want, len) != 0)
-		return 0;
-	return key;
+	return tu_keyed_record_key(p, len, 1500, 1000);
 }
 
 /* ------------------------------------------------------------------------
@@ -141,7 +109,7 @@ static void config(edgelog_config *c)
 	c->segment_bytes = 65536;
 	c->max_size_mb = 100;
 	c->retention_days = 7;
-	c->log_fn = quiet_log;
+	c->log_fn = tu_quiet_log;
 }
 
 static void run_init(run *r, uint64_t seed)
@@ -371,7 +339,7 @@ static uint64_t one_run(int kind, uint64_t n, int cut, uint64_t *fired)
 	uint64_t count;
 	int done;
 
-	run_init(&r, test_seed() * 1000003 + n);
+	run_init(&r, tu_seed() * 1000003 + n);
 	snprintf(r.where, sizeof(r.where), "%s at operation %" PRIu64 ", %s", kind_name(kind), n,
 		 cut ? "then a power cut" : "then close");
 	if (n) {
@@ -406,7 +374,7 @@ static uint64_t one_run(int kind, uint64_t n, int cut, uint64_t *fired)
 	}
 	if (cut) {
 		tvfs_fault_fail(r.f, TVFS_OP_ALL, 1, -EIO, 1);
-		tvfs_mem_power_loss(r.mem, test_seed() + n);
+		tvfs_mem_power_loss(r.mem, tu_seed() + n);
 		edgelog_close(r.log); /* dead descriptors: frees memory only */
 	} else {
 		edgelog_close(r.log);
@@ -491,7 +459,7 @@ START_TEST(test_ack_after_failed_cursor_store_is_durable)
 	edgelog_config c;
 	edgelog *log = NULL;
 
-	run_init(&r, test_seed());
+	run_init(&r, tu_seed());
 	snprintf(r.where, sizeof(r.where), "ack after a failed cursor store");
 	ck_assert_int_eq(s_open(&r), 0);
 	for (i = 0; i < 10; i++)
@@ -620,13 +588,13 @@ static void crash_compaction(int power)
 		crasher c;
 		int rc;
 
-		run_init(&r, test_seed() * 7919 + n);
+		run_init(&r, tu_seed() * 7919 + n);
 		compaction_prefix(&r);
 		memset(&c, 0, sizeof(c));
 		c.mem = r.mem;
 		c.f = r.f;
 		c.power = power;
-		c.seed = test_seed() + n;
+		c.seed = tu_seed() + n;
 		c.trigger = n;
 		tvfs_fault_set_hook(r.f, crash_hook, &c);
 		rc = edgelog_cleanup(r.log, 0);

@@ -49,19 +49,6 @@
 #define SEG_PATH DIR_PATH "/segments"
 #define CUR_PATH DIR_PATH "/cursor"
 
-static uint64_t test_seed(void)
-{
-	const char *s = getenv("EDGELOG_TEST_SEED");
-	return s && *s ? strtoull(s, NULL, 0) : 1;
-}
-
-static void quiet_log(void *payload, int level, const char *msg)
-{
-	(void)payload;
-	(void)level;
-	(void)msg;
-}
-
 /* ------------------------------------------------------------------------
  * Records: self-describing, so any record found can be checked.
  * msgpack [key (uint64), bin8 of 10 + key % 200 bytes derived from key]
@@ -70,30 +57,13 @@ static void quiet_log(void *payload, int level, const char *msg)
 
 static size_t make_record(uint64_t key, uint8_t *out)
 {
-	size_t len = 10 + key % 200, i;
-	out[0] = 0x92;
-	out[1] = 0xcf;
-	for (i = 0; i < 8; i++)
-		out[2 + i] = (uint8_t)(key >> (56 - 8 * i));
-	out[10] = 0xc4;
-	out[11] = (uint8_t)len;
-	for (i = 0; i < len; i++)
-		out[12 + i] = (uint8_t)(key * 31 + i * 7 + 3);
-	return 12 + len;
+	return tu_keyed_record(key, 10, 200, out);
 }
 
 /* The key of a record, or 0 if the bytes are not a record we made. */
 static uint64_t record_key(const uint8_t *p, size_t len)
 {
-	uint8_t want[REC_MAX];
-	uint64_t key = 0;
-	if (len < 12 || p[0] != 0x92 || p[1] != 0xcf)
-		return 0;
-	for (int i = 0; i < 8; i++)
-		key = key << 8 | p[2 + i];
-	if (key == 0 || make_record(key, want) != len || memcmp(p, want, len) != 0)
-		return 0;
-	return key;
+	return tu_keyed_record_key(p, len, 10, 200);
 }
 
 /* ------------------------------------------------------------------------
@@ -329,7 +299,7 @@ static void config(edgelog_config *c, const params *p)
 	c->sync = p->sync;
 	c->sync_interval_ms = 10;
 	c->segment_bytes = 65536; /* rolls every few hundred records */
-	c->log_fn = quiet_log;
+	c->log_fn = tu_quiet_log;
 }
 
 static void precreate(tvfs_mem *mem)
@@ -463,7 +433,7 @@ static void power_cycle(model *m, tvfs_mem *mem, const params *p, uint64_t *rng,
 	_Atomic uint64_t next_key = m->max_key + 1;
 
 	snprintf(when, sizeof(when), "iteration %d epoch %d (seed %" PRIu64 ")", iter, epoch,
-		 test_seed());
+		 tu_seed());
 	/* Two threads: the cut is only armed after open (the hook takes the
 	 * engine's mutex, which needs the handle). */
 	cutter_arm(&cut, mem, p->threads > 1 ? 0 : trigger, mask, tu_rand(rng));
@@ -544,7 +514,7 @@ static void run_iterations(const params *p, int iterations, int epochs, const ch
 {
 	model m;
 	uint64_t rng =
-		test_seed() * 0x2545f4914f6cdd1dull + (uint64_t)p->sync * 7 + (uint64_t)p->threads;
+		tu_seed() * 0x2545f4914f6cdd1dull + (uint64_t)p->sync * 7 + (uint64_t)p->threads;
 	model_init(&m);
 	for (int it = 1; it <= iterations; it++) {
 		char when[96];
@@ -564,7 +534,7 @@ static void run_iterations(const params *p, int iterations, int epochs, const ch
 			if (ep == epochs || tu_rand_below(&rng, 2)) {
 				snprintf(when, sizeof(when),
 					 "%s iteration %d after cut %d (seed %" PRIu64 ")", name,
-					 it, ep, test_seed());
+					 it, ep, tu_seed());
 				edgelog *log = reopen_and_check(&m, mem, p, when);
 				CHECK(edgelog_close(log) == 0, "%s: close: %s", when,
 				      edgelog_errmsg(NULL));
@@ -621,7 +591,7 @@ START_TEST(test_fresh_directory_always)
 	params p = {EDGELOG_SYNC_ALWAYS, 1, 0};
 	model m;
 	model_init(&m);
-	tvfs_mem *mem = tvfs_mem_new(test_seed());
+	tvfs_mem *mem = tvfs_mem_new(tu_seed());
 	tvfs_mem_set_loss(mem, 0, 0, 0); /* nothing unsynced survives */
 	edgelog_config c;
 	edgelog *log = NULL;
@@ -666,7 +636,7 @@ START_TEST(test_clean_close_then_cut_keeps_everything)
 	params p = {EDGELOG_SYNC_NONE, 1, 1};
 	model m;
 	model_init(&m);
-	tvfs_mem *mem = tvfs_mem_new(test_seed() + 5);
+	tvfs_mem *mem = tvfs_mem_new(tu_seed() + 5);
 	precreate(mem);
 	edgelog_config c;
 	edgelog *log = NULL;
@@ -701,7 +671,7 @@ static void crash_then_sync(edgelog_sync_mode second_sync, int append_more)
 	params p = {EDGELOG_SYNC_NONE, 1, 1};
 	model m;
 	model_init(&m);
-	tvfs_mem *mem = tvfs_mem_new(test_seed() + 11);
+	tvfs_mem *mem = tvfs_mem_new(tu_seed() + 11);
 	tvfs_mem_set_loss(mem, 0, 0, 0); /* nothing unsynced survives */
 	precreate(mem);
 

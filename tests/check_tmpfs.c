@@ -44,13 +44,6 @@
 static char g_mnt[64];
 static int g_mounted;
 
-static void quiet_log(void *payload, int level, const char *msg)
-{
-	(void)payload;
-	(void)level;
-	(void)msg;
-}
-
 /* Mount the tmpfs; 0, or -1 after printing why the test is skipped. */
 static int mount_small_fs(const char *test)
 {
@@ -104,7 +97,7 @@ static void config(edgelog_config *c, state *s, edgelog_sync_mode sync)
 	c->segment_bytes = 65536;
 	c->sync = sync;
 	c->sync_interval_ms = 20;
-	c->log_fn = quiet_log;
+	c->log_fn = tu_quiet_log;
 }
 
 /* Append until ENOSPC (or n records). Returns the code that stopped it. */

@@ -313,3 +313,56 @@ struct edgelog *tu_open_ok(const struct edgelog_config *c)
 		      edgelog_errmsg(NULL));
 	return log;
 }
+
+uint64_t tu_seed(void)
+{
+	const char *s = getenv("EDGELOG_TEST_SEED");
+	return s && *s ? strtoull(s, NULL, 0) : 1;
+}
+
+void tu_quiet_log(void *payload, int level, const char *msg)
+{
+	(void)payload;
+	(void)level;
+	(void)msg;
+}
+
+size_t tu_keyed_record(uint64_t key, size_t min, size_t spread, uint8_t *out)
+{
+	size_t len = min + key % spread, i, h;
+
+	out[0] = 0x92; /* [key, bin] */
+	out[1] = 0xcf;
+	for (i = 0; i < 8; i++)
+		out[2 + i] = (uint8_t)(key >> (56 - 8 * i));
+	if (len < 256) {
+		out[10] = 0xc4;
+		out[11] = (uint8_t)len;
+		h = 12;
+	} else {
+		out[10] = 0xc5;
+		out[11] = (uint8_t)(len >> 8);
+		out[12] = (uint8_t)len;
+		h = 13;
+	}
+	for (i = 0; i < len; i++)
+		out[h + i] = (uint8_t)(key * 131 + i * 7 + 3);
+	return h + len;
+}
+
+uint64_t tu_keyed_record_key(const uint8_t *p, size_t len, size_t min, size_t spread)
+{
+	uint8_t *want;
+	uint64_t key = 0;
+	int i, same;
+
+	if (len < 12 || len > 13 + min + spread || p[0] != 0x92 || p[1] != 0xcf)
+		return 0;
+	for (i = 0; i < 8; i++)
+		key = key << 8 | p[2 + i];
+	if (key == 0 || !(want = malloc(13 + min + spread)))
+		return 0;
+	same = tu_keyed_record(key, min, spread, want) == len && memcmp(p, want, len) == 0;
+	free(want);
+	return same ? key : 0;
+}

@@ -64,6 +64,22 @@ uint64_t tu_rand_below(uint64_t *state, uint64_t n);
  */
 tu_buf tu_prediction(uint64_t index, uint64_t seed);
 
+/* EDGELOG_TEST_SEED (any base strtoull accepts), else 1: lets a run with
+ * a printed seed be replayed. */
+uint64_t tu_seed(void);
+
+/* A log_fn that drops every message (tests that provoke warnings). */
+void tu_quiet_log(void *payload, int level, const char *msg);
+
+/*
+ * Self-describing records: msgpack [key (uint64), bin of min + key % spread
+ * bytes derived from key], so any record found can be checked. Largest:
+ * 13 + min + spread - 1 bytes. tu_keyed_record_key gives the key of such a
+ * record made with the same min and spread, or 0 if the bytes are not one.
+ */
+size_t tu_keyed_record(uint64_t key, size_t min, size_t spread, uint8_t *out);
+uint64_t tu_keyed_record_key(const uint8_t *p, size_t len, size_t min, size_t spread);
+
 /* edgelog_open, failing the test with the library's message if it fails. */
 struct edgelog_config;
 struct edgelog *tu_open_ok(const struct edgelog_config *c);
