@@ -134,3 +134,25 @@ class Writer:
 
     def path(self, base):
         return os.path.join(self.segdir, seg_name(base))
+
+
+def frames(path):
+    """(offset, size) of each frame of a segment file, by walking it."""
+    data = open(path, "rb").read()
+    pos, out = HEADER, []
+    while pos + 16 <= len(data):
+        (length,) = struct.unpack_from("<I", data, pos + 4)
+        if length == 0:
+            break
+        out.append((pos, 16 + length))
+        pos += 16 + length
+    return out
+
+
+def flip(path, off):
+    """Invert some bits of the byte at off (damage for the tests)."""
+    with open(path, "r+b") as f:
+        f.seek(off)
+        b = f.read(1)
+        f.seek(off)
+        f.write(bytes([b[0] ^ 0x5A]))

@@ -21,28 +21,6 @@ def make(d, n=40, seg_bytes=512, skip_after=None, skip=0):
     return w
 
 
-def frames(path):
-    """(offset, size) of each frame of a segment file, by walking it."""
-    import struct
-    data = open(path, "rb").read()
-    pos, out = segwriter.HEADER, []
-    while pos + 16 <= len(data):
-        (length,) = struct.unpack_from("<I", data, pos + 4)
-        if length == 0:
-            break
-        out.append((pos, 16 + length))
-        pos += 16 + length
-    return out
-
-
-def flip(path, off):
-    with open(path, "r+b") as f:
-        f.seek(off)
-        b = f.read(1)
-        f.seek(off)
-        f.write(bytes([b[0] ^ 0x5A]))
-
-
 def json_records(path):
     p = run(["dump", "--json", "--device-id", "cam-1", path], check_rc=None)
     return [json.loads(line) for line in p.stdout.splitlines()]
@@ -63,8 +41,8 @@ def test_stats_golden(d):
 def test_stats_counts_damage_per_segment(d):
     w = make("buf")
     second = w.path(w.segments[1])
-    off, size = frames(second)[2]
-    flip(second, off + 18)
+    off, size = segwriter.frames(second)[2]
+    segwriter.flip(second, off + 18)
     p = run(["dump", "--stats", "buf"], check_rc=1)
     golden("dump_stats_damaged.txt", p.stdout)
 
@@ -99,7 +77,7 @@ def test_verify_gap_is_damage_unless_accounted_for(d):
 def test_verify_reports_torn_tail_of_newest_segment(d):
     w = make("buf", n=15)
     last = w.path(w.segments[-1])
-    off, size = frames(last)[-1]
+    off, size = segwriter.frames(last)[-1]
     with open(last, "r+b") as f:
         f.seek(off + size)
         f.write(b"\x11" * 9)
@@ -114,11 +92,11 @@ def test_recover_saves_every_valid_record_with_seq_and_time(d):
     # Damage: a frame in the second segment, a whole third segment's
     # header, and a torn tail at the very end.
     second = w.path(w.segments[1])
-    off, size = frames(second)[1]
-    flip(second, off + 20)
-    flip(w.path(w.segments[2]), 30)
+    off, size = segwriter.frames(second)[1]
+    segwriter.flip(second, off + 20)
+    segwriter.flip(w.path(w.segments[2]), 30)
     last = w.path(w.segments[-1])
-    off2, size2 = frames(last)[-1]
+    off2, size2 = segwriter.frames(last)[-1]
     with open(last, "r+b") as f:
         f.seek(off2 + size2)
         f.write(b"\x22" * 5)
@@ -154,7 +132,7 @@ def test_recover_from_one_segment_file_and_range(d):
     w = make("src", n=40)
     seg = w.path(w.segments[1])
     p = run(["dump", "--recover", "out", seg], check_rc=0)
-    n = len(frames(seg))
+    n = len(segwriter.frames(seg))
     assert "%d record(s)" % n in p.stdout, p.stdout
     assert [r["seq"] for r in json_records("out")] == list(range(w.segments[1], w.segments[1] + n))
     os.mkdir("out2")  # an empty directory is fine too

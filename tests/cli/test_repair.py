@@ -31,28 +31,6 @@ def make(d="buf", n=40):
     return w
 
 
-def frames(path):
-    """(offset, size) of each frame of a segment file."""
-    import struct
-    data = open(path, "rb").read()
-    pos, out = segwriter.HEADER, []
-    while pos + 16 <= len(data):
-        (length,) = struct.unpack_from("<I", data, pos + 4)
-        if length == 0:
-            break
-        out.append((pos, 16 + length))
-        pos += 16 + length
-    return out
-
-
-def flip(path, off):
-    with open(path, "r+b") as f:
-        f.seek(off)
-        b = f.read(1)
-        f.seek(off)
-        f.write(bytes([b[0] ^ 0x5A]))
-
-
 def seqs(d):
     p = run(["dump", "--json", "--device-id", "x", d], check_rc=None)
     return [json.loads(line)["seq"] for line in p.stdout.splitlines()]
@@ -76,7 +54,7 @@ def lines(p):
 def test_torn_tail(d):
     w = make()
     last = w.path(37)
-    off, size = frames(last)[-1]
+    off, size = segwriter.frames(last)[-1]
     end = off + size
     with open(last, "r+b") as f:
         f.seek(end)
@@ -103,8 +81,8 @@ def test_torn_tail(d):
 def test_flipped_byte_in_middle_frame(d):
     w = make()
     seg = w.path(13)
-    off, size = frames(seg)[3]  # seq 16
-    flip(seg, off + 20)
+    off, size = segwriter.frames(seg)[3]  # seq 16
+    segwriter.flip(seg, off + 20)
     damaged = open(seg, "rb").read()[off:off + size]
     run(["dump", "--verify", "buf"], check_rc=1)
     p = repair()
@@ -124,7 +102,7 @@ def test_flipped_byte_in_middle_frame(d):
 
 def test_bad_header_in_middle_segment(d):
     w = make()
-    flip(w.path(25), 30)
+    segwriter.flip(w.path(25), 30)
     orig = open(w.path(25), "rb").read()
     p = repair()
     assert lines(p)[1:3] == [
@@ -140,7 +118,7 @@ def test_bad_header_in_middle_segment(d):
 
 def test_bad_header_in_newest_segment(d):
     w = make()
-    flip(w.path(37), 30)
+    segwriter.flip(w.path(37), 30)
     # A reader takes a bad header on the newest segment for one being
     # created; verify looks again and calls it damage.
     run(["dump", "--verify", "buf"], check_rc=1)
@@ -182,7 +160,7 @@ def test_garbage_cursor(d):
 def test_truncated_file(d):
     w = make()
     seg = w.path(13)
-    off, size = frames(seg)[5]  # seq 18: cut 10 bytes into it
+    off, size = segwriter.frames(seg)[5]  # seq 18: cut 10 bytes into it
     os.truncate(seg, off + 10)
     # The tail reaches its last non-zero byte (zeros need no saving).
     cut = len(open(seg, "rb").read()[off:].rstrip(b"\0"))
@@ -208,8 +186,8 @@ def test_engine_directory_repaired_then_appended_to(d):
     segs = sorted(os.listdir("eng/segments"))
     assert len(segs) >= 2, segs
     first = os.path.join("eng/segments", segs[0])
-    off, size = frames(first)[10]
-    flip(first, off + 40)
+    off, size = segwriter.frames(first)[10]
+    segwriter.flip(first, off + 40)
     run(["dump", "--verify", "eng"], check_rc=1)
     p = repair("eng")
     assert "299 record(s) kept" in p.stdout, p.stdout
