@@ -43,38 +43,38 @@ static int set_msg(edgelog *log, int code, const char *fmt, ...)
 
 /* ---- the directory lock ------------------------------------------------ */
 
-static int take_lock(edgelog *log, seg_err *e)
+int eng_take_lock(const seg_vfs *v, const char *dir, int *fd_out, seg_err *e)
 {
 	char path[4200], buf[32];
 	int fd, r;
 	ssize_t n;
 
-	if (seg_path(path, sizeof(path), log->conf.dir, ENG_LOCK_FILE))
-		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", log->conf.dir);
-	fd = log->vfs->open(log->vfs, path, O_RDWR | O_CREAT, 0600);
+	if (seg_path(path, sizeof(path), dir, ENG_LOCK_FILE))
+		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", dir);
+	fd = v->open(v, path, O_RDWR | O_CREAT, 0600);
 	if (fd < 0)
 		return seg_fail_errno(e, fd, "open %s", path);
-	r = log->vfs->lock(log->vfs, fd);
+	r = v->lock(v, fd);
 	if (r == -EWOULDBLOCK || r == -EAGAIN) {
 		long pid = 0;
-		n = log->vfs->pread(log->vfs, fd, buf, sizeof(buf) - 1, 0);
+		n = v->pread(v, fd, buf, sizeof(buf) - 1, 0);
 		if (n > 0) {
 			buf[n] = '\0';
 			pid = strtol(buf, NULL, 10);
 		}
-		log->vfs->close(log->vfs, fd);
+		v->close(v, fd);
 		return seg_fail(e, EDGELOG_ELOCKED, "%s is in use by process %ld (lock file %s)",
-				log->conf.dir, pid, path);
+				dir, pid, path);
 	}
 	if (r < 0) {
-		log->vfs->close(log->vfs, fd);
+		v->close(v, fd);
 		return seg_fail_errno(e, r, "lock %s", path);
 	}
 	/* The pid is for the message above only; the lock is the flock. */
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	log->vfs->ftruncate(log->vfs, fd, 0);
-	log->vfs->pwrite(log->vfs, fd, buf, (size_t)n, 0);
-	log->lock_fd = fd;
+	v->ftruncate(v, fd, 0);
+	v->pwrite(v, fd, buf, (size_t)n, 0);
+	*fd_out = fd;
 	return 0;
 }
 
@@ -317,7 +317,7 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		rc = seg_fail(&e, EDGELOG_EINVAL, "path too long: %s", log->conf.dir);
 		goto fail;
 	}
-	if ((rc = take_lock(log, &e)))
+	if ((rc = eng_take_lock(vfs, log->conf.dir, &log->lock_fd, &e)))
 		goto fail;
 
 	if (seg_path(log->faileddir, sizeof(log->faileddir), log->conf.dir, "failed")) {

@@ -138,6 +138,11 @@ void eng_prune_gaps(edgelog *log);
 /* Lead one sync round (mu held; dropped around the fdatasync calls). */
 int eng_lead_sync(edgelog *log);
 
+/* Take dir's exclusive lock (DIR/LOCK, flock), writing our pid into it;
+ * EDGELOG_ELOCKED naming the holder's pid if another process (or handle)
+ * has it. *fd_out keeps the lock until closed. */
+int eng_take_lock(const seg_vfs *v, const char *dir, int *fd_out, seg_err *e);
+
 /* Open on a given I/O seam (tests pass fault injectors). */
 int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs);
 

@@ -89,46 +89,6 @@ static int join(rp *r, char *out, const char *dir, const char *name)
 	return 0;
 }
 
-/* ---- the directory lock (as edgelog_open takes it) --------------------- */
-
-static int take_lock(rp *r, int *fd_out)
-{
-	char path[RP_PATH], buf[32];
-	int fd, rc;
-	ssize_t n;
-
-	if ((rc = join(r, path, r->dir, ENG_LOCK_FILE)))
-		return rc;
-	fd = r->v->open(r->v, path, O_RDWR | O_CREAT, 0600);
-	if (fd < 0)
-		return seg_fail_errno(&r->e, fd, "open %s", path);
-	rc = r->v->lock(r->v, fd);
-	if (rc == -EWOULDBLOCK || rc == -EAGAIN) {
-		long pid = 0;
-		n = r->v->pread(r->v, fd, buf, sizeof(buf) - 1, 0);
-		if (n > 0) {
-			buf[n] = '\0';
-			pid = strtol(buf, NULL, 10);
-		}
-		r->v->close(r->v, fd);
-		return seg_fail(&r->e, EDGELOG_ELOCKED,
-				"%s is in use by process %ld (lock file %s); stop it before "
-				"repairing",
-				r->dir, pid, path);
-	}
-	if (rc < 0) {
-		r->v->close(r->v, fd);
-		return seg_fail_errno(&r->e, rc, "lock %s", path);
-	}
-	/* The pid is for an engine that tries to open meanwhile: its message
-	 * names us. The lock itself is the flock. */
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	r->v->ftruncate(r->v, fd, 0);
-	r->v->pwrite(r->v, fd, buf, (size_t)n, 0);
-	*fd_out = fd;
-	return 0;
-}
-
 /* ---- quarantine -------------------------------------------------------- */
 
 static int quarantine_ready(rp *r)
@@ -940,7 +900,7 @@ int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *rep
 		return eng_tls_error(EDGELOG_ENOTFOUND,
 				     "%s is not an edgelog directory (no segments/, no cursor)",
 				     dir);
-	if ((rc = take_lock(&r, &lock_fd))) {
+	if ((rc = eng_take_lock(r.v, r.dir, &lock_fd, &r.e))) {
 		eng_tls_set(r.e.msg);
 		return rc;
 	}
