@@ -29,12 +29,32 @@ int tool_fail(const char *cmd, int code, const char *fmt, ...)
  * a usage error naming the option. */
 int tool_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out);
 
+/* ---- printing records (tool_print.c): dump and tail agree ---- */
+#include <stddef.h>
+#include <stdint.h>
+
+#include <edgelog.h>
+
+#include "seg_json.h"
+
+/* ms since the epoch as "2026-11-28T21:03:04.123Z". */
+void tool_fmt_time(int64_t ms, char *out, size_t n);
+/* device_id for --json: arg, $EDGELOG_DEVICE_ID, $EDGE_DEVICE_ID, the host
+ * name (written into host). */
+const char *tool_device_id(const char *arg, char *host, size_t n);
+/* The table's header line. */
+void tool_table_header(seg_buf *line);
+/* Append rec's line: the wire envelope {"device_id","seq","ts","data"} with
+ * json, else a table row ending in state. -1 (nothing appended) if the
+ * record is not valid msgpack. */
+int tool_record_line(seg_buf *line, const edgelog_record *rec, int json, const char *device,
+		     const char *state);
+
 /* The buffer directory for a command: arg if set, else the environment's
  * (EDGELOG_DIR, BUFFER_DB_PATH), else ./edgelog-data. cfg receives the
  * environment's configuration. NULL after printing the error for an
  * invalid environment variable. */
-struct edgelog_config;
-const char *tool_resolve_dir(const char *cmd, const char *arg, struct edgelog_config *cfg);
+const char *tool_resolve_dir(const char *cmd, const char *arg, edgelog_config *cfg);
 /* 1 if dir is a directory; else prints "CMD: DIR: no such directory". */
 int tool_dir_exists(const char *cmd, const char *dir);
 

@@ -109,15 +109,6 @@ static void on_corrupt(void *payload, const char *segment, uint64_t offset, uint
 		(unsigned long long)length, reason);
 }
 
-static void fmt_time(int64_t ms, char *out, size_t n)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	seg_msg(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000 + 1000) % 1000);
-}
-
 /* PATH/quarantine/lost-seqs into r (missing: nothing). */
 static void load_lost(const char *path, seg_ranges *r)
 {
@@ -459,8 +450,8 @@ static void stats_print(const dump_ctx *c, int have_cursor, const cur_state *cur
 			t.damaged_bytes += r->damaged_bytes;
 		}
 		if (r->records) {
-			fmt_time(r->first_ts, a, sizeof(a));
-			fmt_time(r->last_ts, b, sizeof(b));
+			tool_fmt_time(r->first_ts, a, sizeof(a));
+			tool_fmt_time(r->last_ts, b, sizeof(b));
 			printf("%-24s %9llu %12llu %12llu %10llu %10llu  %-24s  %-24s  %7llu\n",
 			       i < c->n_rows ? r->name : "total", (unsigned long long)r->records,
 			       (unsigned long long)r->file_bytes, (unsigned long long)r->data_bytes,
@@ -479,8 +470,8 @@ static void stats_print(const dump_ctx *c, int have_cursor, const cur_state *cur
 	       (unsigned long long)t.records, (unsigned long long)t.data_bytes,
 	       (unsigned long long)(t.data_bytes - t.records * SEG_FRAME_HEADER));
 	if (t.records) {
-		fmt_time(t.first_ts, a, sizeof(a));
-		fmt_time(t.last_ts, b, sizeof(b));
+		tool_fmt_time(t.first_ts, a, sizeof(a));
+		tool_fmt_time(t.last_ts, b, sizeof(b));
 		printf("oldest: seq %llu at %s\nnewest: seq %llu at %s\n",
 		       (unsigned long long)t.first, a, (unsigned long long)t.last, b);
 	}
@@ -557,14 +548,7 @@ int tool_dump(int argc, char **argv)
 	if (modes > 1)
 		return tool_fail("dump", TOOL_USAGE,
 				 "--json, --verify, --stats and --recover: choose one");
-	if (!device || !*device)
-		device = getenv("EDGE_DEVICE_ID");
-	if (!device || !*device) {
-		if (gethostname(host, sizeof(host)) != 0)
-			strcpy(host, "unknown");
-		host[sizeof(host) - 1] = '\0';
-		device = host;
-	}
+	device = tool_device_id(device, host, sizeof(host));
 
 	rc = edgelog_reader_open(&r, path, from);
 	if (rc)
@@ -610,9 +594,10 @@ int tool_dump(int argc, char **argv)
 	if (c.stats)
 		stats_rows(&c, path);
 
-	if (!c.json && !c.verify && !c.stats && !c.recover)
-		printf("%-10s %-24s %7s  %-36s %s\n", "SEQ", "TIME (UTC)", "BYTES",
-		       "SEGMENT:OFFSET", "STATE");
+	if (!c.json && !c.verify && !c.stats && !c.recover) {
+		tool_table_header(&line);
+		fwrite(line.p, 1, line.len, stdout);
+	}
 	while ((rc = edgelog_reader_next(r, &rec)) == 0) {
 		if (rec.seq > to)
 			break;
@@ -657,31 +642,18 @@ int tool_dump(int argc, char **argv)
 		}
 		if (c.verify)
 			continue;
-		if (c.json) {
-			line.len = 0;
-			seg_buf_puts(&line, "{\"device_id\":");
-			seg_json_string(&line, device, strlen(device));
-			seg_buf_printf(&line, ",\"seq\":%llu,\"ts\":%lld,\"data\":",
-				       (unsigned long long)rec.seq, (long long)rec.ts_ms);
-			if (seg_mp_to_json(rec.data, rec.len, &line)) {
-				fprintf(stderr,
-					"edgelog dump: %s offset %llu: record is not valid msgpack\n",
-					rec.segment, (unsigned long long)rec.offset);
-				continue;
-			}
-			seg_buf_puts(&line, "}\n");
-			fwrite(line.p, 1, line.len, stdout);
-		} else {
-			char t[40], where[96];
-			fmt_time(rec.ts_ms, t, sizeof(t));
-			snprintf(where, sizeof(where), "%s:%llu", rec.segment,
-				 (unsigned long long)rec.offset);
-			printf("%-10llu %-24s %7zu  %-36s %s\n", (unsigned long long)rec.seq, t,
-			       rec.len, where,
-			       !have_cursor             ? "-" :
-			       rec.seq <= cur.acked_seq ? "acked" :
-							  "pending");
+		line.len = 0;
+		if (tool_record_line(&line, &rec, c.json, device,
+				     !have_cursor             ? "-" :
+				     rec.seq <= cur.acked_seq ? "acked" :
+								"pending")) {
+			c.damaged++;
+			fprintf(stderr,
+				"edgelog dump: %s offset %llu: record is not valid msgpack\n",
+				rec.segment, (unsigned long long)rec.offset);
+			continue;
 		}
+		fwrite(line.p, 1, line.len, stdout);
 	}
 	seg_buf_free(&line);
 	seg_ranges_free(&known);

@@ -115,8 +115,7 @@ static int print_header(tail_ctx *c)
 	if (c->json)
 		return 0;
 	c->line.len = 0;
-	seg_buf_printf(&c->line, "%-10s %-24s %7s  %-36s %s\n", "SEQ", "TIME (UTC)", "BYTES",
-		       "SEGMENT:OFFSET", "STATE");
+	tool_table_header(&c->line);
 	return put_line(c);
 }
 
@@ -124,36 +123,14 @@ static int print_header(tail_ctx *c)
 static int print_record(tail_ctx *c, const edgelog_record *rec)
 {
 	c->line.len = 0;
-	if (c->json) {
-		seg_buf_puts(&c->line, "{\"device_id\":");
-		seg_json_string(&c->line, c->device, strlen(c->device));
-		seg_buf_printf(&c->line,
-			       ",\"seq\":%llu,\"ts\":%lld,\"data\":", (unsigned long long)rec->seq,
-			       (long long)rec->ts_ms);
-		if (seg_mp_to_json(rec->data, rec->len, &c->line)) {
-			c->damaged++;
-			fprintf(stderr,
-				"edgelog tail: %s offset %llu: record is not valid msgpack\n",
-				rec->segment, (unsigned long long)rec->offset);
-			return 0;
-		}
-		seg_buf_puts(&c->line, "}\n");
-	} else {
-		time_t t = (time_t)(rec->ts_ms / 1000);
-		struct tm tm;
-		char when[40], where[96];
-
-		gmtime_r(&t, &tm);
-		seg_msg(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			tm.tm_sec, (int)(rec->ts_ms % 1000 + 1000) % 1000);
-		seg_msg(where, sizeof(where), "%s:%llu", rec->segment,
-			(unsigned long long)rec->offset);
-		seg_buf_printf(&c->line, "%-10llu %-24s %7zu  %-36s %s\n",
-			       (unsigned long long)rec->seq, when, rec->len, where,
-			       !c->have_cursor              ? "-" :
-			       rec->seq <= c->cur.acked_seq ? "acked" :
-							      "pending");
+	if (tool_record_line(&c->line, rec, c->json, c->device,
+			     !c->have_cursor              ? "-" :
+			     rec->seq <= c->cur.acked_seq ? "acked" :
+							    "pending")) {
+		c->damaged++;
+		fprintf(stderr, "edgelog tail: %s offset %llu: record is not valid msgpack\n",
+			rec->segment, (unsigned long long)rec->offset);
+		return 0;
 	}
 	return put_line(c);
 }
@@ -359,14 +336,7 @@ int tool_tail(int argc, char **argv)
 	}
 	if (have_n && have_from)
 		return tool_fail("tail", TOOL_USAGE, "-n and --from exclude each other");
-	if (!c.device || !*c.device)
-		c.device = getenv("EDGE_DEVICE_ID");
-	if (!c.device || !*c.device) {
-		if (gethostname(host, sizeof(host)) != 0)
-			strcpy(host, "unknown");
-		host[sizeof(host) - 1] = '\0';
-		c.device = host;
-	}
+	c.device = tool_device_id(c.device, host, sizeof(host));
 	if ((rc = resolve_segdir(dir, segdir, sizeof(segdir))))
 		return rc;
 	if (seg_path(c.cpath, sizeof(c.cpath), dir, CUR_FILE))
