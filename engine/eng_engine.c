@@ -95,8 +95,12 @@ static int mkdir_p(const seg_vfs *v, const char *dir, seg_err *e)
 			continue;
 		buf[i] = '\0';
 		r = v->mkdir(v, buf, 0700);
-		if (r < 0 && r != -EEXIST)
+		/* An existing directory is fine whatever mkdir says (a
+		 * read-only file system may answer EROFS before EEXIST). */
+		if (r < 0 && r != -EEXIST && v->stat(v, buf, NULL, NULL) != 0)
 			return seg_fail_errno(e, r, "mkdir %s", buf);
+		if (r < 0)
+			r = -EEXIST;
 		if (r == 0) {
 			char *slash;
 			memcpy(parent, buf, i + 1);
@@ -181,14 +185,36 @@ int eng_store_cursor(edgelog *log)
 {
 	cur_state snap;
 	seg_err e;
-	int rc;
+	int rc, reopen;
 
 	pthread_mutex_lock(&log->cur_mu);
 	pthread_mutex_lock(&log->mu);
 	log->cur.last_seq = log->w.next_seq - 1;
 	log->cur.age_ms = eng_age_now(log);
 	snap = log->cur;
+	reopen = log->cursor_reopen;
 	pthread_mutex_unlock(&log->mu);
+	if (reopen) {
+		/* The file was removed or replaced (eng_guard): a fresh one,
+		 * made durable in the directory. */
+		int fd = cur_open(log->vfs, log->cursor_path, &e);
+		if (fd >= 0 && (rc = log->vfs->fsync_dir(log->vfs, log->conf.dir)) < 0) {
+			log->vfs->close(log->vfs, fd);
+			fd = seg_fail_errno(&e, rc, "fsync directory %s", log->conf.dir);
+		}
+		if (fd < 0) {
+			pthread_mutex_lock(&log->mu);
+			eng_set_error(log, fd, &e);
+			pthread_mutex_unlock(&log->mu);
+			pthread_mutex_unlock(&log->cur_mu);
+			return fd;
+		}
+		log->vfs->close(log->vfs, log->cursor_fd);
+		log->cursor_fd = fd;
+		pthread_mutex_lock(&log->mu);
+		log->cursor_reopen = 0;
+		pthread_mutex_unlock(&log->mu);
+	}
 	rc = cur_store(log->vfs, log->cursor_fd, &snap, &e);
 	pthread_mutex_lock(&log->mu);
 	if (rc)
@@ -656,7 +682,7 @@ static int step_locked(edgelog *log, int timeout_ms);
 
 int edgelog_step(edgelog *log, int timeout_ms)
 {
-	int rc;
+	int rc, reopen;
 
 	if (!log)
 		return EDGELOG_EINVAL;
@@ -669,7 +695,10 @@ int edgelog_step(edgelog *log, int timeout_ms)
 		return EDGELOG_ESTATE;
 	}
 	rc = step_locked(log, timeout_ms);
+	reopen = log->cursor_reopen;
 	pthread_mutex_unlock(&log->mu);
+	if (reopen)
+		eng_store_cursor(log);
 	eng_snapshot_due(log, 0);
 	return rc;
 }
@@ -686,6 +715,7 @@ static int step_locked(edgelog *log, int timeout_ms)
 	 * path is a rename instead of fallocate + page faults. */
 	if (!log->prep_running)
 		did = prep_work(log);
+	eng_guard(log);
 	now = log->vfs->mono_ms(log->vfs);
 	due = log->last_sync_mono + log->conf.sync_interval_ms;
 	if (log->conf.sync == EDGELOG_SYNC_INTERVAL && now >= due && !log->syncing) {
@@ -741,7 +771,10 @@ static void *worker_main(void *arg)
 		step_locked(log, 1000);
 		stop = log->stopping;
 		if (!stop) {
+			int reopen = log->cursor_reopen;
 			pthread_mutex_unlock(&log->mu);
+			if (reopen)
+				eng_store_cursor(log);
 			eng_snapshot_due(log, 0);
 			pthread_mutex_lock(&log->mu);
 		}

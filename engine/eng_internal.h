@@ -117,6 +117,10 @@ struct edgelog {
 	pthread_mutex_t dead_mu; /* one dead-letter expiry at a time */
 	int64_t next_snapshot_mono, next_alert_mono;
 	int snap_warned, metrics_warned;
+
+	/* eng_guard.c: files removed or replaced under the engine. */
+	int64_t next_guard_mono;
+	int cursor_reopen; /* the cursor file is gone: the next store makes one */
 };
 
 /* eng_upload.c: the engine side of the uploader. */
@@ -172,6 +176,10 @@ void eng_status_prom(const edgelog_status *st, seg_buf *out);
 void eng_snapshot_due(edgelog *log, int force);
 /* Write a file atomically (temporary + rename; fsync first if durable). */
 int eng_write_atomic(const char *path, const void *buf, size_t n, int durable, seg_err *e);
+
+/* Once a second (mu held): if the active segment or the cursor was
+ * removed or replaced under the engine, report it and write it back. */
+void eng_guard(edgelog *log);
 
 /* eng_offline.c */
 /* Finish a requeue or dead-letter expiry a crash interrupted (at open,

@@ -27,10 +27,12 @@
 
 #include <edgelog.h>
 
+#include "eng_internal.h"
 #include "seg_cursor.h"
 #include "seg_format.h"
 #include "seg_vfs.h"
 #include "test_util.h"
+#include "test_vfs.h"
 #include "tool_sample.h"
 
 #define SAMPLE_CAP 2048
@@ -1791,6 +1793,120 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 
+/* ---- files removed or replaced under a running engine -------------------- */
+
+/* Records 1..n in the active segment; then `damage` does something to it;
+ * a step notices, and records n+1..2n follow. All 2n must be there after
+ * a reopen, and the error must name the file. */
+static void removed_or_replaced(int replace)
+{
+	char seg[4300], qdir[4300];
+	edgelog *log = open_dir(g_dir);
+	append_samples(log, 1, 40);
+	newest_segment(g_dir, seg, sizeof(seg));
+	if (replace) {
+		char tmp[4400];
+		snprintf(tmp, sizeof(tmp), "%s.other", seg);
+		tu_write_file(tmp, "not a segment", 13);
+		ck_assert_int_eq(rename(tmp, seg), 0);
+	} else {
+		ck_assert_int_eq(unlink(seg), 0);
+	}
+	ck_assert_int_eq(edgelog_step(log, 0), 0);
+	ck_assert_msg(strstr(edgelog_errmsg(log), seg) != NULL, "errmsg: %s", edgelog_errmsg(log));
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(log), replace ? "replaced" : "removed"));
+	ck_assert_ptr_nonnull(strstr(g_log.last, seg));
+	ck_assert_int_ge(g_log.errors, 1);
+	append_samples(log, 41, 80);
+	close_ok(log);
+	expect_samples(g_dir, 1, 80);
+	snprintf(qdir, sizeof(qdir), "%s/quarantine", g_dir);
+	if (replace) /* the other file is kept, not deleted */
+		ck_assert_int_eq(tu_count_entries(qdir, ""), 1);
+	log = open_dir(g_dir);
+	ck_assert_uint_eq(get_status(log).pending, 80);
+	close_ok(log);
+}
+
+START_TEST(test_active_segment_removed_under_engine_is_restored)
+{
+	removed_or_replaced(0);
+}
+END_TEST
+
+START_TEST(test_active_segment_replaced_under_engine_is_restored)
+{
+	removed_or_replaced(1);
+}
+END_TEST
+
+START_TEST(test_cursor_removed_or_replaced_under_engine_is_rewritten)
+{
+	char cur[4300];
+	int replace;
+
+	for (replace = 0; replace <= 1; replace++) {
+		edgelog *log;
+		tu_rm_rf(g_dir);
+		ck_assert_int_eq(mkdir(g_dir, 0700), 0);
+		log = open_dir(g_dir);
+		append_samples(log, 1, 30);
+		ck_assert_int_eq(edgelog_ack(log, 20), 0);
+		snprintf(cur, sizeof(cur), "%s/cursor", g_dir);
+		if (replace) { /* another file takes the name */
+			char tmp[4400];
+			snprintf(tmp, sizeof(tmp), "%s.other", cur);
+			tu_write_file(tmp, "garbage", 7);
+			ck_assert_int_eq(rename(tmp, cur), 0);
+		} else {
+			ck_assert_int_eq(unlink(cur), 0);
+		}
+		ck_assert_int_eq(edgelog_step(log, 0), 0);
+		ck_assert_ptr_nonnull(strstr(g_log.last, cur));
+		ck_assert(tu_file_exists(cur));
+		close_ok(log);
+		log = open_dir(g_dir);
+		ck_assert_uint_eq(get_status(log).acked_seq, 20);
+		ck_assert_uint_eq(get_status(log).pending, 10);
+		ck_assert_uint_eq(get_status(log).cursor_resets, 0);
+		close_ok(log);
+	}
+}
+END_TEST
+
+/* A directory on a read-only file system, or one the process may not
+ * write: open fails with EDGELOG_EPERM naming the path, nothing created;
+ * through the fault seam, so it runs as root too. */
+START_TEST(test_read_only_or_forbidden_directory_named_at_open)
+{
+	static const int errs[] = {-EROFS, -EACCES};
+	tvfs_fault *f = tvfs_fault_new(NULL);
+	edgelog_config c;
+	edgelog *log = NULL;
+	size_t i;
+
+	log = open_dir(g_dir); /* an existing buffer with data */
+	append_samples(log, 1, 5);
+	close_ok(log);
+	for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		int rc;
+		tvfs_fault_reset(f);
+		tvfs_fault_fail(f, TVFS_OP_OPEN | TVFS_OP_MKDIR, 1, errs[i], 1);
+		cfg_for(&c, g_dir);
+		rc = eng_open_vfs(&log, &c, tvfs_fault_vfs(f));
+		ck_assert_int_eq(rc, EDGELOG_EPERM);
+		ck_assert_ptr_null(log);
+		ck_assert_msg(strstr(edgelog_errmsg(NULL), g_dir) != NULL, "%s",
+			      edgelog_errmsg(NULL));
+		ck_assert_ptr_nonnull(
+			strstr(edgelog_errmsg(NULL), errs[i] == -EROFS ? "Read-only" : "denied"));
+	}
+	/* The data is untouched. */
+	expect_samples(g_dir, 1, 5);
+	tvfs_fault_free(f);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -1873,6 +1989,15 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_torn_tail_last_frame_half_written);
 	tcase_add_test(tc, test_torn_tail_garbage_after_last_frame);
 	tcase_add_test(tc, test_torn_tail_after_clean_close_never_reuses_seq);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("files_under_the_engine");
+	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_active_segment_removed_under_engine_is_restored);
+	tcase_add_test(tc, test_active_segment_replaced_under_engine_is_restored);
+	tcase_add_test(tc, test_cursor_removed_or_replaced_under_engine_is_rewritten);
+	tcase_add_test(tc, test_read_only_or_forbidden_directory_named_at_open);
 	suite_add_tcase(s, tc);
 	return s;
 }
