@@ -1,6 +1,8 @@
 """Things every subcommand shares: --help, --version, usage errors."""
+import os
+
 import clitest
-from clitest import run
+from clitest import run, tool
 
 COMMANDS = ["run", "status", "export-stats", "metrics", "dump", "tail", "repair",
             "requeue-failed", "cleanup", "sink", "demo"]
@@ -17,6 +19,26 @@ def test_help_lists_every_command(d):
         assert ("  " + c + " ") in p.stdout, c
 
 
+def test_every_command_has_help(d):
+    for c in COMMANDS:
+        for flag in ("--help", "-h"):
+            p = run([c, flag], check_rc=0, timeout=10)
+            assert p.stdout.startswith("usage: edgelog " + c), (c, flag, p.stdout[:80])
+            assert p.stderr == "", (c, p.stderr)
+    for link, cmd in (("segdump", "dump"), ("segtail", "tail")):
+        p = run(["--help"], exe=tool(link), check_rc=0)
+        assert "usage: edgelog " + cmd in p.stdout, p.stdout[:80]
+
+
+def test_every_command_names_an_unknown_option(d):
+    for c in COMMANDS:
+        p = run([c, "--no-such-option", d], timeout=10)
+        assert p.returncode == 2, (c, p.returncode, p.stderr)
+        named = [l for l in p.stderr.splitlines()
+                 if l.startswith("edgelog " + c + ": ") and "--no-such-option" in l]
+        assert named, (c, p.stderr)
+
+
 def test_unknown_command_is_usage_error(d):
     p = run(["frobnicate"], check_rc=2)
     assert "frobnicate" in p.stderr
@@ -24,6 +46,17 @@ def test_unknown_command_is_usage_error(d):
 
 def test_no_command_is_usage_error(d):
     run([], check_rc=2)
+
+
+def test_commands_on_a_missing_directory_name_it(d):
+    missing = os.path.join(d, "nope")
+    for args in (["status", missing], ["metrics", missing], ["dump", missing],
+                 ["tail", missing], ["repair", missing], ["requeue-failed", missing],
+                 ["cleanup", missing], ["export-stats", "--dir", missing, "-"]):
+        p = run(args, timeout=10)
+        assert p.returncode == 2, (args, p.returncode, p.stderr)
+        assert missing in p.stderr, (args, p.stderr)
+        assert not os.path.exists(missing), args  # nothing created
 
 
 if __name__ == "__main__":
