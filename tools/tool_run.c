@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -749,9 +750,14 @@ int tool_run(int argc, char **argv)
 		s.input_name = "stdin";
 	} else {
 		s.input_name = o.input;
+		struct stat sb;
 		if ((s.fd = open(o.input, O_RDONLY | O_CLOEXEC)) < 0)
 			return tool_fail("run", TOOL_USAGE, "--input %s: %s", o.input,
 					 strerror(errno));
+		if (fstat(s.fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			close(s.fd);
+			return tool_fail("run", TOOL_USAGE, "--input %s: is a directory", o.input);
+		}
 	}
 
 	/* Signals: see the comment at the top. */

@@ -80,6 +80,9 @@ def test_missing_input_file(d):
     p = run(["run", "--dir", "buf", "--input", "no-such-file.jsonl"], check_rc=2)
     assert "no-such-file.jsonl" in p.stderr, p.stderr
     assert not os.path.exists("buf")
+    os.mkdir("adir")
+    p = run(["run", "--dir", "buf", "--input", "adir"], check_rc=2)
+    assert "adir" in p.stderr, p.stderr
 
 
 def test_invalid_env_var(d):
