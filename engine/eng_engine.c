@@ -289,6 +289,22 @@ static int prep_work(edgelog *log);
 
 /* ---- open / close ------------------------------------------------------ */
 
+typedef struct stale_ctx {
+	const seg_vfs *v;
+	const char *dir;
+} stale_ctx;
+
+/* A status snapshot's temporary left by a process that died mid-write. */
+static int remove_stale_tmp(void *ud, const char *name)
+{
+	stale_ctx *c = ud;
+	char path[4400];
+
+	if (!strncmp(name, "status.json.tmp", 15) && !seg_path(path, sizeof(path), c->dir, name))
+		c->v->unlink(c->v, path);
+	return 0;
+}
+
 static void free_log(edgelog *log)
 {
 	pthread_mutex_destroy(&log->mu);
@@ -448,6 +464,10 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	/* A requeue or dead-letter expiry cut short by a crash is finished
 	 * before anything else can move the counters. Failure here leaves
 	 * failed/ as it is (the journal stays) and is reported, not fatal. */
+	{
+		stale_ctx sc = {vfs, log->conf.dir};
+		vfs->list(vfs, log->conf.dir, remove_stale_tmp, &sc);
+	}
 	if (eng_deadletter_recover(log, &e))
 		eng_log(&log->conf, EDGELOG_LOG_ERROR, "%s", e.msg);
 	return 0;
