@@ -586,8 +586,8 @@ static int parse_args(int argc, char **argv, edgelog_config *cfg, run_opts *o, i
 			continue;
 		}
 		if (strncmp(a, "--", 2) || !a[2]) {
-			fputs(RUN_USAGE, stderr);
-			return tool_fail("run", TOOL_USAGE, "unexpected argument '%s'", a);
+			return tool_fail("run", TOOL_USAGE, "unexpected argument '%s' (see --help)",
+					 a);
 		}
 		for (k = 0; k < sizeof(run_u32) / sizeof(run_u32[0]); k++)
 			if (!strcmp(a, run_u32[k].flag))
@@ -609,8 +609,7 @@ static int parse_args(int argc, char **argv, edgelog_config *cfg, run_opts *o, i
 		    strcmp(a, "--drain-timeout") && strcmp(a, "--sync") && strcmp(a, "--format") &&
 		    strcmp(a, "--compression") && strcmp(a, "--full-policy") &&
 		    strcmp(a, "--ca-file") && strcmp(a, "--auth-token-file")) {
-			fputs(RUN_USAGE, stderr);
-			return tool_fail("run", TOOL_USAGE, "unknown option '%s'", a);
+			return tool_fail("run", TOOL_USAGE, "unknown option '%s' (see --help)", a);
 		}
 		if (!v)
 			return tool_fail("run", TOOL_USAGE, "%s needs a value", a);
