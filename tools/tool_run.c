@@ -185,8 +185,8 @@ static int wait_input(run_state *s)
  * error (reported). */
 static int read_json_lines(run_state *s)
 {
-	char *chunk = malloc(RUN_CHUNK), *line = NULL;
-	size_t llen = 0, lcap = 0;
+	char *chunk = malloc(RUN_CHUNK);
+	seg_buf line = {0};
 	int overlong = 0, rc = 0;
 
 	if (!chunk)
@@ -206,7 +206,7 @@ static int read_json_lines(run_state *s)
 		}
 		if (n == 0) {
 			/* End of input: an unterminated last line is still a line. */
-			if (llen || overlong) {
+			if (line.len || overlong) {
 				s->lines++;
 				if (overlong) {
 					s->bad++;
@@ -214,7 +214,7 @@ static int read_json_lines(run_state *s)
 					       "longer than EDGELOG_MAX_RECORD (%u bytes); skipped",
 					       EDGELOG_MAX_RECORD);
 				} else {
-					handle_line(s, line, llen);
+					handle_line(s, (const char *)line.p, line.len);
 				}
 			}
 			break;
@@ -223,23 +223,14 @@ static int read_json_lines(run_state *s)
 			char *nl = memchr(chunk + pos, '\n', (size_t)n - pos);
 			size_t take = (nl ? (size_t)(nl - chunk) : (size_t)n) - pos;
 
-			if (!overlong && llen + take > EDGELOG_MAX_RECORD) {
+			if (!overlong && line.len + take > EDGELOG_MAX_RECORD) {
 				overlong = 1;
 			} else if (!overlong) {
-				if (llen + take > lcap) {
-					size_t nc = lcap ? lcap : 4096;
-					char *nb;
-					while (nc < llen + take)
-						nc *= 2;
-					if (!(nb = realloc(line, nc))) {
-						rc = tool_fail("run", -1, "out of memory");
-						goto out;
-					}
-					line = nb;
-					lcap = nc;
+				seg_buf_put(&line, chunk + pos, take);
+				if (line.oom) {
+					rc = tool_fail("run", -1, "out of memory");
+					goto out;
 				}
-				memcpy(line + llen, chunk + pos, take);
-				llen += take;
 			}
 			pos += take;
 			if (!nl)
@@ -251,20 +242,20 @@ static int read_json_lines(run_state *s)
 				report(s, "longer than EDGELOG_MAX_RECORD (%u bytes); skipped",
 				       EDGELOG_MAX_RECORD);
 			} else {
-				handle_line(s, line, llen);
+				handle_line(s, (const char *)line.p, line.len);
 			}
-			llen = 0;
+			line.len = 0;
 			overlong = 0;
 		}
 	}
-	if (run_signal && (llen || overlong)) {
+	if (run_signal && (line.len || overlong)) {
 		/* Stopped in the middle of a line: part of a record is not one. */
 		s->lines++;
 		s->bad++;
 		report(s, "unfinished when the signal came; not stored");
 	}
 out:
-	free(line);
+	seg_buf_free(&line);
 	free(chunk);
 	return rc;
 }
@@ -413,8 +404,8 @@ static int mp_feed(mp_split *m, const uint8_t *p, size_t n, size_t *used)
  * byte. 0, or -1 on a read error (reported). */
 static int read_msgpack(run_state *s)
 {
-	uint8_t *chunk = malloc(RUN_CHUNK), *obj = NULL;
-	size_t olen = 0, ocap = 0;
+	uint8_t *chunk = malloc(RUN_CHUNK);
+	seg_buf obj = {0};
 	uint64_t off = 0, start = 0;
 	int overlong = 0, rc = 0, stop = 0;
 	mp_split m;
@@ -455,38 +446,29 @@ static int read_msgpack(run_state *s)
 			if (m.depth < 0) {
 				start = off + pos;
 				s->lines++; /* objects, numbered from 1 */
-				olen = 0;
+				obj.len = 0;
 				overlong = 0;
 			}
 			r = mp_feed(&m, chunk + pos, (size_t)n - pos, &used);
-			if (!overlong && olen + used > EDGELOG_MAX_RECORD) {
+			if (!overlong && obj.len + used > EDGELOG_MAX_RECORD) {
 				overlong = 1;
 				report(s,
 				       "at byte %llu: larger than EDGELOG_MAX_RECORD (%u bytes); "
 				       "skipping it",
 				       (unsigned long long)start, EDGELOG_MAX_RECORD);
 			} else if (!overlong) {
-				if (olen + used > ocap) {
-					size_t nc = ocap ? ocap : 4096;
-					uint8_t *nb;
-					while (nc < olen + used)
-						nc *= 2;
-					if (!(nb = realloc(obj, nc))) {
-						rc = tool_fail("run", -1, "out of memory");
-						goto out;
-					}
-					obj = nb;
-					ocap = nc;
+				seg_buf_put(&obj, chunk + pos, used);
+				if (obj.oom) {
+					rc = tool_fail("run", -1, "out of memory");
+					goto out;
 				}
-				memcpy(obj + olen, chunk + pos, used);
-				olen += used;
 			}
 			pos += used;
 			if (r == MP_DONE) {
 				if (overlong)
 					s->bad++;
 				else
-					store(s, obj, olen, 0);
+					store(s, obj.p, obj.len, 0);
 				m.depth = -1;
 			} else if (r == MP_BAD) {
 				s->bad++;
@@ -509,7 +491,7 @@ static int read_msgpack(run_state *s)
 		       (unsigned long long)start);
 	}
 out:
-	free(obj);
+	seg_buf_free(&obj);
 	free(chunk);
 	return rc;
 }
