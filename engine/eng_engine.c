@@ -209,9 +209,10 @@ int eng_store_cursor(edgelog *log)
 			pthread_mutex_unlock(&log->cur_mu);
 			return fd;
 		}
+		/* Written under both locks: read under either. */
+		pthread_mutex_lock(&log->mu);
 		log->vfs->close(log->vfs, log->cursor_fd);
 		log->cursor_fd = fd;
-		pthread_mutex_lock(&log->mu);
 		log->cursor_reopen = 0;
 		pthread_mutex_unlock(&log->mu);
 	}
