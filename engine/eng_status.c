@@ -580,8 +580,11 @@ static int status_of(const eng_conf *c, edgelog_status *st, int *live, seg_err *
 		 * was written by that process. */
 		char path[4300];
 		json_t *o;
+		uint64_t size = 0;
+		/* Ours is about 1 KiB; anything large is not ours: ignored. */
 		if (!seg_path(path, sizeof(path), c->dir, SNAPSHOT_FILE) &&
-		    (o = json_load_file(path, 0, NULL))) {
+		    seg_vfs_posix()->stat(seg_vfs_posix(), path, &size, NULL) == 0 &&
+		    size <= 65536 && (o = json_load_file(path, 0, NULL))) {
 			json_t *wpid = json_object_get(o, "pid"),
 			       *at = json_object_get(o, "written_at_ms"),
 			       *iv = json_object_get(o, "interval_ms");
