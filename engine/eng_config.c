@@ -81,9 +81,20 @@ int eng_tls_error(int code, const char *fmt, ...)
 
 const char *edgelog_errmsg(const edgelog *log)
 {
+	/* The engine's threads (worker, preparer) record errors on the handle
+	 * too: the caller gets a copy taken under the lock, in storage of its
+	 * own thread, valid until its next call here. */
+	static _Thread_local char copy[sizeof(((edgelog *)0)->errmsg)];
+	pthread_mutex_t *mu;
+
 	if (!log)
 		return tls_msg;
-	return log->errmsg;
+	mu = (pthread_mutex_t *)&log->mu;
+	pthread_mutex_lock(mu);
+	memcpy(copy, log->errmsg, sizeof(copy));
+	pthread_mutex_unlock(mu);
+	copy[sizeof(copy) - 1] = '\0';
+	return copy;
 }
 
 void eng_log(const eng_conf *c, int level, const char *fmt, ...)

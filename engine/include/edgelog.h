@@ -281,10 +281,12 @@ EDGELOG_API int edgelog_start(edgelog *log);
  * way). */
 EDGELOG_API int edgelog_close(edgelog *log);
 
-/* Detail of the last failure on `log` (one line). With log == NULL: the
- * last failure on this thread of a call that has no handle (edgelog_open,
- * edgelog_config_from_env, the reader, the offline helpers). Never NULL;
- * valid until the next call on the same handle / thread. */
+/* Detail of the last failure on `log` (one line), which may come from the
+ * engine's own threads (a failed interval sync, a file removed under it).
+ * With log == NULL: the last failure on this thread of a call that has no
+ * handle (edgelog_open, edgelog_config_from_env, the reader, the offline
+ * helpers). Never NULL. The string is this thread's copy: valid until the
+ * thread's next edgelog_errmsg call, safe while other threads work. */
 EDGELOG_API const char *edgelog_errmsg(const edgelog *log);
 
 /* ------------------------------------------------------------------------
