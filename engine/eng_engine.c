@@ -312,6 +312,7 @@ static void free_log(edgelog *log)
 	pthread_mutex_destroy(&log->cur_mu);
 	pthread_mutex_destroy(&log->alert_mu);
 	pthread_mutex_destroy(&log->snap_mu);
+	seg_buf_free(&log->snap_last);
 	pthread_mutex_destroy(&log->dead_mu);
 	pthread_cond_destroy(&log->sync_cv);
 	pthread_cond_destroy(&log->work_cv);

@@ -13,6 +13,7 @@
 #include "seg_cursor.h"
 #include "seg_dir.h"
 #include "seg_err.h"
+#include "seg_json.h"
 #include "seg_vfs.h"
 #include "seg_writer.h"
 
@@ -117,6 +118,8 @@ struct edgelog {
 	pthread_mutex_t dead_mu; /* one dead-letter expiry at a time */
 	int64_t next_snapshot_mono, next_alert_mono;
 	int snap_warned, metrics_warned;
+	seg_buf snap_last; /* the figures last written (snap_mu) */
+	int64_t snap_written_mono;
 
 	/* eng_guard.c: files removed or replaced under the engine. */
 	int64_t next_guard_mono;
@@ -161,7 +164,6 @@ void eng_log(const eng_conf *c, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* eng_status.c */
-#include "seg_json.h"
 unsigned eng_alert_bits(const edgelog_status *st);
 const char *eng_alert_name(unsigned bit);
 void eng_alert_message(const edgelog_status *st, unsigned bit, char *buf, size_t n);

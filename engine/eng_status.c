@@ -23,6 +23,9 @@
 #include "seg_reader.h"
 
 #define SNAPSHOT_FILE "status.json"
+/* An unchanged snapshot is rewritten this often; a reader takes a snapshot
+ * as live for three times this (or three status intervals, if longer). */
+#define SNAPSHOT_REFRESH_MS 30000
 
 /* kind: 'u' uint64_t, 'i' int64_t, 'b' int (boolean), 's' char array.
  * prom: 'c' counter, 'g' gauge, 0 not a metric. */
@@ -385,6 +388,19 @@ void eng_snapshot_due(edgelog *log, int force)
 		log->next_snapshot_mono = now + log->conf.status_interval_ms;
 	if (edgelog_get_status(log, &st) == 0 && write) {
 		eng_status_json(&st, "live", &b);
+		/* Unchanged figures are not rewritten more often than every
+		 * SNAPSHOT_REFRESH_MS: an idle device should not wear its flash
+		 * with a rename every two seconds. */
+		if (!b.oom && log->snap_last.len == b.len &&
+		    !memcmp(log->snap_last.p, b.p, b.len) &&
+		    now < log->snap_written_mono + SNAPSHOT_REFRESH_MS) {
+			seg_buf_free(&b);
+			pthread_mutex_unlock(&log->snap_mu);
+			return;
+		}
+		log->snap_last.len = 0;
+		seg_buf_put(&log->snap_last, b.p, b.len);
+		log->snap_written_mono = now;
 		/* Reopen the object: add who wrote it and when. */
 		if (!b.oom && b.len) {
 			b.len--;
@@ -592,7 +608,8 @@ static int status_of(const eng_conf *c, edgelog_status *st, int *live, seg_err *
 				      (int64_t)json_integer_value(at);
 			int64_t fresh = 3 * (json_is_integer(iv) ? json_integer_value(iv) : 2000);
 			if (json_integer_value(wpid) == pid &&
-			    age <= (fresh > 10000 ? fresh : 10000)) {
+			    age <= (fresh > 3 * SNAPSHOT_REFRESH_MS ? fresh :
+								      3 * SNAPSHOT_REFRESH_MS)) {
 				status_from_json(o, st);
 				*live = 1;
 			}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -526,6 +527,47 @@ START_TEST(test_live_snapshot_metrics_file_and_offline_status)
 }
 END_TEST
 
+/* Identity of the file at path: inode and modification time (an inode
+ * number alone can be recycled by a later rewrite). */
+static uint64_t inode_of(const char *path)
+{
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return 0;
+	return (uint64_t)sb.st_ino * 1000000007ull + (uint64_t)sb.st_mtim.tv_sec * 1000000000ull +
+	       (uint64_t)sb.st_mtim.tv_nsec;
+}
+
+/* An idle engine does not rewrite an unchanged snapshot every interval
+ * (flash wear); a change is written at the next interval. */
+START_TEST(test_unchanged_snapshot_is_not_rewritten)
+{
+	edgelog_config c;
+	edgelog *log;
+	char snap[4300];
+	uint8_t p[64];
+	uint64_t seq;
+	uint64_t first;
+	int waited;
+
+	snprintf(snap, sizeof(snap), "%s/status.json", g_dir);
+	cfg_for(&c);
+	c.status_interval_ms = 100;
+	log = tu_open_ok(&c);
+	ck_assert_int_eq(edgelog_start(log), 0);
+	ck_assert(wait_for_file(snap, NULL, 5000));
+	first = inode_of(snap);
+	usleep(600 * 1000); /* six intervals, nothing changed */
+	ck_assert_uint_eq(inode_of(snap), first);
+	ck_assert_int_eq(edgelog_append(log, p, payload(1, p), &seq), 0);
+	for (waited = 0; inode_of(snap) == first && waited < 5000; waited += 20)
+		usleep(20 * 1000);
+	ck_assert_uint_ne(inode_of(snap), first);
+	ck_assert(wait_for_file(snap, "\"pending\":1,", 5000));
+	ck_assert_int_eq(edgelog_close(log), 0);
+}
+END_TEST
+
 START_TEST(test_export_stats_lists_every_segment)
 {
 	edgelog_config c;
@@ -577,6 +619,7 @@ static Suite *deadletter_suite(void)
 	tcase_add_test(tc, test_alert_callback_once_on_start_once_on_clear);
 	tcase_add_test(tc, test_live_snapshot_metrics_file_and_offline_status);
 	tcase_add_test(tc, test_export_stats_lists_every_segment);
+	tcase_add_test(tc, test_unchanged_snapshot_is_not_rewritten);
 	suite_add_tcase(s, tc);
 	return s;
 }
