@@ -194,7 +194,8 @@ typedef struct edgelog_config {
 	void *alert_payload;
 
 	/* The running engine rewrites DIR/status.json (what `edgelog status`
-	 * shows as live) every status_interval_ms; default 2000. When
+	 * shows as live) when its figures change, at most every
+	 * status_interval_ms (default 2000) and at least every 30 s. When
 	 * metrics_file is set (EDGELOG_METRICS_FILE) it also writes the
 	 * Prometheus text of `edgelog metrics` there, atomically (for
 	 * node_exporter's textfile collector). */
