@@ -171,6 +171,8 @@ void eng_alert_message(const edgelog_status *st, unsigned bit, char *buf, size_t
 void eng_alerts_update(edgelog *log, const edgelog_status *st);
 /* Status as one JSON object ({"source": source, ...} when source is set). */
 void eng_status_json(const edgelog_status *st, const char *source, seg_buf *out);
+/* "live", "offline" or "stale" for edgelog_status_dir's *live. */
+const char *eng_status_source(int live);
 /* Status as Prometheus text exposition. */
 void eng_status_prom(const edgelog_status *st, seg_buf *out);
 /* Check alerts and rewrite the snapshot (and metrics file) when due, or

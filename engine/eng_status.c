@@ -274,6 +274,11 @@ static void status_from_json(json_t *o, edgelog_status *st)
 	}
 }
 
+const char *eng_status_source(int live)
+{
+	return live > 0 ? "live" : live < 0 ? "stale" : "offline";
+}
+
 /* ---- Prometheus text ------------------------------------------------------ */
 
 static void prom_label(seg_buf *out, const char *s)
@@ -615,8 +620,10 @@ static int status_of(const eng_conf *c, edgelog_status *st, int *live, seg_err *
 			}
 			json_decref(o);
 		}
+		if (!*live)
+			*live = -1; /* held, but no fresh snapshot */
 	}
-	return *live ? 0 : status_offline(c->dir, c, st, e);
+	return *live == 1 ? 0 : status_offline(c->dir, c, st, e);
 }
 
 int edgelog_status_dir(const char *dir, edgelog_status *st, int *live)
@@ -686,7 +693,7 @@ int edgelog_export_stats(const char *dir, const char *out_path)
 	eng_conf_free(&c);
 	if (rc)
 		return eng_tls_error(rc, "%s", e.msg);
-	eng_status_json(&st, live ? "live" : "offline", &b);
+	eng_status_json(&st, eng_status_source(live), &b);
 	if (b.len)
 		b.len--; /* reopen the object */
 	seg_buf_puts(&b, ",\"segment_files\":[");

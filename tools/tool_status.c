@@ -28,7 +28,8 @@ static const char STATUS_USAGE[] =
 	"                pending, sent, failed, dropped, expired, corrupt, size_bytes,\n"
 	"                max_size_bytes, segments, oldest_pending_age_s, is_connected,\n"
 	"                last_error, last_success_at, retry_in_s, recovered, alerts[])\n"
-	"                and \"source\": \"live\" or \"offline\"\n"
+	"                and \"source\": \"live\", \"offline\" (no engine) or\n"
+	"                \"stale\" (an engine holds DIR but its snapshot is old)\n"
 	"  --dir DIR     the buffer directory (default: $EDGELOG_DIR, $BUFFER_DB_PATH,\n"
 	"                ./edgelog-data)\n"
 	"  -h, --help    this text\n"
@@ -175,8 +176,12 @@ static void print_human(const char *dir, const edgelog_status *st, int live)
 	char a[40], b[40], c[40];
 	unsigned bit;
 
-	if (live)
+	if (live > 0)
 		printf("edgelog status of %s (live, from the running engine)\n", dir);
+	else if (live < 0)
+		printf("edgelog status of %s (an engine holds it but wrote no fresh snapshot: "
+		       "computed from segments and cursor)\n",
+		       dir);
 	else
 		printf("edgelog status of %s (offline: no engine running, computed from segments "
 		       "and cursor)\n",
@@ -197,7 +202,9 @@ static void print_human(const char *dir, const edgelog_status *st, int live)
 	if (st->pending)
 		printf("   Oldest pending: %llu s", (unsigned long long)st->oldest_pending_age_s);
 	printf("\n");
-	if (!live)
+	if (live < 0)
+		printf("Cloud Connection: - unknown (the engine's snapshot is missing or stale)\n");
+	else if (!live)
 		printf("Cloud Connection: - unknown (no engine running)\n");
 	else if (!st->upload_enabled)
 		printf("Cloud Connection: - none (no endpoint configured: buffer only)\n");
@@ -217,7 +224,7 @@ static void print_human(const char *dir, const edgelog_status *st, int live)
 	/* Recovery: where the backlog stands. */
 	if (!st->pending)
 		printf("Recovery status: up to date");
-	else if (!live)
+	else if (live <= 0)
 		printf("Recovery status: %s record(s) wait for the next engine to send them",
 		       commas(st->pending, a, sizeof(a)));
 	else if (!st->upload_enabled)
@@ -275,7 +282,7 @@ int tool_status(int argc, char **argv)
 		return rc;
 	if (json) {
 		seg_buf b = {0};
-		eng_status_json(&st, live ? "live" : "offline", &b);
+		eng_status_json(&st, eng_status_source(live), &b);
 		if (b.oom)
 			return tool_fail("status", TOOL_PROBLEM, "out of memory");
 		printf("%.*s\n", (int)b.len, b.p);
@@ -327,7 +334,7 @@ int tool_metrics(int argc, char **argv)
 		       "# HELP edgelog_engine_running 1 if an engine holds the directory and its "
 		       "snapshot is fresh.\n# TYPE edgelog_engine_running gauge\n"
 		       "edgelog_engine_running %d\n",
-		       live);
+		       live != 0);
 	if (b.oom)
 		return tool_fail("metrics", TOOL_PROBLEM, "out of memory");
 	fwrite(b.p, 1, b.len, stdout);

@@ -356,10 +356,12 @@ EDGELOG_API int edgelog_ack(edgelog *log, uint64_t seq);
  * only read and work alongside a running engine.
  * ---------------------------------------------------------------------- */
 
-/* Status of a directory without opening an engine: from the segments, the
- * cursor and failed/. When a running engine's snapshot (DIR/status.json)
- * is fresh, its live fields (is_connected, last_error, retry_in_s) are
- * taken from it and *live is set to 1 (live may be NULL). */
+/* Status of a directory without opening an engine. *live (live may be
+ * NULL) says where the figures come from: 1, the running engine's fresh
+ * snapshot (DIR/status.json, connection state included); 0, no engine
+ * holds the directory: computed from the segments, the cursor and failed/;
+ * -1, an engine holds it but left no fresh snapshot (hung, or a version
+ * that writes none): computed from the files, which may lag behind it. */
 EDGELOG_API int edgelog_status_dir(const char *dir, edgelog_status *st, int *live);
 
 /* Write status plus per-segment detail as JSON to out_path ("-": stdout).

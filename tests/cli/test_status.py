@@ -173,6 +173,26 @@ def test_live_status_disconnected_names_the_error(tmp):
         a.stop()
 
 
+def test_status_when_a_holder_left_no_snapshot(tmp):
+    """An engine that holds the directory but wrote no fresh snapshot (hung,
+    or an older version): the figures come from the files, and it says so."""
+    import fcntl
+    d = os.path.join(tmp, "buf")
+    fill(d, 4)
+    with open(os.path.join(d, "LOCK"), "r+") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lk.truncate(0)
+        lk.write("%d\n" % os.getpid())
+        lk.flush()
+        st = status_json(d)
+        assert st["source"] == "stale" and st["pending"] == 4, st
+        p = run(["status", d], env=SMALL, check_rc=0)
+        assert "wrote no fresh snapshot" in p.stdout, p.stdout
+        assert "edgelog_engine_running 1" in run(["metrics", d], env=SMALL).stdout
+        p = run(["cleanup", d], env=SMALL, check_rc=1)
+        assert "process %d" % os.getpid() in p.stderr, p.stderr
+
+
 def test_metrics_exposition_format(tmp):
     d = os.path.join(tmp, "buf")
     fill(d, 3)
