@@ -181,6 +181,27 @@ static int wait_input(run_state *s)
 	}
 }
 
+#define CHUNK_STOP (-2) /* a signal asked to stop */
+
+/* The next piece of input into chunk: the bytes read (> 0), 0 at the end
+ * of input, CHUNK_STOP on a signal, or -1 after reporting a read error. */
+static ssize_t next_chunk(run_state *s, void *chunk)
+{
+	for (;;) {
+		ssize_t n;
+		int w = wait_input(s);
+
+		if (w == 0)
+			return CHUNK_STOP;
+		if (w > 0 && (n = read(s->fd, chunk, RUN_CHUNK)) >= 0)
+			return n;
+		if (w > 0 && errno == EINTR)
+			continue;
+		tool_fail("run", -1, "reading %s: %s", s->input_name, strerror(errno));
+		return -1;
+	}
+}
+
 /* Read JSON lines until end of input or a signal. 0, or -1 on a read
  * error (reported). */
 static int read_json_lines(run_state *s)
@@ -192,16 +213,13 @@ static int read_json_lines(run_state *s)
 	if (!chunk)
 		return tool_fail("run", -1, "out of memory");
 	for (;;) {
-		ssize_t n;
 		size_t pos = 0;
-		int w = wait_input(s);
+		ssize_t n = next_chunk(s, chunk);
 
-		if (w == 0)
+		if (n == CHUNK_STOP)
 			break;
-		if (w < 0 || (n = read(s->fd, chunk, RUN_CHUNK)) < 0) {
-			if (w > 0 && errno == EINTR)
-				continue;
-			rc = tool_fail("run", -1, "reading %s: %s", s->input_name, strerror(errno));
+		if (n < 0) {
+			rc = -1;
 			break;
 		}
 		if (n == 0) {
@@ -416,16 +434,13 @@ static int read_msgpack(run_state *s)
 	m.hdr_need = 0;
 	m.skip = 0;
 	while (!stop) {
-		ssize_t n;
 		size_t pos = 0;
-		int w = wait_input(s);
+		ssize_t n = next_chunk(s, chunk);
 
-		if (w == 0)
+		if (n == CHUNK_STOP)
 			break;
-		if (w < 0 || (n = read(s->fd, chunk, RUN_CHUNK)) < 0) {
-			if (w > 0 && errno == EINTR)
-				continue;
-			rc = tool_fail("run", -1, "reading %s: %s", s->input_name, strerror(errno));
+		if (n < 0) {
+			rc = -1;
 			break;
 		}
 		if (n == 0) {
