@@ -73,6 +73,16 @@ static int write_copy(const char *dir, const char *path, const void *buf, size_t
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.restore", path) >= sizeof(tmp))
 		return -ENAMETOOLONG;
+	/* The whole directory may have gone (rm -rf segments). */
+	if (mkdir(dir, 0700) == 0) {
+		char parent[4400], *slash;
+		snprintf(parent, sizeof(parent), "%s", dir);
+		slash = strrchr(parent, '/');
+		if (slash && slash != parent) {
+			*slash = '\0';
+			fsync_dir_path(parent);
+		}
+	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;

@@ -1840,6 +1840,24 @@ START_TEST(test_active_segment_replaced_under_engine_is_restored)
 }
 END_TEST
 
+/* rm -rf DIR/segments under a running engine: the active segment comes
+ * back (the sealed ones are gone for good: counted as lost from the seq
+ * range the reader finds missing, not silently). */
+START_TEST(test_segments_directory_removed_under_engine)
+{
+	char segdir[4300];
+	edgelog *log = open_dir(g_dir);
+	append_samples(log, 1, 40);
+	snprintf(segdir, sizeof(segdir), "%s/segments", g_dir);
+	ck_assert_int_eq(tu_rm_rf(segdir), 0);
+	ck_assert_int_eq(edgelog_step(log, 0), 0);
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(log), "removed"));
+	append_samples(log, 41, 60);
+	close_ok(log);
+	expect_samples(g_dir, 1, 60);
+}
+END_TEST
+
 START_TEST(test_cursor_removed_or_replaced_under_engine_is_rewritten)
 {
 	char cur[4300];
@@ -1996,6 +2014,7 @@ static Suite *engine_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_active_segment_removed_under_engine_is_restored);
 	tcase_add_test(tc, test_active_segment_replaced_under_engine_is_restored);
+	tcase_add_test(tc, test_segments_directory_removed_under_engine);
 	tcase_add_test(tc, test_cursor_removed_or_replaced_under_engine_is_rewritten);
 	tcase_add_test(tc, test_read_only_or_forbidden_directory_named_at_open);
 	suite_add_tcase(s, tc);
