@@ -213,7 +213,7 @@ static void walk_one(uint64_t seed, edgelog_full_policy policy)
 
 	memset(&w, 0, sizeof(w));
 	w.seed = seed;
-	w.rng = seed * 0x9e3779b97f4a7c15ull + (uint64_t)policy;
+	w.rng = seed * 0xd1342543de82ef95ull + (uint64_t)policy; /* not splitmix's step */
 	w.policy = policy;
 	w.sync = EDGELOG_SYNC_NONE;
 	w.next_index = 1;

@@ -390,7 +390,7 @@ static void crash_loop(edgelog_sync_mode sync, int trials, const char *name)
 {
 	history h = {0};
 	collector c;
-	uint64_t rng = tu_seed() * 0x9e3779b97f4a7c15ull + (uint64_t)sync;
+	uint64_t rng = tu_seed() * 0xd1342543de82ef95ull + (uint64_t)sync; /* not splitmix's step */
 	uint64_t torn_before = 0, checked = 0, last_seq = 0;
 	int64_t t0 = mono_us();
 
