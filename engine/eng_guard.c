@@ -64,16 +64,10 @@ static int set_aside(edgelog *log, const char *path, const char *name, char *to,
 	return fsync_dir_path(qdir);
 }
 
-/* Write buf to path through a temporary, fsync, rename, fsync dir. */
-static int write_copy(const char *dir, const char *path, const void *buf, size_t len)
+/* Write the open file's content back to path, through a temporary, durably
+ * (creating the directory again if it went too). */
+static int write_copy(const char *dir, const char *path, const void *buf, size_t len, seg_err *e)
 {
-	char tmp[4400];
-	const char *p = buf;
-	int fd, err = 0;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.restore", path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	/* The whole directory may have gone (rm -rf segments). */
 	if (mkdir(dir, 0700) == 0) {
 		char parent[4400], *slash;
 		snprintf(parent, sizeof(parent), "%s", dir);
@@ -83,28 +77,7 @@ static int write_copy(const char *dir, const char *path, const void *buf, size_t
 			fsync_dir_path(parent);
 		}
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	while (len && !err) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			err = w < 0 ? errno : ENOSPC;
-		else
-			p += w, len -= (size_t)w;
-	}
-	if (!err && fsync(fd) < 0)
-		err = errno;
-	close(fd);
-	if (!err && rename(tmp, path) < 0)
-		err = errno;
-	if (err) {
-		unlink(tmp);
-		return -err;
-	}
-	return fsync_dir_path(dir);
+	return eng_write_atomic(seg_vfs_posix(), path, buf, len, 0600, dir, e);
 }
 
 void eng_guard(edgelog *log)
@@ -124,9 +97,12 @@ void eng_guard(edgelog *log)
 	if (log->w.fd >= 0 && !log->w.suspect &&
 	    !seg_path(path, sizeof(path), log->segdir, log->w.name) &&
 	    (s = same_file(log->w.fd, path)) <= 0 && s != -2) {
+		seg_err we;
 		r = s < 0 ? set_aside(log, path, log->w.name, aside, sizeof(aside)) : 0;
-		if (!r)
-			r = write_copy(log->segdir, path, log->w.map, log->w.pos);
+		if (r)
+			seg_fail_errno(&we, r, "moving it to quarantine/");
+		else
+			r = write_copy(log->segdir, path, log->w.map, log->w.pos, &we);
 		/* Either way the open file gets no more records. */
 		log->w.suspect = 1;
 		seg_msg(log->errmsg, sizeof(log->errmsg), "%s was %s while in use%s%s; %s", path,
@@ -136,7 +112,7 @@ void eng_guard(edgelog *log)
 			    "restored from the open file, writing continues in a new segment");
 		if (r)
 			seg_msg(log->errmsg + strlen(log->errmsg),
-				sizeof(log->errmsg) - strlen(log->errmsg), " (%s)", strerror(-r));
+				sizeof(log->errmsg) - strlen(log->errmsg), " (%s)", we.msg);
 		eng_log(&log->conf, EDGELOG_LOG_ERROR, "%s", log->errmsg);
 	}
 

@@ -168,34 +168,14 @@ static int journal_path(const edgelog *log, char *out, size_t n)
 
 static int journal_write(edgelog *log, const journal *j, seg_err *e)
 {
-	const seg_vfs *v = log->vfs;
-	char path[4400], tmp[4400], text[256];
-	int fd, n, r;
+	char path[4400], text[256];
+	int n;
 
 	n = snprintf(text, sizeof(text), "%s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
 		     j->op, j->file, j->n, j->first_seq, j->after, j->keep);
-	if (journal_path(log, path, sizeof(path)) ||
-	    (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+	if (journal_path(log, path, sizeof(path)))
 		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", log->faileddir);
-	fd = v->open(v, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0)
-		return seg_fail_errno(e, fd, "open %s", tmp);
-	if (v->pwrite(v, fd, text, (size_t)n, 0) != n) {
-		v->close(v, fd);
-		v->unlink(v, tmp);
-		return seg_fail(e, EDGELOG_EIO, "write %s failed", tmp);
-	}
-	if ((r = v->fsync(v, fd)) < 0) {
-		v->close(v, fd);
-		v->unlink(v, tmp);
-		return seg_fail_errno(e, r, "fsync %s", tmp);
-	}
-	v->close(v, fd);
-	if ((r = v->rename(v, tmp, path)) < 0)
-		return seg_fail_errno(e, r, "rename %s to %s", tmp, path);
-	if ((r = v->fsync_dir(v, log->faileddir)) < 0)
-		return seg_fail_errno(e, r, "fsync directory %s", log->faileddir);
-	return 0;
+	return eng_write_atomic(log->vfs, path, text, (size_t)n, 0600, log->faileddir, e);
 }
 
 /* 0 and *j, 1 if there is no journal, or an error (a journal that does

@@ -328,44 +328,41 @@ void eng_status_prom(const edgelog_status *st, seg_buf *out)
 
 /* ---- files ---------------------------------------------------------------- */
 
-/* Write buf to path atomically: a temporary beside it, renamed over. No
- * fsync: the snapshot and the metrics are rewritten every few seconds and
- * worthless after a power cut. */
-int eng_write_atomic(const char *path, const void *buf, size_t n, int durable, seg_err *e)
+int eng_write_atomic(const seg_vfs *v, const char *path, const void *buf, size_t n, int mode,
+		     const char *durable_dir, seg_err *e)
 {
-	char tmp[4300];
+	char tmp[4400];
 	const char *p = buf;
-	int fd;
+	uint64_t off = 0;
+	int fd, r;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%ld", path, (long)getpid()) >= sizeof(tmp))
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
 		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = v->open(v, tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
 	if (fd < 0)
-		return seg_fail_errno(e, -errno, "open %s", tmp);
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
+		return seg_fail_errno(e, fd, "open %s", tmp);
+	while (off < n) {
+		ssize_t w = v->pwrite(v, fd, p + off, n - off, off);
 		if (w <= 0) {
-			int err = w < 0 ? errno : ENOSPC;
-			close(fd);
-			unlink(tmp);
-			return seg_fail_errno(e, -err, "write %s", tmp);
+			v->close(v, fd);
+			v->unlink(v, tmp);
+			return w < 0 ? seg_fail_errno(e, (int)w, "write %s", tmp) :
+				       seg_fail(e, EDGELOG_ENOSPC, "write %s: no progress", tmp);
 		}
-		p += w;
-		n -= (size_t)w;
+		off += (uint64_t)w;
 	}
-	if (durable && fsync(fd) < 0) {
-		int err = errno;
-		close(fd);
-		unlink(tmp);
-		return seg_fail_errno(e, -err, "fsync %s", tmp);
+	if (durable_dir && (r = v->fsync(v, fd)) < 0) {
+		v->close(v, fd);
+		v->unlink(v, tmp);
+		return seg_fail_errno(e, r, "fsync %s", tmp);
 	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
-		int err = errno;
-		unlink(tmp);
-		return seg_fail_errno(e, -err, "rename %s to %s", tmp, path);
+	v->close(v, fd);
+	if ((r = v->rename(v, tmp, path)) < 0) {
+		v->unlink(v, tmp);
+		return seg_fail_errno(e, r, "rename %s to %s", tmp, path);
 	}
+	if (durable_dir && (r = v->fsync_dir(v, durable_dir)) < 0)
+		return seg_fail_errno(e, r, "fsync directory %s", durable_dir);
 	return 0;
 }
 
@@ -415,14 +412,17 @@ void eng_snapshot_due(edgelog *log, int force)
 				       log->conf.status_interval_ms);
 		}
 		if (!b.oom && !seg_path(path, sizeof(path), log->conf.dir, SNAPSHOT_FILE) &&
-		    eng_write_atomic(path, b.p, b.len, 0, &e) && !log->snap_warned) {
+		    eng_write_atomic(log->vfs, path, b.p, b.len, 0644, NULL, &e) &&
+		    !log->snap_warned) {
 			log->snap_warned = 1;
 			eng_log(&log->conf, EDGELOG_LOG_WARN, "status snapshot: %s", e.msg);
 		}
 		if (log->conf.metrics_file) {
 			b.len = 0;
 			eng_status_prom(&st, &b);
-			if (!b.oom && eng_write_atomic(log->conf.metrics_file, b.p, b.len, 0, &e) &&
+			if (!b.oom &&
+			    eng_write_atomic(log->vfs, log->conf.metrics_file, b.p, b.len, 0644,
+					     NULL, &e) &&
 			    !log->metrics_warned) {
 				log->metrics_warned = 1;
 				eng_log(&log->conf, EDGELOG_LOG_WARN, "metrics file: %s", e.msg);
@@ -747,8 +747,16 @@ int edgelog_export_stats(const char *dir, const char *out_path)
 			     0 :
 			     eng_tls_error(EDGELOG_EIO, "write to standard output: %s",
 					   strerror(errno));
-	} else if ((rc = eng_write_atomic(out_path, b.p, b.len, 1, &e))) {
-		rc = eng_tls_error(rc, "%s", e.msg);
+	} else {
+		char out_dir[4300], *slash;
+		snprintf(out_dir, sizeof(out_dir), "%s", out_path);
+		slash = strrchr(out_dir, '/');
+		if (!slash)
+			strcpy(out_dir, ".");
+		else
+			slash[slash == out_dir] = '\0'; /* "/x.json" keeps "/" */
+		if ((rc = eng_write_atomic(v, out_path, b.p, b.len, 0644, out_dir, &e)))
+			rc = eng_tls_error(rc, "%s", e.msg);
 	}
 	seg_buf_free(&b);
 	return rc;
