@@ -50,6 +50,13 @@ void tool_table_header(seg_buf *line);
 int tool_record_line(seg_buf *line, const edgelog_record *rec, int json, const char *device,
 		     const char *state);
 
+/* Arguments of the directory commands: --dir D (or --dir=D), one
+ * positional DIR (or, with pos, one positional argument into *pos), -h /
+ * --help, and flag (e.g. "--json"; NULL: none) setting *flag_set. Returns
+ * 0, -1 after printing the help, or the exit code of a usage error. */
+int tool_dir_args(const char *cmd, const char *usage, int argc, char **argv, const char *flag,
+		  int *flag_set, const char **dir, const char **pos);
+
 /* The buffer directory for a command: arg if set, else the environment's
  * (EDGELOG_DIR, BUFFER_DB_PATH), else ./edgelog-data. cfg receives the
  * environment's configuration. NULL after printing the error for an

@@ -38,37 +38,6 @@ static const char CLEANUP_USAGE[] =
 	"\n"
 	"Exit: 0 done, 1 it could not be done (locked, I/O error), 2 usage error.\n";
 
-/* --dir D | DIR, --force when force != NULL. Returns -1 after --help,
- * 0, or an exit code. */
-static int parse(const char *cmd, const char *usage, int argc, char **argv, int *force,
-		 const char **dir)
-{
-	int i;
-
-	*dir = NULL;
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(usage, stdout);
-			return -1;
-		} else if (force && !strcmp(a, "--force")) {
-			*force = 1;
-		} else if (!strcmp(a, "--dir")) {
-			if (++i >= argc)
-				return tool_fail(cmd, TOOL_USAGE, "--dir needs a directory");
-			*dir = argv[i];
-		} else if (a[0] == '-' && a[1]) {
-			return tool_fail(cmd, TOOL_USAGE, "unknown option '%s' (see --help)", a);
-		} else if (!*dir) {
-			*dir = a;
-		} else {
-			return tool_fail(cmd, TOOL_USAGE, "unexpected argument '%s' (see --help)",
-					 a);
-		}
-	}
-	return 0;
-}
-
 static int code_for(int rc)
 {
 	return rc == EDGELOG_ECONFIG ? TOOL_USAGE : TOOL_PROBLEM;
@@ -81,7 +50,8 @@ int tool_requeue_failed(int argc, char **argv)
 	const char *arg, *dir;
 	int rc;
 
-	if ((rc = parse("requeue-failed", REQUEUE_USAGE, argc, argv, NULL, &arg)))
+	if ((rc = tool_dir_args("requeue-failed", REQUEUE_USAGE, argc, argv, NULL, NULL, &arg,
+				NULL)))
 		return rc < 0 ? TOOL_OK : rc;
 	if (!(dir = tool_resolve_dir("requeue-failed", arg, &cfg)))
 		return TOOL_USAGE;
@@ -107,7 +77,8 @@ int tool_cleanup(int argc, char **argv)
 	edgelog *log;
 	int force = 0, rc, rc2;
 
-	if ((rc = parse("cleanup", CLEANUP_USAGE, argc, argv, &force, &arg)))
+	if ((rc = tool_dir_args("cleanup", CLEANUP_USAGE, argc, argv, "--force", &force, &arg,
+				NULL)))
 		return rc < 0 ? TOOL_OK : rc;
 	if (!(dir = tool_resolve_dir("cleanup", arg, &cfg)))
 		return TOOL_USAGE;

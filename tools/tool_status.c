@@ -57,10 +57,8 @@ static const char METRICS_USAGE[] =
 	"  --dir DIR     the buffer directory (default: $EDGELOG_DIR, ./edgelog-data)\n"
 	"  -h, --help    this text\n";
 
-/* Common options: --dir D or one positional DIR, --json where allowed.
- * Returns 0, or the exit code to return (help printed, usage error). */
-static int parse(const char *cmd, const char *usage, int argc, char **argv, int allow_json,
-		 int *json, const char **dir, const char **pos)
+int tool_dir_args(const char *cmd, const char *usage, int argc, char **argv, const char *flag,
+		  int *flag_set, const char **dir, const char **pos)
 {
 	int i;
 
@@ -71,9 +69,9 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, int 
 		const char *a = argv[i];
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			fputs(usage, stdout);
-			return -TOOL_OK - 1;
-		} else if (allow_json && !strcmp(a, "--json")) {
-			*json = 1;
+			return -1;
+		} else if (flag && !strcmp(a, flag)) {
+			*flag_set = 1;
 		} else if (!strcmp(a, "--dir")) {
 			if (++i >= argc)
 				return tool_fail(cmd, TOOL_USAGE, "--dir needs a directory");
@@ -81,8 +79,7 @@ static int parse(const char *cmd, const char *usage, int argc, char **argv, int 
 		} else if (!strncmp(a, "--dir=", 6)) {
 			*dir = a + 6;
 		} else if (a[0] == '-' && a[1]) {
-			tool_fail(cmd, TOOL_USAGE, "unknown option '%s' (see --help)", a);
-			return TOOL_USAGE;
+			return tool_fail(cmd, TOOL_USAGE, "unknown option '%s' (see --help)", a);
 		} else if (pos && !*pos) {
 			*pos = a;
 		} else if (!pos && !*dir) {
@@ -274,7 +271,7 @@ int tool_status(int argc, char **argv)
 	const char *arg, *dir;
 	int json = 0, live = 0, rc;
 
-	if ((rc = parse("status", STATUS_USAGE, argc, argv, 1, &json, &arg, NULL)))
+	if ((rc = tool_dir_args("status", STATUS_USAGE, argc, argv, "--json", &json, &arg, NULL)))
 		return rc < 0 ? TOOL_OK : rc;
 	if (!(dir = tool_resolve_dir("status", arg, &cfg)))
 		return TOOL_USAGE;
@@ -297,9 +294,9 @@ int tool_export_stats(int argc, char **argv)
 {
 	edgelog_config cfg;
 	const char *arg, *dir, *out;
-	int json = 0, rc;
+	int rc;
 
-	if ((rc = parse("export-stats", EXPORT_USAGE, argc, argv, 0, &json, &arg, &out)))
+	if ((rc = tool_dir_args("export-stats", EXPORT_USAGE, argc, argv, NULL, NULL, &arg, &out)))
 		return rc < 0 ? TOOL_OK : rc;
 	if (!out)
 		return tool_fail("export-stats", TOOL_USAGE, "missing OUT.json (see --help)");
@@ -321,9 +318,9 @@ int tool_metrics(int argc, char **argv)
 	edgelog_status st;
 	const char *arg, *dir;
 	seg_buf b = {0};
-	int json = 0, live = 0, rc;
+	int live = 0, rc;
 
-	if ((rc = parse("metrics", METRICS_USAGE, argc, argv, 0, &json, &arg, NULL)))
+	if ((rc = tool_dir_args("metrics", METRICS_USAGE, argc, argv, NULL, NULL, &arg, NULL)))
 		return rc < 0 ? TOOL_OK : rc;
 	if (!(dir = tool_resolve_dir("metrics", arg, &cfg)))
 		return TOOL_USAGE;
