@@ -85,13 +85,12 @@ static int data_span(const uint8_t *p, size_t len, size_t *off, size_t *n)
 	}
 	msgpack_unpacked_init(&u);
 	for (i = 0; i < entries && !found; i++) {
-		size_t kstart = pos, vstart;
+		size_t vstart;
 		int is_data;
 		if (msgpack_unpack_next(&u, (const char *)p, len, &pos) != MSGPACK_UNPACK_SUCCESS)
 			break;
 		is_data = u.data.type == MSGPACK_OBJECT_STR && u.data.via.str.size == 4 &&
 			  !memcmp(u.data.via.str.ptr, "data", 4);
-		(void)kstart;
 		vstart = pos;
 		if (msgpack_unpack_next(&u, (const char *)p, len, &pos) != MSGPACK_UNPACK_SUCCESS)
 			break;
@@ -347,12 +346,6 @@ int eng_deadletter_recover(edgelog *log, seg_err *e)
 	return journal_count(log, &j, e);
 }
 
-/* Dead-letter segment files of failed/, oldest first. */
-static int dead_files(edgelog *log, seg_list *l, seg_err *e)
-{
-	return seg_list_read(log->vfs, log->faileddir, l, e);
-}
-
 int edgelog_requeue_failed(const char *dir)
 {
 	return eng_requeue_failed_vfs(dir, seg_vfs_posix());
@@ -379,7 +372,7 @@ int eng_requeue_failed_vfs(const char *dir, const seg_vfs *vfs)
 	cfg.auth_token = cfg.auth_token_file = NULL;
 	if ((rc = eng_open_vfs(&log, &cfg, vfs))) /* finishes an interrupted one */
 		return rc;
-	if ((rc = dead_files(log, &l, &e)))
+	if ((rc = seg_list_read(log->vfs, log->faileddir, &l, &e)))
 		goto out;
 	for (i = 0; i < l.n; i++) {
 		journal j;
@@ -435,7 +428,7 @@ int eng_expire_dead(edgelog *log)
 		return 0;
 	limit = v->now_ms(v) - (int64_t)log->conf.retention_days * 86400000;
 	pthread_mutex_lock(&log->dead_mu);
-	if ((rc = dead_files(log, &l, &e)))
+	if ((rc = seg_list_read(log->vfs, log->faileddir, &l, &e)))
 		goto out;
 	/* The newest file may be the uploader's open one: never removed. */
 	for (i = 0; i + 1 < l.n; i++) {
