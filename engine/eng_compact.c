@@ -50,6 +50,14 @@ static int add_size(void *ud, const char *name)
 	return 0;
 }
 
+uint64_t eng_dir_bytes(const seg_vfs *v, const char *dir)
+{
+	sized z = {v, dir, 0};
+
+	v->list(v, dir, add_size, &z);
+	return z.bytes;
+}
+
 /* Sealed segments of dir (every one but the newest), oldest first, with
  * the bounds their successors' headers give. No lock needed: read-only. */
 static int gather(const seg_vfs *v, const char *dir, cmp_seg **out, size_t *n, char (**names)[32],
@@ -124,7 +132,7 @@ int eng_compact(edgelog *log, uint64_t need)
 	cmp_policy p;
 	size_t n = 0, k, i;
 	uint64_t new_acked, freed = 0, lost_expired = 0, lost_dropped = 0;
-	sized z;
+	uint64_t dead;
 	seg_err e;
 	int rc = 0;
 
@@ -134,14 +142,10 @@ int eng_compact(edgelog *log, uint64_t need)
 	pthread_mutex_unlock(&log->mu);
 
 	rc = gather(v, log->segdir, &segs, &n, &names, &e);
-	z.v = v;
-	z.dir = log->faileddir;
-	z.bytes = 0;
-	if (log->faileddir[0])
-		v->list(v, log->faileddir, add_size, &z);
+	dead = log->faileddir[0] ? eng_dir_bytes(v, log->faileddir) : 0;
 
 	pthread_mutex_lock(&log->mu);
-	log->dead_bytes = z.bytes;
+	log->dead_bytes = dead;
 	/* The writer may not start a segment that would break the cap. */
 	{
 		uint64_t other = log->dead_bytes + CUR_FILE_SIZE;

@@ -137,6 +137,8 @@ int64_t eng_age_now(const edgelog *log);
 /* Run retention (mu held; dropped around I/O). need: bytes to free on top
  * of the cap's headroom (a failed allocation). Returns 0 or an error. */
 int eng_compact(edgelog *log, uint64_t need);
+/* Bytes allocated to the entries of dir (a missing dir: 0). */
+uint64_t eng_dir_bytes(const seg_vfs *v, const char *dir);
 /* Bytes counted against the cap (mu held). */
 uint64_t eng_used_bytes(const edgelog *log);
 /* Records stored with seq in (a, b]: the range less c's gaps. */

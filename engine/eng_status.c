@@ -462,35 +462,6 @@ static int lock_holder(const char *dir, long *pid)
 	return held;
 }
 
-typedef struct sizer {
-	const char *dir;
-	uint64_t bytes, files;
-} sizer;
-
-static int size_one(void *ud, const char *name)
-{
-	sizer *z = ud;
-	char path[4400];
-	uint64_t alloc = 0;
-
-	if (!seg_path(path, sizeof(path), z->dir, name) &&
-	    seg_vfs_posix()->stat(seg_vfs_posix(), path, NULL, &alloc) == 0) {
-		z->bytes += alloc;
-		z->files++;
-	}
-	return 0;
-}
-
-static uint64_t dir_bytes(const char *dir, uint64_t *files)
-{
-	sizer z = {dir, 0, 0};
-
-	seg_vfs_posix()->list(seg_vfs_posix(), dir, size_one, &z);
-	if (files)
-		*files = z.files;
-	return z.bytes;
-}
-
 /* Status from the files: the cursor for the counters, the newest segment
  * for the last seq, the first pending record for the age. */
 static int status_offline(const char *dir, const eng_conf *c, edgelog_status *st, seg_err *e)
@@ -552,8 +523,8 @@ static int status_offline(const char *dir, const eng_conf *c, edgelog_status *st
 	st->cursor_resets = cur.cursor_resets;
 	st->sync_failures = cur.sync_failures;
 	st->requeued = cur.requeued;
-	st->failed_bytes = dir_bytes(faileddir, NULL);
-	st->size_bytes = dir_bytes(segdir, NULL) + st->failed_bytes + CUR_FILE_SIZE;
+	st->failed_bytes = eng_dir_bytes(v, faileddir);
+	st->size_bytes = eng_dir_bytes(v, segdir) + st->failed_bytes + CUR_FILE_SIZE;
 	st->max_size_bytes = c->max_size_bytes;
 	if (st->pending && seg_reader_init(&r, v, segdir, acked + 1, e) == 0) {
 		if (seg_reader_next(&r, &f, e) == 0) {
