@@ -78,8 +78,9 @@ static const char RUN_USAGE[] =
 	"  --quiet                no summary\n"
 	"\n"
 	"Exit status: 0 when every record read was stored (and, with --drain, nothing\n"
-	"is left pending); 1 when a record was bad or could not be stored, or records\n"
-	"are still pending after --drain; 2 usage or configuration error (a bad flag,\n"
+	"is left pending); 1 when a record was bad or could not be stored, a record\n"
+	"went to failed/ (refused by the endpoint) during this run, or records are\n"
+	"still pending after --drain; 2 usage or configuration error (a bad flag,\n"
 	"an invalid EDGELOG_* variable, an unreadable --input). SIGTERM and SIGINT are\n"
 	"the normal way to stop the agent and do not by themselves make the status 1;\n"
 	"a record they cut off half read does (it is reported, not stored), and so\n"
@@ -723,7 +724,7 @@ int tool_run(int argc, char **argv)
 	struct sigaction sa;
 	sigset_t block, old;
 	int rc, done = 0, undelivered = 0, read_err;
-	uint64_t delivered = 0, sent0 = 0, pending = 0;
+	uint64_t delivered = 0, sent0 = 0, pending = 0, failed0 = 0, dead = 0;
 	edgelog_status st;
 
 	memset(&o, 0, sizeof(o));
@@ -788,8 +789,10 @@ int tool_run(int argc, char **argv)
 		return TOOL_PROBLEM;
 	}
 
-	if (edgelog_get_status(s.log, &st) == 0)
+	if (edgelog_get_status(s.log, &st) == 0) {
 		sent0 = st.sent;
+		failed0 = st.failed;
+	}
 	s.unit = o.msgpack ? "object" : "line";
 	read_err = o.msgpack ? read_msgpack(&s) : read_json_lines(&s);
 	if (o.drain && !run_signal && !read_err) {
@@ -806,6 +809,9 @@ int tool_run(int argc, char **argv)
 	    edgelog_status_dir(cfg.dir ? cfg.dir : "./edgelog-data", &st, NULL) == 0) {
 		delivered = st.sent - sent0;
 		pending = st.pending;
+		/* Dead letters of this run: failed only grows while the engine
+		 * runs (requeue and cleanup need the directory's lock). */
+		dead = st.failed > failed0 ? st.failed - failed0 : 0;
 	}
 	if (s.fd > 0)
 		close(s.fd);
@@ -819,9 +825,16 @@ int tool_run(int argc, char **argv)
 			fprintf(stderr, ", %llu not stored (engine error)",
 				(unsigned long long)s.failed);
 		if (cfg.endpoint)
-			fprintf(stderr, "; %llu delivered, %llu pending",
-				(unsigned long long)delivered, (unsigned long long)pending);
+			fprintf(stderr, "; %llu delivered, %llu dead-lettered, %llu pending",
+				(unsigned long long)delivered, (unsigned long long)dead,
+				(unsigned long long)pending);
 		fputc('\n', stderr);
 	}
-	return (s.bad || s.failed || read_err || undelivered || rc) ? TOOL_PROBLEM : TOOL_OK;
+	if (dead && !o.quiet)
+		fprintf(stderr,
+			"edgelog run: %llu record(s) of this run refused by the endpoint, moved to "
+			"%s/failed (edgelog requeue-failed sends them again)\n",
+			(unsigned long long)dead, cfg.dir ? cfg.dir : "./edgelog-data");
+	return (s.bad || s.failed || read_err || undelivered || dead || rc) ? TOOL_PROBLEM :
+									      TOOL_OK;
 }

@@ -243,10 +243,11 @@ def test_sigterm_cuts_a_line_short(d):
 class Sink:
     """`edgelog sink` on a free loopback port (it binds port 0 and says which)."""
 
-    def __init__(self, out):
+    def __init__(self, out, extra=()):
         self.out = out
         self.p = subprocess.Popen([BIN, "sink", "--listen", "127.0.0.1:0", "--out", out,
-                                   "--quiet"], stdout=subprocess.PIPE, env=env_clean())
+                                   "--quiet"] + list(extra), stdout=subprocess.PIPE,
+                                  env=env_clean())
         line = self.p.stdout.readline().decode()
         assert line.startswith("listening on 127.0.0.1:"), line
         self.port = int(line.strip().rsplit(":", 1)[1])
@@ -271,7 +272,7 @@ def test_drain_delivers_everything_once(d):
                  "--drain", "--drain-timeout", "30", "--close-grace-ms", "1"],
                 stdin=data, check_rc=0)
         assert "%d line(s) read: %d stored, 0 bad" % (n, n) in p.stderr, p.stderr
-        assert "%d delivered, 0 pending" % n in p.stderr, p.stderr
+        assert "%d delivered, 0 dead-lettered, 0 pending" % n in p.stderr, p.stderr
         assert "drained" in p.stderr, p.stderr  # quiet one-line summary: not a terminal
         assert "\r" not in p.stderr
         recs = sink.records()
@@ -297,6 +298,29 @@ def test_drain_timeout_with_nobody_listening(d):
     assert "2 line(s) read: 2 stored, 0 bad" in p.stderr, p.stderr
     # Nothing lost: still buffered for the next run.
     assert [r["data"] for r in dump("buf")] == [1, 2]
+
+
+def test_drain_counts_dead_letters_and_exits_1(d):
+    # Every record refused for good (422): nothing pending, yet nothing
+    # delivered either; the summary says so and the exit status is 1.
+    sink = Sink("sink-out", ["--reject-if", "i=1", "--reject-if", "i=2"])
+    try:
+        p = run(["run", "--dir", "buf", "--endpoint", sink.url, "--drain",
+                 "--drain-timeout", "30", "--close-grace-ms", "1"],
+                stdin='{"i":1}\n{"i":2}\n', check_rc=1)
+    finally:
+        sink.stop()
+    assert "2 line(s) read: 2 stored, 0 bad" in p.stderr, p.stderr
+    assert "0 delivered, 2 dead-lettered, 0 pending" in p.stderr, p.stderr
+    assert "2 record(s) of this run refused by the endpoint" in p.stderr, p.stderr
+    # A later run that dead-letters nothing new exits 0 again.
+    sink = Sink("sink-out2")
+    try:
+        p = run(["run", "--dir", "buf", "--endpoint", sink.url, "--drain",
+                 "--drain-timeout", "30"], stdin='{"i":3}\n', check_rc=0)
+    finally:
+        sink.stop()
+    assert "1 delivered, 0 dead-lettered, 0 pending" in p.stderr, p.stderr
 
 
 if __name__ == "__main__":
