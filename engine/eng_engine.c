@@ -78,47 +78,6 @@ int eng_take_lock(const seg_vfs *v, const char *dir, int *fd_out, seg_err *e)
 	return 0;
 }
 
-/* mkdir -p with mode 0700. Each directory created is made durable in its
- * parent (fsync of the parent), else a power cut could take the whole
- * buffer directory with it. */
-static int mkdir_p(const seg_vfs *v, const char *dir, seg_err *e)
-{
-	char buf[4200], parent[4200];
-	size_t i, n = strlen(dir);
-	int r;
-
-	if (n >= sizeof(buf))
-		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", dir);
-	memcpy(buf, dir, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		buf[i] = '\0';
-		r = v->mkdir(v, buf, 0700);
-		/* An existing directory is fine whatever mkdir says (a
-		 * read-only file system may answer EROFS before EEXIST). */
-		if (r < 0 && r != -EEXIST && v->stat(v, buf, NULL, NULL) != 0)
-			return seg_fail_errno(e, r, "mkdir %s", buf);
-		if (r < 0)
-			r = -EEXIST;
-		if (r == 0) {
-			char *slash;
-			memcpy(parent, buf, i + 1);
-			slash = strrchr(parent, '/');
-			if (slash == parent)
-				slash[1] = '\0';
-			else if (slash)
-				*slash = '\0';
-			else
-				strcpy(parent, ".");
-			if ((r = v->fsync_dir(v, parent)) < 0)
-				return seg_fail_errno(e, r, "fsync directory %s", parent);
-		}
-		buf[i] = dir[i];
-	}
-	return 0;
-}
-
 /* ---- sync rounds (group commit) --------------------------------------- */
 
 /* Run one sync round as leader. Called and returns with mu held; drops it
@@ -354,7 +313,9 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	}
 	if ((rc = eng_conf_resolve(&log->conf, cfg, &e)))
 		goto fail;
-	if ((rc = mkdir_p(vfs, log->conf.dir, &e)))
+	/* mkdir -p, each directory created made durable in its parent, else
+	 * a power cut could take the whole buffer directory with it. */
+	if ((rc = seg_mkdir_p(vfs, log->conf.dir, 0700, &e)) < 0)
 		goto fail;
 	if (seg_path(log->segdir, sizeof(log->segdir), log->conf.dir, ENG_SEGMENTS_DIR) ||
 	    seg_path(log->cursor_path, sizeof(log->cursor_path), log->conf.dir, CUR_FILE)) {

@@ -17,67 +17,44 @@
  *  - cursor: the next store goes to a fresh file at the path.
  *
  * A deleted file cannot be linked back (linkat refuses an inode with no
- * links), hence the copy. Only on the real file system: the checks compare
- * inode numbers.
+ * links), hence the copy. The identity checks and every file operation go
+ * through the I/O seam, so the guard runs under the test seams too.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "eng_internal.h"
+#include "seg_lost.h"
 
 /* 1: path names the file open as fd; 0: path is missing; -1: another file
- * has the name; -2: cannot tell (stat failed otherwise). */
-static int same_file(int fd, const char *path)
+ * has the name; -2: cannot tell (the identity check failed otherwise). */
+static int same_file(const seg_vfs *v, int fd, const char *path)
 {
-	struct stat a, b;
+	uint64_t a[2], b[2];
+	int r;
 
-	if (fstat(fd, &a) < 0)
+	if (v->file_id(v, fd, NULL, a) < 0)
 		return -2;
-	if (stat(path, &b) < 0)
-		return errno == ENOENT ? 0 : -2;
-	return a.st_dev == b.st_dev && a.st_ino == b.st_ino ? 1 : -1;
+	if ((r = v->file_id(v, -1, path, b)) < 0)
+		return r == -ENOENT ? 0 : -2;
+	return a[0] == b[0] && a[1] == b[1] ? 1 : -1;
 }
 
-static int fsync_dir_path(const char *dir)
+/* Move the file now at path (in dir) into DIR/quarantine/NAME.replaced.bad
+ * (seg_durable.h's naming scheme). to gets where it went. */
+static int set_aside(edgelog *log, const char *dir, const char *name, char *to, size_t n,
+		     seg_err *e)
 {
-	return seg_vfs_posix()->fsync_dir(seg_vfs_posix(), dir);
-}
+	char stem[300], qname[320];
+	int r;
 
-/* Move the file now at path into DIR/quarantine/NAME.replaced-<unix s>. */
-static int set_aside(edgelog *log, const char *path, const char *name, char *to, size_t n)
-{
-	char qdir[4300];
-
-	if (seg_path(qdir, sizeof(qdir), log->conf.dir, "quarantine"))
-		return -ENAMETOOLONG;
-	if (mkdir(qdir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if ((size_t)snprintf(to, n, "%s/%s.replaced-%lld", qdir, name, (long long)time(NULL)) >= n)
-		return -ENAMETOOLONG;
-	if (rename(path, to) < 0)
-		return -errno;
-	return fsync_dir_path(qdir);
-}
-
-/* Write the open file's content back to path, through a temporary, durably
- * (creating the directory again if it went too). */
-static int write_copy(const char *dir, const char *path, const void *buf, size_t len, seg_err *e)
-{
-	if (mkdir(dir, 0700) == 0) {
-		char parent[4400], *slash;
-		snprintf(parent, sizeof(parent), "%s", dir);
-		slash = strrchr(parent, '/');
-		if (slash && slash != parent) {
-			*slash = '\0';
-			fsync_dir_path(parent);
-		}
-	}
-	return eng_write_atomic(seg_vfs_posix(), path, buf, len, 0600, dir, e);
+	seg_msg(stem, sizeof(stem), "%s.replaced", name);
+	if ((r = seg_quarantine_move(log->vfs, log->conf.dir, dir, name, stem, qname, sizeof(qname),
+				     e)))
+		return r;
+	seg_msg(to, n, "%s/%s/%s", log->conf.dir, SEG_QUARANTINE_DIR, qname);
+	return 0;
 }
 
 void eng_guard(edgelog *log)
@@ -86,8 +63,6 @@ void eng_guard(edgelog *log)
 	int64_t now;
 	int s, r;
 
-	if (log->vfs != seg_vfs_posix())
-		return;
 	now = log->vfs->mono_ms(log->vfs);
 	if (now < log->next_guard_mono)
 		return;
@@ -96,13 +71,16 @@ void eng_guard(edgelog *log)
 	/* The active segment. */
 	if (log->w.fd >= 0 && !log->w.suspect &&
 	    !seg_path(path, sizeof(path), log->segdir, log->w.name) &&
-	    (s = same_file(log->w.fd, path)) <= 0 && s != -2) {
+	    (s = same_file(log->vfs, log->w.fd, path)) <= 0 && s != -2) {
 		seg_err we;
-		r = s < 0 ? set_aside(log, path, log->w.name, aside, sizeof(aside)) : 0;
-		if (r)
-			seg_fail_errno(&we, r, "moving it to quarantine/");
-		else
-			r = write_copy(log->segdir, path, log->w.map, log->w.pos, &we);
+		r = s < 0 ? set_aside(log, log->segdir, log->w.name, aside, sizeof(aside), &we) : 0;
+		/* Write the open file's content back to path, durably, creating
+		 * segments/ again if it went too. */
+		if (!r && (r = seg_mkdir_durable(log->vfs, log->segdir, 0700, &we)) > 0)
+			r = 0;
+		if (!r)
+			r = seg_write_atomic(log->vfs, path, log->w.map, log->w.pos, 0600,
+					     log->segdir, &we);
 		/* Either way the open file gets no more records. */
 		log->w.suspect = 1;
 		seg_msg(log->errmsg, sizeof(log->errmsg), "%s was %s while in use%s%s; %s", path,
@@ -119,8 +97,9 @@ void eng_guard(edgelog *log)
 	/* The cursor. */
 	aside[0] = '\0';
 	if (log->cursor_fd >= 0 && !log->cursor_reopen &&
-	    (s = same_file(log->cursor_fd, log->cursor_path)) <= 0 && s != -2) {
-		r = s < 0 ? set_aside(log, log->cursor_path, CUR_FILE, aside, sizeof(aside)) : 0;
+	    (s = same_file(log->vfs, log->cursor_fd, log->cursor_path)) <= 0 && s != -2) {
+		seg_err ce;
+		r = s < 0 ? set_aside(log, log->conf.dir, CUR_FILE, aside, sizeof(aside), &ce) : 0;
 		log->cursor_reopen = 1; /* eng_store_cursor writes a fresh one */
 		seg_msg(log->errmsg, sizeof(log->errmsg), "%s was %s while in use%s%s; %s",
 			log->cursor_path, s < 0 ? "replaced by another file" : "removed",

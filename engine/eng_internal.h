@@ -12,6 +12,7 @@
 
 #include "seg_cursor.h"
 #include "seg_dir.h"
+#include "seg_durable.h"
 #include "seg_err.h"
 #include "seg_json.h"
 #include "seg_vfs.h"
@@ -180,13 +181,6 @@ void eng_status_prom(const edgelog_status *st, seg_buf *out);
 /* Check alerts and rewrite the snapshot (and metrics file) when due, or
  * now with force (no lock held). */
 void eng_snapshot_due(edgelog *log, int force);
-/* Replace path with buf atomically: PATH.tmp written, renamed over. With
- * durable_dir (the directory holding path), the file is fsynced before
- * the rename and the directory after it; without, neither (a status
- * snapshot is worthless after a power cut). */
-int eng_write_atomic(const seg_vfs *v, const char *path, const void *buf, size_t n, int mode,
-		     const char *durable_dir, seg_err *e);
-
 /* Once a second (mu held): if the active segment or the cursor was
  * removed or replaced under the engine, report it and write it back. */
 void eng_guard(edgelog *log);

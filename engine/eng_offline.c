@@ -174,7 +174,7 @@ static int journal_write(edgelog *log, const journal *j, seg_err *e)
 		     j->op, j->file, j->n, j->first_seq, j->after, j->keep);
 	if (journal_path(log, path, sizeof(path)))
 		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", log->faileddir);
-	return eng_write_atomic(log->vfs, path, text, (size_t)n, 0600, log->faileddir, e);
+	return seg_write_atomic(log->vfs, path, text, (size_t)n, 0600, log->faileddir, e);
 }
 
 /* 0 and *j, 1 if there is no journal, or an error (a journal that does
@@ -216,24 +216,23 @@ static int journal_read(edgelog *log, journal *j, seg_err *e)
 static int journal_finish(edgelog *log, const journal *j, seg_err *e)
 {
 	const seg_vfs *v = log->vfs;
-	char path[4400], qdir[4400], qpath[4500];
+	char path[4400];
 	int r;
 
-	if (seg_path(path, sizeof(path), log->faileddir, j->file) == 0) {
-		if (j->keep && !seg_path(qdir, sizeof(qdir), log->conf.dir, "quarantine") &&
-		    (size_t)snprintf(qpath, sizeof(qpath), "%s/failed-%s", qdir, j->file) <
-			    sizeof(qpath)) {
-			r = v->mkdir(v, qdir, 0700);
-			if (r < 0 && r != -EEXIST)
-				return seg_fail_errno(e, r, "mkdir %s", qdir);
-			r = v->rename(v, path, qpath);
-			if (r == 0 && (r = v->fsync_dir(v, qdir)) < 0)
-				return seg_fail_errno(e, r, "fsync directory %s", qdir);
+	/* Gone already: an earlier run got this far before a crash. */
+	if (seg_path(path, sizeof(path), log->faileddir, j->file) == 0 &&
+	    v->stat(v, path, NULL, NULL) != -ENOENT) {
+		if (j->keep) {
+			char stem[128], name[160];
+			seg_msg(stem, sizeof(stem), "failed-%s", j->file);
+			if ((r = seg_quarantine_move(v, log->conf.dir, log->faileddir, j->file,
+						     stem, name, sizeof(name), e)))
+				return r;
 		} else {
 			r = v->unlink(v, path);
+			if (r < 0 && r != -ENOENT)
+				return seg_fail_errno(e, r, "remove %s", path);
 		}
-		if (r < 0 && r != -ENOENT)
-			return seg_fail_errno(e, r, "remove %s", path);
 	}
 	if ((r = v->fsync_dir(v, log->faileddir)) < 0)
 		return seg_fail_errno(e, r, "fsync directory %s", log->faileddir);

@@ -91,82 +91,26 @@ static int join(rp *r, char *out, const char *dir, const char *name)
 
 /* ---- quarantine -------------------------------------------------------- */
 
-static int quarantine_ready(rp *r)
+/* Note that quarantine/ is in use (the report names it). */
+static void quarantine_used(rp *r)
 {
-	int rc;
-
-	if (r->qdir_ready)
-		return 0;
-	rc = r->v->mkdir(r->v, r->qdir, 0700);
-	if (rc < 0 && rc != -EEXIST)
-		return seg_fail_errno(&r->e, rc, "mkdir %s", r->qdir);
-	/* The new directory's name must survive a power cut before anything
-	 * relies on what is in it. */
-	if (rc == 0 && (rc = r->v->fsync_dir(r->v, r->dir)) < 0)
-		return seg_fail_errno(&r->e, rc, "fsync directory %s", r->dir);
 	r->qdir_ready = 1;
 	seg_msg(r->rep->quarantine_dir, sizeof(r->rep->quarantine_dir), "%s", r->qdir);
-	return 0;
-}
-
-/* A name in quarantine/ not yet taken: stem.bad, else stem.1.bad, ... */
-static int quarantine_name(rp *r, const char *stem, char *name, size_t namesz, char *path)
-{
-	int k, rc;
-
-	if ((rc = quarantine_ready(r)))
-		return rc;
-	for (k = 0; k < 10000; k++) {
-		if (k)
-			seg_msg(name, namesz, "%s.%d.bad", stem, k);
-		else
-			seg_msg(name, namesz, "%s.bad", stem);
-		if ((rc = join(r, path, r->qdir, name)))
-			return rc;
-		rc = r->v->stat(r->v, path, NULL, NULL);
-		if (rc == -ENOENT)
-			return 0;
-		if (rc < 0)
-			return seg_fail_errno(&r->e, rc, "stat %s", path);
-	}
-	return seg_fail(&r->e, EDGELOG_EIO, "%s: too many files named %s.*.bad", r->qdir, stem);
 }
 
 static int write_all(rp *r, int fd, const void *buf, size_t len, uint64_t off, const char *path)
 {
-	const uint8_t *p = buf;
-	ssize_t n;
-
-	while (len) {
-		n = r->v->pwrite(r->v, fd, p, len, off);
-		if (n < 0)
-			return seg_fail_errno(&r->e, (int)n, "write %s", path);
-		if (n == 0)
-			return seg_fail(&r->e, EDGELOG_EIO, "write %s: no progress", path);
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
+	return seg_write_all(r->v, fd, buf, len, off, path, &r->e);
 }
 
-/* Copy len bytes into a new quarantine file named after stem, synced.
- * The name chosen goes to name. */
+/* Copy len bytes into a new quarantine file named after stem, synced
+ * (seg_durable.h). The name chosen goes to name. */
 static int quarantine_bytes(rp *r, const char *stem, const void *data, size_t len, char *name,
 			    size_t namesz)
 {
-	char path[RP_PATH];
-	int fd, rc;
-
-	if ((rc = quarantine_name(r, stem, name, namesz, path)))
-		return rc;
-	fd = r->v->open(r->v, path, O_RDWR | O_CREAT | O_EXCL, 0600);
-	if (fd < 0)
-		return seg_fail_errno(&r->e, fd, "create %s", path);
-	rc = write_all(r, fd, data, len, 0, path);
-	if (!rc && (rc = r->v->fsync(r->v, fd)) < 0)
-		rc = seg_fail_errno(&r->e, rc, "fdatasync %s", path);
-	r->v->close(r->v, fd);
+	int rc = seg_quarantine_bytes(r->v, r->dir, stem, data, len, name, namesz, &r->e);
+	if (!rc)
+		quarantine_used(r);
 	return rc;
 }
 
@@ -174,21 +118,10 @@ static int quarantine_bytes(rp *r, const char *stem, const void *data, size_t le
 static int quarantine_file(rp *r, const char *from_dir, const char *from, const char *stem,
 			   char *name, size_t namesz)
 {
-	char src[RP_PATH], dst[RP_PATH];
-	int rc;
-
-	if ((rc = join(r, src, from_dir, from)) ||
-	    (rc = quarantine_name(r, stem, name, namesz, dst)))
-		return rc;
-	if ((rc = r->v->rename(r->v, src, dst)) < 0)
-		return seg_fail_errno(&r->e, rc, "rename %s to %s", src, dst);
-	/* Both entries must be durable: the new one before the old one is
-	 * known gone. */
-	if ((rc = r->v->fsync_dir(r->v, r->qdir)) < 0)
-		return seg_fail_errno(&r->e, rc, "fsync directory %s", r->qdir);
-	if ((rc = r->v->fsync_dir(r->v, from_dir)) < 0)
-		return seg_fail_errno(&r->e, rc, "fsync directory %s", from_dir);
-	return 0;
+	int rc = seg_quarantine_move(r->v, r->dir, from_dir, from, stem, name, namesz, &r->e);
+	if (!rc)
+		quarantine_used(r);
+	return rc;
 }
 
 /* The highest seq an unreadable segment of this size may hold (a frame
@@ -256,7 +189,10 @@ static int rewrite_segment(rp *r, const char *name, const uint8_t *map, size_t s
 	seg_msg(tmpname, sizeof(tmpname), "%s%s", name, RP_SUFFIX);
 	if ((rc = join(r, path, r->segdir, name)) || (rc = join(r, tmp, r->segdir, tmpname)))
 		return rc;
-	fd = r->v->open(r->v, tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	/* A leftover of an interrupted repair (or anything planted there) is
+	 * removed, never written through. */
+	r->v->unlink(r->v, tmp);
+	fd = r->v->open(r->v, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return seg_fail_errno(&r->e, fd, "create %s", tmp);
 	rc = write_all(r, fd, map, SEG_HEADER_SIZE, 0, tmp);
@@ -442,10 +378,6 @@ static int repair_segment(rp *r, uint64_t base, int newest)
 			    SEG_QUARANTINE_DIR, qname);
 		}
 	}
-	if ((rc = r->v->fsync_dir(r->v, r->qdir)) < 0) {
-		rc = seg_fail_errno(&r->e, rc, "fsync directory %s", r->qdir);
-		goto out;
-	}
 	r->changed = 1;
 	if (n_dmg) {
 		rc = rewrite_segment(r, name, map, (size_t)size);
@@ -550,7 +482,7 @@ static int load_lost(rp *r, seg_ranges *out)
 
 	if ((rc = join(r, path, r->qdir, SEG_LOST_FILE)))
 		return rc;
-	fd = r->v->open(r->v, path, O_RDONLY, 0);
+	fd = r->v->open(r->v, path, O_RDONLY | O_NOFOLLOW, 0);
 	if (fd == -ENOENT || fd == -ENOTDIR)
 		return 0;
 	if (fd < 0)
@@ -624,10 +556,12 @@ static int record_lost(rp *r, cur_state *c, int cursor_valid)
 		while (from <= r->gaps.hi[i] &&
 		       seg_ranges_uncovered(&known, from, r->gaps.hi[i], &a, &b)) {
 			if (fd < 0) {
-				if ((rc = quarantine_ready(r)) ||
+				if ((rc = seg_mkdir_durable(r->v, r->qdir, 0700, &r->e)) < 0 ||
 				    (rc = join(r, path, r->qdir, SEG_LOST_FILE)))
 					goto out;
-				fd = r->v->open(r->v, path, O_RDWR | O_CREAT, 0600);
+				quarantine_used(r);
+				/* Never through a symlink planted at the name. */
+				fd = r->v->open(r->v, path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
 				if (fd < 0) {
 					rc = seg_fail_errno(&r->e, fd, "open %s", path);
 					goto out;
@@ -687,46 +621,57 @@ out:
 
 /* ---- the cursor --------------------------------------------------------- */
 
-/* Write a fresh cursor file (both slots valid) beside the old one, then
- * rename it over: the old file stays whole until the new one is durable. */
+/* Write a fresh cursor file (both slots valid, consecutive generations)
+ * beside the old one and rename it over (seg_write_atomic): the old file
+ * stays whole until the new one is durable. */
 static int write_new_cursor(rp *r, cur_state *c)
 {
-	char tmp[RP_PATH];
-	int fd, rc;
+	uint8_t buf[CUR_SLOT_STRIDE + CUR_SLOT_SIZE];
+	int i;
 
-	if ((rc = join(r, tmp, r->dir, CUR_FILE RP_SUFFIX)))
-		return rc;
-	fd = r->v->open(r->v, tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0)
-		return seg_fail_errno(&r->e, fd, "create %s", tmp);
-	rc = cur_store(r->v, fd, c, &r->e);
-	if (!rc)
-		rc = cur_store(r->v, fd, c, &r->e);
-	r->v->close(r->v, fd);
-	if (!rc && (rc = r->v->rename(r->v, tmp, r->cursor_path)) < 0)
-		rc = seg_fail_errno(&r->e, rc, "rename %s to %s", tmp, r->cursor_path);
-	if (!rc && (rc = r->v->fsync_dir(r->v, r->dir)) < 0)
-		rc = seg_fail_errno(&r->e, rc, "fsync directory %s", r->dir);
-	if (rc)
-		r->v->unlink(r->v, tmp);
-	return rc;
+	memset(buf, 0, sizeof(buf));
+	for (i = 0; i < 2; i++) {
+		c->generation++;
+		cur_encode(c, buf + (c->generation & 1) * CUR_SLOT_STRIDE);
+	}
+	return seg_write_atomic(r->v, r->cursor_path, buf, sizeof(buf), 0600, r->dir, &r->e);
 }
 
+/* The unreadable cursor file, whole and as found, into quarantine/. */
 static int save_cursor_bytes(rp *r)
 {
-	uint8_t buf[CUR_FILE_SIZE];
 	char name[300];
+	uint64_t size = 0;
+	uint8_t *buf;
+	size_t got = 0;
 	ssize_t n;
-	int fd;
+	int fd, rc;
 
-	fd = r->v->open(r->v, r->cursor_path, O_RDONLY, 0);
+	fd = r->v->open(r->v, r->cursor_path, O_RDONLY | O_NOFOLLOW, 0);
 	if (fd < 0)
 		return seg_fail_errno(&r->e, fd, "open %s", r->cursor_path);
-	n = r->v->pread(r->v, fd, buf, sizeof(buf), 0);
+	if ((rc = r->v->fstat(r->v, fd, &size, NULL)) < 0) {
+		r->v->close(r->v, fd);
+		return seg_fail_errno(&r->e, rc, "fstat %s", r->cursor_path);
+	}
+	buf = malloc(size ? (size_t)size : 1);
+	if (!buf) {
+		r->v->close(r->v, fd);
+		return seg_fail(&r->e, EDGELOG_ENOMEM, "%s: out of memory (%llu bytes)",
+				r->cursor_path, (unsigned long long)size);
+	}
+	while (got < size && (n = r->v->pread(r->v, fd, buf + got, (size_t)size - got, got)) != 0) {
+		if (n < 0) {
+			r->v->close(r->v, fd);
+			free(buf);
+			return seg_fail_errno(&r->e, (int)n, "read %s", r->cursor_path);
+		}
+		got += (size_t)n;
+	}
 	r->v->close(r->v, fd);
-	if (n < 0)
-		return seg_fail_errno(&r->e, (int)n, "read %s", r->cursor_path);
-	return quarantine_bytes(r, CUR_FILE, buf, (size_t)n, name, sizeof(name));
+	rc = quarantine_bytes(r, CUR_FILE, buf, got, name, sizeof(name));
+	free(buf);
+	return rc;
 }
 
 static int fix_cursor(rp *r, cur_state *c, int how)
@@ -794,7 +739,6 @@ static int repair_dir(rp *r)
 	seg_list l = {0};
 	cur_state cur;
 	int how = CUR_MISSING, rc;
-	uint64_t size;
 	size_t i;
 
 	/* Refuse before changing anything if the cursor is from a newer
@@ -845,9 +789,12 @@ static int repair_dir(rp *r)
 	if ((rc = record_lost(r, &cur, how == CUR_LOADED || how == CUR_FALLBACK)))
 		goto out;
 	rc = fix_cursor(r, &cur, how);
-	if (!rc && r->qdir_ready && r->v->stat(r->v, r->qdir, &size, NULL) == 0 &&
-	    (rc = r->v->fsync_dir(r->v, r->qdir)) < 0)
-		rc = seg_fail_errno(&r->e, rc, "fsync directory %s", r->qdir);
+	/* A cursor rewrite interrupted before its rename. */
+	if (!rc) {
+		char tmp[RP_PATH];
+		if (!join(r, tmp, r->dir, CUR_FILE ".tmp"))
+			r->v->unlink(r->v, tmp);
+	}
 out:
 	seg_list_free(&l);
 	return rc;

@@ -328,44 +328,6 @@ void eng_status_prom(const edgelog_status *st, seg_buf *out)
 
 /* ---- files ---------------------------------------------------------------- */
 
-int eng_write_atomic(const seg_vfs *v, const char *path, const void *buf, size_t n, int mode,
-		     const char *durable_dir, seg_err *e)
-{
-	char tmp[4400];
-	const char *p = buf;
-	uint64_t off = 0;
-	int fd, r;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", path);
-	fd = v->open(v, tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
-	if (fd < 0)
-		return seg_fail_errno(e, fd, "open %s", tmp);
-	while (off < n) {
-		ssize_t w = v->pwrite(v, fd, p + off, n - off, off);
-		if (w <= 0) {
-			v->close(v, fd);
-			v->unlink(v, tmp);
-			return w < 0 ? seg_fail_errno(e, (int)w, "write %s", tmp) :
-				       seg_fail(e, EDGELOG_ENOSPC, "write %s: no progress", tmp);
-		}
-		off += (uint64_t)w;
-	}
-	if (durable_dir && (r = v->fsync(v, fd)) < 0) {
-		v->close(v, fd);
-		v->unlink(v, tmp);
-		return seg_fail_errno(e, r, "fsync %s", tmp);
-	}
-	v->close(v, fd);
-	if ((r = v->rename(v, tmp, path)) < 0) {
-		v->unlink(v, tmp);
-		return seg_fail_errno(e, r, "rename %s to %s", tmp, path);
-	}
-	if (durable_dir && (r = v->fsync_dir(v, durable_dir)) < 0)
-		return seg_fail_errno(e, r, "fsync directory %s", durable_dir);
-	return 0;
-}
-
 void eng_snapshot_due(edgelog *log, int force)
 {
 	edgelog_status st;
@@ -412,7 +374,7 @@ void eng_snapshot_due(edgelog *log, int force)
 				       log->conf.status_interval_ms);
 		}
 		if (!b.oom && !seg_path(path, sizeof(path), log->conf.dir, SNAPSHOT_FILE) &&
-		    eng_write_atomic(log->vfs, path, b.p, b.len, 0644, NULL, &e) &&
+		    seg_write_atomic(log->vfs, path, b.p, b.len, 0644, NULL, &e) &&
 		    !log->snap_warned) {
 			log->snap_warned = 1;
 			eng_log(&log->conf, EDGELOG_LOG_WARN, "status snapshot: %s", e.msg);
@@ -421,7 +383,7 @@ void eng_snapshot_due(edgelog *log, int force)
 			b.len = 0;
 			eng_status_prom(&st, &b);
 			if (!b.oom &&
-			    eng_write_atomic(log->vfs, log->conf.metrics_file, b.p, b.len, 0644,
+			    seg_write_atomic(log->vfs, log->conf.metrics_file, b.p, b.len, 0644,
 					     NULL, &e) &&
 			    !log->metrics_warned) {
 				log->metrics_warned = 1;
@@ -726,7 +688,7 @@ int edgelog_export_stats(const char *dir, const char *out_path)
 			strcpy(out_dir, ".");
 		else
 			slash[slash == out_dir] = '\0'; /* "/x.json" keeps "/" */
-		if ((rc = eng_write_atomic(v, out_path, b.p, b.len, 0644, out_dir, &e)))
+		if ((rc = seg_write_atomic(v, out_path, b.p, b.len, 0644, out_dir, &e)))
 			rc = eng_tls_error(rc, "%s", e.msg);
 	}
 	seg_buf_free(&b);

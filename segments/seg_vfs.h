@@ -66,8 +66,16 @@ struct seg_vfs {
 	int (*list)(const seg_vfs *v, const char *path, seg_list_fn fn, void *ud);
 	/* Size and allocation of a path (-ENOENT if missing). */
 	int (*stat)(const seg_vfs *v, const char *path, uint64_t *size, uint64_t *alloc);
-	/* Exclusive non-blocking lock on an open file: 0, or -EWOULDBLOCK. */
+	/* Exclusive non-blocking lock on an open file or directory: 0, or
+	 * -EWOULDBLOCK. */
 	int (*lock)(const seg_vfs *v, int fd);
+	/* Set an open file's permission bits to exactly mode (open's mode is
+	 * filtered by the umask; a file meant for others to read says so). */
+	int (*fchmod)(const seg_vfs *v, int fd, int mode);
+	/* Identity of a file: of the open fd when fd >= 0, else of what path
+	 * names (a symlink itself, not its target). Two identities are equal
+	 * exactly when they name the same file. -ENOENT if path is missing. */
+	int (*file_id)(const seg_vfs *v, int fd, const char *path, uint64_t id[2]);
 
 	/* Wall clock, ms since the epoch (may jump), and a monotonic clock in
 	 * ms (never jumps; arbitrary origin). */

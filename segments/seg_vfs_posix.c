@@ -206,6 +206,23 @@ static int px_lock(const seg_vfs *v, int fd)
 	return flock(fd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
 }
 
+static int px_fchmod(const seg_vfs *v, int fd, int mode)
+{
+	(void)v;
+	return fchmod(fd, (mode_t)mode) < 0 ? -errno : 0;
+}
+
+static int px_file_id(const seg_vfs *v, int fd, const char *path, uint64_t id[2])
+{
+	struct stat st;
+	(void)v;
+	if (fd >= 0 ? fstat(fd, &st) < 0 : lstat(path, &st) < 0)
+		return -errno;
+	id[0] = (uint64_t)st.st_dev;
+	id[1] = (uint64_t)st.st_ino;
+	return 0;
+}
+
 static int64_t clock_ms(clockid_t id)
 {
 	struct timespec ts;
@@ -262,6 +279,8 @@ static const seg_vfs posix_vfs = {
 	.list = px_list,
 	.stat = px_stat,
 	.lock = px_lock,
+	.fchmod = px_fchmod,
+	.file_id = px_file_id,
 	.now_ms = px_now_ms,
 	.mono_ms = px_mono_ms,
 	.random = px_random,

@@ -324,7 +324,8 @@ START_TEST(test_requeue_quarantines_a_damaged_dead_letter_file)
 	ck_assert_uint_eq(st.pending, 3);
 	ck_assert_uint_eq(st.requeued, 3);
 	ck_assert(!file_exists_in("failed", name));
-	snprintf(path, sizeof(path), "failed-%s", name);
+	/* The quarantine naming scheme: failed-NAME.bad (FORMAT.md). */
+	snprintf(path, sizeof(path), "failed-%s.bad", name);
 	ck_assert(file_exists_in("quarantine", path));
 }
 END_TEST

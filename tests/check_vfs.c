@@ -5,6 +5,7 @@
  * get their own runner.
  */
 #include "test_vfs.h"
+#include "seg_durable.h"
 
 #include <check.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------
@@ -886,6 +888,172 @@ START_TEST(test_mem_threads)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * seg_durable.c: the durable file operations, on both seams
+ * ---------------------------------------------------------------------- */
+static int mem_file_is(tvfs_mem *m, const char *path, const char *want)
+{
+	uint8_t *d = NULL;
+	size_t n = 0;
+	int ok;
+
+	if (tvfs_mem_read_file(m, path, &d, &n) < 0)
+		return 0;
+	ok = n == strlen(want) && (n == 0 || !memcmp(d, want, n));
+	free(d);
+	return ok;
+}
+
+START_TEST(test_durable_write_atomic_survives_power_loss_at_every_step)
+{
+	/* Fail each counted operation of one replacement in turn, then cut
+	 * the power: the file holds the old content or the new one, whole,
+	 * and once the call returned 0 it holds the new one. */
+	uint64_t total = 0, n;
+	seg_err e;
+
+	for (n = 0;; n++) {
+		tvfs_mem *m = tvfs_mem_new(n + 1);
+		tvfs_fault *f = tvfs_fault_new(tvfs_mem_vfs(m));
+		int rc;
+
+		ck_assert_int_eq(tvfs_mem_mkdirs(m, "/d"), 0);
+		ck_assert_int_eq(tvfs_mem_write_file(m, "/d/f", "old content", 11, 1), 0);
+		tvfs_fault_reset(f);
+		if (n)
+			tvfs_fault_fail_nth(f, n, -EIO);
+		rc = seg_write_atomic(tvfs_fault_vfs(f), "/d/f", "the new content", 15, 0640, "/d",
+				      &e);
+		if (!n)
+			total = tvfs_fault_count(f, TVFS_OP_COUNTED);
+		if (n)
+			ck_assert_int_ne(rc, 0);
+		else
+			ck_assert_int_eq(rc, 0);
+		tvfs_mem_power_loss(m, n);
+		if (rc == 0) {
+			ck_assert(mem_file_is(m, "/d/f", "the new content"));
+			ck_assert_int_eq(tvfs_mem_mode(m, "/d/f"), 0640);
+		} else {
+			ck_assert(mem_file_is(m, "/d/f", "old content") ||
+				  mem_file_is(m, "/d/f", "the new content"));
+		}
+		tvfs_fault_free(f);
+		tvfs_mem_free(m);
+		if (n && n >= total)
+			break;
+	}
+	ck_assert_uint_ge(total, 5); /* unlink, open, pwrite, fsync, rename, fsync_dir */
+}
+END_TEST
+
+START_TEST(test_durable_write_atomic_does_not_follow_a_planted_tmp_symlink)
+{
+	char path[512], tmp[512], victim[512], buf[64] = "";
+	mode_t old = umask(077);
+	struct stat st;
+	seg_err e;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/out.prom", tmpdir);
+	snprintf(tmp, sizeof tmp, "%s/out.prom.tmp", tmpdir);
+	snprintf(victim, sizeof victim, "%s/victim", tmpdir);
+	fd = open(victim, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "precious", 8), 8);
+	close(fd);
+	ck_assert_int_eq(symlink(victim, tmp), 0);
+
+	ck_assert_int_eq(seg_write_atomic(seg_vfs_posix(), path, "metrics\n", 8, 0644, NULL, &e),
+			 0);
+	umask(old);
+	/* The victim is untouched, the output is a regular file of its own
+	 * with exactly the mode asked for (not the umask's 0600). */
+	fd = open(victim, O_RDONLY);
+	ck_assert_int_eq(read(fd, buf, sizeof buf), 8);
+	close(fd);
+	ck_assert_str_eq(buf, "precious");
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 07777, 0644);
+	ck_assert_int_eq(lstat(tmp, &st), -1);
+}
+END_TEST
+
+START_TEST(test_durable_mkdir_p_survives_power_loss)
+{
+	tvfs_mem *m = tvfs_mem_new(7);
+	const seg_vfs *v = tvfs_mem_vfs(m);
+	seg_err e;
+
+	ck_assert_int_eq(seg_mkdir_p(v, "/a/b/c", 0700, &e), 1);
+	ck_assert_int_eq(seg_mkdir_p(v, "/a/b/c", 0700, &e), 0); /* exists: fine */
+	ck_assert_int_eq(seg_mkdir_durable(v, "/a/b/c/d", 0750, &e), 1);
+	tvfs_mem_power_loss(m, 1);
+	ck_assert(tvfs_mem_exists(m, "/a/b/c/d"));
+	ck_assert_int_eq(tvfs_mem_mode(m, "/a/b/c/d"), 0750);
+	tvfs_mem_free(m);
+}
+END_TEST
+
+START_TEST(test_durable_quarantine_names_and_survives_power_loss)
+{
+	tvfs_mem *m = tvfs_mem_new(9);
+	const seg_vfs *v = tvfs_mem_vfs(m);
+	char name[64];
+	seg_err e;
+
+	ck_assert_int_eq(tvfs_mem_mkdirs(m, "/d/segments"), 0);
+	ck_assert_int_eq(tvfs_mem_write_file(m, "/d/segments/x.seg", "one", 3, 1), 0);
+	ck_assert_int_eq(seg_quarantine_move(v, "/d", "/d/segments", "x.seg", "x.seg", name,
+					     sizeof name, &e),
+			 0);
+	ck_assert_str_eq(name, "x.seg.bad");
+	ck_assert_int_eq(tvfs_mem_write_file(m, "/d/segments/x.seg", "two", 3, 1), 0);
+	ck_assert_int_eq(seg_quarantine_move(v, "/d", "/d/segments", "x.seg", "x.seg", name,
+					     sizeof name, &e),
+			 0);
+	ck_assert_str_eq(name, "x.seg.1.bad");
+	ck_assert_int_eq(seg_quarantine_bytes(v, "/d", "x.seg.64", "abc", 3, name, sizeof name, &e),
+			 0);
+	ck_assert_str_eq(name, "x.seg.64.bad");
+	tvfs_mem_power_loss(m, 2);
+	/* Moved: gone from segments/ and in quarantine/, durably. */
+	ck_assert(!tvfs_mem_exists(m, "/d/segments/x.seg"));
+	ck_assert(mem_file_is(m, "/d/quarantine/x.seg.bad", "one"));
+	ck_assert(mem_file_is(m, "/d/quarantine/x.seg.1.bad", "two"));
+	ck_assert(mem_file_is(m, "/d/quarantine/x.seg.64.bad", "abc"));
+	ck_assert_int_eq(tvfs_mem_mode(m, "/d/quarantine"), 0700);
+	tvfs_mem_free(m);
+}
+END_TEST
+
+START_TEST(test_durable_quarantine_bytes_never_follow_a_symlink)
+{
+	char qdir[600], path[700], victim[600];
+	char name[64];
+	struct stat st;
+	seg_err e;
+
+	snprintf(qdir, sizeof qdir, "%s/quarantine", tmpdir);
+	snprintf(path, sizeof path, "%s/cursor.bad", qdir);
+	snprintf(victim, sizeof victim, "%s/victim", tmpdir);
+	ck_assert_int_eq(mkdir(qdir, 0700), 0);
+	ck_assert_int_eq(symlink(victim, path), 0);
+	ck_assert_int_eq(seg_quarantine_bytes(seg_vfs_posix(), tmpdir, "cursor", "xy", 2, name,
+					      sizeof name, &e),
+			 0);
+	/* The link's name is taken, so the bytes go to the next name; the
+	 * link's target was never created. */
+	ck_assert_str_eq(name, "cursor.1.bad");
+	ck_assert_int_eq(stat(victim, &st), -1);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/cursor.1.bad", qdir);
+	unlink(path);
+	rmdir(qdir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 static Suite *vfs_suite(void)
 {
@@ -917,6 +1085,15 @@ static Suite *vfs_suite(void)
 	tcase_add_test(tc, test_mem_punch_ftruncate_fallocate);
 	tcase_add_test(tc, test_mem_random_and_clock);
 	tcase_add_test(tc, test_mem_threads);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("durable");
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+	tcase_add_test(tc, test_durable_write_atomic_survives_power_loss_at_every_step);
+	tcase_add_test(tc, test_durable_write_atomic_does_not_follow_a_planted_tmp_symlink);
+	tcase_add_test(tc, test_durable_mkdir_p_survives_power_loss);
+	tcase_add_test(tc, test_durable_quarantine_names_and_survives_power_loss);
+	tcase_add_test(tc, test_durable_quarantine_bytes_never_follow_a_symlink);
 	suite_add_tcase(s, tc);
 	return s;
 }

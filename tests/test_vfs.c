@@ -107,9 +107,9 @@ static int64_t real_ms(clockid_t id)
 }
 
 static const char *const op_names[] = {
-	"open",   "pwrite", "fsync",     "ftruncate", "fallocate", "rename",
-	"unlink", "mkdir",  "fsync_dir", "mmap",      "pread",     "punch",
-	"fstat",  "stat",   "list",      "lock",      "random",
+	"open",  "pwrite",    "fsync",  "ftruncate", "fallocate", "rename", "unlink",
+	"mkdir", "fsync_dir", "mmap",   "pread",     "punch",     "fstat",  "stat",
+	"list",  "lock",      "random", "fchmod",    "file_id",
 };
 #define TVFS_NOPS (sizeof op_names / sizeof op_names[0])
 
@@ -299,6 +299,8 @@ FT_FD_OP(punch(const seg_vfs *v, int fd, uint64_t off, uint64_t len), TVFS_OP_PU
 FT_FD_OP(fstat(const seg_vfs *v, int fd, uint64_t *size, uint64_t *alloc), TVFS_OP_FSTAT,
 	 f->base->fstat(f->base, fd, size, alloc))
 FT_FD_OP(lock(const seg_vfs *v, int fd), TVFS_OP_LOCK, f->base->lock(f->base, fd))
+FT_FD_OP(fchmod(const seg_vfs *v, int fd, int mode), TVFS_OP_FCHMOD,
+	 f->base->fchmod(f->base, fd, mode))
 FT_PATH_OP(unlink(const seg_vfs *v, const char *path), TVFS_OP_UNLINK,
 	   f->base->unlink(f->base, path))
 FT_PATH_OP(mkdir(const seg_vfs *v, const char *path, int mode), TVFS_OP_MKDIR,
@@ -343,6 +345,17 @@ static int ft_rename(const seg_vfs *v, const char *from, const char *to)
 	if (r == 0)
 		r = f->base->rename(f->base, from, to);
 	fault_trace(f, TVFS_OP_RENAME, n, to, -1, r);
+	return r;
+}
+
+static int ft_file_id(const seg_vfs *v, int fd, const char *path, uint64_t id[2])
+{
+	tvfs_fault *f = FAULT(v);
+	uint64_t n;
+	int r = fault_enter(f, TVFS_OP_FILE_ID, path, &n, NULL);
+	if (r == 0)
+		r = f->base->file_id(f->base, fd, path, id);
+	fault_trace(f, TVFS_OP_FILE_ID, n, path, fd, r);
 	return r;
 }
 
@@ -411,6 +424,8 @@ tvfs_fault *tvfs_fault_new(const seg_vfs *base)
 		.list = ft_list,
 		.stat = ft_stat,
 		.lock = ft_lock,
+		.fchmod = ft_fchmod,
+		.file_id = ft_file_id,
 		.now_ms = ft_now_ms,
 		.mono_ms = ft_mono_ms,
 		.random = ft_random,
@@ -574,6 +589,8 @@ typedef struct mnode {
 	mlist live, durable;
 
 	int mark;
+	uint64_t ino;       /* never reused: what file_id reports */
+	int mode;           /* permission bits, as created or fchmod'ed */
 	struct mnode *next; /* every node */
 } mnode;
 
@@ -596,6 +613,7 @@ struct tvfs_mem {
 	mnode *root_abs, *root_rel;
 	mnode *nodes;
 	mbuf *detached;
+	uint64_t next_ino;
 
 	mfd *fds;
 	size_t nfds, capfds;
@@ -685,6 +703,8 @@ static mnode *node_new(tvfs_mem *m, int is_dir)
 	n->is_dir = is_dir;
 	if (!is_dir)
 		n->buf = buf_new(0);
+	n->ino = ++m->next_ino;
+	n->mode = is_dir ? 0700 : 0600;
 	n->next = m->nodes;
 	m->nodes = n;
 	return n;
@@ -868,7 +888,6 @@ static int mem_open(const seg_vfs *v, const char *path, int flags, int mode)
 	mpath p;
 	int r;
 
-	(void)mode;
 	pthread_mutex_lock(&m->mu);
 	if ((r = path_split(path, &p)) < 0)
 		goto out;
@@ -898,6 +917,7 @@ static int mem_open(const seg_vfs *v, const char *path, int flags, int mode)
 			goto out;
 		}
 		n = node_new(m, 0);
+		n->mode = mode & 07777;
 		list_set(&dir->live, path_leaf(&p), n);
 	}
 	r = fd_add(m, n, rd, wr);
@@ -1227,7 +1247,6 @@ static int mem_mkdir(const seg_vfs *v, const char *path, int mode)
 	mpath p;
 	int r;
 
-	(void)mode;
 	pthread_mutex_lock(&m->mu);
 	if ((r = path_split(path, &p)) < 0)
 		goto out;
@@ -1237,10 +1256,13 @@ static int mem_mkdir(const seg_vfs *v, const char *path, int mode)
 	}
 	if ((r = path_parent(m, &p, NULL, &dir)) < 0)
 		goto out;
-	if (list_find(&dir->live, path_leaf(&p)))
+	if (list_find(&dir->live, path_leaf(&p))) {
 		r = -EEXIST;
-	else
-		list_set(&dir->live, path_leaf(&p), node_new(m, 1));
+	} else {
+		mnode *n = node_new(m, 1);
+		n->mode = mode & 07777;
+		list_set(&dir->live, path_leaf(&p), n);
+	}
 out:
 	free(p.buf);
 	pthread_mutex_unlock(&m->mu);
@@ -1330,6 +1352,47 @@ static int mem_lock(const seg_vfs *v, int fd)
 	return r;
 }
 
+static int mem_fchmod(const seg_vfs *v, int fd, int mode)
+{
+	tvfs_mem *m = MEM(v);
+	mfd *d;
+	int r = 0;
+
+	pthread_mutex_lock(&m->mu);
+	d = fd_get(m, fd);
+	if (!d)
+		r = -EBADF;
+	else
+		d->node->mode = mode & 07777;
+	pthread_mutex_unlock(&m->mu);
+	return r;
+}
+
+static int mem_file_id(const seg_vfs *v, int fd, const char *path, uint64_t id[2])
+{
+	tvfs_mem *m = MEM(v);
+	mnode *n = NULL;
+	mfd *d;
+	int r = 0;
+
+	pthread_mutex_lock(&m->mu);
+	if (fd >= 0) {
+		d = fd_get(m, fd);
+		if (d)
+			n = d->node;
+		else
+			r = -EBADF;
+	} else {
+		r = path_lookup(m, path, &n);
+	}
+	if (r == 0) {
+		id[0] = 1;
+		id[1] = n->ino;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return r;
+}
+
 static int64_t mem_now_ms(const seg_vfs *v)
 {
 	tvfs_mem *m = MEM(v);
@@ -1401,6 +1464,8 @@ tvfs_mem *tvfs_mem_new(uint64_t seed)
 		.list = mem_list,
 		.stat = mem_stat,
 		.lock = mem_lock,
+		.fchmod = mem_fchmod,
+		.file_id = mem_file_id,
 		.now_ms = mem_now_ms,
 		.mono_ms = mem_mono_ms,
 		.random = mem_random,
@@ -1715,6 +1780,19 @@ int tvfs_mem_exists(tvfs_mem *m, const char *path)
 	r = path_lookup(m, path, &n);
 	pthread_mutex_unlock(&m->mu);
 	return r == 0;
+}
+
+int tvfs_mem_mode(tvfs_mem *m, const char *path)
+{
+	mnode *n;
+	int r;
+
+	pthread_mutex_lock(&m->mu);
+	r = path_lookup(m, path, &n);
+	if (r == 0)
+		r = n->mode;
+	pthread_mutex_unlock(&m->mu);
+	return r;
 }
 
 uint64_t tvfs_mem_open_fds(tvfs_mem *m)

@@ -59,12 +59,14 @@ enum {
 	TVFS_OP_LIST = 1u << 14,
 	TVFS_OP_LOCK = 1u << 15,
 	TVFS_OP_RANDOM = 1u << 16,
+	TVFS_OP_FCHMOD = 1u << 17,
+	TVFS_OP_FILE_ID = 1u << 18,
 	/* close, munmap and the clocks are never failed nor counted. */
 
 	/* The operations that change state or allocate: what "the Nth
 	 * operation" means by default. */
 	TVFS_OP_COUNTED = (1u << 10) - 1,
-	TVFS_OP_ALL = (1u << 17) - 1,
+	TVFS_OP_ALL = (1u << 19) - 1,
 };
 
 /* "open", "pwrite", ... for one bit; "?" otherwise. */
@@ -156,6 +158,8 @@ void tvfs_fault_clock_jump(tvfs_fault *f, int64_t ms);
  *    -EIO: fallocate before mapping, as the writer does. Read-only mappings
  *    are not write-protected. Stores past the file size are not content.
  *  - stat/fstat: alloc = size (directories: 0, 0). punch zeroes the range.
+ *  - fchmod records the mode (tvfs_mem_mode reads it); file_id is a number
+ *    per file never reused, so a file replaced under a name has a new one.
  *  - lock: 0, or -EWOULDBLOCK when another open descriptor of the same
  *    file holds it; released by close and by power loss.
  *  - random: a PRNG seeded at tvfs_mem_new.
@@ -207,6 +211,9 @@ int tvfs_mem_write_file(tvfs_mem *m, const char *path, const void *data, size_t 
 int tvfs_mem_exists(tvfs_mem *m, const char *path);
 /* Open descriptors and live mappings (detached ones included). */
 uint64_t tvfs_mem_open_fds(tvfs_mem *m);
+/* Permission bits of path as created (open/mkdir mode) or last fchmod'ed;
+ * -ENOENT if missing. */
+int tvfs_mem_mode(tvfs_mem *m, const char *path);
 uint64_t tvfs_mem_mappings(tvfs_mem *m);
 
 #endif
