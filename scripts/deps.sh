@@ -19,7 +19,10 @@
 # scripts and the uploader's TLS tests; openssl (the CLI) makes the CA and
 # server certificate that check_uploader's TLS tests serve. gcc-12 brings
 # the sanitizer runtimes (libasan8, libubsan1, libtsan2) through
-# libgcc-12-dev.
+# libgcc-12-dev. python3-msgpack is the Python package's one dependency
+# (python/); python3-pytest runs its tests (CTest label python);
+# python3-pip and python3-setuptools install it offline (test_install.py,
+# the README's `pip install --no-build-isolation ./python`).
 
 EDGELOG_DEPS=(
 	build-essential
@@ -41,6 +44,10 @@ EDGELOG_DEPS=(
 	python3
 	binutils
 	openssl
+	python3-msgpack
+	python3-pytest
+	python3-pip
+	python3-setuptools
 )
 
 edgelog_deps_missing()
