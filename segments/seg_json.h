@@ -2,14 +2,27 @@
  * seg_json.h - msgpack to JSON, for the wire (NDJSON / JSON bodies) and
  * for the tools. Valid JSON for any input the engine accepts: strings are
  * escaped (control characters, quotes; invalid UTF-8 becomes U+FFFD),
- * binary becomes a base64 string, NaN and infinities become null, map keys
- * that are not strings are written as strings, nesting is bounded.
+ * binary becomes a base64 string, NaN and infinities become null, nesting
+ * is bounded.
+ *
+ * Map keys that are not strings become strings holding their "key text":
+ * the compact JSON text of the key, except that a map key nested inside it
+ * that is not a string is written as its own key text, bare (not quoted and
+ * not escaped again). So {[1,2]: 0} gives {"[1,2]":0}, {{"a":1}: 0} gives
+ * {"{\"a\":1}":0}, and {{{"a":1}: 2}: 3} gives {"{{\"a\":1}:2}":3}. Each
+ * input byte is written once and escaped at most once, so the output is
+ * linear in the input, whatever the nesting: at most SEG_JSON_MAX_EXPANSION
+ * bytes of JSON per byte of msgpack (the worst case, a map of 1-byte ext
+ * keys, takes about 10; the fuzz target tests/fuzz/fuzz_mp_json.c checks
+ * the bound).
  */
 #ifndef SEG_JSON_H
 #define SEG_JSON_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define SEG_JSON_MAX_EXPANSION 16
 
 /* A growable byte buffer. */
 typedef struct seg_buf {

@@ -50,6 +50,7 @@
 
 #include "seg_format.h"
 #include "seg_json.h"
+#include "seg_writer.h"
 #include "test_json.h"
 #include "test_util.h"
 #include "tool_sample.h"
@@ -1293,49 +1294,73 @@ START_TEST(test_json_containers)
 }
 END_TEST
 
-/* A payload that is not msgpack (cannot come from the log, whose frames
- * are checksummed, but if it did) still yields valid JSON, flagged. */
-START_TEST(test_json_undecodable_flagged)
+/* Issue 9, defect 1: maps used as keys of maps, 40 deep in 82 bytes, once
+ * doubled the JSON at every level (terabytes). Now the text is linear in
+ * the input and says the same at every depth: the key text of the inner
+ * maps, escaped once. */
+START_TEST(test_json_nested_map_keys_linear)
+{
+	static const int levels[] = {1, 2, 3, 40, 200};
+	size_t i;
+
+	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		uint8_t rec[512];
+		size_t n = tu_nested_key_record(levels[i], rec);
+		char *want = tu_nested_key_json(levels[i]);
+		json_error_t je;
+		json_t *w, *got;
+		seg_buf d = {0};
+
+		if (levels[i] == 40)
+			ck_assert_uint_eq(n, 82);
+		ck_assert_uint_eq(seg_mp_validate(rec, n), 0);
+		ck_assert_int_eq(seg_mp_to_json(rec, n, &d), 0);
+		ck_assert_msg(d.len <= SEG_JSON_MAX_EXPANSION * n,
+			      "%d levels: %zu bytes of JSON for %zu of msgpack", levels[i], d.len,
+			      n);
+		ck_assert_str_eq(d.p, want);
+		w = json_loads(want, 0, &je);
+		ck_assert_msg(w != NULL, "%s: %s", je.text, want);
+		got = wire_data(rec, n, JSON_REJECT_DUPLICATES, NULL);
+		ck_assert(json_equal(got, w));
+		json_decref(got);
+		json_decref(w);
+		free(want);
+		seg_buf_free(&d);
+	}
+}
+END_TEST
+
+/* A payload that is not one msgpack object (a frame's checksum does not
+ * prove it is) cannot go on the wire: the encoder refuses it and leaves
+ * the body as it was, valid, for the uploader to dead-letter the record. */
+START_TEST(test_json_undecodable_refused)
 {
 	static const unsigned char bad[] = {0x92, 0x01}; /* array of 2, one element */
+	static const unsigned char two[] = {0x01, 0x02}; /* two objects, not one */
 	int f;
 
-	for (f = EDGELOG_FORMAT_NDJSON; f <= EDGELOG_FORMAT_JSON; f++) {
+	for (f = EDGELOG_FORMAT_NDJSON; f <= EDGELOG_FORMAT_MSGPACK; f++) {
 		seg_buf b = {0};
-		json_error_t je;
-		json_t *o;
+		size_t before;
 		upl_body_begin(&b, f);
 		ck_assert_int_eq(upl_body_record(&b, f, 1, DEV, 1, 5, "\x01", 1), 0);
+		before = b.len;
 		ck_assert_int_eq(upl_body_record(&b, f, 0, DEV, 2, 5, bad, sizeof(bad)), -1);
+		ck_assert_uint_eq(b.len, before);
+		ck_assert_int_eq(upl_body_record(&b, f, 0, DEV, 2, 5, two, sizeof(two)), -1);
+		ck_assert_uint_eq(b.len, before);
 		ck_assert_int_eq(upl_body_record(&b, f, 0, DEV, 3, 5, "\xc0", 1), 0);
 		upl_body_end(&b, f);
-		if (f == EDGELOG_FORMAT_JSON) {
-			o = json_loadb(b.p, b.len, 0, &je);
-			ck_assert_msg(o != NULL, "%s: %s", je.text, b.p);
-			ck_assert_uint_eq(json_array_size(o), 3);
-			ck_assert(json_is_null(json_object_get(json_array_get(o, 1), "data")));
-			ck_assert(
-				json_is_true(json_object_get(json_array_get(o, 1), "undecodable")));
-			ck_assert_int_eq(
-				json_integer_value(json_object_get(json_array_get(o, 2), "seq")),
-				3);
-			json_decref(o);
-		} else {
-			{
-				char *line = strtok(b.p, "\n");
-				int lines = 0;
-				while (line) {
-					json_t *r = json_loads(line, 0, &je);
-					ck_assert_msg(r != NULL, "%s: %s", je.text, line);
-					if (lines == 1)
-						ck_assert(json_is_true(
-							json_object_get(r, "undecodable")));
-					json_decref(r);
-					lines++;
-					line = strtok(NULL, "\n");
-				}
-				ck_assert_int_eq(lines, 3);
-			}
+		{
+			dec_vec dv = {0};
+			char err[256] = "";
+			ck_assert_msg(decode_body(f, b.p, b.len, &dv, err, sizeof(err)) == 0,
+				      "format %d: %s", f, err);
+			ck_assert_uint_eq(dv.n, 2);
+			ck_assert_uint_eq(dv.v[0].seq, 1);
+			ck_assert_uint_eq(dv.v[1].seq, 3);
+			dec_free(&dv);
 		}
 		seg_buf_free(&b);
 	}
@@ -2620,6 +2645,146 @@ static void script_poison(srv *s, size_t idx, const srv_req *rq, const srv_rec *
 		}
 }
 
+/* Issue 9, defect 1: the 82-byte record of 40 maps used as keys once took
+ * the uploader minutes and gigabytes and stopped every batch behind it.
+ * Appended through the public API, it is delivered at once, as the JSON
+ * the converter documents, in every format, and the records after it
+ * too; close is prompt. */
+START_TEST(test_nested_map_keys_record_delivered)
+{
+	int f;
+
+	for (f = EDGELOG_FORMAT_NDJSON; f <= EDGELOG_FORMAT_MSGPACK; f++) {
+		char *dir = tu_mkdtemp("nestkey");
+		srv *s = srv_start(NULL);
+		char *url = url_for(s->port, "http", "127.0.0.1");
+		edgelog_config c;
+		edgelog *log;
+		edgelog_status st;
+		/* msgpack bodies are decoded by msgpack-c here, whose unpacker
+		 * stops at 32 levels: 30 for that format. */
+		int levels = f == EDGELOG_FORMAT_MSGPACK ? 30 : 40;
+		uint8_t rec[128];
+		size_t n = tu_nested_key_record(levels, rec), na, i;
+		uint64_t seq = 0;
+		srv_rec *a;
+		char *want;
+
+		ck_assert_uint_eq(n, 2 * (size_t)levels + 2);
+		srv_keep_data(s);
+		cfg_std(&c, dir, url);
+		c.format = (edgelog_format)f;
+		log = tu_open_ok(&c);
+		append_samples(log, 1, 1);
+		ck_assert_int_eq(edgelog_append(log, rec, n, &seq), 0);
+		ck_assert_uint_eq(seq, 2);
+		ck_assert_int_eq(edgelog_start(log), 0);
+		for (i = 3; i <= 100; i++) {
+			uint8_t buf[SAMPLE_CAP];
+			size_t l = tool_sample_msgpack(i, buf, sizeof(buf));
+			ck_assert_int_eq(edgelog_append(log, buf, l, &seq), 0);
+			ck_assert_uint_eq(seq, i);
+		}
+		WAIT_FOR(log, st, 15000, st.pending == 0 && st.acked_seq == 100);
+		ck_assert_msg(st.sent == 100 && st.failed == 0, "format %d: " STATUS_FMT, f,
+			      STATUS_ARGS(st));
+		ck_assert_int_le(close_timed(log), 3000);
+		a = srv_acked(s, &na);
+		ck_assert_uint_eq(na, 100);
+		{
+			json_error_t je;
+			char *t = tu_nested_key_json(levels);
+			json_t *w = json_loads(t, 0, &je);
+			ck_assert_ptr_nonnull(w);
+			free(t);
+			want = tu_canon(w);
+			json_decref(w);
+		}
+		for (i = 0; i < na; i++) {
+			ck_assert_uint_eq(a[i].seq, i + 1);
+			if (a[i].seq == 2) {
+				ck_assert_msg(a[i].data && !strcmp(a[i].data, want),
+					      "format %d: seq 2 arrived as %.300s", f,
+					      a[i].data ? a[i].data : "(nothing)");
+			} else {
+				char *w = tu_sample_canon(a[i].seq);
+				ck_assert_str_eq(a[i].data, w);
+				free(w);
+			}
+		}
+		free(want);
+		free(a);
+		srv_stop(s);
+		free(url);
+		free(dir);
+	}
+}
+END_TEST
+
+/* A record whose frame verifies but whose payload is not one msgpack
+ * object (written below the engine, which refuses it at append) cannot be
+ * sent in any format: it goes to failed/ with the reason, counted, and the
+ * records around it are delivered; it is never retried forever. */
+START_TEST(test_unencodable_record_dead_lettered)
+{
+	static const uint8_t bad[] = {0x92, 0x01}; /* array of 2 holding one element */
+	int f;
+
+	for (f = EDGELOG_FORMAT_NDJSON; f <= EDGELOG_FORMAT_MSGPACK; f++) {
+		char *dir = tu_mkdtemp("unenc");
+		char segdir[4300];
+		srv *s;
+		char *url;
+		edgelog_config c;
+		edgelog *log;
+		edgelog_status st;
+		seg_writer w;
+		seg_open_report rep;
+		seg_err e;
+		uint64_t seq = 0;
+		dead_rec dead[4];
+		size_t nd;
+
+		/* Records 1..3 through the engine, 4 below it, 5..50 through it. */
+		cfg_std(&c, dir, NULL);
+		log = tu_open_ok(&c);
+		append_samples(log, 1, 3);
+		ck_assert_int_eq(edgelog_close(log), 0);
+		snprintf(segdir, sizeof(segdir), "%s/segments", dir);
+		ck_assert_int_eq(seg_writer_open(&w, seg_vfs_posix(), segdir, 1 << 20, 3600000, 4,
+						 &rep, &e),
+				 0);
+		ck_assert_int_eq(seg_writer_append(&w, bad, sizeof(bad), real_ms(), &seq, &e), 0);
+		ck_assert_uint_eq(seq, 4);
+		ck_assert_int_eq(seg_writer_close(&w, &e), 0);
+
+		s = srv_start(NULL);
+		url = url_for(s->port, "http", "127.0.0.1");
+		srv_keep_data(s);
+		cfg_std(&c, dir, url);
+		c.format = (edgelog_format)f;
+		log = tu_open_ok(&c);
+		append_samples(log, 5, 46);
+		ck_assert_int_eq(edgelog_start(log), 0);
+		WAIT_FOR(log, st, 15000, st.pending == 0 && st.acked_seq == 50);
+		ck_assert_uint_eq(st.failed, 1);
+		ck_assert_uint_eq(st.sent, 49);
+		ck_assert_int_le(close_timed(log), 3000);
+		check_acked_range(s, 1, 50, 4);
+		nd = read_dead(dir, dead, 4);
+		ck_assert_uint_eq(nd, 1);
+		ck_assert_uint_eq(dead[0].seq, 4);
+		ck_assert_int_eq(dead[0].status, 0);
+		ck_assert_msg(strstr(dead[0].reason, "not one well-formed msgpack object"),
+			      "reason '%s'", dead[0].reason);
+		free(dead[0].data);
+		srv_stop(s);
+		free(url);
+		free(dir);
+	}
+}
+END_TEST
+
 START_TEST(test_poison_record_dead_lettered)
 {
 	char *dir = tu_mkdtemp("poison");
@@ -3604,7 +3769,8 @@ static Suite *uploader_suite(void)
 	tcase_add_test(tc, test_json_deep_nesting);
 	tcase_add_test(tc, test_json_depth_limit_matches_append);
 	tcase_add_test(tc, test_json_containers);
-	tcase_add_test(tc, test_json_undecodable_flagged);
+	tcase_add_test(tc, test_json_nested_map_keys_linear);
+	tcase_add_test(tc, test_json_undecodable_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("engine_http");
@@ -3621,6 +3787,8 @@ static Suite *uploader_suite(void)
 	tcase_add_test(tc, test_backoff_503_burst_then_reset);
 	tcase_add_test(tc, test_idempotency_key_stable_on_retry);
 	tcase_add_test(tc, test_poison_record_dead_lettered);
+	tcase_add_test(tc, test_nested_map_keys_record_delivered);
+	tcase_add_test(tc, test_unencodable_record_dead_lettered);
 	tcase_add_test(tc, test_413_splits_until_accepted);
 	tcase_add_test(tc, test_server_never_answers);
 	tcase_add_test(tc, test_huge_body_200_bounded_memory);

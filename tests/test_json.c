@@ -42,6 +42,63 @@ char *tu_b64(const unsigned char *s, size_t n)
 	return o;
 }
 
+/* A growing string for keytext. */
+typedef struct tu_text {
+	char *p;
+	size_t len, cap;
+} tu_text;
+
+static void text_put(tu_text *t, const char *s, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 64;
+		while (cap < t->len + n + 1)
+			cap *= 2;
+		t->p = realloc(t->p, cap);
+		ck_assert_ptr_nonnull(t->p);
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+	t->p[t->len] = '\0';
+}
+
+/* The "key text" of a map key that is not a string (seg_json.h): its
+ * compact JSON, with map keys nested in it that are not strings written as
+ * their own key text, bare. Built independently of seg_json.c, from
+ * msgpack-c's tree and jansson's text of each scalar. */
+static void keytext(const msgpack_object *o, tu_text *t)
+{
+	uint32_t i;
+
+	if (o->type == MSGPACK_OBJECT_ARRAY) {
+		text_put(t, "[", 1);
+		for (i = 0; i < o->via.array.size; i++) {
+			if (i)
+				text_put(t, ",", 1);
+			keytext(&o->via.array.ptr[i], t);
+		}
+		text_put(t, "]", 1);
+	} else if (o->type == MSGPACK_OBJECT_MAP) {
+		text_put(t, "{", 1);
+		for (i = 0; i < o->via.map.size; i++) {
+			if (i)
+				text_put(t, ",", 1);
+			keytext(&o->via.map.ptr[i].key, t);
+			text_put(t, ":", 1);
+			keytext(&o->via.map.ptr[i].val, t);
+		}
+		text_put(t, "}", 1);
+	} else {
+		json_t *j = tu_mpo_json(o);
+		char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+		ck_assert_ptr_nonnull(s);
+		text_put(t, s, strlen(s));
+		free(s);
+		json_decref(j);
+	}
+}
+
 /* msgpack object -> jansson value, independently of seg_json.c: the
  * reference the wire's JSON is compared with. Non-string keys become the
  * compact JSON text of the key. */
@@ -93,11 +150,10 @@ json_t *tu_mpo_json(const msgpack_object *o)
 				json_object_set_new_nocheck(v, ks, val);
 				free(ks);
 			} else {
-				json_t *kj = tu_mpo_json(k);
-				char *ks = json_dumps(kj, JSON_COMPACT | JSON_ENCODE_ANY);
-				json_object_set_new_nocheck(v, ks, val);
-				free(ks);
-				json_decref(kj);
+				tu_text t = {0};
+				keytext(k, &t);
+				json_object_set_new_nocheck(v, t.p ? t.p : "", val);
+				free(t.p);
 			}
 		}
 		return v;

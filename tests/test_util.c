@@ -366,3 +366,45 @@ uint64_t tu_keyed_record_key(const uint8_t *p, size_t len, size_t min, size_t sp
 	free(want);
 	return same ? key : 0;
 }
+
+size_t tu_nested_key_record(int levels, uint8_t *out)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < levels - 1; i++)
+		out[n++] = 0x81;
+	out[n++] = 0x81;
+	out[n++] = 0xa1;
+	out[n++] = 'k';
+	out[n++] = 0x00;
+	for (i = 0; i < levels - 1; i++)
+		out[n++] = 0xc0;
+	return n;
+}
+
+char *tu_nested_key_json(int levels)
+{
+	/* key text of j levels: {"k":0} for 1, "{" + text(j-1) + ":null}". */
+	size_t cap = (size_t)levels * 8 + 32, n = 0;
+	char *t = malloc(cap * 2), *out;
+	int i;
+
+	if (!t)
+		ck_abort_msg("out of memory");
+	if (levels == 1) {
+		strcpy(t, "{\"k\":0}");
+		return t;
+	}
+	for (i = 0; i < levels - 2; i++)
+		t[n++] = '{';
+	n += (size_t)sprintf(t + n, "{\\\"k\\\":0}");
+	for (i = 0; i < levels - 2; i++)
+		n += (size_t)sprintf(t + n, ":null}");
+	out = malloc(n + 16);
+	if (!out)
+		ck_abort_msg("out of memory");
+	sprintf(out, "{\"%s\":null}", t);
+	free(t);
+	return out;
+}

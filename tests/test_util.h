@@ -68,6 +68,17 @@ tu_buf tu_prediction(uint64_t index, uint64_t seed);
  * a printed seed be replayed. */
 uint64_t tu_seed(void);
 
+/*
+ * Issue 9, defect 1: `levels` msgpack maps, each the only key of the next
+ * (the innermost is {"k": 0}, every value above it nil). 40 levels make the
+ * 82-byte record whose JSON once doubled at every level. out needs
+ * 2 * levels + 2 bytes; returns the length. tu_nested_key_json is the JSON
+ * the conversion must give (malloc'd): {"<key text>": null}, the key text
+ * being the inner maps' compact JSON with their map keys bare.
+ */
+size_t tu_nested_key_record(int levels, uint8_t *out);
+char *tu_nested_key_json(int levels);
+
 /* A log_fn that drops every message (tests that provoke warnings). */
 void tu_quiet_log(void *payload, int level, const char *msg);
 

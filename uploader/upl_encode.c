@@ -8,6 +8,7 @@
 
 #include <edgelog.h>
 
+#include "seg_format.h"
 #include "upl_internal.h"
 
 const char *upl_content_type(int format)
@@ -83,10 +84,17 @@ int upl_body_record(seg_buf *b, int format, int first, const char *device_id, ui
 		mp_str(b, "ts", 2);
 		mp_u64(b, 0xd3, (uint64_t)ts_ms);
 		mp_str(b, "data", 4);
-		/* The payload is one msgpack object already (checked at append
-		 * and by the frame checksum since). */
+		/* The payload must be exactly one msgpack object, or it would
+		 * shift every record after it in the stream. The append checked
+		 * it; a frame's checksum does not prove it. */
+		if (seg_mp_validate(data, len)) {
+			b->len = mark;
+			if (b->p)
+				b->p[mark] = '\0';
+			return -1;
+		}
 		seg_buf_put(b, data, len);
-		return 0;
+		return b->oom ? -1 : 0;
 	}
 	if (format == EDGELOG_FORMAT_JSON && !first)
 		seg_buf_put(b, ",", 1);
@@ -98,23 +106,18 @@ int upl_body_record(seg_buf *b, int format, int first, const char *device_id, ui
 	seg_buf_i64(b, ts_ms);
 	seg_buf_put(b, ",\"data\":", 8);
 	if (seg_mp_to_json(data, len, b)) {
-		/* Cannot happen for a record that passed its checksum, but if it
-		 * does the record still goes out, marked, rather than vanish. */
+		/* Not one well-formed msgpack object (a frame's checksum does
+		 * not prove that): the record cannot go on the wire. The body is
+		 * left as it was; the caller dead-letters the record. */
 		b->len = mark;
-		if (format == EDGELOG_FORMAT_JSON && !first)
-			seg_buf_put(b, ",", 1);
-		seg_buf_puts(b, "{\"device_id\":");
-		seg_json_string(b, device_id, strlen(device_id));
-		seg_buf_printf(b, ",\"seq\":%llu,\"ts\":%lld,\"data\":null,\"undecodable\":true}",
-			       (unsigned long long)seq, (long long)ts_ms);
-		if (format == EDGELOG_FORMAT_NDJSON)
-			seg_buf_put(b, "\n", 1);
+		if (b->p)
+			b->p[mark] = '\0';
 		return -1;
 	}
 	seg_buf_put(b, "}", 1);
 	if (format == EDGELOG_FORMAT_NDJSON)
 		seg_buf_put(b, "\n", 1);
-	return 0;
+	return b->oom ? -1 : 0;
 }
 
 void upl_body_end(seg_buf *b, int format)

@@ -17,9 +17,12 @@
 const char *upl_content_type(int format);
 
 /* Start, add to and finish a request body. first: this is the first
- * record of the body. Returns 0, or -1 if data is not valid msgpack (the
- * record is then encoded with "data": null and a flag, never dropped
- * silently: see upl_encode.c). */
+ * record of the body. Returns 0, or -1 if data cannot be written as JSON
+ * (not one well-formed msgpack object): the body is then left as it was,
+ * and the uploader moves the record to the dead-letter store with the
+ * reason, since no retry can send it. Also -1 when the body ran out of
+ * memory (b->oom). The JSON of a record is at most SEG_JSON_MAX_EXPANSION
+ * times its msgpack size (seg_json.h). */
 void upl_body_begin(seg_buf *b, int format);
 int upl_body_record(seg_buf *b, int format, int first, const char *device_id, uint64_t seq,
 		    int64_t ts_ms, const void *data, size_t len);

@@ -326,8 +326,12 @@ static int fill_batch(upl *u, uint64_t acked, uint64_t limit, seg_err *e)
 	return rc;
 }
 
-/* Append one refused record to failed/ and make it durable. */
-static int dead_letter(upl *u, const rec_ref *r, long status, const char *why, seg_err *e)
+/* Append one refused record to failed/ and make it durable. as_bin: the
+ * payload is not one msgpack object; "data" then holds its bytes as a
+ * msgpack bin, so the dead letter stays readable (and a requeue delivers
+ * the bytes, base64 in JSON) and nothing is lost. */
+static int dead_letter(upl *u, const rec_ref *r, long status, const char *why, int as_bin,
+		       seg_err *e)
 {
 	seg_buf m = {0};
 	uint64_t seq;
@@ -375,6 +379,12 @@ static int dead_letter(upl *u, const rec_ref *r, long status, const char *why, s
 		seg_buf_put(&m, why, n);
 	}
 	KEY("data");
+	if (as_bin) {
+		h[0] = 0xc6;
+		for (i = 0; i < 4; i++)
+			h[1 + i] = (uint8_t)(r->len >> (24 - 8 * i));
+		seg_buf_put(&m, h, 5);
+	}
 	seg_buf_put(&m, u->cur->payload.p + r->off, r->len);
 #undef KEY
 #undef U64
@@ -394,28 +404,62 @@ static int dead_letter(upl *u, const rec_ref *r, long status, const char *why, s
 	return rc;
 }
 
+/* Why encode() gave no body. */
+enum {
+	ENC_FAILED = 1, /* resp filled: retry later like a transport error */
+	ENC_BAD,        /* record *bad is not one msgpack object: dead-letter it */
+	ENC_BAD_OOM,    /* record *bad alone does not fit in memory: likewise */
+	ENC_SPLIT,      /* out of memory with several records: halve the range */
+	ENC_ABORTED
+}; /* abort_flag was raised */
+
 /* Encode b->recs[lo, hi) into b->body (and b->gz). Returns the body to
- * send, or NULL with resp filled. */
-static const seg_buf *encode(upl *u, batch *b, size_t lo, size_t hi, upl_response *resp)
+ * send, or NULL with *why (and resp, or *bad) filled. Encoding is linear in
+ * the payload (SEG_JSON_MAX_EXPANSION), and the abort flag is looked at
+ * every 64 records, so closing never waits for a long batch. */
+static const seg_buf *encode(upl *u, batch *b, size_t lo, size_t hi, const volatile int *abort_flag,
+			     upl_response *resp, int *why, size_t *bad)
 {
 	size_t i;
 
+	*why = 0;
 	if (b->encoded && lo == 0 && hi == b->n)
 		return u->c.gzip ? &b->gz : &b->body;
 	b->encoded = 0;
+	b->body.oom = 0;
 	upl_body_begin(&b->body, u->c.format);
 	for (i = lo; i < hi; i++) {
-		upl_body_record(&b->body, u->c.format, i == lo, u->c.device_id, b->recs[i].seq,
-				b->recs[i].ts_ms, b->payload.p + b->recs[i].off, b->recs[i].len);
-		if ((i & 63) == 63)
+		if (upl_body_record(&b->body, u->c.format, i == lo, u->c.device_id, b->recs[i].seq,
+				    b->recs[i].ts_ms, b->payload.p + b->recs[i].off,
+				    b->recs[i].len)) {
+			if (!b->body.oom) {
+				*bad = i;
+				*why = ENC_BAD;
+				return NULL;
+			}
+			break;
+		}
+		if ((i & 63) == 63) {
+			if (abort_flag && *abort_flag) {
+				*why = ENC_ABORTED;
+				return NULL;
+			}
 			upl_http_pump(u->http);
+		}
 	}
 	upl_body_end(&b->body, u->c.format);
 	if (b->body.oom) {
-		memset(resp, 0, sizeof(*resp));
-		resp->transport_error = 1;
-		resp->retry_after_ms = -1;
-		seg_msg(resp->error, sizeof(resp->error), "out of memory encoding a batch");
+		/* Memory is short: send fewer records at a time; one record that
+		 * cannot be encoded at all is set aside (dead-lettered, can be
+		 * requeued) rather than stop every record behind it. */
+		b->body.oom = 0;
+		b->body.len = 0;
+		if (hi - lo > 1) {
+			*why = ENC_SPLIT;
+		} else {
+			*bad = lo;
+			*why = ENC_BAD_OOM;
+		}
 		return NULL;
 	}
 	if (u->c.gzip && upl_gzip_with(u->gzc, b->body.p, b->body.len, &b->gz)) {
@@ -423,21 +467,24 @@ static const seg_buf *encode(upl *u, batch *b, size_t lo, size_t hi, upl_respons
 		resp->transport_error = 1;
 		resp->retry_after_ms = -1;
 		seg_msg(resp->error, sizeof(resp->error), "gzip of a batch failed");
+		*why = ENC_FAILED;
 		return NULL;
 	}
 	b->encoded = lo == 0 && hi == b->n;
 	return u->c.gzip ? &b->gz : &b->body;
 }
 
-/* Start sending cur->recs[lo, hi). Returns 0, or -1 with resp filled. */
+/* Start sending cur->recs[lo, hi). Returns 0, or an ENC_* reason (resp
+ * filled for ENC_FAILED, *bad for ENC_BAD). */
 static int start_range(upl *u, size_t lo, size_t hi, const volatile int *abort_flag,
-		       upl_response *resp)
+		       upl_response *resp, size_t *bad)
 {
-	const seg_buf *body = encode(u, u->cur, lo, hi, resp);
+	int why;
+	const seg_buf *body = encode(u, u->cur, lo, hi, abort_flag, resp, &why, bad);
 	char key[200];
 
 	if (!body)
-		return -1;
+		return why;
 	/* The same records always get the same key, however often they are
 	 * sent: the cloud can drop repeats. */
 	snprintf(key, sizeof(key), "%s:%llu-%llu", u->c.device_id,
@@ -453,6 +500,21 @@ static void pop_range(upl *u)
 	memmove(u->range_lo, u->range_lo + 1, (size_t)(u->n_ranges - 1) * sizeof(size_t));
 	memmove(u->range_hi, u->range_hi + 1, (size_t)(u->n_ranges - 1) * sizeof(size_t));
 	u->n_ranges--;
+}
+
+/* Replace the head range [lo, hi) by [lo, mid) and [mid, hi). 0, or -1 if
+ * the queue is full (cannot happen: depth <= log2(n) + 1). */
+static int split_range(upl *u, size_t mid)
+{
+	if (u->n_ranges + 1 > MAX_RANGES)
+		return -1;
+	memmove(u->range_lo + 2, u->range_lo + 1, (size_t)(u->n_ranges - 1) * sizeof(size_t));
+	memmove(u->range_hi + 2, u->range_hi + 1, (size_t)(u->n_ranges - 1) * sizeof(size_t));
+	u->range_hi[1] = u->range_hi[0];
+	u->range_hi[0] = mid;
+	u->range_lo[1] = mid;
+	u->n_ranges++;
+	return 0;
 }
 
 int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile int *abort_flag,
@@ -515,15 +577,77 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 		size_t lo = u->range_lo[0], hi = u->range_hi[0];
 		int whole = lo == 0 && hi == u->cur->n && u->n_ranges == 1;
 		upl_response r;
+		size_t bad = lo;
+		int enc;
 
-		if (start_range(u, lo, hi, abort_flag, &r) == 0) {
+		if (abort_flag && *abort_flag)
+			break;
+		enc = start_range(u, lo, hi, abort_flag, &r, &bad);
+		if (enc == ENC_ABORTED)
+			break;
+		if (enc == ENC_SPLIT) {
+			drop_next(u);
+			if (split_range(u, lo + (hi - lo) / 2))
+				break;
+			continue;
+		}
+		if (enc == ENC_BAD || enc == ENC_BAD_OOM) {
+			/* No retry can put this record on the wire: send the ones
+			 * before it, then set it aside in failed/ with the reason,
+			 * counted, and go on with the ones after it. */
+			drop_next(u);
+			if (bad > lo) {
+				if (split_range(u, bad))
+					break;
+				continue;
+			}
+			{
+				char why[256];
+				const rec_ref *rr = &u->cur->recs[lo];
+				if (enc == ENC_BAD)
+					seg_msg(why, sizeof(why),
+						"not sent: the record (%u bytes) is not one "
+						"well-formed msgpack object, so it cannot be "
+						"encoded for the wire; data holds its bytes",
+						rr->len);
+				else
+					seg_msg(why, sizeof(why),
+						"not sent: out of memory encoding the record "
+						"(%u bytes) on its own",
+						rr->len);
+				rc = dead_letter(u, rr, 0, why, enc == ENC_BAD, &e);
+				if (rc) {
+					seg_msg(res->error, sizeof(res->error),
+						"dead letter for seq %llu: %s",
+						(unsigned long long)rr->seq, e.msg);
+					u->retry_at_ms =
+						u->vfs->mono_ms(u->vfs) + u->c.retry_max_ms;
+					res->retry_at_ms = u->retry_at_ms;
+					res->failure = 1;
+					return rc;
+				}
+				seg_msg(res->error, sizeof(res->error), "seq %llu %s",
+					(unsigned long long)rr->seq, why);
+				res->dead++;
+				res->handled_seq = rr->seq;
+				u->done = lo + 1;
+				if (hi - lo == 1)
+					pop_range(u);
+				else
+					u->range_lo[0] = lo + 1;
+			}
+			continue;
+		}
+		if (enc == 0) {
 			/* While the server works on this batch, read and encode
 			 * the next one (a backlog drains at the pace of the slower
 			 * of the two, not of their sum). */
 			if (whole && !u->next->n && limit > u->cur->recs[u->cur->n - 1].seq &&
 			    fill(u, u->next, u->cur->recs[u->cur->n - 1].seq + 1, limit, &e) > 0) {
 				upl_response er;
-				if (!encode(u, u->next, 0, u->next->n, &er))
+				int ew;
+				size_t eb;
+				if (!encode(u, u->next, 0, u->next->n, abort_flag, &er, &ew, &eb))
 					drop_next(u);
 			}
 			upl_http_finish(u->http);
@@ -578,7 +702,7 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 		if (hi - lo == 1) {
 			char why[256];
 			seg_msg(why, sizeof(why), "HTTP %ld: %s", r.status, r.body);
-			rc = dead_letter(u, &u->cur->recs[lo], r.status, why, &e);
+			rc = dead_letter(u, &u->cur->recs[lo], r.status, why, 0, &e);
 			if (rc) {
 				/* Could not store it: keep the record in the log and
 				 * try again later rather than lose it. */
@@ -595,18 +719,8 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 			res->handled_seq = u->cur->recs[lo].seq;
 			pop_range(u);
 		} else {
-			size_t mid = lo + (hi - lo) / 2;
-			if (u->n_ranges + 1 > MAX_RANGES)
+			if (split_range(u, lo + (hi - lo) / 2))
 				break; /* cannot happen: depth <= log2(n) */
-			memmove(u->range_lo + 2, u->range_lo + 1,
-				(size_t)(u->n_ranges - 1) * sizeof(size_t));
-			memmove(u->range_hi + 2, u->range_hi + 1,
-				(size_t)(u->n_ranges - 1) * sizeof(size_t));
-			u->range_lo[0] = lo;
-			u->range_hi[0] = mid;
-			u->range_lo[1] = mid;
-			u->range_hi[1] = hi;
-			u->n_ranges++;
 		}
 	}
 	if (u->n_ranges == 0)

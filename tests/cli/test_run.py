@@ -323,5 +323,39 @@ def test_drain_counts_dead_letters_and_exits_1(d):
     assert "1 delivered, 0 dead-lettered, 0 pending" in p.stderr, p.stderr
 
 
+def nested_key_record(levels):
+    """Issue 9, defect 1: LEVELS maps, each the key of the next (82 bytes
+    for 40), and the data its JSON must be: the inner maps' key text,
+    escaped once."""
+    rec = b"\x81" * (levels - 1) + b"\x81\xa1k\x00" + b"\xc0" * (levels - 1)
+    text = "{" * (levels - 2) + '{"k":0}' + ":null}" * (levels - 2)
+    return rec, {text: None}
+
+
+def test_nested_map_keys_record_delivered(d):
+    rec, want = nested_key_record(40)
+    assert len(rec) == 82
+    with open("in.mp", "wb") as f:
+        f.write(mp_map([("i", b"\x01")]) + rec + mp_map([("i", b"\x03")]))
+    sink = Sink("sink-out")
+    try:
+        t0 = time.monotonic()
+        p = run(["run", "--dir", "buf", "--input", "in.mp", "--input-format", "msgpack",
+                 "--endpoint", sink.url, "--drain", "--drain-timeout", "20"],
+                check_rc=0, timeout=40)
+        assert time.monotonic() - t0 < 20, p.stderr
+        assert "3 delivered, 0 dead-lettered, 0 pending" in p.stderr, p.stderr
+        recs = sorted(sink.records(), key=lambda r: r["seq"])
+        assert [r["data"] for r in recs] == [{"i": 1}, want, {"i": 3}], recs
+    finally:
+        sink.stop()
+    # The tools write the same JSON, in bounded time and size.
+    p = run(["dump", "--json", "buf"], check_rc=0, timeout=20)
+    assert [json.loads(l)["data"] for l in p.stdout.splitlines()] == [{"i": 1}, want, {"i": 3}]
+    assert len(p.stdout) < 4096, len(p.stdout)
+    p = run(["tail", "--json", "-n", "2", "buf"], check_rc=0, timeout=20)
+    assert [json.loads(l)["data"] for l in p.stdout.splitlines()] == [want, {"i": 3}]
+
+
 if __name__ == "__main__":
     clitest.main()
