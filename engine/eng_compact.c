@@ -50,12 +50,18 @@ static int add_size(void *ud, const char *name)
 	return 0;
 }
 
-uint64_t eng_dir_bytes(const seg_vfs *v, const char *dir)
+int eng_dir_bytes(const seg_vfs *v, const char *dir, uint64_t *bytes)
 {
 	sized z = {v, dir, 0};
+	int r = v->list(v, dir, add_size, &z);
 
-	v->list(v, dir, add_size, &z);
-	return z.bytes;
+	*bytes = 0;
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	*bytes = z.bytes;
+	return 0;
 }
 
 /* Sealed segments of dir (every one but the newest), oldest first, with
@@ -133,6 +139,7 @@ int eng_compact(edgelog *log, uint64_t need)
 	size_t n = 0, k, i;
 	uint64_t new_acked, freed = 0, lost_expired = 0, lost_dropped = 0;
 	uint64_t dead;
+	int dead_rc;
 	seg_err e;
 	int rc = 0;
 
@@ -142,10 +149,17 @@ int eng_compact(edgelog *log, uint64_t need)
 	pthread_mutex_unlock(&log->mu);
 
 	rc = gather(v, log->segdir, &segs, &n, &names, &e);
-	dead = log->faileddir[0] ? eng_dir_bytes(v, log->faileddir) : 0;
+	dead = 0;
+	dead_rc = log->faileddir[0] ? eng_dir_bytes(v, log->faileddir, &dead) : 0;
+	if (dead_rc < 0)
+		eng_log(&log->conf, EDGELOG_LOG_ERROR, "list %s: %s (keeping the last size)",
+			log->faileddir, strerror(-dead_rc));
 
 	pthread_mutex_lock(&log->mu);
-	log->dead_bytes = dead;
+	/* A listing that failed keeps the last known size: counting the
+	 * dead letters as 0 bytes would let the directory outgrow its cap. */
+	if (!dead_rc)
+		log->dead_bytes = dead;
 	/* The writer may not start a segment that would break the cap. */
 	{
 		uint64_t other = log->dead_bytes + CUR_FILE_SIZE;

@@ -429,7 +429,10 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	 * failed/ as it is (the journal stays) and is reported, not fatal. */
 	{
 		stale_ctx sc = {vfs, log->conf.dir};
-		vfs->list(vfs, log->conf.dir, remove_stale_tmp, &sc);
+		int lr = vfs->list(vfs, log->conf.dir, remove_stale_tmp, &sc);
+		if (lr < 0)
+			eng_log(&log->conf, EDGELOG_LOG_ERROR, "list %s: %s", log->conf.dir,
+				strerror(-lr));
 	}
 	if (eng_deadletter_recover(log, &e))
 		eng_log(&log->conf, EDGELOG_LOG_ERROR, "%s", e.msg);
@@ -732,7 +735,16 @@ static int step_locked(edgelog *log, int timeout_ms)
 			if (u < wait)
 				wait = u > 0 ? u : 0;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+			/* No clock to put a deadline on: sleep the wait out
+			 * (a wake-up is then late, never lost: the next step
+			 * sees the work). */
+			struct timespec d = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L};
+			pthread_mutex_unlock(&log->mu);
+			nanosleep(&d, NULL);
+			pthread_mutex_lock(&log->mu);
+			return rc;
+		}
 		ts.tv_sec += wait / 1000;
 		ts.tv_nsec += (wait % 1000) * 1000000;
 		if (ts.tv_nsec >= 1000000000) {

@@ -138,8 +138,9 @@ int64_t eng_age_now(const edgelog *log);
 /* Run retention (mu held; dropped around I/O). need: bytes to free on top
  * of the cap's headroom (a failed allocation). Returns 0 or an error. */
 int eng_compact(edgelog *log, uint64_t need);
-/* Bytes allocated to the entries of dir (a missing dir: 0). */
-uint64_t eng_dir_bytes(const seg_vfs *v, const char *dir);
+/* Bytes allocated to the entries of dir into *bytes (a missing dir: 0).
+ * 0, or -errno when the listing failed (then *bytes is 0: not a size). */
+int eng_dir_bytes(const seg_vfs *v, const char *dir, uint64_t *bytes);
 /* Bytes counted against the cap (mu held). */
 uint64_t eng_used_bytes(const edgelog *log);
 /* Records stored with seq in (a, b]: the range less c's gaps. */

@@ -450,8 +450,13 @@ static int move_engine_bad(rp *r)
 		memcpy(seg, b.names[i], SEG_NAME_LEN);
 		seg[SEG_NAME_LEN] = '\0';
 		seg_name_parse(seg, &base);
-		if (!join(r, path, r->segdir, b.names[i]))
-			r->v->stat(r->v, path, &size, NULL);
+		/* The size bounds the sequence numbers the file may hold: a
+		 * file that cannot be measured stops the repair. */
+		if (!join(r, path, r->segdir, b.names[i]) &&
+		    (rc = r->v->stat(r->v, path, &size, NULL)) < 0) {
+			rc = seg_fail_errno(&r->e, rc, "stat %s", path);
+			break;
+		}
 		if ((rc = quarantine_file(r, r->segdir, b.names[i], seg, name, sizeof(name))))
 			break;
 		bad_bound(r, base, size);

@@ -485,8 +485,11 @@ static int status_offline(const char *dir, const eng_conf *c, edgelog_status *st
 	st->cursor_resets = cur.cursor_resets;
 	st->sync_failures = cur.sync_failures;
 	st->requeued = cur.requeued;
-	st->failed_bytes = eng_dir_bytes(v, faileddir);
-	st->size_bytes = eng_dir_bytes(v, segdir) + st->failed_bytes + CUR_FILE_SIZE;
+	if ((rc = eng_dir_bytes(v, faileddir, &st->failed_bytes)) < 0)
+		return seg_fail_errno(e, rc, "list %s", faileddir);
+	if ((rc = eng_dir_bytes(v, segdir, &st->size_bytes)) < 0)
+		return seg_fail_errno(e, rc, "list %s", segdir);
+	st->size_bytes += st->failed_bytes + CUR_FILE_SIZE;
 	st->max_size_bytes = c->max_size_bytes;
 	if (st->pending && seg_reader_init(&r, v, segdir, acked + 1, e) == 0) {
 		if (seg_reader_next(&r, &f, e) == 0) {
@@ -641,7 +644,10 @@ int edgelog_export_stats(const char *dir, const char *out_path)
 		seg_name(d.name, l.base[i]);
 		if (seg_path(path, sizeof(path), segdir, d.name))
 			continue;
-		v->stat(v, path, NULL, &alloc);
+		/* A file removed by compaction since the listing: 0 bytes, and
+		 * the reader below finds no records in it either. */
+		if (v->stat(v, path, NULL, &alloc) < 0)
+			alloc = 0;
 		d.bytes = alloc;
 		if (seg_reader_init(&r, v, path, 0, &e) == 0) {
 			r.on_damage = on_damage;

@@ -14,7 +14,8 @@
 # compresses upload batches (about twice as fast as zlib, bench/upload); check + libsubunit-dev are the unit-test
 # framework (Check's pkg-config file names subunit); libsqlite3-dev is for
 # bench/ only (the design being replaced); libmicrohttpd-dev serves the
-# reference sink in tests; clang-format checks style; binutils gives nm for
+# reference sink in tests; clang-format checks style; clang builds the
+# -Werror check beside gcc; binutils gives nm for
 # scripts/check-symbols.sh; python3, git and ca-certificates are used by
 # scripts and the uploader's TLS tests; openssl (the CLI) makes the CA and
 # server certificate that check_uploader's TLS tests serve. gcc-12 brings
@@ -40,6 +41,7 @@ EDGELOG_DEPS=(
 	libsqlite3-dev
 	libmicrohttpd-dev
 	clang-format
+	clang
 	ca-certificates
 	python3
 	binutils

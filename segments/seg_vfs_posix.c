@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -170,19 +171,28 @@ static int px_list(const seg_vfs *v, const char *path, seg_list_fn fn, void *ud)
 {
 	DIR *d;
 	struct dirent *de;
+	int rc = 0;
 	(void)v;
 	d = opendir(path);
 	if (!d)
 		return -errno;
-	errno = 0;
-	while ((de = readdir(d)) != NULL) {
+	/* readdir returns NULL both at the end and on error (EOVERFLOW for an
+	 * inode number that does not fit, EIO, ...): only errno tells them
+	 * apart. A failed listing is an error, never "no entries". */
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			rc = errno ? -errno : 0;
+			break;
+		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (fn(ud, de->d_name))
 			break;
 	}
 	closedir(d);
-	return 0;
+	return rc;
 }
 
 static int px_stat(const seg_vfs *v, const char *path, uint64_t *size, uint64_t *alloc)
@@ -223,23 +233,33 @@ static int px_file_id(const seg_vfs *v, int fd, const char *path, uint64_t id[2]
 	return 0;
 }
 
-static int64_t clock_ms(clockid_t id)
+/* The last reading of each clock: if clock_gettime ever fails (a seccomp
+ * filter, a kernel without the 64-bit time call), time stands still rather
+ * than jumping to garbage or to 1970, which would expire everything. */
+static _Atomic int64_t last_real_ms, last_mono_ms;
+
+static int64_t clock_ms(clockid_t id, _Atomic int64_t *last)
 {
 	struct timespec ts;
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	int64_t ms;
+
+	if (clock_gettime(id, &ts) != 0)
+		return atomic_load(last);
+	ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	atomic_store(last, ms);
+	return ms;
 }
 
 static int64_t px_now_ms(const seg_vfs *v)
 {
 	(void)v;
-	return clock_ms(CLOCK_REALTIME);
+	return clock_ms(CLOCK_REALTIME, &last_real_ms);
 }
 
 static int64_t px_mono_ms(const seg_vfs *v)
 {
 	(void)v;
-	return clock_ms(CLOCK_MONOTONIC);
+	return clock_ms(CLOCK_MONOTONIC, &last_mono_ms);
 }
 
 static int px_random(const seg_vfs *v, void *buf, size_t n)

@@ -180,7 +180,8 @@ static void count_pending(uint64_t acked, unsigned *seen, size_t cap, uint64_t *
 static int file_exists_in(const char *sub, const char *name)
 {
 	char p[4300];
-	snprintf(p, sizeof(p), "%s/%s/%s", g_dir, sub, name);
+	if (snprintf(p, sizeof(p), "%s/%s/%s", g_dir, sub, name) >= (int)sizeof(p))
+		ck_abort_msg("path too long: %s/%s/%s", g_dir, sub, name);
 	return access(p, F_OK) == 0;
 }
 

@@ -619,10 +619,11 @@ static void crash_compaction(int power)
 		}
 		CHECK(c.fired, "operation %" PRIu64 " of %" PRIu64 " never came", n, total);
 		cuts++;
-		snprintf(r.where, sizeof(r.where),
-			 "%s before operation %" PRIu64 " (%s) of a compaction",
-			 power ? "power cut" : "crash", n, c.trace);
-		edgelog_close(r.log); /* dead engine: frees memory only */
+		if (snprintf(r.where, sizeof(r.where),
+			     "%s before operation %" PRIu64 " (%s) of a compaction",
+			     power ? "power cut" : "crash", n, c.trace) >= (int)sizeof(r.where))
+			r.where[sizeof(r.where) - 2] = '~'; /* marks the cut-off description */
+		edgelog_close(r.log);                       /* dead engine: frees memory only */
 		r.log = NULL;
 		tvfs_fault_set_hook(r.f, NULL, NULL);
 

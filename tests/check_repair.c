@@ -132,7 +132,8 @@ static const char *seg_file(const char *d, const char *seg)
 	static char p[4][4300];
 	static int k;
 	k = (k + 1) % 4;
-	snprintf(p[k], sizeof(p[k]), "%s/segments/%s", d, seg);
+	if (snprintf(p[k], sizeof(p[k]), "%s/segments/%s", d, seg) >= (int)sizeof(p[k]))
+		ck_abort_msg("path too long: %s", d);
 	return p[k];
 }
 
@@ -141,7 +142,8 @@ static const char *q_file(const char *d, const char *name)
 	static char p[4][4300];
 	static int k;
 	k = (k + 1) % 4;
-	snprintf(p[k], sizeof(p[k]), "%s/quarantine/%s", d, name);
+	if (snprintf(p[k], sizeof(p[k]), "%s/quarantine/%s", d, name) >= (int)sizeof(p[k]))
+		ck_abort_msg("path too long: %s", d);
 	return p[k];
 }
 
@@ -189,7 +191,8 @@ static int quarantined(const char *d, const void *data, size_t n)
 	struct dirent *de;
 	int found = 0;
 
-	snprintf(qd, sizeof(qd), "%s/quarantine", d);
+	if (snprintf(qd, sizeof(qd), "%s/quarantine", d) >= (int)sizeof(qd))
+		ck_abort_msg("path too long: %s", d);
 	if (!(dd = opendir(qd)))
 		return 0;
 	while (!found && (de = readdir(dd)))

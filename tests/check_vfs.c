@@ -24,7 +24,8 @@ static char tmpdir[256];
 
 static void tmp_setup(void)
 {
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/check_vfs-XXXXXX");
+	const char *t = getenv("TMPDIR");
+	snprintf(tmpdir, sizeof tmpdir, "%s/check_vfs-XXXXXX", t && *t ? t : "/tmp");
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 

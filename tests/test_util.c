@@ -48,9 +48,15 @@ static void tu_cleanup(void)
 
 static char tu_root[256];
 
+const char *tu_tmpdir(void)
+{
+	const char *t = getenv("TMPDIR");
+	return t && *t ? t : "/tmp";
+}
+
 void tu_tmp_root_setup(void)
 {
-	snprintf(tu_root, sizeof tu_root, "/tmp/edgelog-check-XXXXXX");
+	snprintf(tu_root, sizeof tu_root, "%s/edgelog-check-XXXXXX", tu_tmpdir());
 	if (!mkdtemp(tu_root)) {
 		fprintf(stderr, "mkdtemp(%s): %s\n", tu_root, strerror(errno));
 		tu_root[0] = 0;
@@ -67,7 +73,7 @@ void tu_tmp_root_teardown(void)
 char *tu_mkdtemp(const char *prefix)
 {
 	char tmpl[512];
-	snprintf(tmpl, sizeof tmpl, "%s/%s-XXXXXX", tu_root[0] ? tu_root : "/tmp", prefix);
+	snprintf(tmpl, sizeof tmpl, "%s/%s-XXXXXX", tu_root[0] ? tu_root : tu_tmpdir(), prefix);
 	if (!mkdtemp(tmpl))
 		ck_abort_msg("mkdtemp(%s): %s", tmpl, strerror(errno));
 	char *p = strdup(tmpl);

@@ -20,8 +20,12 @@ typedef struct tu_buf {
 
 void tu_buf_free(tu_buf *b);
 
+/* Where test directories go: $TMPDIR if set (CI points it at an ext4
+ * mount to run the suite on a real disk file system), else /tmp. */
+const char *tu_tmpdir(void);
+
 /* Create a fresh directory <root>/<prefix>-XXXXXX (root: see below, else
- * /tmp); returns a malloc'd path. It is removed when the test process exits
+ * tu_tmpdir()); returns a malloc'd path. It is removed when the test process exits
  * normally. */
 char *tu_mkdtemp(const char *prefix);
 

@@ -431,9 +431,8 @@ static int read_msgpack(run_state *s)
 
 	if (!chunk)
 		return tool_fail("run", -1, "out of memory");
+	memset(&m, 0, sizeof(m));
 	m.depth = -1;
-	m.hdr_need = 0;
-	m.skip = 0;
 	while (!stop) {
 		size_t pos = 0;
 		ssize_t n = next_chunk(s, chunk);
