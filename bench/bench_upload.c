@@ -224,7 +224,7 @@ static void ceiling_child(int port, int format, int gzip, unsigned long long n, 
 		for (i = lo; i < hi; i++) {
 			size_t len = tool_sample_msgpack(i, rec, sizeof(rec));
 			upl_body_record(&raw, format, i == lo, "bench-ceiling", i, 1700000000000ll,
-					rec, len);
+					rec, len, NULL);
 		}
 		upl_body_end(&raw, format);
 		if (gzip) {

@@ -195,6 +195,7 @@ static const char *const sync_names[] = {"always", "interval", "none", NULL};
 static const char *const full_names[] = {"drop_oldest", "reject", NULL};
 static const char *const format_names[] = {"ndjson", "json", "msgpack", NULL};
 static const char *const comp_names[] = {"gzip", "none", NULL};
+static const char *const data_names[] = {"object", "string", NULL};
 
 /* BUFFER_DB_PATH may name the Python client's SQLite file: use the
  * directory beside it plus the file's stem. */
@@ -285,6 +286,7 @@ int edgelog_config_from_env(edgelog_config *cfg)
 	U32("EDGELOG_SEGMENT_MAX_AGE_S", NULL, segment_max_age_s, 1, 86400 * 24);
 	U32("EDGELOG_ALERT_SIZE_PCT", NULL, alert_size_pct, 1, 100);
 	U32("EDGELOG_STATUS_INTERVAL_MS", NULL, status_interval_ms, 100, 3600000);
+	U32("EDGELOG_POISON_TRIES", NULL, poison_tries, 1, 1000);
 #undef U32
 	if ((v = getenv("EDGELOG_ALERT_PENDING")) &&
 	    (rc = parse_u64("EDGELOG_ALERT_PENDING", v, 1, UINT64_MAX, &cfg->alert_pending)))
@@ -302,6 +304,7 @@ int edgelog_config_from_env(edgelog_config *cfg)
 	ENUM("EDGELOG_FULL_POLICY", full_names, full_policy, edgelog_full_policy);
 	ENUM("EDGELOG_FORMAT", format_names, format, edgelog_format);
 	ENUM("EDGELOG_COMPRESSION", comp_names, compression, edgelog_compression);
+	ENUM("EDGELOG_DATA_ENCODING", data_names, data_encoding, edgelog_data_encoding);
 #undef ENUM
 #define STR(var, field)                                                          \
 	if ((v = getenv(var))) {                                                 \
@@ -406,6 +409,11 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 	CHECK_RANGE(upload_max_records, 1, 1000000);
 	CHECK_RANGE(upload_max_kb, 1, 65536);
 	CHECK_RANGE(status_interval_ms, 100, 3600000);
+	CHECK_RANGE(poison_tries, 1, 1000);
+	if ((unsigned)cfg->data_encoding > EDGELOG_DATA_STRING)
+		return seg_fail(e, EDGELOG_ECONFIG,
+				"config field data_encoding: %d is not a data encoding",
+				(int)cfg->data_encoding);
 	if (cfg->dir && !*cfg->dir)
 		return seg_fail(e, EDGELOG_ECONFIG, "config field dir: empty");
 	if (cfg->endpoint && *cfg->endpoint && strncmp(cfg->endpoint, "http://", 7) &&
@@ -460,6 +468,8 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 	c->close_grace_ms = cfg->close_grace_ms ? cfg->close_grace_ms : 5000;
 	c->upload_max_records = cfg->upload_max_records ? cfg->upload_max_records : 2000;
 	c->upload_max_kb = cfg->upload_max_kb ? cfg->upload_max_kb : 1024;
+	c->data_encoding = cfg->data_encoding ? cfg->data_encoding : EDGELOG_DATA_OBJECT;
+	c->poison_tries = cfg->poison_tries ? cfg->poison_tries : 5;
 	if (c->retry_base_ms > c->retry_max_ms) {
 		eng_conf_free(c);
 		return seg_fail(e, EDGELOG_ECONFIG,

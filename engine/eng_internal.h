@@ -47,6 +47,8 @@ typedef struct eng_conf {
 	void *alert_payload;
 	uint32_t status_interval_ms;
 	char *metrics_file;
+	edgelog_data_encoding data_encoding;
+	uint32_t poison_tries;
 } eng_conf;
 
 /* Fill *c from cfg with defaults applied; EDGELOG_ECONFIG naming the field

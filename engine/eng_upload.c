@@ -27,6 +27,8 @@ int eng_upload_init(edgelog *log, seg_err *e)
 	c.device_id = log->conf.device_id;
 	c.format = log->conf.format;
 	c.gzip = log->conf.compression == EDGELOG_COMPRESSION_GZIP;
+	c.data_string = log->conf.data_encoding == EDGELOG_DATA_STRING;
+	c.poison_tries = log->conf.poison_tries;
 	c.batch_size = log->conf.batch_size;
 	c.batch_timeout_ms = log->conf.batch_timeout_ms;
 	c.max_batch_records = log->conf.upload_max_records;

@@ -24,6 +24,9 @@
 # (python/); python3-pytest runs its tests (CTest label python);
 # python3-pip and python3-setuptools install it offline (test_install.py,
 # the README's `pip install --no-build-isolation ./python`).
+# clickhouse-server is the real destination the clickhouse
+# test (tests/clickhouse/) sends to; the test starts its own instance on
+# loopback, and skips itself when the package is absent.
 
 EDGELOG_DEPS=(
 	build-essential
@@ -50,6 +53,7 @@ EDGELOG_DEPS=(
 	python3-pytest
 	python3-pip
 	python3-setuptools
+	clickhouse-server
 )
 
 edgelog_deps_missing()

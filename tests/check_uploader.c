@@ -647,7 +647,7 @@ START_TEST(test_encode_roundtrip)
 	upl_body_begin(&body, format);
 	for (i = 0; i < n; i++)
 		ck_assert_int_eq(upl_body_record(&body, format, i == 0, dev, in[i].seq, in[i].ts,
-						 in[i].mp.data, in[i].mp.size),
+						 in[i].mp.data, in[i].mp.size, NULL),
 				 0);
 	upl_body_end(&body, format);
 	ck_assert(!body.oom);
@@ -765,7 +765,8 @@ static json_t *wire_data(const void *mp, size_t len, size_t jflags, char **text)
 
 	ck_assert_msg(seg_mp_validate(mp, len) == 0, "test input is not one msgpack object");
 	upl_body_begin(&b, EDGELOG_FORMAT_NDJSON);
-	ck_assert_int_eq(upl_body_record(&b, EDGELOG_FORMAT_NDJSON, 1, DEV, 1, 2, mp, len), 0);
+	ck_assert_int_eq(upl_body_record(&b, EDGELOG_FORMAT_NDJSON, 1, DEV, 1, 2, mp, len, NULL),
+			 0);
 	upl_body_end(&b, EDGELOG_FORMAT_NDJSON);
 	ck_assert(!b.oom);
 	ck_assert_uint_gt(b.len, 0);
@@ -789,6 +790,72 @@ static json_t *wire_data(const void *mp, size_t len, size_t jflags, char **text)
 	seg_buf_free(&d);
 	return data;
 }
+
+/* data_encoding=string: "data" is a JSON string whose content parses back
+ * to the same value as the object form, in every format; the envelope
+ * does not change. */
+START_TEST(test_data_as_json_string)
+{
+	static const int formats[] = {EDGELOG_FORMAT_NDJSON, EDGELOG_FORMAT_JSON,
+				      EDGELOG_FORMAT_MSGPACK};
+	seg_buf b = {0}, scratch = {0}, want = {0};
+	uint8_t mp[SAMPLE_CAP];
+	size_t len = tool_sample_msgpack(7, mp, sizeof(mp)), f;
+	json_error_t je;
+
+	ck_assert_int_eq(seg_mp_to_json(mp, len, &want), 0);
+	for (f = 0; f < 3; f++) {
+		const char *text;
+		size_t tlen;
+		json_t *root = NULL, *rec, *data, *parsed, *orig;
+		msgpack_unpacked u;
+		size_t off = 0;
+
+		upl_body_begin(&b, formats[f]);
+		ck_assert_int_eq(upl_body_record(&b, formats[f], 1, DEV, 9, 5, mp, len, &scratch),
+				 0);
+		upl_body_end(&b, formats[f]);
+		ck_assert(!b.oom);
+		msgpack_unpacked_init(&u);
+		if (formats[f] == EDGELOG_FORMAT_MSGPACK) {
+			const msgpack_object *o;
+			ck_assert_int_eq(msgpack_unpack_next(&u, b.p, b.len, &off),
+					 MSGPACK_UNPACK_SUCCESS);
+			ck_assert_uint_eq(off, b.len);
+			ck_assert_ptr_nonnull(o = mp_get(&u.data, "seq"));
+			ck_assert_uint_eq(o->via.u64, 9);
+			ck_assert_ptr_nonnull(o = mp_get(&u.data, "data"));
+			ck_assert_int_eq(o->type, MSGPACK_OBJECT_STR);
+			text = o->via.str.ptr;
+			tlen = o->via.str.size;
+		} else {
+			root = json_loadb(b.p, b.len, 0, &je);
+			ck_assert_msg(root != NULL, "%s: %.200s", je.text, b.p);
+			rec = formats[f] == EDGELOG_FORMAT_JSON ? json_array_get(root, 0) : root;
+			ck_assert_int_eq(json_integer_value(json_object_get(rec, "seq")), 9);
+			ck_assert_str_eq(json_string_value(json_object_get(rec, "device_id")), DEV);
+			data = json_object_get(rec, "data");
+			ck_assert_msg(json_is_string(data), "data is not a string: %.200s", b.p);
+			text = json_string_value(data);
+			tlen = json_string_length(data);
+		}
+		/* The string is exactly the compact JSON of the record. */
+		ck_assert_uint_eq(tlen, want.len);
+		ck_assert(!memcmp(text, want.p, tlen));
+		parsed = json_loadb(text, tlen, 0, &je);
+		ck_assert_ptr_nonnull(parsed);
+		orig = json_loadb(want.p, want.len, 0, &je);
+		ck_assert(json_equal(parsed, orig));
+		json_decref(parsed);
+		json_decref(orig);
+		json_decref(root);
+		msgpack_unpacked_destroy(&u);
+	}
+	seg_buf_free(&b);
+	seg_buf_free(&scratch);
+	seg_buf_free(&want);
+}
+END_TEST
 
 #define PACK_BEGIN()               \
 	msgpack_sbuffer sb;        \
@@ -909,7 +976,7 @@ START_TEST(test_json_invalid_utf8)
 		json_error_t je;
 		json_t *o;
 		upl_body_begin(&b, EDGELOG_FORMAT_JSON);
-		upl_body_record(&b, EDGELOG_FORMAT_JSON, 1, "dev\xff\x01", 1, 1, "\xc0", 1);
+		upl_body_record(&b, EDGELOG_FORMAT_JSON, 1, "dev\xff\x01", 1, 1, "\xc0", 1, NULL);
 		upl_body_end(&b, EDGELOG_FORMAT_JSON);
 		o = json_loadb(b.p, b.len, 0, &je);
 		ck_assert_msg(o != NULL, "%s: %s", je.text, b.p);
@@ -1344,13 +1411,13 @@ START_TEST(test_json_undecodable_refused)
 		seg_buf b = {0};
 		size_t before;
 		upl_body_begin(&b, f);
-		ck_assert_int_eq(upl_body_record(&b, f, 1, DEV, 1, 5, "\x01", 1), 0);
+		ck_assert_int_eq(upl_body_record(&b, f, 1, DEV, 1, 5, "\x01", 1, NULL), 0);
 		before = b.len;
-		ck_assert_int_eq(upl_body_record(&b, f, 0, DEV, 2, 5, bad, sizeof(bad)), -1);
+		ck_assert_int_eq(upl_body_record(&b, f, 0, DEV, 2, 5, bad, sizeof(bad), NULL), -1);
 		ck_assert_uint_eq(b.len, before);
-		ck_assert_int_eq(upl_body_record(&b, f, 0, DEV, 2, 5, two, sizeof(two)), -1);
+		ck_assert_int_eq(upl_body_record(&b, f, 0, DEV, 2, 5, two, sizeof(two), NULL), -1);
 		ck_assert_uint_eq(b.len, before);
-		ck_assert_int_eq(upl_body_record(&b, f, 0, DEV, 3, 5, "\xc0", 1), 0);
+		ck_assert_int_eq(upl_body_record(&b, f, 0, DEV, 3, 5, "\xc0", 1, NULL), 0);
 		upl_body_end(&b, f);
 		{
 			dec_vec dv = {0};
@@ -3771,6 +3838,7 @@ static Suite *uploader_suite(void)
 	tcase_add_test(tc, test_json_containers);
 	tcase_add_test(tc, test_json_nested_map_keys_linear);
 	tcase_add_test(tc, test_json_undecodable_refused);
+	tcase_add_test(tc, test_data_as_json_string);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("engine_http");

@@ -74,6 +74,7 @@ static const char RUN_USAGE[] =
 	"  --batch-size N         --batch-timeout-ms N    --close-grace-ms N\n"
 	"  --retry-base-ms N      --retry-max-ms N        --http-timeout-ms N\n"
 	"  --segment-bytes N      --ca-file FILE          --auth-token-file FILE\n"
+	"  --upload-max-kb N      --poison-tries N        --data-encoding object|string\n"
 	"                         the configuration fields of the same names\n"
 	"  --quiet                no summary\n"
 	"\n"
@@ -533,6 +534,8 @@ static const struct {
 	{"--retry-max-ms", offsetof(edgelog_config, retry_max_ms), 1, 86400000},
 	{"--http-timeout-ms", offsetof(edgelog_config, http_timeout_ms), 1, 3600000},
 	{"--segment-bytes", offsetof(edgelog_config, segment_bytes), 65536, 1u << 30},
+	{"--upload-max-kb", offsetof(edgelog_config, upload_max_kb), 1, 65536},
+	{"--poison-tries", offsetof(edgelog_config, poison_tries), 1, 1000},
 };
 
 static const char *const sync_names[] = {"always", "interval", "none", NULL};
@@ -540,6 +543,7 @@ static const char *const format_names[] = {"ndjson", "json", "msgpack", NULL};
 static const char *const comp_names[] = {"gzip", "none", NULL};
 static const char *const full_names[] = {"drop_oldest", "reject", NULL};
 static const char *const input_names[] = {"json", "msgpack", NULL};
+static const char *const data_names[] = {"object", "string", NULL};
 
 /* v among names: *out = its index + 1 (the config enums' values). */
 static int parse_enum(const char *opt, const char *v, const char *const *names, int *out)
@@ -605,7 +609,8 @@ static int parse_args(int argc, char **argv, edgelog_config *cfg, run_opts *o, i
 		    strcmp(a, "--input") && strcmp(a, "--input-format") &&
 		    strcmp(a, "--drain-timeout") && strcmp(a, "--sync") && strcmp(a, "--format") &&
 		    strcmp(a, "--compression") && strcmp(a, "--full-policy") &&
-		    strcmp(a, "--ca-file") && strcmp(a, "--auth-token-file")) {
+		    strcmp(a, "--ca-file") && strcmp(a, "--auth-token-file") &&
+		    strcmp(a, "--data-encoding")) {
 			return tool_fail("run", TOOL_USAGE, "unknown option '%s' (see --help)", a);
 		}
 		if (!v)
@@ -644,6 +649,10 @@ static int parse_args(int argc, char **argv, edgelog_config *cfg, run_opts *o, i
 			if (parse_enum(a, v, comp_names, &e))
 				return TOOL_USAGE;
 			cfg->compression = (edgelog_compression)e;
+		} else if (!strcmp(a, "--data-encoding")) {
+			if (parse_enum(a, v, data_names, &e))
+				return TOOL_USAGE;
+			cfg->data_encoding = (edgelog_data_encoding)e;
 		} else if (!strcmp(a, "--full-policy")) {
 			if (parse_enum(a, v, full_names, &e))
 				return TOOL_USAGE;

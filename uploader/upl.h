@@ -27,6 +27,8 @@ typedef struct upl_conf {
 	const char *device_id;
 	int format;                 /* EDGELOG_FORMAT_NDJSON / _JSON / _MSGPACK (resolved) */
 	int gzip;                   /* Content-Encoding: gzip */
+	int data_string;            /* "data" as a JSON-encoded string */
+	uint32_t poison_tries;      /* 5xx in a row before a batch is split */
 	uint32_t batch_size;        /* send once this many records wait */
 	uint32_t batch_timeout_ms;  /* ... or once the oldest waited this long */
 	uint32_t max_batch_records; /* while draining a backlog: full batches */

@@ -70,9 +70,17 @@ static void mp_u64(seg_buf *b, uint8_t tag, uint64_t v)
 }
 
 int upl_body_record(seg_buf *b, int format, int first, const char *device_id, uint64_t seq,
-		    int64_t ts_ms, const void *data, size_t len)
+		    int64_t ts_ms, const void *data, size_t len, seg_buf *data_str)
 {
 	size_t mark = b->len;
+
+	if (data_str) {
+		/* The prediction as its compact JSON text, sent as a string.
+		 * Not one msgpack object: refused, as below. */
+		data_str->len = 0;
+		if (seg_mp_to_json(data, len, data_str))
+			return -1;
+	}
 
 	if (format == EDGELOG_FORMAT_MSGPACK) {
 		uint8_t m = 0x84;
@@ -84,6 +92,10 @@ int upl_body_record(seg_buf *b, int format, int first, const char *device_id, ui
 		mp_str(b, "ts", 2);
 		mp_u64(b, 0xd3, (uint64_t)ts_ms);
 		mp_str(b, "data", 4);
+		if (data_str) {
+			mp_str(b, data_str->p, data_str->len);
+			return b->oom ? -1 : 0;
+		}
 		/* The payload must be exactly one msgpack object, or it would
 		 * shift every record after it in the stream. The append checked
 		 * it; a frame's checksum does not prove it. */
@@ -105,7 +117,9 @@ int upl_body_record(seg_buf *b, int format, int first, const char *device_id, ui
 	seg_buf_put(b, ",\"ts\":", 6);
 	seg_buf_i64(b, ts_ms);
 	seg_buf_put(b, ",\"data\":", 8);
-	if (seg_mp_to_json(data, len, b)) {
+	if (data_str) {
+		seg_json_string(b, data_str->p, data_str->len);
+	} else if (seg_mp_to_json(data, len, b)) {
 		/* Not one well-formed msgpack object (a frame's checksum does
 		 * not prove that): the record cannot go on the wire. The body is
 		 * left as it was; the caller dead-letters the record. */

@@ -22,10 +22,12 @@ const char *upl_content_type(int format);
  * and the uploader moves the record to the dead-letter store with the
  * reason, since no retry can send it. Also -1 when the body ran out of
  * memory (b->oom). The JSON of a record is at most SEG_JSON_MAX_EXPANSION
- * times its msgpack size (seg_json.h). */
+ * times its msgpack size (seg_json.h). data_str: NULL sends `data` as the
+ * object it is; else `data` goes as a JSON-encoded string of its compact
+ * JSON text, built in *data_str (scratch space the caller keeps). */
 void upl_body_begin(seg_buf *b, int format);
 int upl_body_record(seg_buf *b, int format, int first, const char *device_id, uint64_t seq,
-		    int64_t ts_ms, const void *data, size_t len);
+		    int64_t ts_ms, const void *data, size_t len, seg_buf *data_str);
 void upl_body_end(seg_buf *b, int format);
 
 /* gzip (RFC 1952) of in into out (replacing its content). 0 or -1.

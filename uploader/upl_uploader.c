@@ -71,6 +71,8 @@ struct upl {
 	int64_t first_wait_ms; /* when records were first seen waiting (0: none) */
 	uint64_t rng;
 
+	seg_buf data_str; /* scratch: one record's data as JSON text */
+
 	seg_writer dead;
 	int dead_open;
 	struct libdeflate_compressor *gzc;
@@ -222,6 +224,7 @@ void upl_destroy(upl *u)
 		seg_writer_close(&u->dead, NULL);
 	upl_http_free(u->http);
 	libdeflate_free_compressor(u->gzc);
+	seg_buf_free(&u->data_str);
 	for (int i = 0; i < 2; i++) {
 		free(u->b[i].recs);
 		seg_buf_free(&u->b[i].payload);
@@ -430,8 +433,8 @@ static const seg_buf *encode(upl *u, batch *b, size_t lo, size_t hi, const volat
 	upl_body_begin(&b->body, u->c.format);
 	for (i = lo; i < hi; i++) {
 		if (upl_body_record(&b->body, u->c.format, i == lo, u->c.device_id, b->recs[i].seq,
-				    b->recs[i].ts_ms, b->payload.p + b->recs[i].off,
-				    b->recs[i].len)) {
+				    b->recs[i].ts_ms, b->payload.p + b->recs[i].off, b->recs[i].len,
+				    u->c.data_string ? &u->data_str : NULL)) {
 			if (!b->body.oom) {
 				*bad = i;
 				*why = ENC_BAD;

@@ -114,6 +114,16 @@ typedef enum edgelog_format {
 	EDGELOG_FORMAT_MSGPACK = 3
 } edgelog_format;
 
+/* How a record's `data` travels in json and ndjson bodies (and msgpack).
+ * STRING sends the prediction as one JSON-encoded string
+ * ("data":"{\"label\":\"cat\"}"), the shape a store's String column takes
+ * (ClickHouse JSONEachRow into `data String`). */
+typedef enum edgelog_data_encoding {
+	EDGELOG_DATA_DEFAULT = 0, /* object */
+	EDGELOG_DATA_OBJECT = 1,  /* "data": <the prediction as appended> */
+	EDGELOG_DATA_STRING = 2   /* "data": "<its compact JSON text>" */
+} edgelog_data_encoding;
+
 typedef enum edgelog_compression {
 	EDGELOG_COMPRESSION_DEFAULT = 0, /* gzip */
 	EDGELOG_COMPRESSION_GZIP = 1,
@@ -201,6 +211,15 @@ typedef struct edgelog_config {
 	 * node_exporter's textfile collector). */
 	uint32_t status_interval_ms;
 	const char *metrics_file;
+
+	/* `data` as an object (default) or as a JSON-encoded string
+	 * (EDGELOG_DATA_ENCODING=object|string). */
+	edgelog_data_encoding data_encoding;
+	/* Poison detection: after this many 5xx answers in a row to the same
+	 * request, the batch is split as for a 4xx; a single record that keeps
+	 * failing is dead-lettered only once the endpoint accepted other
+	 * records meanwhile (EDGELOG_POISON_TRIES; default 5, 1 .. 1000). */
+	uint32_t poison_tries;
 
 	/* Private: strings copied by edgelog_config_from_env live here, so the
 	 * struct owns them and needs no free. Do not touch. */
