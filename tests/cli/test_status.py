@@ -262,8 +262,9 @@ def test_requeue_failed_end_to_end(tmp):
         lines = "".join('{"i": %d, "label": "%s"}\n' % (i, "bad" if i % 5 == 0 else "ok")
                         for i in range(1, 21))
         env = dict(SMALL, EDGELOG_ENDPOINT=url, EDGELOG_BATCH_SIZE="4")
+        # Exit 1: records of this run went to failed/.
         run(["run", "--dir", d, "--drain", "--drain-timeout", "30", "--quiet"], stdin=lines,
-            env=env, check_rc=0)
+            env=env, check_rc=1)
         st = status_json(d)
         assert st["failed"] == 4 and st["sent"] == 16 and st["pending"] == 0, st
         assert st["appended"] == st["pending"] + st["sent"] + st["failed"]
