@@ -342,6 +342,7 @@ _U32 = (
     "upload_max_records",
     "upload_max_kb",
     "status_interval_ms",
+    "poison_tries",
 )
 _U64 = ("alert_pending", "alert_failed")
 _STR = ("auth_token", "auth_token_file", "ca_file", "client_cert", "client_key", "metrics_file")
@@ -350,6 +351,7 @@ _ENUMS = {
     "full_policy": {"drop_oldest": 1, "reject": 2},
     "format": {"ndjson": 1, "json": 2, "msgpack": 3},
     "compression": {"gzip": 1, "none": 2},
+    "data_encoding": {"object": 1, "string": 2},
 }
 #: Every keyword :class:`Log` takes besides dir, endpoint and device_id:
 #: the fields of ``edgelog_config``.

@@ -91,6 +91,8 @@ class Config(Structure):
         ("alert_payload", c_void_p),
         ("status_interval_ms", c_uint32),
         ("metrics_file", c_char_p),
+        ("data_encoding", c_int),
+        ("poison_tries", c_uint32),
         ("strbuf_", c_char * CONFIG_STRBUF),
         ("strbuf_used_", c_size_t),
     ]

@@ -99,6 +99,8 @@ def test_every_config_field_is_a_keyword(tmp_path):
         upload_max_kb=64,
         status_interval_ms=500,
         metrics_file=str(tmp_path / "metrics.prom"),
+        data_encoding="string",
+        poison_tries=3,
         log_fn=lambda level, msg: None,
         alert_fn=lambda bit, active, msg: None,
     )
