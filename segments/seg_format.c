@@ -76,6 +76,51 @@ void seg_frame_encode(uint8_t out[SEG_FRAME_HEADER], uint64_t salt, uint32_t seq
 	seg_put32(out, c);
 }
 
+#if SEG_HAVE_AVX2_HASH
+/* 1 if the CPU has AVX2. Racing first calls store the same value. */
+static int has_avx2(void)
+{
+	static int v = -1; /* unknown */
+	int r = __atomic_load_n(&v, __ATOMIC_RELAXED);
+
+	if (r < 0) {
+		__builtin_cpu_init();
+		r = __builtin_cpu_supports("avx2") ? 1 : 0;
+		__atomic_store_n(&v, r, __ATOMIC_RELAXED);
+	}
+	return r;
+}
+#endif
+
+void seg_frame_secret(uint64_t salt, uint8_t secret[SEG_SECRET_SIZE])
+{
+	XXH3_generateSecret_fromSeed(secret, salt);
+}
+
+void seg_frame_encode_secret(uint8_t out[SEG_FRAME_HEADER], uint64_t salt,
+			     const uint8_t secret[SEG_SECRET_SIZE], uint32_t seq_delta,
+			     int32_t ts_delta, const void *payload, uint32_t len)
+{
+	uint32_t c;
+	XXH64_hash_t ph;
+
+	seg_put32(out + 4, len);
+	seg_put32(out + 8, seq_delta);
+	seg_put32(out + 12, (uint32_t)ts_delta);
+	/* Equal to XXH3_64bits_withSeed(payload, len, salt) when the secret
+	 * comes from XXH3_generateSecret_fromSeed(salt) (xxhash.h). */
+#if SEG_HAVE_AVX2_HASH
+	if (len > 240 && has_avx2())
+		ph = seg_xxh3_secret_avx2(payload, len, secret, salt);
+	else
+#endif
+		ph = XXH3_64bits_withSecretandSeed(payload, len, secret, SEG_SECRET_SIZE, salt);
+	c = (uint32_t)XXH3_64bits_withSeed(out + 4, 12, ph);
+	if (c == 0)
+		c = 1;
+	seg_put32(out, c);
+}
+
 int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, seg_frame *f)
 {
 	uint32_t c, len, want;

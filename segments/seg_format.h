@@ -74,6 +74,15 @@ uint32_t seg_frame_checksum(uint64_t salt, const uint8_t hdr12[12], const void *
 void seg_frame_encode(uint8_t out[SEG_FRAME_HEADER], uint64_t salt, uint32_t seq_delta,
 		      int32_t ts_delta, const void *payload, uint32_t len);
 
+/* The same with the XXH3 secret derived from the salt once per segment
+ * (seg_frame_secret) instead of on every frame longer than 240 bytes: the
+ * same bytes out, about 100 instructions less per frame. */
+#define SEG_SECRET_SIZE 192u
+void seg_frame_secret(uint64_t salt, uint8_t secret[SEG_SECRET_SIZE]);
+void seg_frame_encode_secret(uint8_t out[SEG_FRAME_HEADER], uint64_t salt,
+			     const uint8_t secret[SEG_SECRET_SIZE], uint32_t seq_delta,
+			     int32_t ts_delta, const void *payload, uint32_t len);
+
 /*
  * Check the frame that starts at buf (avail bytes readable from there).
  * SEG_OK: *f filled (f->offset left to the caller). SEG_END: the length
@@ -85,6 +94,15 @@ int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, seg_f
 /* 0 if [data, data+len) is exactly one well-formed msgpack object (depth at
  * most 256), else the byte offset + 1 at which it stops being one. */
 size_t seg_mp_validate(const void *data, size_t len);
+
+/* x86-64 builds with GCC also carry an AVX2 build of the payload hash,
+ * used when the CPU has AVX2 (seg_xxh_avx2.c). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SEG_HAVE_AVX2_HASH 1
+uint64_t seg_xxh3_secret_avx2(const void *p, size_t len, const uint8_t *secret, uint64_t seed);
+#else
+#define SEG_HAVE_AVX2_HASH 0
+#endif
 
 /* Ordering between the writer's payload and header stores and a reader in
  * another thread. ThreadSanitizer does not model bare fences (and these

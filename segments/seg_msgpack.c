@@ -1,12 +1,21 @@
 /*
  * seg_msgpack.c - check that a buffer holds exactly one msgpack object.
  *
- * A walk over the encoding with an explicit counter of objects still owed,
- * so it needs no recursion and no allocation, and costs one pass. msgpack-c's
- * unpacker would build a tree in a zone allocator for every append; this is
- * an order of magnitude cheaper and bounded on hostile input.
+ * Two walks, one answer. The fast walk decides acceptance for every append
+ * and is built for instruction count (bench/instructions.sh): one pass, a
+ * 256-entry table that gives for each lead byte the size of the whole object
+ * and the number of children it opens, and one counter of objects still
+ * owed instead of a stack per depth. The nesting depth can only pass its
+ * limit once more than MP_MAX_DEPTH non-empty containers have been seen, so
+ * the fast walk counts them and leaves those rare inputs to the exact walk.
+ * The exact walk keeps a count per depth; it runs only when the fast one
+ * rejects (to name the byte offset) or cannot decide. Neither recurses or
+ * allocates; both are bounded on hostile input. (msgpack-c's unpacker would
+ * build a tree in a zone allocator for every append.)
  */
 #include "seg_format.h"
+
+#include <string.h>
 
 #define MP_MAX_DEPTH 256
 
@@ -24,7 +33,8 @@ static int read_be(const uint8_t *p, size_t avail, unsigned n, uint64_t *v)
 	return 0;
 }
 
-size_t seg_mp_validate(const void *data, size_t len)
+/* The reference walk: exact acceptance and the offset of a rejection. */
+static size_t mp_validate_exact(const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	size_t pos = 0;
@@ -175,4 +185,299 @@ size_t seg_mp_validate(const void *data, size_t len)
 		}
 	}
 	return pos == len ? 0 : pos + 1;
+}
+
+/* clang-format off */
+#define MP_TABLE(F) \
+	/* 0x00 */ F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) \
+	/* 0x10 */ F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) \
+	/* 0x20 */ F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) \
+	/* 0x30 */ F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) \
+	/* 0x40 */ F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) \
+	/* 0x50 */ F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) \
+	/* 0x60 */ F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) \
+	/* 0x70 */ F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) \
+	/* 0x80 */ F(1, 0) F(1, 2) F(1, 4) F(1, 6) F(1, 8) F(1, 10) F(1, 12) F(1, 14) F(1, 16) F(1, 18) F(1, 20) F(1, 22) F(1, 24) F(1, 26) F(1, 28) F(1, 30) \
+	/* 0x90 */ F(1, 0) F(1, 1) F(1, 2) F(1, 3) F(1, 4) F(1, 5) F(1, 6) F(1, 7) F(1, 8) F(1, 9) F(1, 10) F(1, 11) F(1, 12) F(1, 13) F(1, 14) F(1, 15) \
+	/* 0xa0 */ F(1, 0) F(2, 0) F(3, 0) F(4, 0) F(5, 0) F(6, 0) F(7, 0) F(8, 0) F(9, 0) F(10, 0) F(11, 0) F(12, 0) F(13, 0) F(14, 0) F(15, 0) F(16, 0) \
+	/* 0xb0 */ F(17, 0) F(18, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) \
+	/* 0xc0 */ F(1, 0) F(0, 0) F(1, 0) F(1, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(5, 0) F(9, 0) F(2, 0) F(3, 0) F(5, 0) F(9, 0) \
+	/* 0xd0 */ F(2, 0) F(3, 0) F(5, 0) F(9, 0) F(3, 0) F(4, 0) F(6, 0) F(10, 0) F(18, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) F(0, 0) \
+	/* 0xe0 */ F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) \
+	/* 0xf0 */ F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0) F(1, 0)
+/* clang-format on */
+/*
+ * MP_TABLE above is the type table, one F(size, children) per lead byte
+ * 0x00..0xff, written from the msgpack specification's format table: for
+ * the types whose lead byte fixes the size of the object (ints, nil, bool,
+ * floats, fixstr, fixext, fixmap, fixarray), the size in bytes including the
+ * lead byte and the number of children it opens. F(0, 0): the length follows
+ * in 1, 2 or 4 bytes (str, bin, ext, array16/32, map16/32), or 0xc1 (never
+ * used); fixstr of 18 to 31 bytes is also read by that branch, so that no
+ * object the table sizes is longer than PK_MAX_FIXED.
+ *
+ * The walk for records up to 4 KiB (realistic predictions) keeps its whole
+ * state in one 64-bit word, so that a fixed-size object costs a table load
+ * and an add (three instructions on x86-64):
+ *
+ *   bits 0-31   offset of the next lead byte
+ *   bits 32-48  objects still owed (at most 30 per byte: < 2^17)
+ *   bits 49-60  non-empty containers seen (at most one per byte: < 2^12)
+ *   bits 61-63  lead bytes met whose length follows (PK_VAR each, at most
+ *               4 before the walk reads the length)
+ *
+ * mp_pk[b] adds the object's size to the offset, one to the container count
+ * for a non-empty container, its children to the owed count and takes one
+ * off (wrapping: the owed count is at least 1 when an object is read). A lead
+ * byte whose length follows adds PK_VAR and nothing else: the offset stays
+ * on it until the branch that reads the length has run.
+ */
+#define PK_SMALL_MAX 4095u
+#define PK_OWED_SHIFT 32
+#define PK_OWED (UINT64_C(0x1ffff) << PK_OWED_SHIFT)
+#define PK_OWED1 (UINT64_C(1) << PK_OWED_SHIFT)
+#define PK_OWED4 (PK_OWED & ~(UINT64_C(3) << PK_OWED_SHIFT)) /* owed >= 4 */
+#define PK_NEST_SHIFT 49
+#define PK_NEST (UINT64_C(1) << PK_NEST_SHIFT)
+#define PK_VAR (UINT64_C(1) << 61)
+#define PK_VARS (UINT64_C(7) << 61)
+#define PK_OFF UINT64_C(0xffffffff)
+#define PK_MAX_FIXED 18 /* largest object the table sizes: fixext16 */
+#define PK_ENTRY(size, children)                                               \
+	((size) ? (uint64_t)(size) + ((children) ? PK_NEST : 0) +              \
+			  ((uint64_t)(children) << PK_OWED_SHIFT) - PK_OWED1 : \
+		  PK_VAR),
+static const uint64_t mp_pk[256] = {MP_TABLE(PK_ENTRY)};
+
+/* The same table for the walk of larger records: size in bits 0-7,
+ * children in bits 8-15, bit 40 for a non-empty container. */
+#define FIX_ENTRY(size, children) \
+	((uint64_t)(size) | (uint64_t)(children) << 8 | ((children) ? UINT64_C(1) << 40 : 0)),
+static const uint64_t mp_fix[256] = {MP_TABLE(FIX_ENTRY)};
+
+/*
+ * The header of a type whose length follows its lead byte (at p, avail
+ * bytes from p on). Returns 0 for 0xc1 or a truncated header, else the
+ * header size (lead byte and length), with *n the bytes of data that follow
+ * (str, bin; ext's type byte included) or, *children set, the number of
+ * children (array, map; two per map entry).
+ */
+static inline unsigned mp_var_header(const uint8_t *p, size_t avail, uint64_t *n, int *children)
+{
+	unsigned w, kind; /* kind: 0 str/bin, 1 ext, 2 array, 3 map */
+	uint64_t v;
+
+	if ((*p & 0xe0) == 0xa0) { /* fixstr of 18 to 31 bytes */
+		*children = 0;
+		*n = *p & 0x1f;
+		return 1;
+	}
+	switch (*p) {
+	case 0xc4:
+	case 0xd9:
+		w = 1, kind = 0;
+		break;
+	case 0xc5:
+	case 0xda:
+		w = 2, kind = 0;
+		break;
+	case 0xc6:
+	case 0xdb:
+		w = 4, kind = 0;
+		break;
+	case 0xc7:
+		w = 1, kind = 1;
+		break;
+	case 0xc8:
+		w = 2, kind = 1;
+		break;
+	case 0xc9:
+		w = 4, kind = 1;
+		break;
+	case 0xdc:
+		w = 2, kind = 2;
+		break;
+	case 0xdd:
+		w = 4, kind = 2;
+		break;
+	case 0xde:
+		w = 2, kind = 3;
+		break;
+	case 0xdf:
+		w = 4, kind = 3;
+		break;
+	default: /* 0xc1 */
+		return 0;
+	}
+	if (avail <= w)
+		return 0;
+	v = p[1];
+	if (w >= 2)
+		v = v << 8 | p[2];
+	if (w == 4)
+		v = v << 16 | (uint64_t)p[3] << 8 | p[4];
+	*children = kind >= 2;
+	*n = kind >= 2 ? v << (kind - 2) : v + kind;
+	return 1 + w;
+}
+
+/*
+ * Run the packed walk over p (len bytes of the record), state in *xp.
+ * Unpadded (padded == 0): stops with PK_TAIL when the offset reaches lim4,
+ * beyond which four lead bytes might not all be in the buffer. Padded: p is
+ * followed by at least PK_MAX_FIXED readable bytes of 0xc1, so no bound
+ * check is needed (a read there meets the 0xc1 branch, which rejects).
+ * Returns 1 when no object is owed any more, 0 if the bytes are not one
+ * object, PK_TAIL.
+ */
+#define PK_TAIL 2
+static inline __attribute__((always_inline)) int mp_pk_run(const uint8_t *p, size_t len,
+							   uint32_t lim4, int padded, uint64_t *xp)
+{
+	uint64_t x = *xp, off, n;
+	unsigned h;
+	int ch, r = 1;
+
+	for (;;) {
+		/* Four objects a step while at least four are owed (so none
+		 * but the fourth can end the walk). After a lead byte whose
+		 * length follows, the offset stays on it and the remaining
+		 * reads of the step only add PK_VAR. */
+		while ((x & PK_OWED4) && (padded || (uint32_t)x < lim4)) {
+			x += mp_pk[p[(uint32_t)x]];
+			x += mp_pk[p[(uint32_t)x]];
+			x += mp_pk[p[(uint32_t)x]];
+			x += mp_pk[p[(uint32_t)x]];
+			if (x & PK_VARS)
+				break;
+		}
+		if (!(x & PK_VARS)) {
+			if (!(x & PK_OWED))
+				break;
+			if (!padded && (uint32_t)x >= lim4) {
+				r = PK_TAIL;
+				break;
+			}
+			x += mp_pk[p[(uint32_t)x]];
+			if (!(x & PK_VARS)) {
+				if (!(x & PK_OWED))
+					break;
+				continue;
+			}
+		}
+		/* A lead byte whose length follows, at the offset (or padding:
+		 * 0xc1, rejected). */
+		x &= ~PK_VARS;
+		off = x & PK_OFF;
+		h = mp_var_header(p + off, len - off, &n, &ch);
+		if (!h)
+			return 0;
+		off += h;
+		if (n > len - off)
+			return 0;
+		if (ch) {
+			x += (n << PK_OWED_SHIFT) - PK_OWED1 + (n ? PK_NEST : 0);
+			/* Every owed object takes a byte: more owed than bytes
+			 * left is invalid, and the owed count stays within its
+			 * bits. */
+			if ((x & PK_OWED) >> PK_OWED_SHIFT > len - off)
+				return 0;
+		} else {
+			off += n;
+			x -= PK_OWED1;
+		}
+		x = (x & ~PK_OFF) | off;
+		if (!(x & PK_OWED))
+			break;
+	}
+	*xp = x;
+	return r;
+}
+
+/* 1 if [p, p+len) is one valid object leaving the depth limit aside (*nest
+ * gets the number of non-empty containers), 0 if it is not one.
+ * 1 <= len <= PK_SMALL_MAX. The last bytes are walked in a copy followed
+ * by padding, so that the walk needs no bound check per object there. */
+static int mp_walk_small(const uint8_t *p, size_t len, uint64_t *nest)
+{
+	/* Below lim4, the lead bytes of the next four objects are all in the
+	 * buffer (the fourth starts at most 3 * PK_MAX_FIXED on). */
+	const uint32_t lim4 = len > 3 * PK_MAX_FIXED ? (uint32_t)(len - 3 * PK_MAX_FIXED) : 0;
+	uint8_t tail[3 * PK_MAX_FIXED + 2 * PK_MAX_FIXED];
+	uint64_t x = PK_OWED1; /* one object owed, at offset 0 */
+	uint32_t base;
+	int r;
+
+	r = mp_pk_run(p, len, lim4, 0, &x);
+	if (r == PK_TAIL) {
+		/* At most 3 * PK_MAX_FIXED bytes are left from the offset
+		 * (it is at least lim4), and the copy is followed by at least
+		 * PK_MAX_FIXED bytes of padding. */
+		base = (uint32_t)x;
+		if (base > len)
+			return 0; /* an object owed, and the last ran past the end */
+		memcpy(tail, p + base, len - base);
+		memset(tail + (len - base), 0xc1, sizeof(tail) - (len - base));
+		x -= base;
+		r = mp_pk_run(tail, len - base, 0, 1, &x);
+		x += base;
+	}
+	*nest = x >> PK_NEST_SHIFT & 0xfff;
+	return r == 1 && (x & PK_OFF) == len;
+}
+
+/* The same walk for larger records, with the offset and the counts in
+ * separate variables. len >= 1. */
+static int mp_walk_large(const uint8_t *p, size_t len, uint64_t *nest)
+{
+	const uint8_t *end = p + len, *q = p;
+	uint64_t owed = 1, e, n;
+	unsigned h;
+	int ch;
+
+	*nest = 0;
+	do {
+		if (q >= end)
+			return 0;
+		e = mp_fix[*q];
+		if (e) {
+			q += e & 0xff;
+			owed += (e >> 8 & 0xff) - 1;
+			*nest += e >> 40;
+			continue;
+		}
+		h = mp_var_header(q, (size_t)(end - q), &n, &ch);
+		if (!h)
+			return 0;
+		q += h;
+		if (n > (size_t)(end - q))
+			return 0;
+		if (ch) {
+			owed += n - 1;
+			*nest += n != 0;
+			if (owed > (size_t)(end - q))
+				return 0;
+		} else {
+			q += n;
+			owed--;
+		}
+	} while (owed);
+	return q == end;
+}
+
+size_t seg_mp_validate(const void *data, size_t len)
+{
+	uint64_t nest;
+	int ok;
+
+	if (len == 0)
+		return 1;
+	ok = len <= PK_SMALL_MAX ? mp_walk_small(data, len, &nest) :
+				   mp_walk_large(data, len, &nest);
+	/* Passing the depth limit takes more non-empty containers than
+	 * MP_MAX_DEPTH: the exact walk decides those inputs, and names the
+	 * offset of every rejected one. */
+	if (ok && nest <= MP_MAX_DEPTH)
+		return 0;
+	return mp_validate_exact(data, len);
 }

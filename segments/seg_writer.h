@@ -67,6 +67,11 @@ typedef struct seg_writer {
 	size_t size; /* mapped = file size */
 	size_t pos;  /* end of valid data */
 	seg_header hdr;
+	/* XXH3 secret of hdr.salt (seg_frame_secret), valid when secret_salt
+	 * == hdr.salt and have_secret. */
+	uint8_t secret[SEG_SECRET_SIZE];
+	uint64_t secret_salt;
+	int have_secret;
 	char name[SEG_NAME_LEN + 1];
 	int64_t started_mono_ms;
 	int64_t last_lifetime_ms; /* how long the previous segment was active (-1: unknown) */
