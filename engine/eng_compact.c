@@ -198,7 +198,7 @@ int eng_compact(edgelog *log, uint64_t need)
 		const cmp_action *a = &act[i];
 		uint64_t lo = a->lost_lo > log->cur.acked_seq ? a->lost_lo : log->cur.acked_seq;
 		uint64_t lost =
-			a->reason == CMP_ACKED ? 0 : eng_stored_between(&log->cur, lo, a->lost_hi);
+			a->reason == CMP_ACKED ? 0 : cur_stored_between(&log->cur, lo, a->lost_hi);
 		if (a->reason == CMP_EXPIRED)
 			lost_expired += lost;
 		if (a->reason == CMP_DROPPED)
@@ -220,7 +220,7 @@ int eng_compact(edgelog *log, uint64_t need)
 	log->cur.dropped += lost_dropped;
 	if (new_acked > log->cur.acked_seq) {
 		log->cur.acked_seq = new_acked;
-		eng_prune_gaps(log);
+		cur_gaps_prune(&log->cur);
 	}
 	if (log->first_seq <= new_acked)
 		log->first_seq = new_acked + 1;

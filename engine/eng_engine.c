@@ -43,39 +43,119 @@ static int set_msg(edgelog *log, int code, const char *fmt, ...)
 
 /* ---- the directory lock ------------------------------------------------ */
 
-int eng_take_lock(const seg_vfs *v, const char *dir, int *fd_out, seg_err *e)
+/* The pid written in dir's LOCK (0 if none can be read). */
+static long lock_pid(const seg_vfs *v, const char *path)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = v->open(v, path, O_RDONLY | O_NOFOLLOW, 0);
+
+	if (fd < 0)
+		return 0;
+	n = v->pread(v, fd, buf, sizeof(buf) - 1, 0);
+	v->close(v, fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+static int locked(const seg_vfs *v, const char *dir, const char *path, seg_err *e)
+{
+	long pid = lock_pid(v, path);
+
+	if (pid > 0)
+		return seg_fail(e, EDGELOG_ELOCKED, "%s is in use by process %ld (lock file %s)",
+				dir, pid, path);
+	return seg_fail(e, EDGELOG_ELOCKED,
+			"%s is in use by another process (its lock file %s is missing or names "
+			"no pid)",
+			dir, path);
+}
+
+int eng_take_lock(const seg_vfs *v, const char *dir, int fds[2], seg_err *e)
 {
 	char path[4200], buf[32];
-	int fd, r;
+	int dfd, fd, r;
 	ssize_t n;
 
 	if (seg_path(path, sizeof(path), dir, ENG_LOCK_FILE))
 		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", dir);
-	fd = v->open(v, path, O_RDWR | O_CREAT, 0600);
-	if (fd < 0)
+	/* The lock is on the directory itself: a file can be unlinked and
+	 * recreated under a running engine (rm DIR/LOCK), letting a second
+	 * one in to overwrite its records; the directory cannot be replaced
+	 * while it holds our files. */
+	dfd = v->open(v, dir, O_RDONLY, 0);
+	if (dfd < 0)
+		return seg_fail_errno(e, dfd, "open directory %s", dir);
+	r = v->lock(v, dfd);
+	if (r == -EWOULDBLOCK || r == -EAGAIN) {
+		v->close(v, dfd);
+		return locked(v, dir, path, e);
+	}
+	if (r < 0) {
+		v->close(v, dfd);
+		return seg_fail_errno(e, r, "lock %s", dir);
+	}
+	/* LOCK is locked too (older versions and outside tools look there)
+	 * and names our pid for the message above. Never followed. */
+	fd = v->open(v, path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		v->close(v, dfd);
+		if (fd == -ELOOP)
+			return seg_fail(e, EDGELOG_EPERM, "%s is a symbolic link; not followed",
+					path);
 		return seg_fail_errno(e, fd, "open %s", path);
+	}
 	r = v->lock(v, fd);
 	if (r == -EWOULDBLOCK || r == -EAGAIN) {
-		long pid = 0;
-		n = v->pread(v, fd, buf, sizeof(buf) - 1, 0);
-		if (n > 0) {
-			buf[n] = '\0';
-			pid = strtol(buf, NULL, 10);
-		}
 		v->close(v, fd);
-		return seg_fail(e, EDGELOG_ELOCKED, "%s is in use by process %ld (lock file %s)",
-				dir, pid, path);
+		v->close(v, dfd);
+		return locked(v, dir, path, e);
 	}
 	if (r < 0) {
 		v->close(v, fd);
+		v->close(v, dfd);
 		return seg_fail_errno(e, r, "lock %s", path);
 	}
-	/* The pid is for the message above only; the lock is the flock. */
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	v->ftruncate(v, fd, 0);
 	v->pwrite(v, fd, buf, (size_t)n, 0);
-	*fd_out = fd;
+	fds[0] = dfd;
+	fds[1] = fd;
 	return 0;
+}
+
+int eng_lock_held(const seg_vfs *v, const char *dir, long *pid)
+{
+	char path[4200];
+	int held = 0, i, fd;
+
+	*pid = 0;
+	if (seg_path(path, sizeof(path), dir, ENG_LOCK_FILE))
+		return 0;
+	/* The same two locks the engine takes, tried and released at once
+	 * (closing the descriptor drops it). */
+	for (i = 0; i < 2 && !held; i++) {
+		fd = v->open(v, i ? path : dir, O_RDONLY | (i ? O_NOFOLLOW : 0), 0);
+		if (fd < 0)
+			continue;
+		held = v->lock(v, fd) == -EWOULDBLOCK;
+		v->close(v, fd);
+	}
+	if (held)
+		*pid = lock_pid(v, path);
+	return held;
+}
+
+void eng_drop_lock(const seg_vfs *v, int fds[2])
+{
+	/* Closing the descriptors releases the locks. */
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0) {
+			v->close(v, fds[i]);
+			fds[i] = -1;
+		}
 }
 
 /* ---- sync rounds (group commit) --------------------------------------- */
@@ -188,63 +268,6 @@ int eng_store_cursor(edgelog *log)
 	return rc;
 }
 
-/* Records stored with seq in (a, b]: the seq range less the gaps. */
-uint64_t eng_stored_between(const cur_state *c, uint64_t a, uint64_t b)
-{
-	uint64_t n, lo, hi;
-	int i;
-
-	if (b <= a)
-		return 0;
-	n = b - a;
-	for (i = 0; i < CUR_MAX_GAPS; i++) {
-		lo = c->gap_lo[i] > a ? c->gap_lo[i] : a;
-		hi = c->gap_hi[i] < b ? c->gap_hi[i] : b;
-		if (hi > lo)
-			n -= hi - lo < n ? hi - lo : n;
-	}
-	return n;
-}
-
-/* Forget gaps the acks have passed (mu held). */
-void eng_prune_gaps(edgelog *log)
-{
-	int i;
-
-	for (i = 0; i < CUR_MAX_GAPS; i++) {
-		if (log->cur.gap_hi[i] <= log->cur.acked_seq) {
-			log->cur.gap_lo[i] = log->cur.gap_hi[i] = 0;
-		} else if (log->cur.gap_lo[i] < log->cur.acked_seq) {
-			log->cur.gap_lo[i] = log->cur.acked_seq;
-		}
-	}
-}
-
-/* Record that seqs (lo, hi] belong to no stored record. With every slot
- * taken the oldest gap is forgotten: counts may then overstate pending,
- * never understate it. */
-static void add_gap(edgelog *log, uint64_t lo, uint64_t hi)
-{
-	int i, slot = -1;
-
-	for (i = 0; i < CUR_MAX_GAPS; i++) {
-		if (log->cur.gap_hi[i] == 0 && slot < 0)
-			slot = i;
-		if (log->cur.gap_hi[i] == lo) { /* extends this one */
-			log->cur.gap_hi[i] = hi;
-			return;
-		}
-	}
-	if (slot < 0) {
-		slot = 0;
-		for (i = 1; i < CUR_MAX_GAPS; i++)
-			if (log->cur.gap_hi[i] < log->cur.gap_hi[slot])
-				slot = i;
-	}
-	log->cur.gap_lo[slot] = lo;
-	log->cur.gap_hi[slot] = hi;
-}
-
 static int prep_work(edgelog *log);
 
 /* ---- open / close ------------------------------------------------------ */
@@ -295,7 +318,7 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	if (!log)
 		return eng_tls_error(EDGELOG_ENOMEM, "edgelog_open: out of memory");
 	log->vfs = vfs;
-	log->lock_fd = -1;
+	log->lock_fd[0] = log->lock_fd[1] = -1;
 	log->cursor_fd = -1;
 	pthread_mutex_init(&log->mu, NULL);
 	pthread_mutex_init(&log->cur_mu, NULL);
@@ -322,7 +345,7 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		rc = seg_fail(&e, EDGELOG_EINVAL, "path too long: %s", log->conf.dir);
 		goto fail;
 	}
-	if ((rc = eng_take_lock(vfs, log->conf.dir, &log->lock_fd, &e)))
+	if ((rc = eng_take_lock(vfs, log->conf.dir, log->lock_fd, &e)))
 		goto fail;
 
 	if (seg_path(log->faileddir, sizeof(log->faileddir), log->conf.dir, "failed")) {
@@ -387,9 +410,10 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 			(unsigned long long)data_last, (unsigned long long)data_last);
 		log->cur.acked_seq = data_last;
 	}
-	if (log->w.next_seq - 1 > data_last)
-		add_gap(log, data_last, log->w.next_seq - 1);
-	eng_prune_gaps(log);
+	/* Seqs handed out before a power cut whose records did not survive:
+	 * a gap (recorded once, however many opens find it). */
+	cur_gap_add(&log->cur, data_last, log->w.next_seq - 1);
+	cur_gaps_prune(&log->cur);
 	if (!log->first_seq || log->first_seq <= log->cur.acked_seq)
 		log->first_seq = log->cur.acked_seq + 1;
 
@@ -445,8 +469,7 @@ fail:
 		seg_writer_close(&log->w, NULL);
 	if (log->cursor_fd >= 0)
 		vfs->close(vfs, log->cursor_fd);
-	if (log->lock_fd >= 0)
-		vfs->close(vfs, log->lock_fd);
+	eng_drop_lock(vfs, log->lock_fd);
 	free_log(log);
 	return rc;
 }
@@ -495,8 +518,7 @@ int edgelog_close(edgelog *log)
 	if (log->cursor_fd >= 0)
 		log->vfs->close(log->vfs, log->cursor_fd);
 	/* Closing the descriptor releases the flock. */
-	if (log->lock_fd >= 0)
-		log->vfs->close(log->vfs, log->lock_fd);
+	eng_drop_lock(log->vfs, log->lock_fd);
 	if (rc)
 		eng_tls_set(log->errmsg);
 	free_log(log);
@@ -829,9 +851,9 @@ int edgelog_ack(edgelog *log, uint64_t seq)
 		return 0;
 	}
 	if (seq > log->cur.acked_seq) {
-		log->cur.sent += eng_stored_between(&log->cur, log->cur.acked_seq, seq);
+		log->cur.sent += cur_stored_between(&log->cur, log->cur.acked_seq, seq);
 		log->cur.acked_seq = seq;
-		eng_prune_gaps(log);
+		cur_gaps_prune(&log->cur);
 		log->cur.last_success_at = log->vfs->now_ms(log->vfs) / 1000;
 		if (log->first_seq <= seq)
 			log->first_seq = seq + 1;
@@ -870,7 +892,7 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	snprintf(st->device_id, sizeof(st->device_id), "%s", log->conf.device_id);
 	acked = log->cur.acked_seq;
 	last = log->w.next_seq - 1;
-	st->pending = eng_stored_between(&log->cur, acked, last);
+	st->pending = cur_stored_between(&log->cur, acked, last);
 	st->sent = log->cur.sent;
 	st->failed = log->cur.failed;
 	st->dropped = log->cur.dropped;
@@ -881,7 +903,7 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	st->segments = log->w.segments;
 	st->last_success_at = log->cur.last_success_at;
 	st->recovered = log->cur.recovered;
-	st->appended = eng_stored_between(&log->cur, 0, last);
+	st->appended = cur_stored_between(&log->cur, 0, last);
 	st->first_seq = st->pending ? log->first_seq : 0;
 	st->last_seq = last;
 	st->acked_seq = acked;

@@ -68,7 +68,7 @@ struct edgelog {
 	pthread_mutex_t cur_mu; /* serialises cursor stores (held without mu) */
 
 	seg_writer w;
-	int lock_fd;
+	int lock_fd[2]; /* the directory and LOCK (eng_take_lock) */
 	int cursor_fd;
 	cur_state cur; /* guarded by mu; stored under cur_mu */
 
@@ -145,16 +145,18 @@ int eng_compact(edgelog *log, uint64_t need);
 int eng_dir_bytes(const seg_vfs *v, const char *dir, uint64_t *bytes);
 /* Bytes counted against the cap (mu held). */
 uint64_t eng_used_bytes(const edgelog *log);
-/* Records stored with seq in (a, b]: the range less c's gaps. */
-uint64_t eng_stored_between(const cur_state *c, uint64_t a, uint64_t b);
-void eng_prune_gaps(edgelog *log);
 /* Lead one sync round (mu held; dropped around the fdatasync calls). */
 int eng_lead_sync(edgelog *log);
 
-/* Take dir's exclusive lock (DIR/LOCK, flock), writing our pid into it;
- * EDGELOG_ELOCKED naming the holder's pid if another process (or handle)
- * has it. *fd_out keeps the lock until closed. */
-int eng_take_lock(const seg_vfs *v, const char *dir, int *fd_out, seg_err *e);
+/* Take dir's exclusive lock: a flock on the directory itself (which
+ * cannot be unlinked and recreated under us) and on DIR/LOCK (which also
+ * holds our pid); EDGELOG_ELOCKED naming the holder's pid if another
+ * process (or handle) has either. fds[0..1] keep the locks until
+ * eng_drop_lock. */
+int eng_take_lock(const seg_vfs *v, const char *dir, int fds[2], seg_err *e);
+void eng_drop_lock(const seg_vfs *v, int fds[2]);
+/* 1 (and the pid LOCK names, or 0) if a process holds dir's lock, else 0. */
+int eng_lock_held(const seg_vfs *v, const char *dir, long *pid);
 
 /* Open on a given I/O seam (tests pass fault injectors). */
 int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs);

@@ -156,6 +156,34 @@ static int quarantine_segment(rp *r, const char *file, uint64_t base, uint64_t s
 	return 0;
 }
 
+/* A segment file of zeros only: created at a roll, and a power cut took
+ * everything written to it. It never held a record, so it is neither
+ * damage nor kept: removed as open's recovery removes it, counted nowhere.
+ * Like open, no seq up to its base is handed out again. */
+static int remove_stillborn(rp *r, const char *file, uint64_t base, uint64_t size)
+{
+	char path[RP_PATH];
+	int rc;
+
+	if ((rc = join(r, path, r->segdir, file)))
+		return rc;
+	if ((rc = r->v->unlink(r->v, path)) < 0)
+		return seg_fail_errno(&r->e, rc, "unlink %s", path);
+	if ((rc = r->v->fsync_dir(r->v, r->segdir)) < 0)
+		return seg_fail_errno(&r->e, rc, "fsync directory %s", r->segdir);
+	if (base >= r->floor_base) {
+		r->floor_base = base;
+		r->seq_floor = base > r->seq_floor ? base : r->seq_floor;
+	}
+	r->rep->segments--;
+	r->changed = 1;
+	act(r,
+	    "stillborn: segments/%s (%llu bytes, all zeros: created at a roll, never written) "
+	    "removed",
+	    file, (unsigned long long)size);
+	return 0;
+}
+
 /* ---- one segment ------------------------------------------------------- */
 
 typedef struct span {
@@ -274,7 +302,11 @@ static int repair_segment(rp *r, uint64_t base, int newest)
 		return seg_fail_errno(&r->e, rc, "fstat %s", path);
 	}
 	if (size < SEG_HEADER_SIZE) {
+		uint8_t h[SEG_HEADER_SIZE];
+		ssize_t n = r->v->pread(r->v, fd, h, (size_t)size, 0);
 		r->v->close(r->v, fd);
+		if (n >= 0 && seg_stillborn(h, (size_t)n))
+			return remove_stillborn(r, name, base, size);
 		return quarantine_segment(r, name, base, size, "shorter than a segment header");
 	}
 	map = r->v->mmap(r->v, fd, (size_t)size, 0, SEG_POPULATE_NONE, &err);
@@ -288,6 +320,11 @@ static int repair_segment(rp *r, uint64_t base, int newest)
 			      "%s: written by a newer edgelog (segment format > %u); not touched",
 			      path, SEG_FORMAT_VERSION);
 		goto out;
+	}
+	if (s == SEG_EMPTY && seg_stillborn(map, (size_t)size)) {
+		r->v->munmap(r->v, (void *)map, (size_t)size);
+		r->v->close(r->v, fd);
+		return remove_stillborn(r, name, base, size);
 	}
 	if (s != SEG_OK || sc.hdr.base_seq != base) {
 		char why[96];
@@ -508,33 +545,6 @@ static int load_lost(rp *r, seg_ranges *out)
 	return rc;
 }
 
-/* Record that seqs (lo, hi] belong to no stored record (the engine's rule:
- * with every slot taken the lowest gap is forgotten, so pending may be
- * overstated, never understated). */
-static void cursor_gap(cur_state *c, uint64_t lo, uint64_t hi)
-{
-	int i, slot = -1;
-
-	for (i = 0; i < CUR_MAX_GAPS; i++) {
-		if (c->gap_lo[i] <= lo && hi <= c->gap_hi[i] && c->gap_hi[i])
-			return; /* known */
-		if (c->gap_hi[i] == lo && c->gap_hi[i]) {
-			c->gap_hi[i] = hi;
-			return;
-		}
-		if (c->gap_hi[i] == 0 && slot < 0)
-			slot = i;
-	}
-	if (slot < 0) {
-		slot = 0;
-		for (i = 1; i < CUR_MAX_GAPS; i++)
-			if (c->gap_hi[i] < c->gap_hi[slot])
-				slot = i;
-	}
-	c->gap_lo[slot] = lo;
-	c->gap_hi[slot] = hi;
-}
-
 /* Gaps between kept records that neither the acks, the cursor's gaps nor
  * lost-seqs explain: append them to lost-seqs (synced) and to the
  * cursor's gaps. */
@@ -590,7 +600,7 @@ static int record_lost(rp *r, cur_state *c, int cursor_valid)
 			if (seg_ranges_add(&known, a, b))
 				goto oom;
 			if (b > c->acked_seq)
-				cursor_gap(c, (a > c->acked_seq ? a : c->acked_seq + 1) - 1, b);
+				cur_gap_add(c, (a > c->acked_seq ? a : c->acked_seq + 1) - 1, b);
 			r->rep->lost_seq_ranges++;
 			act(r,
 			    "lost: seq %llu..%llu (%llu record%s) no longer stored; recorded in "
@@ -819,7 +829,7 @@ int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *rep
 	edgelog_repair_report local;
 	rp r;
 	uint64_t size;
-	int lock_fd = -1, rc, has_seg, has_cur;
+	int lock_fd[2] = {-1, -1}, rc, has_seg, has_cur;
 
 	if (!report) {
 		memset(&local, 0, sizeof(local));
@@ -852,14 +862,13 @@ int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *rep
 		return eng_tls_error(EDGELOG_ENOTFOUND,
 				     "%s is not an edgelog directory (no segments/, no cursor)",
 				     dir);
-	if ((rc = eng_take_lock(r.v, r.dir, &lock_fd, &r.e))) {
+	if ((rc = eng_take_lock(r.v, r.dir, lock_fd, &r.e))) {
 		eng_tls_set(r.e.msg);
 		return rc;
 	}
 	rc = repair_dir(&r);
 	seg_ranges_free(&r.gaps);
-	/* Closing the descriptor releases the flock. */
-	r.v->close(r.v, lock_fd);
+	eng_drop_lock(r.v, lock_fd);
 	if (rc) {
 		eng_tls_set(r.e.msg);
 		return rc;

@@ -397,33 +397,6 @@ void eng_snapshot_due(edgelog *log, int force)
 
 /* ---- a directory no engine holds ---------------------------------------- */
 
-/* 1 and *pid if a process holds dir's lock, 0 if nobody does. */
-static int lock_holder(const char *dir, long *pid)
-{
-	char path[4300], buf[32];
-	ssize_t n;
-	int fd, held = 0;
-
-	*pid = 0;
-	if (seg_path(path, sizeof(path), dir, ENG_LOCK_FILE))
-		return 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
-		held = errno == EWOULDBLOCK;
-		n = pread(fd, buf, sizeof(buf) - 1, 0);
-		if (n > 0) {
-			buf[n] = '\0';
-			*pid = strtol(buf, NULL, 10);
-		}
-	} else {
-		flock(fd, LOCK_UN);
-	}
-	close(fd);
-	return held;
-}
-
 /* Status from the files: the cursor for the counters, the newest segment
  * for the last seq, the first pending record for the age. */
 static int status_offline(const char *dir, const eng_conf *c, edgelog_status *st, seg_err *e)
@@ -467,7 +440,7 @@ static int status_offline(const char *dir, const eng_conf *c, edgelog_status *st
 
 	snprintf(st->device_id, sizeof(st->device_id), "%s", c->device_id);
 	acked = cur.acked_seq < data_last ? cur.acked_seq : data_last;
-	st->pending = eng_stored_between(&cur, acked, data_last);
+	st->pending = cur_stored_between(&cur, acked, data_last);
 	st->sent = cur.sent;
 	st->failed = cur.failed;
 	st->dropped = cur.dropped;
@@ -476,7 +449,7 @@ static int status_offline(const char *dir, const eng_conf *c, edgelog_status *st
 	st->recovered = cur.recovered;
 	st->last_success_at = cur.last_success_at;
 	st->last_seq = data_last > cur.last_seq ? data_last : cur.last_seq;
-	st->appended = eng_stored_between(&cur, 0, st->last_seq);
+	st->appended = cur_stored_between(&cur, 0, st->last_seq);
 	st->appended -= cur.requeued < st->appended ? cur.requeued : st->appended;
 	st->acked_seq = acked;
 	st->durable_seq = data_last; /* nothing unsynced survives a closed engine */
@@ -532,7 +505,7 @@ static int status_of(const eng_conf *c, edgelog_status *st, int *live, seg_err *
 
 	memset(st, 0, sizeof(*st));
 	*live = 0;
-	if (lock_holder(c->dir, &pid)) {
+	if (eng_lock_held(seg_vfs_posix(), c->dir, &pid)) {
 		/* An engine runs: its snapshot is the truth if it is fresh and
 		 * was written by that process. */
 		char path[4300];

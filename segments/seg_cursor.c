@@ -103,7 +103,89 @@ int cur_decode(const uint8_t in[CUR_SLOT_SIZE], cur_state *c)
 	return SEG_OK;
 }
 
-int cur_load(const seg_vfs *v, const char *path, cur_state *c, int *how, seg_err *e)
+/* ---- gaps --------------------------------------------------------------- */
+
+void cur_gap_add(cur_state *c, uint64_t lo, uint64_t hi)
+{
+	int i, slot, merged;
+
+	if (hi <= lo)
+		return;
+	/* Absorb every gap that overlaps or touches (lo, hi], until none
+	 * does: the result may bridge two that did not touch each other. */
+	do {
+		merged = 0;
+		for (i = 0; i < CUR_MAX_GAPS; i++) {
+			if (!c->gap_hi[i] || c->gap_lo[i] > hi || lo > c->gap_hi[i])
+				continue;
+			if (c->gap_lo[i] < lo)
+				lo = c->gap_lo[i];
+			if (c->gap_hi[i] > hi)
+				hi = c->gap_hi[i];
+			c->gap_lo[i] = c->gap_hi[i] = 0;
+			merged = 1;
+		}
+	} while (merged);
+	slot = -1;
+	for (i = 0; i < CUR_MAX_GAPS && slot < 0; i++)
+		if (!c->gap_hi[i])
+			slot = i;
+	if (slot < 0) {
+		/* Full: forget the lowest of the five (possibly the new one). */
+		slot = 0;
+		for (i = 1; i < CUR_MAX_GAPS; i++)
+			if (c->gap_hi[i] < c->gap_hi[slot])
+				slot = i;
+		if (hi < c->gap_hi[slot])
+			return;
+	}
+	c->gap_lo[slot] = lo;
+	c->gap_hi[slot] = hi;
+}
+
+void cur_gaps_prune(cur_state *c)
+{
+	int i;
+
+	for (i = 0; i < CUR_MAX_GAPS; i++) {
+		if (c->gap_hi[i] <= c->acked_seq)
+			c->gap_lo[i] = c->gap_hi[i] = 0;
+		else if (c->gap_lo[i] < c->acked_seq)
+			c->gap_lo[i] = c->acked_seq;
+	}
+}
+
+void cur_gaps_normalize(cur_state *c)
+{
+	uint64_t lo[CUR_MAX_GAPS], hi[CUR_MAX_GAPS];
+	int i;
+
+	memcpy(lo, c->gap_lo, sizeof(lo));
+	memcpy(hi, c->gap_hi, sizeof(hi));
+	memset(c->gap_lo, 0, sizeof(c->gap_lo));
+	memset(c->gap_hi, 0, sizeof(c->gap_hi));
+	for (i = 0; i < CUR_MAX_GAPS; i++)
+		cur_gap_add(c, lo[i], hi[i]);
+}
+
+uint64_t cur_stored_between(const cur_state *c, uint64_t a, uint64_t b)
+{
+	uint64_t n, lo, hi;
+	int i;
+
+	if (b <= a)
+		return 0;
+	n = b - a;
+	for (i = 0; i < CUR_MAX_GAPS; i++) {
+		lo = c->gap_lo[i] > a ? c->gap_lo[i] : a;
+		hi = c->gap_hi[i] < b ? c->gap_hi[i] : b;
+		if (hi > lo)
+			n -= hi - lo < n ? hi - lo : n;
+	}
+	return n;
+}
+
+static int load_raw(const seg_vfs *v, const char *path, cur_state *c, int *how, seg_err *e)
 {
 	uint8_t buf[CUR_FILE_SIZE];
 	cur_state s[2];
@@ -112,8 +194,11 @@ int cur_load(const seg_vfs *v, const char *path, cur_state *c, int *how, seg_err
 	size_t got = 0;
 
 	memset(c, 0, sizeof(*c));
-	fd = v->open(v, path, O_RDONLY, 0);
-	if (fd == -ENOENT) {
+	fd = v->open(v, path, O_RDONLY | O_NOFOLLOW, 0);
+	if (fd == -ELOOP)
+		return seg_fail(e, EDGELOG_EPERM, "%s is a symbolic link; not followed", path);
+	if (fd == -ENOENT || fd == -ENOTDIR) {
+		/* ENOTDIR: the "directory" is one segment file (dump PATH). */
 		*how = CUR_MISSING;
 		return 0;
 	}
@@ -162,9 +247,22 @@ int cur_load(const seg_vfs *v, const char *path, cur_state *c, int *how, seg_err
 	return 0;
 }
 
+int cur_load(const seg_vfs *v, const char *path, cur_state *c, int *how, seg_err *e)
+{
+	int rc = load_raw(v, path, c, how, e);
+	/* Older versions could record one gap several times. */
+	if (!rc)
+		cur_gaps_normalize(c);
+	return rc;
+}
+
 int cur_open(const seg_vfs *v, const char *path, seg_err *e)
 {
-	int fd = v->open(v, path, O_RDWR | O_CREAT, 0600);
+	/* Never through a symlink: a cursor slot written into someone
+	 * else's file would overwrite it. */
+	int fd = v->open(v, path, O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
+	if (fd == -ELOOP)
+		return seg_fail(e, EDGELOG_EPERM, "%s is a symbolic link; not followed", path);
 	if (fd < 0)
 		return seg_fail_errno(e, fd, "open %s", path);
 	return fd;

@@ -19,6 +19,8 @@
 #define CUR_FILE "cursor"
 #define CUR_SLOT_SIZE 256u
 #define CUR_SLOT_STRIDE 512u /* slots sit in different 512-byte sectors */
+/* Bytes counted for the cursor against the size cap (the file itself is
+ * CUR_SLOT_STRIDE + CUR_SLOT_SIZE = 768 bytes). */
 #define CUR_FILE_SIZE 1024u
 #define CUR_FORMAT_VERSION 1u
 #define CUR_MAX_GAPS 4
@@ -45,6 +47,24 @@ typedef struct cur_state {
 	uint64_t requeued, dead_expired;
 } cur_state;
 
+/*
+ * Gap arithmetic. A gap (lo, hi] says that seqs lo+1..hi belong to no
+ * stored record. The gaps a cursor holds are kept disjoint and not
+ * adjacent, so each seq is in at most one and counts subtract exactly.
+ */
+/* Record the gap (lo, hi]; nothing if hi <= lo. Idempotent: a gap already
+ * covered changes nothing; overlapping or adjacent gaps merge into one.
+ * With every slot taken the gap with the lowest seqs is forgotten, so
+ * counts may then overstate what is stored, never understate it. */
+void cur_gap_add(cur_state *c, uint64_t lo, uint64_t hi);
+/* Forget the seqs at or below acked_seq (the acks passed them). */
+void cur_gaps_prune(cur_state *c);
+/* Re-add every gap (a cursor written by an older version may hold
+ * duplicates or overlaps). */
+void cur_gaps_normalize(cur_state *c);
+/* Records stored with seq in (a, b]: the range less the gaps. */
+uint64_t cur_stored_between(const cur_state *c, uint64_t a, uint64_t b);
+
 void cur_encode(const cur_state *c, uint8_t out[CUR_SLOT_SIZE]);
 /* SEG_OK, SEG_EMPTY (all zeros), SEG_NEWER, SEG_BAD. */
 int cur_decode(const uint8_t in[CUR_SLOT_SIZE], cur_state *c);
@@ -56,7 +76,8 @@ enum {
 	CUR_GARBAGE = 3,  /* no valid slot: *c zeroed */
 };
 
-/* Read path's cursor. Returns 0 and sets *how, or an EDGELOG_E* code for
+/* Read path's cursor (its gaps normalized, cur_gaps_normalize). Returns 0
+ * and sets *how, or an EDGELOG_E* code for
  * an I/O failure or EDGELOG_EVERSION for a newer format. */
 int cur_load(const seg_vfs *v, const char *path, cur_state *c, int *how, seg_err *e);
 

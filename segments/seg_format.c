@@ -178,3 +178,13 @@ int seg_name_parse(const char *name, uint64_t *base)
 	*base = v;
 	return 1;
 }
+
+int seg_stillborn(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}

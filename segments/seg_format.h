@@ -141,6 +141,12 @@ static inline void seg_put64(uint8_t *p, uint64_t v)
 /* Segment file names: 20-digit zero-padded base seq + ".seg". */
 #define SEG_NAME_LEN 24
 void seg_name(char out[SEG_NAME_LEN + 1], uint64_t base_seq);
+
+/* 1 if a segment file's bytes are all zeros (or there are none): it was
+ * created at a roll and a power cut took everything written to it. Such a
+ * file is stillborn, never damage: it never held a record (FORMAT.md,
+ * "Recovery at open", step 2). */
+int seg_stillborn(const uint8_t *p, size_t n);
 /* 1 and *base set if name is a segment file name, else 0. */
 int seg_name_parse(const char *name, uint64_t *base);
 

@@ -100,8 +100,12 @@ static int open_segment(seg_reader *r, const char *name, int newest, seg_err *e)
 		return seg_fail_errno(e, rc, "fstat %s", path);
 	}
 	if (size < SEG_HEADER_SIZE) {
+		uint8_t h[SEG_HEADER_SIZE];
+		ssize_t n = r->vfs->pread(r->vfs, fd, h, (size_t)size, 0);
 		r->vfs->close(r->vfs, fd);
-		if (newest && !r->single)
+		/* Being created (the newest), or stillborn: created at a roll,
+		 * never written (all zeros). Neither is damage. */
+		if ((newest && !r->single) || (n >= 0 && seg_stillborn(h, (size_t)n)))
 			return 1;
 		damage(r, 0, size, "file shorter than a segment header");
 		return 2;
@@ -125,6 +129,10 @@ static int open_segment(seg_reader *r, const char *name, int newest, seg_err *e)
 		 * being created. Once a newer segment exists it is damage. */
 		close_segment(r);
 		return 1;
+	}
+	if (s == SEG_EMPTY && seg_stillborn(r->map, r->size)) {
+		close_segment(r);
+		return 1; /* stillborn: nothing was ever in it */
 	}
 	if (s != SEG_OK) {
 		damage(r, 0, r->size,
@@ -222,7 +230,20 @@ int seg_reader_next(seg_reader *r, seg_frame *f, seg_err *e)
 		}
 		k = seg_scan_next(&r->scan, f, &doff, &dlen);
 		if (k == SEG_SCAN_FRAME) {
-			if (f->seq < r->want_seq || f->seq <= r->last_seq)
+			if (r->last_seq && f->seq <= r->last_seq) {
+				/* Seqs never repeat (FORMAT.md): two engines wrote
+				 * this directory, or a segment was copied in. Never
+				 * read as clean. */
+				char why[128];
+				seg_msg(why, sizeof(why),
+					"seq %llu repeats (seq %llu was read already): two "
+					"writers?",
+					(unsigned long long)f->seq,
+					(unsigned long long)r->last_seq);
+				damage(r, f->offset, SEG_FRAME_HEADER + (uint64_t)f->len, why);
+				continue;
+			}
+			if (f->seq < r->want_seq)
 				continue;
 			r->last_seq = f->seq;
 			r->want_seq = f->seq + 1;

@@ -264,11 +264,8 @@ static int recover_last(seg_writer *w, uint64_t base, seg_open_report *rep, seg_
 	if (size < SEG_HEADER_SIZE + SEG_FRAME_HEADER) {
 		uint8_t tmp[SEG_HEADER_SIZE + SEG_FRAME_HEADER];
 		ssize_t n = w->vfs->pread(w->vfs, fd, tmp, (size_t)size, 0);
-		size_t i;
 		w->vfs->close(w->vfs, fd);
-		for (i = 0; n > 0 && i < (size_t)n && tmp[i] == 0; i++)
-			;
-		if (n >= 0 && i == (size_t)n)
+		if (n >= 0 && seg_stillborn(tmp, (size_t)n))
 			goto stillborn;
 		goto quarantine;
 	}
@@ -295,13 +292,7 @@ static int recover_last(seg_writer *w, uint64_t base, seg_open_report *rep, seg_
 		/* The header never reached the disk (power cut right after the
 		 * segment was created) or is damaged. No frame can be verified
 		 * without its salt. */
-		int empty = sc.size > 0 && (s == SEG_EMPTY);
-		if (empty) {
-			size_t i;
-			for (i = 0; i < (size_t)size && map[i] == 0; i++)
-				;
-			empty = i == (size_t)size;
-		}
+		int empty = s == SEG_EMPTY && seg_stillborn(map, (size_t)size);
 		w->vfs->munmap(w->vfs, map, (size_t)size);
 		w->vfs->close(w->vfs, fd);
 		if (empty)

@@ -662,6 +662,79 @@ START_TEST(test_lock_same_process)
 }
 END_TEST
 
+START_TEST(test_lock_holds_when_lock_file_is_deleted)
+{
+	/* Issue 9 defect 2: after rm DIR/LOCK a second engine got in and
+	 * both wrote the same segment. The lock is on the directory too. */
+	edgelog *a = open_dir(g_dir);
+	edgelog *b = (edgelog *)0x1;
+	edgelog_repair_report rep;
+	edgelog_status st;
+	edgelog_config c;
+	int live = 0;
+
+	append_samples(a, 1, 3);
+	ck_assert_int_eq(unlink(tu_path(g_dir, "LOCK")), 0);
+	cfg_for(&c, g_dir);
+	int rc = edgelog_open(&b, &c);
+	ck_assert_msg(rc == EDGELOG_ELOCKED, "second open: %s", edgelog_strerror(rc));
+	ck_assert_ptr_null(b);
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "in use"));
+	memset(&rep, 0, sizeof(rep));
+	ck_assert_int_eq(edgelog_repair(g_dir, &rep), EDGELOG_ELOCKED);
+	/* Offline status sees the holder, not a directory nobody holds. */
+	ck_assert_int_eq(edgelog_status_dir(g_dir, &st, &live), 0);
+	ck_assert_int_ne(live, 0);
+	append_samples(a, 4, 6);
+	close_ok(a);
+	expect_samples(g_dir, 1, 6);
+}
+END_TEST
+
+START_TEST(test_lock_file_symlink_not_followed)
+{
+	/* Issue 9 defect 4: LOCK planted as a symlink was truncated to a pid
+	 * through it. */
+	char victim[4300];
+	edgelog *b = (edgelog *)0x1;
+	edgelog_config c;
+
+	snprintf(victim, sizeof(victim), "%s/victim", g_dir);
+	tu_write_file(victim, "precious", 8);
+	ck_assert_int_eq(symlink(victim, tu_path(g_dir, "LOCK")), 0);
+	cfg_for(&c, g_dir);
+	ck_assert_int_eq(edgelog_open(&b, &c), EDGELOG_EPERM);
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "symbolic link"));
+	tu_buf v = tu_read_file(victim);
+	ck_assert_uint_eq(v.len, 8);
+	ck_assert(!memcmp(v.data, "precious", 8));
+	tu_buf_free(&v);
+}
+END_TEST
+
+START_TEST(test_cursor_symlink_not_followed)
+{
+	/* Issue 9 defect 4: a cursor slot was written into a symlink's
+	 * target. */
+	char victim[4300];
+	edgelog *b = (edgelog *)0x1;
+	edgelog_config c;
+
+	close_ok(open_dir(g_dir));
+	snprintf(victim, sizeof(victim), "%s/victim", g_dir);
+	tu_write_file(victim, "precious", 8);
+	ck_assert_int_eq(unlink(tu_path(g_dir, "cursor")), 0);
+	ck_assert_int_eq(symlink(victim, tu_path(g_dir, "cursor")), 0);
+	cfg_for(&c, g_dir);
+	ck_assert_int_eq(edgelog_open(&b, &c), EDGELOG_EPERM);
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "symbolic link"));
+	tu_buf v = tu_read_file(victim);
+	ck_assert_uint_eq(v.len, 8);
+	ck_assert(!memcmp(v.data, "precious", 8));
+	tu_buf_free(&v);
+}
+END_TEST
+
 START_TEST(test_lock_other_process)
 {
 	int up[2], down[2];
@@ -1793,6 +1866,57 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 
+/* Zero the frame holding seq in the newest segment, as a power cut that
+ * took its unsynced page would. */
+static void zero_newest_frame(uint64_t seq)
+{
+	char seg[4300];
+	newest_segment(g_dir, seg, sizeof(seg));
+	rlist l = read_all(g_dir, seq);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].seq, seq);
+	size_t n = SEG_FRAME_HEADER + l.v[0].len;
+	uint8_t *zeros = calloc(1, n);
+	pwrite_file(seg, zeros, n, (off_t)l.v[0].offset);
+	free(zeros);
+	rlist_free(&l);
+}
+
+START_TEST(test_torn_tail_repeated_power_cuts_record_a_gap_once)
+{
+	/* Issue 9 defect 6: each open that found the cursor ahead of the data
+	 * recorded the same gap again, evicting a real one from the cursor's
+	 * four slots: pending understated, repair reporting a seq that never
+	 * held a durable record as lost. */
+	edgelog_repair_report rep;
+	edgelog_status st;
+	edgelog *log = open_dir(g_dir);
+	append_samples(log, 1, 3);
+	close_ok(log);
+	zero_newest_frame(3); /* seq 3 lost: a real gap (2, 3] */
+	log = open_dir(g_dir);
+	append_samples(log, 4, 6);
+	close_ok(log);
+	zero_newest_frame(6); /* and again: (5, 6] */
+	for (int k = 0; k < 5; k++)
+		close_ok(open_dir(g_dir));
+
+	log = open_dir(g_dir);
+	st = get_status(log);
+	ck_assert_uint_eq(st.last_seq, 6);
+	ck_assert_uint_eq(st.pending, 4); /* 1, 2, 4, 5 */
+	close_ok(log);
+	memset(&rep, 0, sizeof(rep));
+	ck_assert_int_eq(edgelog_repair(g_dir, &rep), 0);
+	ck_assert_uint_eq(rep.lost_seq_ranges, 0);
+	ck_assert_uint_eq(rep.records, 4);
+	log = open_dir(g_dir);
+	ck_assert_uint_eq(get_status(log).pending, 4);
+	ck_assert_uint_eq(append_sample(log, 7), 7);
+	close_ok(log);
+}
+END_TEST
+
 /* ---- files removed or replaced under a running engine -------------------- */
 
 /* Records 1..n in the active segment; then `damage` does something to it;
@@ -1952,6 +2076,9 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_lock_same_process);
 	tcase_add_test(tc, test_lock_other_process);
 	tcase_add_test(tc, test_lock_released_when_holder_killed);
+	tcase_add_test(tc, test_lock_holds_when_lock_file_is_deleted);
+	tcase_add_test(tc, test_lock_file_symlink_not_followed);
+	tcase_add_test(tc, test_cursor_symlink_not_followed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("config");
@@ -2007,6 +2134,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_torn_tail_last_frame_half_written);
 	tcase_add_test(tc, test_torn_tail_garbage_after_last_frame);
 	tcase_add_test(tc, test_torn_tail_after_clean_close_never_reuses_seq);
+	tcase_add_test(tc, test_torn_tail_repeated_power_cuts_record_a_gap_once);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("files_under_the_engine");

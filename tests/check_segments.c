@@ -3566,6 +3566,110 @@ START_TEST(test_json_double_round_trips)
 }
 END_TEST
 
+/* ---- gap arithmetic (cur_gap_add, cur_gaps_prune, cur_stored_between) ---- */
+
+static int n_gaps(const cur_state *c)
+{
+	int i, n = 0;
+	for (i = 0; i < CUR_MAX_GAPS; i++)
+		n += c->gap_hi[i] != 0;
+	return n;
+}
+
+START_TEST(test_cursor_gap_add_is_idempotent)
+{
+	/* Issue 9 defect 6: every open that found the cursor ahead of the
+	 * data recorded the same gap again, and counts subtracted it twice. */
+	cur_state c;
+	int k;
+
+	memset(&c, 0, sizeof(c));
+	for (k = 0; k < 6; k++)
+		cur_gap_add(&c, 9, 10);
+	ck_assert_int_eq(n_gaps(&c), 1);
+	ck_assert_uint_eq(cur_stored_between(&c, 0, 10), 9);
+	/* Covered already: no change. */
+	cur_gap_add(&c, 9, 10);
+	cur_gap_add(&c, 9, 9);
+	ck_assert_int_eq(n_gaps(&c), 1);
+	ck_assert_uint_eq(cur_stored_between(&c, 0, 20), 19);
+}
+END_TEST
+
+START_TEST(test_cursor_gap_add_merges_overlapping_and_adjacent)
+{
+	cur_state c;
+
+	memset(&c, 0, sizeof(c));
+	cur_gap_add(&c, 10, 20);
+	cur_gap_add(&c, 15, 25); /* overlaps */
+	ck_assert_int_eq(n_gaps(&c), 1);
+	cur_gap_add(&c, 25, 30); /* adjacent above */
+	cur_gap_add(&c, 5, 10);  /* adjacent below */
+	ck_assert_int_eq(n_gaps(&c), 1);
+	ck_assert_uint_eq(cur_stored_between(&c, 0, 40), 40 - 25);
+	/* Two apart, then one that bridges them: one gap. */
+	cur_gap_add(&c, 50, 60);
+	cur_gap_add(&c, 70, 80);
+	ck_assert_int_eq(n_gaps(&c), 3);
+	cur_gap_add(&c, 55, 75);
+	ck_assert_int_eq(n_gaps(&c), 2);
+	ck_assert_uint_eq(cur_stored_between(&c, 0, 100), 100 - 25 - 30);
+	/* Inside one: nothing changes. */
+	cur_gap_add(&c, 52, 58);
+	ck_assert_uint_eq(cur_stored_between(&c, 0, 100), 100 - 25 - 30);
+}
+END_TEST
+
+START_TEST(test_cursor_gap_full_forgets_the_lowest)
+{
+	cur_state c;
+	int i;
+
+	memset(&c, 0, sizeof(c));
+	for (i = 1; i <= CUR_MAX_GAPS; i++)
+		cur_gap_add(&c, (uint64_t)i * 100, (uint64_t)i * 100 + 10);
+	ck_assert_int_eq(n_gaps(&c), CUR_MAX_GAPS);
+	/* Lower than all: dropped itself (overstating, never understating). */
+	cur_gap_add(&c, 10, 20);
+	ck_assert_uint_eq(cur_stored_between(&c, 0, 1000), 1000 - 10 * CUR_MAX_GAPS);
+	/* Higher: the lowest (100, 110] goes. */
+	cur_gap_add(&c, 900, 905);
+	ck_assert_uint_eq(cur_stored_between(&c, 0, 1000), 1000 - 10 * CUR_MAX_GAPS + 10 - 5);
+	ck_assert_uint_eq(cur_stored_between(&c, 100, 110), 10);
+}
+END_TEST
+
+START_TEST(test_cursor_gaps_prune_and_normalize)
+{
+	cur_state c;
+
+	memset(&c, 0, sizeof(c));
+	cur_gap_add(&c, 10, 20);
+	cur_gap_add(&c, 30, 40);
+	c.acked_seq = 15;
+	cur_gaps_prune(&c);
+	ck_assert_uint_eq(cur_stored_between(&c, 15, 40), 25 - 5 - 10);
+	c.acked_seq = 40;
+	cur_gaps_prune(&c);
+	ck_assert_int_eq(n_gaps(&c), 0);
+	/* A cursor from an older version with the same gap in every slot
+	 * loads as one gap. */
+	memset(&c, 0, sizeof(c));
+	for (int i = 0; i < CUR_MAX_GAPS; i++) {
+		c.gap_lo[i] = 9;
+		c.gap_hi[i] = 10;
+	}
+	ck_assert_uint_eq(cur_stored_between(&c, 0, 10), 10 - CUR_MAX_GAPS);
+	cur_gaps_normalize(&c);
+	ck_assert_int_eq(n_gaps(&c), 1);
+	ck_assert_uint_eq(cur_stored_between(&c, 0, 10), 9);
+	/* Empty range and reversed bounds. */
+	ck_assert_uint_eq(cur_stored_between(&c, 10, 10), 0);
+	ck_assert_uint_eq(cur_stored_between(&c, 10, 5), 0);
+}
+END_TEST
+
 static Suite *segments_suite(void)
 {
 	Suite *s = suite_create("segments");
@@ -3677,6 +3781,13 @@ static Suite *segments_suite(void)
 	tcase_add_test(tc, test_cursor_missing_and_empty_file);
 	tcase_add_test(tc, test_cursor_truncated_file);
 	tcase_add_unchecked_fixture(tc, tu_tmp_root_setup, tu_tmp_root_teardown);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("gaps");
+	tcase_add_test(tc, test_cursor_gap_add_is_idempotent);
+	tcase_add_test(tc, test_cursor_gap_add_merges_overlapping_and_adjacent);
+	tcase_add_test(tc, test_cursor_gap_full_forgets_the_lowest);
+	tcase_add_test(tc, test_cursor_gaps_prune_and_normalize);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("json");

@@ -1654,10 +1654,9 @@ void tvfs_mem_power_loss(tvfs_mem *m, uint64_t seed)
 	m->nfds = 0; /* every descriptor closed; their numbers are never reused */
 	for (mnode *n = m->nodes; n; n = n->next) {
 		n->mark = 0;
+		n->lock_fd = 0; /* directories can be locked too */
 		if (n->is_dir)
 			list_copy(&n->live, &n->durable);
-		else
-			n->lock_fd = 0;
 	}
 	mark_reachable(m->root_abs);
 	mark_reachable(m->root_rel);

@@ -260,10 +260,8 @@ static int recover_finish(recover_ctx *rc, const cur_state *src, int have_src)
 		c.last_seq = src->last_seq;
 	if (have_src && src->acked_seq > c.last_seq)
 		c.last_seq = src->acked_seq;
-	for (i = 0; i < rc->lost.n && i < CUR_MAX_GAPS; i++) {
-		c.gap_lo[i] = rc->lost.lo[i] - 1;
-		c.gap_hi[i] = rc->lost.hi[i];
-	}
+	for (i = 0; i < rc->lost.n; i++)
+		cur_gap_add(&c, rc->lost.lo[i] - 1, rc->lost.hi[i]);
 	if (rc->lost.n) {
 		snprintf(path, sizeof(path), "%s/%s", rc->out, SEG_QUARANTINE_DIR);
 		if (mkdir(path, 0700) != 0 && errno != EEXIST)

@@ -29,9 +29,23 @@ static const char REPAIR_USAGE[] =
 	"Exit codes: 0 repaired (or nothing to repair), 1 something could not be repaired,\n"
 	"2 usage or configuration error.\n";
 
+/* "repairing DIR" goes out with the first action (or the summary), so
+ * nothing claims a repair that the lock refused. */
+typedef struct rp_out {
+	const char *dir;
+	int started;
+} rp_out;
+
+static void print_start(rp_out *o)
+{
+	if (!o->started)
+		printf("repairing %s\n", o->dir);
+	o->started = 1;
+}
+
 static void print_action(void *payload, const char *line)
 {
-	(void)payload;
+	print_start(payload);
 	printf("  %s\n", line);
 	fflush(stdout);
 }
@@ -41,6 +55,7 @@ int tool_repair(int argc, char **argv)
 	const char *dir = NULL;
 	edgelog_repair_report rep;
 	edgelog_config cfg;
+	rp_out out;
 	int i, rc;
 
 	for (i = 1; i < argc; i++) {
@@ -78,10 +93,13 @@ int tool_repair(int argc, char **argv)
 	}
 
 	memset(&rep, 0, sizeof(rep));
+	out.dir = dir;
+	out.started = 0;
 	rep.on_action = print_action;
-	printf("repairing %s\n", dir);
-	fflush(stdout);
+	rep.on_action_payload = &out;
 	rc = edgelog_repair(dir, &rep);
+	if (!rc)
+		print_start(&out);
 	if (rc) {
 		int code = rc == EDGELOG_ENOTFOUND || rc == EDGELOG_EINVAL ? TOOL_USAGE :
 									     TOOL_PROBLEM;

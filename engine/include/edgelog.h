@@ -262,7 +262,12 @@ EDGELOG_API int edgelog_open(edgelog **out, const edgelog_config *cfg);
  * of at most EDGELOG_MAX_RECORD bytes (else EDGELOG_EINVAL or
  * EDGELOG_ETOOBIG, and nothing is stored). On success the record's sequence
  * number goes to *seq (may be NULL). Sequence numbers start at 1 and
- * increase by one per accepted record, across restarts.
+ * increase by one per accepted record while the handle is open; after a
+ * restart they continue above every record that was ever synced, so two
+ * records of which either was ever synced (hence uploaded or acknowledged)
+ * never share a seq. The exception: under sync=interval or none, records
+ * a power cut takes before they were synced may have their seqs handed
+ * out again after the restart (segments/FORMAT.md, "The directory").
  * Thread-safe: any number of threads may append at once.
  */
 EDGELOG_API int edgelog_append(edgelog *log, const void *data, size_t len, uint64_t *seq);
@@ -454,6 +459,11 @@ EDGELOG_API void edgelog_reader_on_corrupt(edgelog_reader *r, edgelog_corrupt_fn
 /*
  * Next record, in sequence order. Returns 0 and fills *rec, or EDGELOG_EOF
  * at the current end (call again later to see newer appends), or an error.
+ * Records are seen as soon as they are appended, before they are synced:
+ * under sync=interval or none a power cut may take a record a reader saw,
+ * and its seq may later hold another record (see edgelog_append). Read
+ * only up to edgelog_status.durable_seq to see durable records only.
+ * A seq that repeats (a directory two writers wrote) is damage.
  * rec->data and rec->segment stay valid until the next call on `r`.
  * Damaged frames are skipped (counted in edgelog_reader_corrupt()).
  */

@@ -166,5 +166,23 @@ def test_usage_errors(d):
     assert "--stats" in p.stdout and "--recover OUTDIR" in p.stdout
 
 
+
+def test_verify_seqs_repeated_across_segments_are_damage(d):
+    """Issue 9 defect 2: a log two writers wrote (a second segment starting
+    at a seq the first already holds) must never verify clean."""
+    w = segwriter.Writer("buf", seg_bytes=512)
+    for _ in range(5):
+        w.append()
+    w.close()
+    w.map = None
+    w.next_seq = 3  # the second writer resumes below the first one's end
+    for _ in range(4):
+        w.append()
+    w.close()
+    assert w.segments == [1, 3], w.segments
+    p = run(["dump", "--verify", "buf"], check_rc=1)
+    assert "seq 3 repeats" in p.stdout, p.stdout
+    assert p.stdout.endswith(": DAMAGED\n"), p.stdout
+
 if __name__ == "__main__":
     clitest.main()

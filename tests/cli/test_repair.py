@@ -217,6 +217,8 @@ def test_refuses_while_an_engine_holds_the_directory(d):
             raise AssertionError("the agent did not take the lock")
         p = repair(rc=1)
         assert ("in use by process %d" % agent.pid) in p.stderr, p.stderr
+        # Issue 9 item 11: nothing claims a repair the lock refused.
+        assert "repairing" not in p.stdout, p.stdout
         assert not os.path.exists("buf/quarantine")
     finally:
         agent.stdin.close()
@@ -275,6 +277,61 @@ def test_usage(d):
     assert "not an edgelog directory" in p.stderr and "plain" in p.stderr
     assert os.listdir("plain") == []
 
+
+def test_repeated_power_cuts_record_a_gap_once(d):
+    """Issue 9 defect 6: each open that found the cursor ahead of the data
+    recorded the same gap again and evicted a real one from the cursor's
+    four slots; verify then called a healthy log DAMAGED and repair listed
+    a seq that never held a durable record as lost."""
+
+    def feed(first, last):
+        text = "".join('{"i": %d}\n' % i for i in range(first, last + 1))
+        run(["run", "--dir", "buf", "--quiet"], stdin=text, check_rc=0)
+
+    def zero_newest_frame():
+        segs = sorted(n for n in os.listdir("buf/segments") if n.endswith(".seg"))
+        path = os.path.join("buf/segments", segs[-1])
+        off, size = segwriter.frames(path)[-1]
+        with open(path, "r+b") as f:
+            f.seek(off)
+            f.write(bytes(size))
+
+    feed(1, 3)
+    zero_newest_frame()  # seq 3 lost in a power cut: a real gap
+    feed(4, 6)
+    zero_newest_frame()  # seq 6 too
+    for _ in range(5):
+        run(["run", "--dir", "buf", "--quiet"], stdin="", check_rc=0)
+    assert seqs("buf") == [1, 2, 4, 5]
+    verify_ok("buf", 4)
+    p = repair()
+    assert "lost" not in p.stdout, p.stdout
+    verify_ok("buf", 4)
+
+
+
+def test_zero_byte_segments_after_a_power_cut_at_a_roll_are_stillborn(d):
+    """Issue 9 defect 7: files created at a roll whose content a power cut
+    took are stillborn everywhere: verify is clean, repair removes them
+    without calling them corrupt, status counts nothing."""
+    make()
+    for base in (41, 42):
+        open(os.path.join("buf/segments", SEG(base)), "wb").close()
+    with open(os.path.join("buf/segments", SEG(43)), "wb") as f:
+        f.write(bytes(4096))  # preallocated, header never written
+    verify_ok("buf", 40)
+    run(["dump", "--verify", os.path.join("buf/segments", SEG(41))], check_rc=0)
+    p = repair()
+    assert p.stdout.count("stillborn: segments/") == 3, p.stdout
+    assert "bad segment" not in p.stdout and "corrupt" not in p.stdout, p.stdout
+    assert not os.path.exists("buf/quarantine"), os.listdir("buf")
+    assert sorted(os.listdir("buf/segments")) == [SEG(b) for b in (1, 13, 25, 37)]
+    verify_ok("buf", 40)
+    st = json.loads(run(["status", "--json", "--dir", "buf"], check_rc=0).stdout)
+    assert st["corrupt"] == 0 and st["pending"] == 40, st
+    # No seq up to the stillborn files' bases is handed out again.
+    run(["run", "--dir", "buf", "--quiet"], stdin='{"i": 1}\n', check_rc=0)
+    assert seqs("buf")[-1] > 43, seqs("buf")
 
 if __name__ == "__main__":
     clitest.main()
