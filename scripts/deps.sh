@@ -67,15 +67,18 @@ edgelog_deps_missing()
 }
 
 # apt-get, as root or through sudo (non-interactive when there is no terminal).
+# A freshly booted machine often has apt's daily timer holding the dpkg lock
+# for a minute or two: wait for it (up to 10 minutes) instead of failing.
 _edgelog_apt()
 {
+	local wait=(-o DPkg::Lock::Timeout=600)
 	if [ "$(id -u)" -eq 0 ]; then
-		DEBIAN_FRONTEND=noninteractive apt-get "$@"
+		DEBIAN_FRONTEND=noninteractive apt-get "${wait[@]}" "$@"
 	elif command -v sudo >/dev/null 2>&1; then
 		if [ -t 0 ]; then
-			sudo DEBIAN_FRONTEND=noninteractive apt-get "$@"
+			sudo DEBIAN_FRONTEND=noninteractive apt-get "${wait[@]}" "$@"
 		else
-			sudo -n DEBIAN_FRONTEND=noninteractive apt-get "$@"
+			sudo -n DEBIAN_FRONTEND=noninteractive apt-get "${wait[@]}" "$@"
 		fi
 	else
 		return 1
