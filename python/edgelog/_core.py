@@ -120,14 +120,16 @@ def _fs(path: Union[str, "os.PathLike[str]"]) -> bytes:
 # ---------------------------------------------------------------------------
 # msgpack encoding
 
+_packb = msgpack.packb  # thread-safe, and faster than a cached Packer here
 _tls = threading.local()
 
 
-def _packer() -> msgpack.Packer:
-    p = getattr(_tls, "packer", None)
-    if p is None:
-        p = _tls.packer = msgpack.Packer(use_bin_type=True, autoreset=True)
-    return p
+def _seq_box() -> Any:
+    """This thread's c_uint64 for the seq out-parameter and a pointer to
+    it (allocating both per call costs more than the C append)."""
+    v = c_uint64()
+    _tls.box = box = (v, byref(v))
+    return box
 
 
 def _describe_unpackable(obj: Any, path: str = "record") -> str:
@@ -167,10 +169,8 @@ def pack(obj: Any) -> bytes:
     :class:`SerializationError` naming the offending value's place."""
     if type(obj) is bytes:
         return obj
-    if isinstance(obj, (bytearray, memoryview)):
-        return bytes(obj)
     try:
-        return _packer().pack(obj)
+        return _packb(obj)
     except Exception as e:
         where = _describe_unpackable(obj) or "%s (%s)" % (_typename(obj), e)
         raise SerializationError(
@@ -544,12 +544,21 @@ class Log:
         """
         h = self._h
         if h is None:
-            self._handle()
-        data = record if type(record) is bytes else pack(record)
-        seq = c_uint64()
-        rc = _LIB.edgelog_append(h, data, len(data), byref(seq))
+            h = self._handle()
+        if type(record) is bytes:
+            data = record
+        else:
+            try:
+                data = _packb(record)
+            except Exception:
+                data = pack(record)  # raises SerializationError naming the place
+        try:
+            seq, ref = _tls.box
+        except AttributeError:
+            seq, ref = _seq_box()
+        rc = _LIB.edgelog_append(h, data, len(data), ref)
         if rc:
-            self._raise(rc, h)  # type: ignore[arg-type]
+            self._raise(rc, h)
         return seq.value
 
     def append_json(self, text: Union[str, bytes]) -> int:
