@@ -23,7 +23,8 @@
 # libgcc-12-dev. python3-msgpack is the Python package's one dependency
 # (python/); python3-pytest runs its tests (CTest label python);
 # python3-pip and python3-setuptools install it offline (test_install.py,
-# the README's `pip install --no-build-isolation ./python`).
+# the README's `pip install --no-build-isolation ./python`, in a venv:
+# python3-venv).
 # clickhouse-server is the real destination the clickhouse
 # test (tests/clickhouse/) sends to; the test starts its own instance on
 # loopback, and skips itself when the package is absent.
@@ -54,7 +55,26 @@ EDGELOG_DEPS=(
 	python3-pip
 	python3-setuptools
 	clickhouse-server
+	python3-venv
+	systemd
 )
+
+# Only for deploy/e2e.sh (the container end-to-end test, a .ci/run
+# section), installed by edgelog_deploy_deps_install, not by test.sh: the
+# Docker daemon and client, docker-compose 1.29 (Debian 12 has no compose
+# plugin), debootstrap to make a base image without a registry. systemd
+# gives systemd-analyze, for the unit check (ctest -L deploy; skipped with
+# a message without it); it is in EDGELOG_DEPS above.
+EDGELOG_DEPLOY_DEPS=(
+	docker.io
+	docker-compose
+	debootstrap
+)
+
+edgelog_deploy_deps_install()
+{
+	_edgelog_apt install -y --no-install-recommends "${EDGELOG_DEPLOY_DEPS[@]}"
+}
 
 edgelog_deps_missing()
 {
