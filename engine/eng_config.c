@@ -444,6 +444,7 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 	c->dir = dup_or(cfg->dir, "./edgelog-data");
 	c->endpoint = cfg->endpoint && *cfg->endpoint ? strdup(cfg->endpoint) : NULL;
 	c->device_id = dup_or(cfg->device_id, host);
+	c->device_id_given = cfg->device_id != NULL;
 	if (!c->dir || !c->device_id || (cfg->endpoint && *cfg->endpoint && !c->endpoint)) {
 		eng_conf_free(c);
 		return seg_fail(e, EDGELOG_ENOMEM, "out of memory");

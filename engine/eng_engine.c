@@ -23,6 +23,7 @@
 int eng_set_error(edgelog *log, int code, const seg_err *e)
 {
 	snprintf(log->errmsg, sizeof(log->errmsg), "%s", e->msg);
+	log->errmsg_at = log->vfs->now_ms(log->vfs) / 1000;
 	return code;
 }
 
@@ -36,6 +37,7 @@ static int set_msg(edgelog *log, int code, const char *fmt, ...)
 	pthread_mutex_lock(&log->mu);
 	va_start(ap, fmt);
 	vsnprintf(log->errmsg, sizeof(log->errmsg), fmt, ap);
+	log->errmsg_at = log->vfs->now_ms(log->vfs) / 1000;
 	va_end(ap);
 	pthread_mutex_unlock(&log->mu);
 	return code;
@@ -460,6 +462,16 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	}
 	if (eng_deadletter_recover(log, &e))
 		eng_log(&log->conf, EDGELOG_LOG_ERROR, "%s", e.msg);
+	/* DIR/meta.json: carry the poison count on; record the device id at
+	 * once when it is new, so offline tools name the device right even if
+	 * this run dies without closing. */
+	{
+		int had = eng_meta_load(vfs, log->conf.dir, &log->meta) == 0;
+		log->poisoned = log->meta.poisoned;
+		log->meta_written = log->meta;
+		if (!had || strcmp(log->meta.device_id, log->conf.device_id))
+			eng_meta_sync(log, 1);
+	}
 	return 0;
 
 fail:
@@ -515,6 +527,12 @@ int edgelog_close(edgelog *log)
 	rc2 = eng_store_cursor(log);
 	if (!rc)
 		rc = rc2;
+	/* Leave the directory saying what is true once we are gone: the
+	 * figures as they stand, no engine, not connected (a metrics file
+	 * scraped after exit must not show the last interval's state), and
+	 * the last error for offline status. */
+	eng_snapshot_final(log);
+	eng_meta_sync(log, 0);
 	if (log->cursor_fd >= 0)
 		log->vfs->close(log->vfs, log->cursor_fd);
 	/* Closing the descriptor releases the flock. */
@@ -921,6 +939,11 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	st->upload_enabled = log->conf.endpoint != NULL;
 	memcpy(st->last_error, log->upl_error[0] ? log->upl_error : log->errmsg,
 	       sizeof(st->last_error) - 1);
+	st->last_error_at = log->upl_error[0] ? log->upl_error_at :
+			    log->errmsg[0]    ? log->errmsg_at :
+						0;
+	st->poisoned = log->poisoned;
+	st->running = 1;
 	st->is_connected = log->connected;
 	if (log->retry_at_mono) {
 		int64_t left = log->retry_at_mono - log->vfs->mono_ms(log->vfs);

@@ -20,12 +20,22 @@
 
 #define ENG_SEGMENTS_DIR "segments"
 #define ENG_LOCK_FILE "LOCK"
+#define ENG_META_FILE "meta.json"
+
+/* DIR/meta.json (eng_meta.c, FORMAT.md). */
+typedef struct eng_meta {
+	char device_id[128];
+	char last_error[256];
+	int64_t last_error_at; /* unix seconds; 0: none */
+	uint64_t poisoned;
+} eng_meta;
 
 /* The configuration after defaults and validation; strings owned. */
 typedef struct eng_conf {
 	char *dir;
 	char *endpoint;
 	char *device_id;
+	int device_id_given; /* set by the caller (or the environment), not the host name */
 	uint64_t max_size_bytes;
 	uint32_t retention_days;
 	uint32_t batch_size, batch_timeout_ms;
@@ -113,6 +123,12 @@ struct edgelog {
 	int in_outage; /* failures since the last drained backlog */
 	int64_t retry_at_mono;
 	char upl_error[256];
+	int64_t upl_error_at, errmsg_at; /* unix seconds */
+	uint64_t poisoned;               /* poison dead letters, all runs */
+
+	/* DIR/meta.json: as loaded at open; as last written (snap_mu). */
+	eng_meta meta, meta_written;
+	int meta_warned;
 
 	/* Alerts and the status snapshot (eng_status.c). */
 	pthread_mutex_t alert_mu;
@@ -189,6 +205,17 @@ void eng_snapshot_due(edgelog *log, int force);
 /* Once a second (mu held): if the active segment or the cursor was
  * removed or replaced under the engine, report it and write it back. */
 void eng_guard(edgelog *log);
+
+/* eng_meta.c: load DIR/meta.json (0, or -1 if missing or unreadable);
+ * store one (durably). */
+int eng_meta_load(const seg_vfs *v, const char *dir, eng_meta *m);
+int eng_meta_store(const seg_vfs *v, const char *dir, const eng_meta *m, seg_err *e);
+/* Store the engine's metadata if it changed since last stored, or with
+ * force (no lock held but snap_mu, or at close). */
+void eng_meta_sync(edgelog *log, int force);
+/* At close: the snapshot and metrics file one last time, saying that no
+ * engine runs any more (running 0, is_connected 0). */
+void eng_snapshot_final(edgelog *log);
 
 /* eng_offline.c */
 /* Finish a requeue or dead-letter expiry a crash interrupted (at open,

@@ -79,6 +79,12 @@ static const field fields[] = {
 	F(alert_size_pct, 'u', 0, NULL, NULL),
 	F(alert_failed, 'u', 0, NULL, NULL),
 	F(upload_enabled, 'b', 'g', "upload_enabled", "1 if an endpoint is configured."),
+	F(poisoned, 'u', 'c', "poisoned_records_total",
+	  "Records dead-lettered as poison: 5xx answers in a row while the endpoint accepted "
+	  "other records."),
+	F(last_error_at, 'i', 'g', "last_error_timestamp_seconds",
+	  "Unix time of the last error (0: none)."),
+	F(running, 'b', 'g', "running", "1 while an engine runs on the directory."),
 };
 #undef F
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -392,7 +398,45 @@ void eng_snapshot_due(edgelog *log, int force)
 		}
 	}
 	seg_buf_free(&b);
+	if (write)
+		eng_meta_sync(log, 0);
 	pthread_mutex_unlock(&log->snap_mu);
+}
+
+void eng_snapshot_final(edgelog *log)
+{
+	edgelog_status st;
+	seg_buf b = {0};
+	char path[4300];
+	seg_err e;
+
+	if (edgelog_get_status(log, &st))
+		return;
+	st.running = 0;
+	st.is_connected = 0;
+	st.retry_in_s = 0;
+	pthread_mutex_lock(&log->snap_mu);
+	/* Same shape as a live snapshot, but "stopped": a reader never takes
+	 * it as live (no engine holds the lock), and its pid says who left it. */
+	eng_status_json(&st, "stopped", &b);
+	if (!b.oom && b.len) {
+		b.len--;
+		seg_buf_printf(&b, ",\"pid\":%ld,\"written_at_ms\":%lld,\"interval_ms\":%u}\n",
+			       (long)getpid(), (long long)log->vfs->now_ms(log->vfs),
+			       log->conf.status_interval_ms);
+	}
+	if (!b.oom && !seg_path(path, sizeof(path), log->conf.dir, SNAPSHOT_FILE) &&
+	    seg_write_atomic(log->vfs, path, b.p, b.len, 0644, NULL, &e))
+		eng_log(&log->conf, EDGELOG_LOG_WARN, "status snapshot at close: %s", e.msg);
+	if (log->conf.metrics_file) {
+		b.len = 0;
+		eng_status_prom(&st, &b);
+		if (!b.oom &&
+		    seg_write_atomic(log->vfs, log->conf.metrics_file, b.p, b.len, 0644, NULL, &e))
+			eng_log(&log->conf, EDGELOG_LOG_WARN, "metrics file at close: %s", e.msg);
+	}
+	pthread_mutex_unlock(&log->snap_mu);
+	seg_buf_free(&b);
 }
 
 /* ---- a directory no engine holds ---------------------------------------- */
@@ -439,6 +483,18 @@ static int status_offline(const char *dir, const eng_conf *c, edgelog_status *st
 	seg_list_free(&l);
 
 	snprintf(st->device_id, sizeof(st->device_id), "%s", c->device_id);
+	{
+		/* What the last engine left: its device id (unless one is
+		 * given), its last error, the poison count. */
+		eng_meta m;
+		if (eng_meta_load(v, dir, &m) == 0) {
+			if (!c->device_id_given && m.device_id[0])
+				snprintf(st->device_id, sizeof(st->device_id), "%s", m.device_id);
+			snprintf(st->last_error, sizeof(st->last_error), "%s", m.last_error);
+			st->last_error_at = m.last_error_at;
+			st->poisoned = m.poisoned;
+		}
+	}
 	acked = cur.acked_seq < data_last ? cur.acked_seq : data_last;
 	st->pending = cur_stored_between(&cur, acked, data_last);
 	st->sent = cur.sent;

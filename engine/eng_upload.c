@@ -84,17 +84,26 @@ static int apply(edgelog *log, const upl_result *r)
 		log->in_outage = 1;
 		log->retry_at_mono = r->retry_at_ms;
 	}
-	if (r->error[0])
+	if (r->error[0]) {
 		snprintf(log->upl_error, sizeof(log->upl_error), "%s", r->error);
+		log->upl_error_at = log->vfs->now_ms(log->vfs) / 1000;
+	}
+	if (r->poisoned) {
+		log->poisoned += r->poisoned;
+		eng_log(&log->conf, EDGELOG_LOG_WARN,
+			"upload: %llu record(s) dead-lettered as poison, moved to %s: %s",
+			(unsigned long long)r->poisoned, log->faileddir, r->error);
+	}
 	if (r->handled_seq > log->cur.acked_seq) {
 		uint64_t last = log->w.next_seq - 1;
 		uint64_t h = r->handled_seq < last ? r->handled_seq : last;
 		log->cur.sent += r->delivered;
 		log->cur.failed += r->dead;
-		if (r->dead)
+		if (r->dead > r->poisoned)
 			eng_log(&log->conf, EDGELOG_LOG_WARN,
 				"upload: %llu record(s) refused for good, moved to %s: %s",
-				(unsigned long long)r->dead, log->faileddir, r->error);
+				(unsigned long long)(r->dead - r->poisoned), log->faileddir,
+				r->error);
 		log->cur.acked_seq = h;
 		if (log->first_seq <= h)
 			log->first_seq = h + 1;

@@ -2615,6 +2615,9 @@ START_TEST(test_backoff_503_burst_then_reset)
 	srv_set(s, 0, N);
 	srv_set(s, 1, 503);
 	cfg_std(&c, dir, url);
+	/* About the backoff of one request: more 503s than poison detection
+	 * takes before it splits the batch. */
+	c.poison_tries = N + 1;
 	log = tu_open_ok(&c);
 	append_samples(log, 1, 50);
 	ck_assert_int_eq(edgelog_start(log), 0);
@@ -2896,6 +2899,147 @@ START_TEST(test_poison_record_dead_lettered)
 	ck_assert_uint_eq(st.failed, 1);
 	ck_assert_uint_eq(st.sent, 999);
 	ck_assert_uint_eq(st.pending, 0);
+	srv_stop(s);
+	free(url);
+	free(dir);
+}
+END_TEST
+
+#define POISON_500_BODY "Code: 26, e.displayText() = DB::Exception: Cannot parse JSON string"
+
+/* 500 for any batch holding seq p[0] (a receiver that cannot parse that
+ * row answers as ClickHouse does); 200 otherwise. */
+static void script_poison_500(srv *s, size_t idx, const srv_req *rq, const srv_rec *recs,
+			      srv_reply *out)
+{
+	size_t i;
+	(void)idx;
+	for (i = 0; i < rq->nrec; i++)
+		if (recs[i].seq == (uint64_t)s->p[0]) {
+			out->status = 500;
+			snprintf(out->body, sizeof(out->body), "%s", POISON_500_BODY);
+		}
+}
+
+static void cfg_poison(edgelog_config *c, const char *dir, const char *url)
+{
+	cfg_std(c, dir, url);
+	c->poison_tries = 3;
+	c->retry_base_ms = 5;
+	c->retry_max_ms = 50;
+}
+
+/* Issue 11: a receiver that answers 500 to one record (not 4xx) used to
+ * stop the whole backlog behind it for ever. Now that record alone goes to
+ * failed/, with the status and the answer, counted as poisoned; the rest
+ * are delivered. Wherever it sits: first, in the middle, last. */
+START_TEST(test_poison_500_only_that_record_dead_lettered)
+{
+	static const uint64_t where[] = {1, 500, 1000};
+	size_t w;
+
+	for (w = 0; w < sizeof(where) / sizeof(where[0]); w++) {
+		char *dir = tu_mkdtemp("poison500");
+		srv *s = srv_start(script_poison_500);
+		char *url = url_for(s->port, "http", "127.0.0.1");
+		edgelog_config c;
+		edgelog *log;
+		edgelog_status st;
+		dead_rec dead[4];
+		size_t nd;
+
+		srv_set(s, 0, (long)where[w]);
+		cfg_poison(&c, dir, url);
+		log = tu_open_ok(&c);
+		append_samples(log, 1, 1000);
+		ck_assert_int_eq(edgelog_start(log), 0);
+		if (where[w] == 1000) {
+			/* The last record, nothing after it: no other record can
+			 * show the endpoint is up, so it is kept, however often
+			 * it fails... */
+			WAIT_FOR(log, st, 20000, st.sent == 999);
+			while (srv_nreq(s) < 60)
+				sleep_ms(5);
+			st = status_of(log);
+			ck_assert_msg(st.failed == 0 && st.pending == 1, STATUS_FMT,
+				      STATUS_ARGS(st));
+			/* ...until another record goes through. */
+			append_samples(log, 1001, 1);
+		}
+		WAIT_FOR(log, st, 20000,
+			 st.pending == 0 &&
+				 st.sent + st.failed >= (where[w] == 1000 ? 1001 : 1000));
+		ck_assert_msg(st.failed == 1 && st.poisoned == 1, "seq %llu: " STATUS_FMT,
+			      (unsigned long long)where[w], STATUS_ARGS(st));
+		ck_assert_uint_eq(st.sent, where[w] == 1000 ? 1000 : 999);
+		check_acked_range(s, 1, where[w] == 1000 ? 1001 : 1000, where[w]);
+		ck_assert_int_le(close_timed(log), 3000);
+
+		nd = read_dead(dir, dead, 4);
+		ck_assert_uint_eq(nd, 1);
+		ck_assert_uint_eq(dead[0].seq, where[w]);
+		ck_assert_int_eq(dead[0].status, 500);
+		ck_assert_msg(strstr(dead[0].reason, "HTTP 500") &&
+				      strstr(dead[0].reason, "Cannot parse JSON") &&
+				      strstr(dead[0].reason, "poison"),
+			      "reason '%s'", dead[0].reason);
+		free(dead[0].data);
+		pthread_mutex_lock(&g_log_mu);
+		ck_assert_msg(strstr(g_logs, "dead-lettered as poison") != NULL, "logs: %s",
+			      g_logs);
+		pthread_mutex_unlock(&g_log_mu);
+		/* Offline too: counted, and the metric is there. */
+		ck_assert_int_eq(edgelog_status_dir(dir, &st, NULL), 0);
+		ck_assert_uint_eq(st.poisoned, 1);
+		ck_assert_uint_eq(st.failed, 1);
+		srv_stop(s);
+		free(url);
+		free(dir);
+	}
+}
+END_TEST
+
+/* Issue 11: the other half of poison detection. An endpoint that answers
+ * 500 to everything (down behind a proxy) gets hundreds of tries with a
+ * tiny backoff and poison_tries 2, batches split to single records and
+ * probes sent, and still nothing is dead-lettered; when it comes back everything is
+ * delivered once. */
+START_TEST(test_poison_fully_down_500_nothing_dead_lettered)
+{
+	char *dir = tu_mkdtemp("down500");
+	srv *s = srv_start(script_first_n);
+	char *url = url_for(s->port, "http", "127.0.0.1");
+	edgelog_config c;
+	edgelog *log;
+	edgelog_status st;
+
+	srv_set(s, 0, 1L << 40); /* every request */
+	srv_set(s, 1, 500);
+	cfg_std(&c, dir, url);
+	c.poison_tries = 2;
+	c.retry_base_ms = 1;
+	c.retry_max_ms = 4;
+	log = tu_open_ok(&c);
+	append_samples(log, 1, 300);
+	ck_assert_int_eq(edgelog_start(log), 0);
+	{
+		int64_t until = mono_ms() + 20000;
+		while (srv_nreq(s) < 400 && mono_ms() < until)
+			sleep_ms(10);
+	}
+	/* Far more than it takes to split 300 records down to one and
+	 * probe (2 tries a level, 9 levels). */
+	ck_assert_uint_ge(srv_nreq(s), 100);
+	st = status_of(log);
+	ck_assert_msg(st.failed == 0 && st.poisoned == 0 && st.pending == 300 && st.sent == 0,
+		      STATUS_FMT, STATUS_ARGS(st));
+	ck_assert_uint_eq(read_dead(dir, NULL, 0), 0);
+	srv_set(s, 0, 0); /* back */
+	WAIT_FOR(log, st, 20000, st.pending == 0);
+	ck_assert_msg(st.failed == 0 && st.sent == 300, STATUS_FMT, STATUS_ARGS(st));
+	check_acked_range(s, 1, 300, 0);
+	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_uint_eq(read_dead(dir, NULL, 0), 0);
 	srv_stop(s);
 	free(url);
 	free(dir);
@@ -3855,6 +3999,8 @@ static Suite *uploader_suite(void)
 	tcase_add_test(tc, test_backoff_503_burst_then_reset);
 	tcase_add_test(tc, test_idempotency_key_stable_on_retry);
 	tcase_add_test(tc, test_poison_record_dead_lettered);
+	tcase_add_test(tc, test_poison_500_only_that_record_dead_lettered);
+	tcase_add_test(tc, test_poison_fully_down_500_nothing_dead_lettered);
 	tcase_add_test(tc, test_nested_map_keys_record_delivered);
 	tcase_add_test(tc, test_unencodable_record_dead_lettered);
 	tcase_add_test(tc, test_413_splits_until_accepted);

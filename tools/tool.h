@@ -39,9 +39,10 @@ int tool_parse_u64(const char *cmd, const char *opt, const char *s, unsigned lon
 
 /* ms since the epoch as "2026-11-28T21:03:04.123Z". */
 void tool_fmt_time(int64_t ms, char *out, size_t n);
-/* device_id for --json: arg, $EDGELOG_DEVICE_ID, $EDGE_DEVICE_ID, the host
- * name (written into host). */
-const char *tool_device_id(const char *arg, char *host, size_t n);
+/* device_id for --json: arg, $EDGELOG_DEVICE_ID, $EDGE_DEVICE_ID, the id
+ * stored in the directory holding path (DIR/meta.json), the host name (the
+ * last two written into host). */
+const char *tool_device_id(const char *arg, const char *path, char *host, size_t n);
 /* The table's header line. */
 void tool_table_header(seg_buf *line);
 /* Append rec's line: the wire envelope {"device_id","seq","ts","data"} with

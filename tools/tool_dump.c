@@ -47,7 +47,7 @@ static const char DUMP_USAGE[] =
 	"                damaged byte ranges; exit 1 if anything was lost\n"
 	"  --from SEQ    start at this sequence number\n"
 	"  --to SEQ      stop after this sequence number\n"
-	"  --device-id ID  device_id for --json (default: $EDGELOG_DEVICE_ID, the host name)\n"
+	"  --device-id ID  device_id for --json (default: $EDGELOG_DEVICE_ID, the id stored in the directory, the host name)\n"
 	"  -h, --help    this text\n"
 	"\n"
 	"Exit codes: 0 no damage found, 1 damage found (or, with --recover, records lost),\n"
@@ -546,7 +546,7 @@ int tool_dump(int argc, char **argv)
 	if (modes > 1)
 		return tool_fail("dump", TOOL_USAGE,
 				 "--json, --verify, --stats and --recover: choose one");
-	device = tool_device_id(device, host, sizeof(host));
+	device = tool_device_id(device, path, host, sizeof(host));
 
 	rc = edgelog_reader_open(&r, path, from);
 	if (rc)

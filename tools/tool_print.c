@@ -21,7 +21,7 @@ void tool_fmt_time(int64_t ms, char *out, size_t n)
 		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000 + 1000) % 1000);
 }
 
-const char *tool_device_id(const char *arg, char *host, size_t n)
+const char *tool_device_id(const char *arg, const char *path, char *host, size_t n)
 {
 	const char *d = arg && *arg ? arg : getenv("EDGELOG_DEVICE_ID");
 
@@ -29,6 +29,9 @@ const char *tool_device_id(const char *arg, char *host, size_t n)
 		d = getenv("EDGE_DEVICE_ID");
 	if (d && *d)
 		return d;
+	/* The id the engine that wrote the directory was configured with. */
+	if (path && edgelog_dir_device_id(path, host, n) == 0)
+		return host;
 	if (gethostname(host, n) != 0)
 		snprintf(host, n, "unknown");
 	host[n - 1] = '\0';

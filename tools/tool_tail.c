@@ -48,7 +48,7 @@ static const char TAIL_USAGE[] =
 	"                the output goes away (all three: exit 0)\n"
 	"  --json        one record per line: {\"device_id\",\"seq\",\"ts\",\"data\"}\n"
 	"  --from SEQ    start at this sequence number instead of the last N\n"
-	"  --device-id ID  device_id for --json (default: $EDGELOG_DEVICE_ID, the host name)\n"
+	"  --device-id ID  device_id for --json (default: $EDGELOG_DEVICE_ID, the id stored in the directory, the host name)\n"
 	"  -h, --help    this text\n"
 	"\n"
 	"Damaged frames are skipped and reported on stderr with segment and byte offset.\n"
@@ -336,7 +336,7 @@ int tool_tail(int argc, char **argv)
 	}
 	if (have_n && have_from)
 		return tool_fail("tail", TOOL_USAGE, "-n and --from exclude each other");
-	c.device = tool_device_id(c.device, host, sizeof(host));
+	c.device = tool_device_id(c.device, dir, host, sizeof(host));
 	if ((rc = resolve_segdir(dir, segdir, sizeof(segdir))))
 		return rc;
 	if (seg_path(c.cpath, sizeof(c.cpath), dir, CUR_FILE))

@@ -48,6 +48,8 @@ typedef struct upl_result {
 				* (0: no progress) */
 	uint64_t delivered;   /* records the cloud accepted in this step */
 	uint64_t dead;        /* records moved to the dead-letter store */
+	uint64_t poisoned;    /* of those, records that kept getting 5xx answers
+			       * while the endpoint accepted others (poison) */
 	uint64_t corrupt;     /* damaged ranges the reader skipped */
 	int64_t next_ts_ms;   /* append time of the first record not yet handled,
 			       * when the uploader holds it (0: unknown) */

@@ -29,6 +29,7 @@
 #define MAX_RANGES 64 /* split depth for a 2^32-record batch */
 #define MAX_REQUESTS_PER_STEP 64
 #define DEAD_SEGMENT_BYTES (1u << 20)
+#define NO_MARK UINT64_MAX
 
 typedef struct rec_ref {
 	uint64_t seq;
@@ -66,7 +67,17 @@ struct upl {
 	int n_ranges;
 	size_t done; /* cur->recs[0 .. done) are handled */
 
-	unsigned attempt;      /* consecutive transient failures */
+	unsigned attempt; /* consecutive transient failures */
+
+	/* Poison detection (see upl_step): 5xx answers in a row to the head
+	 * range; 2xx answers so far; oks when the head, a single record,
+	 * first got a 5xx (NO_MARK: not yet); a probe (the range after the
+	 * head) is due; records after the head a probe delivered. */
+	unsigned head_5xx;
+	uint64_t oks, single_mark;
+	int probe;
+	size_t ahead_hi;       /* cur->recs[head + 1 .. ahead_hi) delivered (0: none) */
+	uint64_t ahead_n;      /* how many, not yet reported */
 	int64_t retry_at_ms;   /* monotonic */
 	int64_t first_wait_ms; /* when records were first seen waiting (0: none) */
 	uint64_t rng;
@@ -198,6 +209,7 @@ int upl_create(upl **out, const upl_conf *c, const seg_vfs *v, const char *segdi
 	u->next = &u->b[1];
 	snprintf(u->segdir, sizeof(u->segdir), "%s", segdir);
 	snprintf(u->faileddir, sizeof(u->faileddir), "%s", faileddir);
+	u->single_mark = NO_MARK;
 	u->rng = (uint64_t)v->mono_ms(v) * 0x9e3779b97f4a7c15ull + 1;
 	v->random(v, &u->rng, sizeof(u->rng));
 	u->rng |= 1;
@@ -241,11 +253,21 @@ static void batch_clear(batch *b)
 	b->encoded = 0;
 }
 
+static void poison_reset(upl *u)
+{
+	u->head_5xx = 0;
+	u->single_mark = NO_MARK;
+	u->probe = 0;
+}
+
 static void drop_batch(upl *u)
 {
 	batch_clear(u->cur);
 	u->done = 0;
 	u->n_ranges = 0;
+	u->ahead_hi = 0;
+	u->ahead_n = 0;
+	poison_reset(u);
 }
 
 /* The prefetched batch is not going to be sent as read (a failure, a split,
@@ -520,6 +542,112 @@ static int split_range(upl *u, size_t mid)
 	return 0;
 }
 
+enum {
+	POISON_BACKOFF,
+	POISON_NEXT,
+	POISON_STOP
+};
+
+static void head_done(upl *u, upl_result *res);
+
+/* A 5xx answer to the head range cur->recs[lo, hi) (not a probe). Returns
+ * POISON_BACKOFF (back off as for any transient failure, perhaps after a
+ * split), POISON_NEXT (go on at once: the record was dead-lettered, or a
+ * probe is due) or POISON_STOP (*rc: a dead letter could not be stored). */
+static int poison_5xx(upl *u, size_t lo, size_t hi, uint64_t limit, const upl_response *r,
+		      upl_result *res, int *rc)
+{
+	const rec_ref *rr = &u->cur->recs[lo];
+	char why[256];
+	seg_err e;
+
+	u->head_5xx++;
+	if (hi - lo > 1) {
+		if (u->head_5xx >= u->c.poison_tries) {
+			/* Perhaps one record the receiver cannot take: halves,
+			 * each given poison_tries chances of its own. */
+			poison_reset(u);
+			split_range(u, lo + (hi - lo) / 2);
+		}
+		return POISON_BACKOFF;
+	}
+	if (u->single_mark == NO_MARK)
+		u->single_mark = u->oks;
+	if (u->head_5xx < u->c.poison_tries)
+		return POISON_BACKOFF;
+	if (u->oks > u->single_mark) {
+		/* It kept failing while the endpoint accepted other records:
+		 * poison. Set aside with the answer, counted; go on. */
+		seg_msg(why, sizeof(why),
+			"HTTP %ld: %s (poison: %u answers 5xx in a row while the endpoint "
+			"accepted other records)",
+			r->status, r->body, u->head_5xx);
+		if ((*rc = dead_letter(u, rr, r->status, why, 0, &e))) {
+			seg_msg(res->error, sizeof(res->error), "dead letter for seq %llu: %s",
+				(unsigned long long)rr->seq, e.msg);
+			u->retry_at_ms = u->vfs->mono_ms(u->vfs) + u->c.retry_max_ms;
+			res->retry_at_ms = u->retry_at_ms;
+			res->failure = 1;
+			return POISON_STOP;
+		}
+		seg_msg(res->error, sizeof(res->error), "seq %llu dead-lettered: %s",
+			(unsigned long long)rr->seq, why);
+		res->dead++;
+		res->poisoned++;
+		u->done = hi;
+		res->handled_seq = rr->seq;
+		u->attempt = 0;
+		pop_range(u);
+		head_done(u, res);
+		return POISON_NEXT;
+	}
+	if (u->n_ranges > 1) {
+		/* Is the endpoint up? Send the records after this one. */
+		u->probe = 1;
+		return POISON_NEXT;
+	}
+	if (limit > rr->seq && u->done == lo && lo + 1 == u->cur->n) {
+		/* Nothing after it in this batch, but records wait: read the
+		 * batch again from this record on, with them. */
+		drop_next(u);
+		drop_batch(u);
+	}
+	return POISON_BACKOFF;
+}
+
+/* The head range was just handled (delivered or dead-lettered) and popped:
+ * records a probe delivered ahead of it now count as handled too. */
+static void head_done(upl *u, upl_result *res)
+{
+	poison_reset(u);
+	if (u->ahead_hi > u->done) {
+		u->done = u->ahead_hi;
+		res->handled_seq = u->cur->recs[u->ahead_hi - 1].seq;
+		res->delivered += u->ahead_n;
+	}
+	u->ahead_hi = 0;
+	u->ahead_n = 0;
+}
+
+/*
+ * Poison detection. A receiver may answer 5xx to a body it cannot take
+ * (ClickHouse: 500 for a row it cannot parse) as it would while down; only
+ * the second case must keep the records. So: after poison_tries 5xx
+ * answers in a row to the same range, the range is split as for a 4xx
+ * (still with the backoff: the endpoint may just be down). A single record
+ * that got poison_tries 5xx answers in a row is dead-lettered only once
+ * the same endpoint accepted other records after its first failure: the
+ * range after it is sent as a probe, and the record is tried once more
+ * after the probe's 2xx. An endpoint that is down answers no 2xx, so a
+ * plain outage never dead-letters anything, however long. When nothing
+ * follows the record in the batch, the batch is read again to take in
+ * the records that arrived meanwhile.
+ *
+ * A probe's records reach the receiver before the poison record (which
+ * never reaches it); if the record goes through on its last try after all,
+ * it arrives after them. Receivers dedupe and order by (device_id, seq).
+ */
+
 int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile int *abort_flag,
 	     upl_result *res)
 {
@@ -577,7 +705,8 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 	}
 
 	while (u->n_ranges > 0 && res->requests < MAX_REQUESTS_PER_STEP) {
-		size_t lo = u->range_lo[0], hi = u->range_hi[0];
+		int probe = u->probe && u->n_ranges > 1;
+		size_t lo = u->range_lo[probe], hi = u->range_hi[probe];
 		int whole = lo == 0 && hi == u->cur->n && u->n_ranges == 1;
 		upl_response r;
 		size_t bad = lo;
@@ -585,9 +714,18 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 
 		if (abort_flag && *abort_flag)
 			break;
+		u->probe = 0;
 		enc = start_range(u, lo, hi, abort_flag, &r, &bad);
 		if (enc == ENC_ABORTED)
 			break;
+		if (probe && enc) {
+			/* The probe cannot be encoded as it is: no proof this
+			 * time; the head waits for the backoff and tries again. */
+			u->retry_at_ms = u->vfs->mono_ms(u->vfs) + u->c.retry_base_ms;
+			res->retry_at_ms = u->retry_at_ms;
+			res->wait_ms = u->c.retry_base_ms;
+			break;
+		}
 		if (enc == ENC_SPLIT) {
 			drop_next(u);
 			if (split_range(u, lo + (hi - lo) / 2))
@@ -634,10 +772,13 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 				res->dead++;
 				res->handled_seq = rr->seq;
 				u->done = lo + 1;
-				if (hi - lo == 1)
+				if (hi - lo == 1) {
 					pop_range(u);
-				else
+					head_done(u, res);
+				} else {
 					u->range_lo[0] = lo + 1;
+					poison_reset(u);
+				}
 			}
 			continue;
 		}
@@ -657,15 +798,49 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 		}
 		res->requests++;
 		res->http_status = r.status;
+		if (probe && !r.transport_error && r.status >= 200 && r.status <= 299) {
+			/* The endpoint takes other records: they are delivered
+			 * (reported once the head is handled); the head is tried
+			 * once more, now. */
+			res->success = 1;
+			res->failure = 0;
+			u->oks++;
+			u->ahead_hi = hi;
+			u->ahead_n += hi - lo;
+			memmove(u->range_lo + 1, u->range_lo + 2,
+				(size_t)(u->n_ranges - 2) * sizeof(size_t));
+			memmove(u->range_hi + 1, u->range_hi + 2,
+				(size_t)(u->n_ranges - 2) * sizeof(size_t));
+			u->n_ranges--;
+			continue;
+		}
+		if (probe) {
+			/* The probe failed too: the endpoint is not well; nothing
+			 * is dead-lettered. Back off as for any failure. */
+			int64_t delay = (int64_t)upl_backoff_ms(
+				u->c.retry_base_ms, u->c.retry_max_ms, u->attempt, rnd(u));
+			drop_next(u);
+			seg_msg(res->error, sizeof(res->error), "%s", r.error);
+			if (u->attempt < 63)
+				u->attempt++;
+			u->retry_at_ms = u->vfs->mono_ms(u->vfs) + delay;
+			res->retry_at_ms = u->retry_at_ms;
+			res->wait_ms = delay;
+			res->failure = 1;
+			res->success = 0;
+			break;
+		}
 		if (!r.transport_error && r.status >= 200 && r.status <= 299) {
 			res->success = 1;
 			res->failure = 0;
+			u->oks++;
 			res->delivered += hi - lo;
 			u->done = hi;
 			res->handled_seq = u->cur->recs[hi - 1].seq;
 			u->attempt = 0;
 			u->retry_at_ms = 0;
 			pop_range(u);
+			head_done(u, res);
 			if (!u->n_ranges && u->next->n) {
 				/* The next batch is read and encoded: send it now. */
 				batch *t = u->cur;
@@ -682,6 +857,13 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 		/* Anything but a success: the prefetched batch waits its turn. */
 		drop_next(u);
 		seg_msg(res->error, sizeof(res->error), "%s", r.error);
+		if (!r.transport_error && r.status >= 500 && r.status <= 599 && u->c.poison_tries) {
+			int act = poison_5xx(u, lo, hi, limit, &r, res, &rc);
+			if (act == POISON_STOP)
+				return rc;
+			if (act == POISON_NEXT)
+				continue;
+		}
 		if (r.transport_error || upl_status_retryable(r.status)) {
 			int64_t delay = (int64_t)upl_backoff_ms(
 				u->c.retry_base_ms, u->c.retry_max_ms, u->attempt, rnd(u));
@@ -721,7 +903,9 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 			u->done = hi;
 			res->handled_seq = u->cur->recs[lo].seq;
 			pop_range(u);
+			head_done(u, res);
 		} else {
+			poison_reset(u);
 			if (split_range(u, lo + (hi - lo) / 2))
 				break; /* cannot happen: depth <= log2(n) */
 		}

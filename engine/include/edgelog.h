@@ -357,6 +357,13 @@ typedef struct edgelog_status {
 	uint64_t alert_size_pct;
 	uint64_t alert_failed;
 	int upload_enabled; /* an endpoint is configured (0: buffer only) */
+	/* Dead letters set aside by poison detection (records that kept
+	 * getting 5xx answers while the endpoint accepted others; counted in
+	 * failed too). */
+	uint64_t poisoned;
+	int64_t last_error_at; /* unix seconds when last_error happened; 0: none */
+	int running;           /* 1: a running engine reports; 0: none runs (offline, or
+				* the snapshot an engine left at close) */
 } edgelog_status;
 
 /* Snapshot of the engine's counters and state. */
@@ -387,6 +394,13 @@ EDGELOG_API int edgelog_ack(edgelog *log, uint64_t seq);
  * -1, an engine holds it but left no fresh snapshot (hung, or a version
  * that writes none): computed from the files, which may lag behind it. */
 EDGELOG_API int edgelog_status_dir(const char *dir, edgelog_status *st, int *live);
+
+/* The device id stored in a directory (DIR/meta.json, written by the
+ * engine): what offline status, metrics, `dump --json` and `tail --json`
+ * use when no device id is given. path may be the directory, its
+ * segments/ or a segment file in it. 0, or EDGELOG_ENOTFOUND if none is
+ * stored, EDGELOG_EINVAL if it does not fit in cap bytes. */
+EDGELOG_API int edgelog_dir_device_id(const char *path, char *out, size_t cap);
 
 /* Write status plus per-segment detail as JSON to out_path ("-": stdout).
  * Atomic: a temporary file renamed over out_path. */

@@ -200,9 +200,9 @@ def _status_dict(st: _lib.Status, source: Optional[str]) -> Dict[str, Any]:
         v = getattr(st, name)
         if isinstance(v, bytes):
             v = v.decode("utf-8", "replace") or None
-        elif name in ("is_connected", "upload_enabled"):
+        elif name in ("is_connected", "upload_enabled", "running"):
             v = bool(v)
-        elif name == "last_success_at":
+        elif name in ("last_success_at", "last_error_at"):
             v = v or None
         d[name] = v
     d["alerts"] = [

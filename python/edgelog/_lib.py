@@ -134,6 +134,9 @@ class Status(Structure):
         ("alert_size_pct", c_uint64),
         ("alert_failed", c_uint64),
         ("upload_enabled", c_int),
+        ("poisoned", c_uint64),
+        ("last_error_at", c_int64),
+        ("running", c_int),
     ]
 
 

@@ -312,5 +312,83 @@ def test_cleanup_removes_acked_and_reports(tmp):
     assert "no such directory" in p.stderr
 
 
+def closed_url():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return "http://127.0.0.1:%d/log" % port
+
+
+def metric(text, name):
+    m = re.search(r"^edgelog_%s\{([^}]*)\} (\S+)$" % name, text, re.M)
+    assert m, "no %s in:\n%s" % (name, text)
+    return m.group(1), m.group(2)
+
+
+def test_metrics_file_and_snapshot_say_stopped_after_close(tmp):
+    # Issue 11, defect 1: after the agent exits, the metrics file kept the
+    # last interval's figures (connected, records pending) for ever.
+    d = os.path.join(tmp, "buf")
+    prom = os.path.join(tmp, "edgelog.prom")
+    sp, url, out = sink(tmp, "sink")
+    try:
+        env = dict(SMALL, EDGELOG_ENDPOINT=url, EDGELOG_METRICS_FILE=prom,
+                   EDGELOG_STATUS_INTERVAL_MS="100")
+        lines = "".join('{"i": %d}\n' % i for i in range(25))
+        run(["run", "--dir", d, "--drain", "--drain-timeout", "30", "--quiet"], stdin=lines,
+            env=env, check_rc=0)
+    finally:
+        sp.terminate()
+        sp.wait(timeout=10)
+    with open(prom) as f:
+        text = f.read()
+    assert metric(text, "running") == ('device_id="golden-cam"', "0"), text
+    assert metric(text, "connected")[1] == "0", text
+    assert metric(text, "pending_records")[1] == "0", text
+    assert metric(text, "sent_records_total")[1] == "25", text
+    with open(os.path.join(d, "status.json")) as f:
+        snap = json.load(f)
+    assert snap["source"] == "stopped" and snap["running"] is False, snap
+    assert snap["is_connected"] is False and snap["pending"] == 0, snap
+    # Offline status is computed from the files, never taken from it.
+    st = status_json(d)
+    assert st["source"] == "offline" and st["running"] is False and st["sent"] == 25, st
+
+
+def test_offline_status_keeps_device_id_and_last_error(tmp):
+    # Issue 11, defects 5 and 6: offline status showed the host name and
+    # last_error null right after a run that ended with an upload error.
+    d = os.path.join(tmp, "buf")
+    env = {"EDGELOG_ENDPOINT": closed_url(), "EDGELOG_RETRY_BASE_MS": "20",
+           "EDGELOG_CLOSE_GRACE_MS": "300", "EDGELOG_BATCH_TIMEOUT_MS": "10"}
+    t0 = int(time.time())
+    run(["run", "--dir", d, "--device-id", "cam-offline-7", "--quiet"],
+        stdin='{"i": 1}\n{"i": 2}\n', env=env, check_rc=0)
+    clean = {k: v for k, v in SMALL.items() if k != "EDGELOG_DEVICE_ID"}
+    st = status_json(d, env=clean)
+    assert st["source"] == "offline", st
+    assert st["device_id"] == "cam-offline-7", st
+    assert st["last_error"] and "127.0.0.1" in st["last_error"], st
+    assert t0 - 1 <= st["last_error_at"] <= int(time.time()) + 1, st
+    assert st["pending"] == 2, st
+    p = run(["metrics", d], env=clean, check_rc=0)
+    assert 'device_id="cam-offline-7"' in p.stdout and "golden-cam" not in p.stdout
+    for cmd in (["dump", "--json", d], ["tail", "--json", "-n", "2", d],
+                ["dump", "--json", os.path.join(d, "segments")]):
+        p = run(cmd, env=clean, check_rc=0)
+        recs = [json.loads(l) for l in p.stdout.splitlines()]
+        assert [r["device_id"] for r in recs] == ["cam-offline-7"] * 2, (cmd, p.stdout)
+    # A device id given still wins.
+    st = status_json(d, env=dict(clean, EDGELOG_DEVICE_ID="other"))
+    assert st["device_id"] == "other", st
+    p = run(["dump", "--json", "--device-id", "x9", d], env=clean, check_rc=0)
+    assert json.loads(p.stdout.splitlines()[0])["device_id"] == "x9"
+    with open(os.path.join(d, "meta.json")) as f:
+        meta = json.load(f)
+    assert meta["device_id"] == "cam-offline-7" and meta["last_error"], meta
+
+
 if __name__ == "__main__":
     clitest.main()
