@@ -53,6 +53,7 @@ static struct {
 	uint64_t n, always_n, sqlite_n, sqlite_full_n;
 	int threads;
 	uint32_t interval_ms;
+	uint64_t rate; /* appends/s per thread for edgelog cases; 0: full speed */
 	unsigned pool;
 	uint64_t seed;
 	uint64_t open_mb;
@@ -91,6 +92,7 @@ enum case_id {
 	C_INTERVAL_M,
 	C_ALWAYS_1,
 	C_ALWAYS_M,
+	C_ALWAYS_16,
 	C_SQL_NORMAL_1,
 	C_SQL_FULL_1,
 	C_SQL_FULL_M,
@@ -102,7 +104,7 @@ struct case_def {
 	enum kind kind;
 	const char *base;     /* name without the thread suffix */
 	int mode;             /* edgelog_sync_mode, or 1 NORMAL / 2 FULL for SQLite */
-	int multi;            /* uses opt.threads threads */
+	int multi;            /* 1: uses opt.threads threads; > 1: that many */
 	const char *sync_str; /* printed */
 };
 
@@ -113,6 +115,7 @@ static const struct case_def cases[C_COUNT] = {
 	[C_INTERVAL_M] = {K_EDGELOG, "interval", EDGELOG_SYNC_INTERVAL, 1, "interval"},
 	[C_ALWAYS_1] = {K_EDGELOG, "always", EDGELOG_SYNC_ALWAYS, 0, "always"},
 	[C_ALWAYS_M] = {K_EDGELOG, "always", EDGELOG_SYNC_ALWAYS, 1, "always"},
+	[C_ALWAYS_16] = {K_EDGELOG, "always", EDGELOG_SYNC_ALWAYS, 16, "always"},
 	[C_SQL_NORMAL_1] = {K_SQLITE, "sqlite-normal", 1, 0, "NORMAL"},
 	[C_SQL_FULL_1] = {K_SQLITE, "sqlite-full", 2, 0, "FULL"},
 	[C_SQL_FULL_M] = {K_SQLITE, "sqlite-full", 2, 1, "FULL"},
@@ -123,7 +126,7 @@ static char case_names[C_COUNT][48];
 
 static int case_threads(int c)
 {
-	return cases[c].multi ? opt.threads : 1;
+	return cases[c].multi > 1 ? cases[c].multi : cases[c].multi ? opt.threads : 1;
 }
 
 static uint64_t case_n(int c)
@@ -131,6 +134,7 @@ static uint64_t case_n(int c)
 	switch (c) {
 	case C_ALWAYS_1:
 	case C_ALWAYS_M:
+	case C_ALWAYS_16:
 		return opt.always_n;
 	case C_SQL_NORMAL_1:
 		return opt.sqlite_n;
@@ -152,9 +156,19 @@ struct result {
 	uint64_t n;
 	int threads;
 	double wall_s, rate;
-	uint64_t lat_min, lat_p50, lat_p90, lat_p99, lat_p999, lat_max; /* ns */
-	double lat_mean;                                                /* ns */
+	uint64_t lat_min, lat_p50, lat_p90, lat_p99, lat_p999, lat_p9999, lat_max; /* ns */
+	double lat_mean;                                                           /* ns */
 	uint64_t over_10us, over_100us, over_1ms;
+	/* fdatasync calls the engine made during the append phase, and their
+	 * summed time (counted by __wrap_fdatasync; 0 calls if the library
+	 * was linked shared and could not be wrapped) */
+	uint64_t fds_calls;
+	double fds_ns;
+	/* page faults the appending threads took in the append phase (the
+	 * benchmark's own arrays are touched before, so these are the
+	 * engine's: stores into pages writeback left write-protected, fresh
+	 * pages of a new segment) */
+	uint64_t append_faults;
 
 	uint64_t disk_bytes, apparent_bytes, files; /* after close */
 	uint64_t live_disk_bytes, live_files;       /* before close */
@@ -179,6 +193,29 @@ struct result {
 };
 
 static struct result results[C_COUNT];
+
+/* ------------------------------------------------------------------------
+ * fdatasync, counted: the bench links edgelog statically with
+ * -Wl,--wrap=fdatasync, so the engine's calls (and only those: SQLite's go
+ * through its own shared library) come here.
+ * ---------------------------------------------------------------------- */
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+static atomic_uint_fast64_t fds_calls, fds_ns;
+
+int __wrap_fdatasync(int fd)
+{
+	struct timespec a, b;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	r = __real_fdatasync(fd);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	atomic_fetch_add(&fds_calls, 1);
+	atomic_fetch_add(&fds_ns, (uint_fast64_t)((b.tv_sec - a.tv_sec) * 1000000000LL +
+						  (b.tv_nsec - a.tv_nsec)));
+	return r;
+}
 
 /* ------------------------------------------------------------------------
  * Small helpers
@@ -362,6 +399,7 @@ static void latency_stats(struct result *r, uint64_t *lat, uint64_t n)
 	r->lat_p90 = pct(lat, n, 90);
 	r->lat_p99 = pct(lat, n, 99);
 	r->lat_p999 = pct(lat, n, 99.9);
+	r->lat_p9999 = pct(lat, n, 99.99);
 	r->lat_max = lat[n - 1];
 }
 
@@ -591,6 +629,7 @@ struct worker {
 	uint64_t close_ns;
 	const char *db_dir;
 	uint64_t live_bytes, live_files; /* set by one thread (the serial one) */
+	uint64_t faults;                 /* page faults this thread took while appending */
 };
 
 static pthread_barrier_t start_barrier;
@@ -630,13 +669,23 @@ static void *edgelog_thread(void *arg)
 	struct worker *w = arg;
 	uint64_t g = (uint64_t)w->t;
 
+	struct rusage ru0, ru1;
+
 	pthread_barrier_wait(&start_barrier);
+	getrusage(RUSAGE_THREAD, &ru0);
 	w->start_ns = now_ns();
 	for (uint64_t i = 0; i < w->count; i++, g += (uint64_t)w->threads) {
 		unsigned k = pool_idx(g);
 		uint64_t seq = 0, t0, t1;
 		int rc;
 
+		if (opt.rate) {
+			/* Paced: append i is due at start + i / rate. */
+			uint64_t due = w->start_ns + i * 1000000000ull / opt.rate;
+			struct timespec ts = {(time_t)(due / 1000000000ull),
+					      (long)(due % 1000000000ull)};
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		}
 		t0 = now_ns();
 		rc = edgelog_append(w->log, pool.mp + pool.mp_off[k], pool.mp_len[k], &seq);
 		t1 = now_ns();
@@ -657,6 +706,8 @@ static void *edgelog_thread(void *arg)
 		}
 	}
 	w->end_ns = now_ns();
+	getrusage(RUSAGE_THREAD, &ru1);
+	w->faults = (uint64_t)(ru1.ru_minflt - ru0.ru_minflt + ru1.ru_majflt - ru0.ru_majflt);
 	return NULL;
 }
 
@@ -769,6 +820,8 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 
 	split_work(w, threads, n, lat, seqs);
 	pthread_barrier_init(&start_barrier, NULL, (unsigned)threads);
+	atomic_store(&fds_calls, 0);
+	atomic_store(&fds_ns, 0);
 	for (int t = 0; t < threads; t++) {
 		w[t].log = log;
 		if (pthread_create(&w[t].tid, NULL, edgelog_thread, &w[t]) != 0) {
@@ -779,6 +832,10 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 	for (int t = 0; t < threads; t++)
 		pthread_join(w[t].tid, NULL);
 	pthread_barrier_destroy(&start_barrier);
+	r->fds_calls = atomic_load(&fds_calls);
+	for (int t = 0; t < threads; t++)
+		r->append_faults += w[t].faults;
+	r->fds_ns = (double)atomic_load(&fds_ns);
 	wall_time(r, w, threads);
 	for (int t = 0; t < threads; t++)
 		if (w[t].rc != 0)
@@ -1360,7 +1417,25 @@ struct target {
 };
 
 static int ntargets;
-static struct target targets[8];
+static struct target targets[16];
+
+/* Records per fdatasync over the threads, for a sync=always case. */
+static double sync_share(int c)
+{
+	const struct result *r = res_if(c);
+	if (!r || !r->fds_calls)
+		return NAN;
+	return (double)r->n / (double)r->fds_calls / r->threads;
+}
+
+/* Appends/s over threads / mean fdatasync latency (same run). */
+static double sync_ceiling(int c)
+{
+	const struct result *r = res_if(c);
+	if (!r || !r->fds_calls || r->fds_ns <= 0)
+		return NAN;
+	return r->rate / ((double)r->threads / (r->fds_ns / (double)r->fds_calls / 1e9));
+}
 
 static void compute_targets(void)
 {
@@ -1372,12 +1447,34 @@ static void compute_targets(void)
 					      ratio(C_INTERVAL_1, C_SQL_NORMAL_1),
 					      50,
 					      1};
-	targets[ntargets++] = (struct target){"always_mt_vs_sqlite_full_mt",
-					      "always 4t appends/s vs SQLite FULL 4t",
-					      "x",
-					      ratio(C_ALWAYS_M, C_SQL_FULL_M),
-					      20,
+	/* Group commit (issue 13, replacing issue 2's 20x SQLite FULL):
+	 * records per fdatasync over the waiting threads, appends/s over the
+	 * disk's ceiling for that many waiters, at 4 and 16 threads. */
+	targets[ntargets++] = (struct target){"always_4t_records_per_sync_per_thread",
+					      "always 4t records per fdatasync / threads",
+					      "",
+					      sync_share(C_ALWAYS_M),
+					      0.85,
 					      1};
+	targets[ntargets++] = (struct target){"always_4t_vs_ceiling",
+					      "always 4t appends/s / (threads / fdatasync latency)",
+					      "",
+					      sync_ceiling(C_ALWAYS_M),
+					      0.8,
+					      1};
+	targets[ntargets++] = (struct target){"always_16t_records_per_sync_per_thread",
+					      "always 16t records per fdatasync / threads",
+					      "",
+					      sync_share(C_ALWAYS_16),
+					      0.85,
+					      1};
+	targets[ntargets++] =
+		(struct target){"always_16t_vs_ceiling",
+				"always 16t appends/s / (threads / fdatasync latency)",
+				"",
+				sync_ceiling(C_ALWAYS_16),
+				0.8,
+				1};
 	targets[ntargets++] = (struct target){"bytes_per_record",
 					      "bytes on disk/record (interval 1t)",
 					      "B",
@@ -1460,8 +1557,9 @@ static void print_human(double total_s)
 	printf("  B/rec: allocated bytes (st_blocks*512) after close / N; size/r: st_size sum / N;\n"
 	       "  RSS: peak of the case's own process (includes the bench's arrays, see base).\n");
 
-	printf("\n%-17s %9s %9s %9s %9s %6s %6s %10s %10s  %s\n", "details", "mean us", "p90 us",
-	       "open ms", "close ms", "files", "base", ">10us", ">100us", "verify");
+	printf("\n%-17s %9s %9s %10s %9s %9s %6s %6s %10s %10s %8s  %s\n", "details", "mean us",
+	       "p90 us", "p99.99 us", "open ms", "close ms", "files", "base", ">10us", ">100us",
+	       "faults", "verify");
 	for (int c = 0; c < C_COUNT; c++) {
 		const struct result *r = &results[c];
 		char v[200];
@@ -1478,10 +1576,11 @@ static void print_human(double total_s)
 				 " corrupt %" PRIu64 " badseq %" PRIu64,
 				 r->v_found, r->v_missing, r->v_dup, r->v_mismatch, r->v_unknown,
 				 r->v_order, r->v_corrupt, r->v_bad_seq);
-		printf("%-17s %9.3f %9.3f %9.2f %9.2f %6" PRIu64 " %5.0fM %10" PRIu64 " %10" PRIu64
-		       "  %s\n",
-		       case_names[c], r->lat_mean / 1e3, r->lat_p90 / 1e3, r->open_ms, r->close_ms,
-		       r->files, r->rss_base_kb / 1024.0, r->over_10us, r->over_100us, v);
+		printf("%-17s %9.3f %9.3f %10.3f %9.2f %9.2f %6" PRIu64 " %5.0fM %10" PRIu64
+		       " %10" PRIu64 " %8" PRIu64 "  %s\n",
+		       case_names[c], r->lat_mean / 1e3, r->lat_p90 / 1e3, r->lat_p9999 / 1e3,
+		       r->open_ms, r->close_ms, r->files, r->rss_base_kb / 1024.0, r->over_10us,
+		       r->over_100us, r->append_faults, v);
 		if (cases[c].kind == K_EDGELOG && r->ok &&
 		    (r->st_appended != r->n || r->st_last_seq != r->n))
 			printf("%-17s   SUSPICIOUS: status after appends: appended %" PRIu64
@@ -1490,6 +1589,40 @@ static void print_human(double total_s)
 		if (cases[c].kind == K_SQLITE && r->sql_busy_retries)
 			printf("%-17s   SQLITE_BUSY retries after busy_timeout: %" PRIu64 "\n", "",
 			       r->sql_busy_retries);
+	}
+
+	/* Group commit (sync=always): records per fdatasync against the
+	 * threads waiting, and appends/s against the disk's ceiling for that
+	 * many waiters (threads / fdatasync latency, both from this run). */
+	any = 0;
+	for (int c = 0; c < C_COUNT; c++)
+		any |= results[c].ran && results[c].ok && cases[c].kind == K_EDGELOG &&
+		       cases[c].mode == EDGELOG_SYNC_ALWAYS;
+	if (any) {
+		printf("\n%-17s %9s %9s %10s %11s %11s %9s\n", "group commit", "syncs", "rec/sync",
+		       "/threads", "sync us", "ceiling/s", "/ceiling");
+		for (int c = 0; c < C_COUNT; c++) {
+			const struct result *r = &results[c];
+			double rps, lat_us, ceil;
+			if (!r->ran || !r->ok || cases[c].kind != K_EDGELOG ||
+			    cases[c].mode != EDGELOG_SYNC_ALWAYS)
+				continue;
+			if (!r->fds_calls) {
+				printf("%-17s   (fdatasync not counted: library linked shared)\n",
+				       case_names[c]);
+				continue;
+			}
+			rps = (double)r->n / (double)r->fds_calls;
+			lat_us = r->fds_ns / (double)r->fds_calls / 1e3;
+			ceil = (double)r->threads / (lat_us / 1e6);
+			printf("%-17s %9" PRIu64 " %9.2f %10.2f %11.1f %11.0f %9.2f\n",
+			       case_names[c], r->fds_calls, rps, rps / r->threads, lat_us, ceil,
+			       r->rate / ceil);
+		}
+		printf("  rec/sync: records / fdatasync calls in the append phase; /threads: that "
+		       "over the\n  appending threads (issue 13: >= 0.85); sync us: mean "
+		       "fdatasync time measured\n  in the same phase; ceiling: threads / that; "
+		       "/ceiling: appends/s over it (>= 0.8).\n");
 	}
 
 open_part:
@@ -1637,10 +1770,13 @@ static void print_json(double total_s, int all_ok)
 		fprintf(f,
 			",\"latency_ns\":{\"min\":%" PRIu64 ",\"mean\":%.1f,\"p50\":%" PRIu64
 			",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
-			",\"max\":%" PRIu64 "},\"over_10us\":%" PRIu64 ",\"over_100us\":%" PRIu64
-			",\"over_1ms\":%" PRIu64,
+			",\"p9999\":%" PRIu64 ",\"max\":%" PRIu64 "},\"over_10us\":%" PRIu64
+			",\"over_100us\":%" PRIu64 ",\"over_1ms\":%" PRIu64
+			",\"fdatasync_calls\":%" PRIu64 ",\"fdatasync_ns_total\":%.0f"
+			",\"append_faults\":%" PRIu64,
 			r->lat_min, r->lat_mean, r->lat_p50, r->lat_p90, r->lat_p99, r->lat_p999,
-			r->lat_max, r->over_10us, r->over_100us, r->over_1ms);
+			r->lat_p9999, r->lat_max, r->over_10us, r->over_100us, r->over_1ms,
+			r->fds_calls, r->fds_ns, r->append_faults);
 		fprintf(f, ",\"bytes_per_record\":");
 		json_num(f, r->n ? (double)r->disk_bytes / (double)r->n : NAN);
 		fprintf(f, ",\"apparent_bytes_per_record\":");
@@ -1755,6 +1891,8 @@ static void usage(FILE *f)
 		   "  --sqlite-full-n N  records for sqlite-full cases (default 20000)\n"
 		   "  --threads T        threads of the multi-threaded cases (default 4)\n"
 		   "  --interval-ms MS   sync_interval_ms for interval cases (default 100)\n"
+		   "  --rate R           edgelog cases append R records/s per thread (paced by\n"
+		   "                     absolute sleeps, the device regime), not full speed\n"
 		   "  --pool N           distinct records to cycle through (default 4096)\n"
 		   "  --seed S           record generator seed (default 42)\n"
 		   "  --open-mb MB       size of the open1g directory (default 1024)\n"
@@ -1811,6 +1949,7 @@ int main(int argc, char **argv)
 		O_SQLITE_FULL_N,
 		O_THREADS,
 		O_INTERVAL,
+		O_RATE,
 		O_POOL,
 		O_SEED,
 		O_OPEN_MB,
@@ -1833,6 +1972,7 @@ int main(int argc, char **argv)
 		{"sqlite-full-n", required_argument, NULL, O_SQLITE_FULL_N},
 		{"threads", required_argument, NULL, O_THREADS},
 		{"interval-ms", required_argument, NULL, O_INTERVAL},
+		{"rate", required_argument, NULL, O_RATE},
 		{"pool", required_argument, NULL, O_POOL},
 		{"seed", required_argument, NULL, O_SEED},
 		{"open-mb", required_argument, NULL, O_OPEN_MB},
@@ -1881,6 +2021,9 @@ int main(int argc, char **argv)
 			break;
 		case O_INTERVAL:
 			opt.interval_ms = (uint32_t)parse_u64("--interval-ms", optarg);
+			break;
+		case O_RATE:
+			opt.rate = parse_u64("--rate", optarg);
 			break;
 		case O_POOL:
 			opt.pool = (unsigned)parse_u64("--pool", optarg);

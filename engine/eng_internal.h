@@ -88,6 +88,15 @@ struct edgelog {
 	uint64_t round_target;
 	int round_err;
 	int64_t last_sync_mono;
+	/* Gathering (sync=always): before a round, its leader waits (briefly,
+	 * on gather_cv) until as many threads wait for durability as at the
+	 * end of the previous round, so that one fdatasync carries all their
+	 * records instead of about half (FORMAT.md, "Group commit"). */
+	pthread_cond_t gather_cv;
+	int gathering;
+	unsigned dur_waiters;   /* threads inside wait_durable */
+	unsigned round_waiters; /* dur_waiters when the last round ended */
+	int64_t sync_ns_avg;    /* moving average of a round's fdatasync time */
 	int spare_busy;
 
 	uint64_t first_seq;

@@ -367,12 +367,68 @@ START_TEST(test_group_commit_always)
 		" fdatasync calls (%.1f appends per sync)\n",
 		total, fsyncs, (double)total / (double)(fsyncs ? fsyncs : 1));
 	/* Shared syncs: with four appenders waiting on a 200 us sync, a round
-	 * covers more than one record (about 2.3 measured: appenders released
-	 * by one round usually miss the next, which starts at once). */
+	 * covers more than one record (about 2.3 before rounds gathered, 3.5
+	 * since; test_group_commit_gathers_every_waiter holds the latter). */
 	ck_assert_msg(fsyncs > 0 && fsyncs * 4 <= total * 3,
 		      "%" PRIu64 " fdatasync calls for %" PRIu64 " appends: no group commit",
 		      fsyncs, total);
 
+	check_returned(seqs, n);
+	check_log(g_dir, seqs, n);
+	for (unsigned t = 0; t < THREADS; t++)
+		free(seqs[t]);
+}
+END_TEST
+
+/* A disk whose fdatasync takes 10 ms, like a slow SD card. */
+static int slower_fsync(void *ud, unsigned op, uint64_t n, const char *path)
+{
+	(void)ud;
+	(void)n;
+	(void)path;
+	if (op == TVFS_OP_FSYNC) {
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/* Every waiting thread shares the round: with four appenders under
+ * sync=always, an fdatasync carries (nearly) four records, not the two or
+ * so of a round that starts the moment the previous one released its
+ * waiters (issue 13: at least 0.85 x the waiting threads; asserted here
+ * at 0.75 so that a loaded machine's scheduling does not decide it). */
+START_TEST(test_group_commit_gathers_every_waiter)
+{
+	const uint32_t n = 150;
+	const uint64_t total = (uint64_t)n * THREADS;
+	uint64_t *seqs[THREADS];
+	for (unsigned t = 0; t < THREADS; t++)
+		seqs[t] = alloc_seqs(n);
+
+	tvfs_fault *f = tvfs_fault_new(NULL);
+	tvfs_fault_set_hook(f, slower_fsync, NULL);
+	edgelog_config c;
+	edgelog *log = NULL;
+	edgelog_config_init(&c);
+	c.dir = g_dir;
+	c.sync = EDGELOG_SYNC_ALWAYS;
+	c.log_fn = quiet_log;
+	ck_assert_int_eq(eng_open_vfs(&log, &c, tvfs_fault_vfs(f)), 0);
+	uint64_t fs0 = tvfs_fault_count(f, TVFS_OP_FSYNC);
+
+	run_workers(log, 0, n, seqs, 1);
+
+	uint64_t fsyncs = tvfs_fault_count(f, TVFS_OP_FSYNC) - fs0;
+	ck_assert_int_eq(edgelog_close(log), 0);
+	tvfs_fault_free(f);
+	fprintf(stderr,
+		"check_threads: gathering: %" PRIu64 " appends, %" PRIu64
+		" fdatasync calls (%.2f appends per sync, %d threads)\n",
+		total, fsyncs, (double)total / (double)(fsyncs ? fsyncs : 1), THREADS);
+	ck_assert_msg(fsyncs > 0 && (double)total / (double)fsyncs >= 0.75 * THREADS,
+		      "%" PRIu64 " fdatasync calls for %" PRIu64 " appends by %d threads", fsyncs,
+		      total, THREADS);
 	check_returned(seqs, n);
 	check_log(g_dir, seqs, n);
 	for (unsigned t = 0; t < THREADS; t++)
@@ -417,6 +473,7 @@ static Suite *threads_suite(void)
 	tcase_add_test(tc, test_four_threads_none_then_reopen_append);
 	tcase_add_test(tc, test_group_commit_always);
 	tcase_add_test(tc, test_group_commit_single_thread_one_sync_each);
+	tcase_add_test(tc, test_group_commit_gathers_every_waiter);
 	suite_add_tcase(s, tc);
 	return s;
 }
