@@ -53,7 +53,7 @@ static struct {
 	uint64_t n, always_n, sqlite_n, sqlite_full_n;
 	int threads;
 	uint32_t interval_ms;
-	uint64_t rate; /* appends/s per thread for edgelog cases; 0: full speed */
+	uint64_t rate; /* records/s per thread (--rate); 0: full speed */
 	unsigned pool;
 	uint64_t seed;
 	uint64_t open_mb;
@@ -632,6 +632,21 @@ struct worker {
 	uint64_t faults;                 /* page faults this thread took while appending */
 };
 
+/* With --rate: sleep until append i of this thread is due (start + i /
+ * rate), the device regime. */
+static void pace(const struct worker *w, uint64_t i)
+{
+	uint64_t due;
+	struct timespec ts;
+
+	if (!opt.rate)
+		return;
+	due = w->start_ns + i * 1000000000ull / opt.rate;
+	ts.tv_sec = (time_t)(due / 1000000000ull);
+	ts.tv_nsec = (long)(due % 1000000000ull);
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
 static pthread_barrier_t start_barrier;
 static atomic_int abort_flag;
 
@@ -679,13 +694,7 @@ static void *edgelog_thread(void *arg)
 		uint64_t seq = 0, t0, t1;
 		int rc;
 
-		if (opt.rate) {
-			/* Paced: append i is due at start + i / rate. */
-			uint64_t due = w->start_ns + i * 1000000000ull / opt.rate;
-			struct timespec ts = {(time_t)(due / 1000000000ull),
-					      (long)(due % 1000000000ull)};
-			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-		}
+		pace(w, i);
 		t0 = now_ns();
 		rc = edgelog_append(w->log, pool.mp + pool.mp_off[k], pool.mp_len[k], &seq);
 		t1 = now_ns();
@@ -965,6 +974,7 @@ static void *sqlite_thread(void *arg)
 		uint64_t t0, t1;
 		int rc1, rc2, rc3;
 
+		pace(w, i);
 		t0 = now_ns();
 		clock_gettime(CLOCK_REALTIME, &rt);
 		rc1 = sql_step(begin, &w->busy_retries);
@@ -1891,8 +1901,8 @@ static void usage(FILE *f)
 		   "  --sqlite-full-n N  records for sqlite-full cases (default 20000)\n"
 		   "  --threads T        threads of the multi-threaded cases (default 4)\n"
 		   "  --interval-ms MS   sync_interval_ms for interval cases (default 100)\n"
-		   "  --rate R           edgelog cases append R records/s per thread (paced by\n"
-		   "                     absolute sleeps, the device regime), not full speed\n"
+		   "  --rate R           each thread appends (or inserts) R records/s, paced by\n"
+		   "                     absolute sleeps (the device regime), not full speed\n"
 		   "  --pool N           distinct records to cycle through (default 4096)\n"
 		   "  --seed S           record generator seed (default 42)\n"
 		   "  --open-mb MB       size of the open1g directory (default 1024)\n"

@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,22 +168,76 @@ static int64_t mono_ns(void);
 
 /* Run one sync round as leader. Called and returns with mu held; drops it
  * around the fdatasync calls so appenders carry on meanwhile. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+/* Bytes of the active segment made writable again after an interval round
+ * at most, ahead of the end of data. */
+#define REDIRTY_MAX ((size_t)1 << 20)
+
+/*
+ * After an interval round (no lock held): take the write faults of the
+ * pages the appenders will store into before the next round, here in the
+ * syncing thread instead of in an append. Writeback left those pages clean
+ * and write-protected; the first store into each would fault into the file
+ * system (page_mkwrite, which can wait for the journal). The range is the
+ * tail page and as many bytes as were appended during the last interval
+ * (at most REDIRTY_MAX): pages the appenders fill anyway before the next
+ * round, so this adds no write to the device in the steady state.
+ * MADV_POPULATE_WRITE (Linux 5.14) faults the pages in as writable without
+ * changing a byte; on older kernels, or on memory that is not a page-aligned
+ * mapping, it fails and nothing happens. A mapping unmapped meanwhile by a
+ * roll makes it fail the same way.
+ */
+static void redirty_tail(uint8_t *map, size_t pos, size_t size, size_t ahead)
+{
+	static size_t page;
+	size_t start, end;
+
+	if (!page) {
+		long ps = sysconf(_SC_PAGESIZE);
+		page = ps > 0 ? (size_t)ps : 4096;
+	}
+	if ((uintptr_t)map % page || pos >= size)
+		return;
+	if (ahead > REDIRTY_MAX)
+		ahead = REDIRTY_MAX;
+	start = pos & ~(page - 1);
+	end = (pos + ahead + page) & ~(page - 1);
+	if (end > size)
+		end = size;
+	(void)madvise(map + start, end - start, MADV_POPULATE_WRITE);
+}
+
 int eng_lead_sync(edgelog *log)
 {
 	seg_sync_plan p;
 	seg_err e;
 	int rc = 0;
 	int64_t t0;
+	uint8_t *map = NULL;
+	size_t pos = 0, size = 0, ahead = 0;
 
 	if (!seg_sync_begin(&log->w, &p)) {
 		log->last_sync_mono = log->vfs->mono_ms(log->vfs);
 		return 0;
 	}
 	log->syncing = 1;
+	if (log->conf.sync == EDGELOG_SYNC_INTERVAL && log->w.fd >= 0 && log->w.map) {
+		map = log->w.map;
+		pos = log->w.pos;
+		size = log->w.size;
+		ahead = map == log->redirty_map && pos > log->redirty_pos ? pos - log->redirty_pos :
+									    0;
+		log->redirty_map = map;
+		log->redirty_pos = pos;
+	}
 	pthread_mutex_unlock(&log->mu);
 	t0 = mono_ns();
 	seg_sync_run(log->vfs, log->segdir, &p);
 	t0 = mono_ns() - t0;
+	if (map)
+		redirty_tail(map, pos, size, ahead);
 	pthread_mutex_lock(&log->mu);
 	log->sync_ns_avg = log->sync_ns_avg ? (7 * log->sync_ns_avg + t0) / 8 : t0;
 	rc = seg_sync_end(&log->w, &p, &e);

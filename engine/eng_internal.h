@@ -97,6 +97,11 @@ struct edgelog {
 	unsigned dur_waiters;   /* threads inside wait_durable */
 	unsigned round_waiters; /* dur_waiters when the last round ended */
 	int64_t sync_ns_avg;    /* moving average of a round's fdatasync time */
+	/* Where the last interval round found the end of data (map, pos): the
+	 * bytes appended between two rounds tell how far ahead to make the
+	 * pages writable again after a round (FORMAT.md, "Tail latency"). */
+	uint8_t *redirty_map;
+	size_t redirty_pos;
 	int spare_busy;
 
 	uint64_t first_seq;
