@@ -21,5 +21,5 @@ edgelog_deps_ensure
 
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
 cmake --preset release >/dev/null
-cmake --build --preset release --target edgelog_tool >/dev/null
-exec build/release/tools/edgelog demo "$@"
+cmake --build --preset release --target edgelog_dev_tool >/dev/null
+exec build/release/tools/edgelog-dev demo "$@"

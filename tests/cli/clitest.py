@@ -2,7 +2,9 @@
 
 Each tests/cli/test_*.py is one CTest entry. It imports this module, defines
 functions named test_*, and calls main(). EDGELOG_BIN names the binary under
-test; EDGELOG_BIN_DIR holds the segdump/segtail links. Every test gets a
+test (the device program); EDGELOG_DEV_BIN the developer program,
+edgelog-dev, which has sink and demo; EDGELOG_BIN_DIR holds the
+segdump/segtail links. Every test gets a
 fresh temporary directory; nothing touches the network beyond loopback.
 """
 import os
@@ -14,6 +16,7 @@ import traceback
 
 BIN = os.environ.get("EDGELOG_BIN", "edgelog")
 BIN_DIR = os.environ.get("EDGELOG_BIN_DIR", os.path.dirname(BIN))
+DEV_BIN = os.environ.get("EDGELOG_DEV_BIN", os.path.join(os.path.dirname(BIN), "edgelog-dev"))
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 
 
@@ -22,17 +25,22 @@ def tool(name):
     return os.path.join(BIN_DIR, name)
 
 
+# Waits grow by this factor where programs run slower (under qemu).
+TIME_FACTOR = float(os.environ.get("EDGELOG_TEST_TIME_FACTOR", "1") or "1")
+
+
 def run(args, stdin=None, env=None, timeout=60, check_rc=None, exe=None):
     """Run `edgelog ARGS`; returns CompletedProcess with text output.
     check_rc: the exit code expected (assert)."""
     e = dict(os.environ)
     for k in list(e):
-        if k.startswith("EDGELOG_") and k not in ("EDGELOG_BIN", "EDGELOG_BIN_DIR"):
+        if k.startswith("EDGELOG_") and k not in ("EDGELOG_BIN", "EDGELOG_BIN_DIR", "EDGELOG_DEV_BIN",
+                                                 "EDGELOG_TEST_TIME_FACTOR"):
             del e[k]
     e.setdefault("TZ", "UTC")
     if env:
         e.update(env)
-    p = subprocess.run([exe or BIN] + list(args), input=stdin, env=e, timeout=timeout,
+    p = subprocess.run([exe or BIN] + list(args), input=stdin, env=e, timeout=timeout * TIME_FACTOR,
                        capture_output=True, text=isinstance(stdin, (str, type(None))))
     if check_rc is not None and p.returncode != check_rc:
         raise AssertionError("edgelog %s: exit %d, expected %d\nstdout:\n%s\nstderr:\n%s" %

@@ -5,11 +5,11 @@ import os
 import re
 
 import clitest
-from clitest import run
+from clitest import DEV_BIN, run
 
 
 def test_help(d):
-    p = run(["demo", "--help"], check_rc=0)
+    p = run(exe=DEV_BIN, args=["demo", "--help"], check_rc=0)
     assert p.stdout.startswith("usage: edgelog demo"), p.stdout
     assert "--crash" in p.stdout
 
@@ -17,12 +17,12 @@ def test_help(d):
 def test_usage_errors(d):
     for args, name in (["--seconds", "0"], "--seconds"), (["--rate", "x"], "--rate"), \
                       (["--bogus"], "--bogus"):
-        p = run(["demo", "--dir", "dd"] + args, check_rc=2)
+        p = run(exe=DEV_BIN, args=["demo", "--dir", "dd"] + args, check_rc=2)
         assert name in p.stderr, (args, p.stderr)
 
 
 def test_outage_demo_loses_nothing(d):
-    p = run(["demo", "--dir", "dd", "--seconds", "5"], timeout=90)
+    p = run(exe=DEV_BIN, args=["demo", "--dir", "dd", "--seconds", "5"], timeout=90)
     assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
     out = p.stdout
     m = re.search(r"^TALLY: (\d+) predictions made, (\d+) arrived exactly once, 0 lost, "
@@ -45,7 +45,8 @@ def test_outage_demo_loses_nothing(d):
 
 
 def test_crash_demo(d):
-    p = run(["demo", "--dir", "dd", "--crash", "--seconds", "1"], timeout=90, check_rc=0)
+    p = run(exe=DEV_BIN, args=["demo", "--dir", "dd", "--crash", "--seconds", "1"], timeout=90,
+            check_rc=0)
     assert "kill -9" in p.stdout, p.stdout
     assert "RESULT: nothing lost" in p.stdout, p.stdout
     assert re.search(r"\b0 lost, 0 altered", p.stdout), p.stdout
@@ -55,7 +56,7 @@ def test_refuses_a_dir_that_is_not_edgelog(d):
     os.mkdir("precious")
     with open("precious/thesis.tex", "w") as f:
         f.write("x")
-    p = run(["demo", "--dir", "precious", "--seconds", "2"], check_rc=2)
+    p = run(exe=DEV_BIN, args=["demo", "--dir", "precious", "--seconds", "2"], check_rc=2)
     assert "precious" in p.stderr, p.stderr
     assert os.path.exists("precious/thesis.tex")
 

@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import clitest
-from clitest import run, BIN
+from clitest import BIN, DEV_BIN, run
 
 
 def run_b(args, data, check_rc):
@@ -245,7 +245,7 @@ class Sink:
 
     def __init__(self, out, extra=()):
         self.out = out
-        self.p = subprocess.Popen([BIN, "sink", "--listen", "127.0.0.1:0", "--out", out,
+        self.p = subprocess.Popen([DEV_BIN, "sink", "--listen", "127.0.0.1:0", "--out", out,
                                    "--quiet"] + list(extra), stdout=subprocess.PIPE,
                                   env=env_clean())
         line = self.p.stdout.readline().decode()

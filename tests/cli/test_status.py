@@ -11,7 +11,7 @@ import subprocess
 import time
 
 import clitest
-from clitest import BIN, run
+from clitest import BIN, DEV_BIN, run
 
 DESIGN_FIELDS = ["device_id", "pending", "sent", "failed", "dropped", "expired", "corrupt",
                  "size_bytes", "max_size_bytes", "segments", "oldest_pending_age_s",
@@ -237,7 +237,7 @@ def test_export_stats(tmp):
 
 def sink(tmp, name, *extra):
     out = os.path.join(tmp, name)
-    p = subprocess.Popen([BIN, "sink", "--listen", "127.0.0.1:0", "--out", out, "--quiet"] +
+    p = subprocess.Popen([DEV_BIN, "sink", "--listen", "127.0.0.1:0", "--out", out, "--quiet"] +
                          list(extra), stdout=subprocess.PIPE, text=True)
     line = p.stdout.readline()
     m = re.search(r"listening on ([0-9.]+):(\d+)", line)

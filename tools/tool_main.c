@@ -1,13 +1,21 @@
 /*
- * edgelog.c - the multi-call program. `edgelog CMD ...`, or called as
+ * tool_main.c - the multi-call programs. `edgelog CMD ...`, or called as
  * `segdump` / `segtail` through a link (busybox style, one binary for a
  * firmware image).
+ *
+ * Built twice: `edgelog`, the device program (no sink, no demo, so no
+ * libmicrohttpd, jansson or zlib), and with TOOL_DEV `edgelog-dev`, the
+ * developer program, which has every command. The device program hands
+ * `sink` and `demo` to an edgelog-dev installed next to it, so
+ * `edgelog sink` and `edgelog demo` keep working on a developer machine.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <edgelog.h>
 
@@ -51,9 +59,44 @@ static const struct {
 	{"repair", tool_repair, "truncate torn tails, quarantine damage, rebuild the cursor"},
 	{"requeue-failed", tool_requeue_failed, "move dead letters back for another try"},
 	{"cleanup", tool_cleanup, "run retention now (--force: also old dead letters)"},
+#ifdef TOOL_DEV
 	{"sink", tool_sink, "reference receiver: store uploads, drop duplicates, inject faults"},
 	{"demo", tool_demo, "an inference loop, an outage, recovery: nothing lost"},
+#else
+	{"sink", NULL, "reference receiver (in edgelog-dev, the developer program)"},
+	{"demo", NULL, "an inference loop, an outage, recovery (in edgelog-dev)"},
+#endif
 };
+
+#ifndef TOOL_DEV
+/* `edgelog sink|demo ...`: exec edgelog-dev from this program's directory. */
+static int run_dev(char **argv)
+{
+	char self[PATH_MAX], dev[PATH_MAX + 16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			slash[1] = '\0';
+			snprintf(dev, sizeof(dev), "%sedgelog-dev", self);
+			if (access(dev, X_OK) == 0) {
+				argv[0] = dev;
+				execv(dev, argv);
+				return tool_fail(argv[1], TOOL_PROBLEM, "cannot run %s: %s", dev,
+						 strerror(errno));
+			}
+		}
+	}
+	return tool_fail(argv[1], TOOL_USAGE,
+			 "not in the device program: `%s` is part of edgelog-dev, the developer "
+			 "program (build option EDGELOG_BUILD_DEV_TOOLS), which is not installed "
+			 "next to this one",
+			 argv[1]);
+}
+#endif
 
 static void usage(FILE *f)
 {
@@ -89,8 +132,13 @@ int main(int argc, char **argv)
 		return TOOL_OK;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (!strcmp(argv[1], commands[i].name))
+		if (!strcmp(argv[1], commands[i].name)) {
+#ifndef TOOL_DEV
+			if (!commands[i].fn)
+				return run_dev(argv);
+#endif
 			return commands[i].fn(argc - 1, argv + 1);
+		}
 	fprintf(stderr, "edgelog: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return TOOL_USAGE;
