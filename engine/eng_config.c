@@ -282,7 +282,7 @@ int edgelog_config_from_env(edgelog_config *cfg)
 	U32("EDGELOG_CLOSE_GRACE_MS", NULL, close_grace_ms, 1, 3600000);
 	U32("EDGELOG_UPLOAD_MAX_RECORDS", NULL, upload_max_records, 1, 1000000);
 	U32("EDGELOG_UPLOAD_MAX_KB", NULL, upload_max_kb, 1, 65536);
-	U32("EDGELOG_SEGMENT_BYTES", NULL, segment_bytes, 65536, 1u << 30);
+	U32("EDGELOG_SEGMENT_BYTES", NULL, segment_bytes, 65536, ENG_SEGMENT_BYTES_MAX);
 	U32("EDGELOG_SEGMENT_MAX_AGE_S", NULL, segment_max_age_s, 1, 86400 * 24);
 	U32("EDGELOG_ALERT_SIZE_PCT", NULL, alert_size_pct, 1, 100);
 	U32("EDGELOG_STATUS_INTERVAL_MS", NULL, status_interval_ms, 100, 3600000);
@@ -402,7 +402,12 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 	CHECK_RANGE(retry_base_ms, 1, 3600000);
 	CHECK_RANGE(retry_max_ms, 1, 86400000);
 	CHECK_RANGE(http_timeout_ms, 1, 3600000);
-	CHECK_RANGE(segment_bytes, 65536, 1u << 30);
+	if (cfg->segment_bytes > ENG_SEGMENT_BYTES_MAX && sizeof(void *) < 8)
+		return seg_fail(e, EDGELOG_ECONFIG,
+				"config field segment_bytes: %u is more than %u on a 32-bit target "
+				"(an open log maps two segments and each reader one more)",
+				cfg->segment_bytes, (unsigned)ENG_SEGMENT_BYTES_MAX);
+	CHECK_RANGE(segment_bytes, 65536, ENG_SEGMENT_BYTES_MAX);
 	CHECK_RANGE(segment_max_age_s, 1, 86400 * 24);
 	CHECK_RANGE(alert_size_pct, 1, 100);
 	CHECK_RANGE(close_grace_ms, 1, 3600000);

@@ -170,6 +170,10 @@ int64_t eng_age_now(const edgelog *log);
 /* Run retention (mu held; dropped around I/O). need: bytes to free on top
  * of the cap's headroom (a failed allocation). Returns 0 or an error. */
 int eng_compact(edgelog *log, uint64_t need);
+/* The largest segment_bytes: 1 GiB; 256 MiB on a 32-bit target, where an
+ * open log maps two segments (the active one and the spare) and each
+ * reader one more, out of 2 to 3 GiB of address space. */
+#define ENG_SEGMENT_BYTES_MAX (sizeof(void *) >= 8 ? 1u << 30 : 1u << 28)
 /* Bytes allocated to the entries of dir into *bytes (a missing dir: 0).
  * 0, or -errno when the listing failed (then *bytes is 0: not a size). */
 int eng_dir_bytes(const seg_vfs *v, const char *dir, uint64_t *bytes);

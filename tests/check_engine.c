@@ -941,6 +941,29 @@ static void expect_env_error(const char *var, const char *value)
 	unsetenv(var);
 }
 
+/* segment_bytes the address space cannot hold is refused at open, by
+ * name: above 1 GiB everywhere, above 256 MiB on a 32-bit target. */
+START_TEST(test_config_segment_bytes_fits_address_space)
+{
+	char *dir = tu_mkdtemp("segmax");
+	edgelog_config c;
+	edgelog *log = NULL;
+	uint32_t too_big[2] = {(1u << 30) + 1, (1u << 28) + 1};
+	size_t i, n = sizeof(void *) < 8 ? 2 : 1;
+
+	for (i = 0; i < n; i++) {
+		edgelog_config_init(&c);
+		c.dir = dir;
+		c.segment_bytes = too_big[i];
+		ck_assert_int_eq(edgelog_open(&log, &c), EDGELOG_ECONFIG);
+		ck_assert_ptr_null(log);
+		ck_assert_msg(strstr(edgelog_errmsg(NULL), "segment_bytes") != NULL, "%s",
+			      edgelog_errmsg(NULL));
+	}
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_env_invalid_numbers)
 {
 	for (size_t v = 0; v < sizeof(NUM_VARS) / sizeof(NUM_VARS[0]); v++)
@@ -951,6 +974,10 @@ START_TEST(test_env_invalid_numbers)
 	/* Out of range for what the value means. */
 	expect_env_error("EDGELOG_SEGMENT_BYTES", "1000");
 	expect_env_error("EDGELOG_SEGMENT_BYTES", "65535");
+	expect_env_error("EDGELOG_SEGMENT_BYTES", "1073741825");
+	/* A 32-bit target cannot map 2-3 segments of 1 GiB. */
+	if (sizeof(void *) < 8)
+		expect_env_error("EDGELOG_SEGMENT_BYTES", "268435457");
 	expect_env_error("EDGELOG_ALERT_SIZE_PCT", "101");
 	expect_env_error("EDGELOG_RETENTION_DAYS", "1000000");
 	expect_env_error("EDGELOG_MAX_SIZE_MB", "4294967295");
@@ -2084,6 +2111,7 @@ static Suite *engine_suite(void)
 	tc = tcase_create("config");
 	tcase_add_checked_fixture(tc, setup_env, teardown_env);
 	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_config_segment_bytes_fits_address_space);
 	tcase_add_test(tc, test_env_invalid_numbers);
 	tcase_add_test(tc, test_env_invalid_enums);
 	tcase_add_test(tc, test_env_invalid_strings);

@@ -289,6 +289,14 @@ START_TEST(test_retry_after_dates)
 	/* Leap year day. */
 	ck_assert_int_eq(upl_parse_retry_after("Thu, 29 Feb 2024 00:00:00 GMT", 1709164800 - 10),
 			 10000);
+	/* Past 2038 (2^31 s), also where time_t is 32 bits; 2100 is no leap year. */
+	ck_assert_int_eq(upl_parse_retry_after("Tue, 19 Jan 2038 03:14:08 GMT", 2147483648LL - 60),
+			 60000);
+	ck_assert_int_eq(upl_parse_retry_after("Mon, 01 Mar 2100 00:00:00 GMT", 4107542400LL - 5),
+			 5000);
+	ck_assert_int_eq(upl_parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", 253402300799LL - 1),
+			 1000);
+	ck_assert_int_eq(upl_parse_retry_after("Mon, 29 Feb 2100 00:00:00 GMT", 0), -1);
 }
 END_TEST
 

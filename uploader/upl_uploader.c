@@ -110,13 +110,33 @@ uint64_t upl_backoff_ms(uint32_t base_ms, uint32_t max_ms, unsigned attempt, uin
 	return r % (cap + 1);
 }
 
+static int days_in_month(int y, int m0)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return days[m0] + (m0 == 1 && leap);
+}
+
+/* Days from 1970-01-01 to y-m-d (m 1..12) in the proleptic Gregorian
+ * calendar (the civil-from-days algorithm, in reverse). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
 int64_t upl_parse_retry_after(const char *v, int64_t now_s)
 {
 	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	char wk[8], ms[8], tz[8];
 	int d, y, hh, mm, ss, i, m = -1;
-	struct tm tm;
 	int64_t t;
 
 	while (*v == ' ' || *v == '\t')
@@ -148,23 +168,11 @@ int64_t upl_parse_retry_after(const char *v, int64_t now_s)
 	for (i = 0; i < 12; i++)
 		if (!strcmp(ms, mon[i]))
 			m = i;
-	if (m < 0 || d < 1 || d > 31 || y < 1970 || y > 9999 || hh > 23 || mm > 59 || ss > 60)
+	if (m < 0 || d < 1 || d > days_in_month(y, m) || y < 1970 || y > 9999 || hh > 23 ||
+	    mm > 59 || ss > 60)
 		return -1;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = m;
-	tm.tm_mday = d;
-	tm.tm_hour = hh;
-	tm.tm_min = mm;
-	tm.tm_sec = ss;
-	t = (int64_t)timegm(&tm);
-	{
-		/* timegm normalises 30 Feb into March: refuse such dates. */
-		struct tm back;
-		time_t tt = (time_t)t;
-		if (!gmtime_r(&tt, &back) || back.tm_mday != d || back.tm_mon != m)
-			return -1;
-	}
+	/* In 64-bit arithmetic, not timegm: a 32-bit time_t ends in 2038. */
+	t = days_from_civil(y, m + 1, d) * 86400 + hh * 3600 + mm * 60 + ss;
 	return t <= now_s ? 0 : (t - now_s) * 1000;
 }
 

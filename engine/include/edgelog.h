@@ -286,6 +286,15 @@ EDGELOG_API int edgelog_sync(edgelog *log);
  * compaction. Waits at most timeout_ms for work to become due. For
  * programs that want no extra thread: call it from the main loop.
  * edgelog_start() runs the same work on its own thread.
+ *
+ * Thread-free only as far as libcurl is: with an endpoint that names a host
+ * (not an IP address), a libcurl built with the threaded resolver (Debian's
+ * and most distributions') resolves the name on a thread of its own inside
+ * this call. Ways out: an endpoint with an IP address literal
+ * (http://192.0.2.10:8080/log), or a libcurl built with the synchronous
+ * resolver (--disable-threaded-resolver) or with c-ares (--enable-ares).
+ * With the uploader off (EDGELOG_WITH_UPLOADER=OFF) nothing starts a
+ * thread.
  */
 EDGELOG_API int edgelog_step(edgelog *log, int timeout_ms);
 
