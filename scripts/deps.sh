@@ -133,3 +133,42 @@ edgelog_deps_ensure()
 	echo "  sudo apt-get install -y --no-install-recommends $missing" >&2
 	return 1
 }
+
+# Cross builds under qemu-user (scripts/cross.sh; CI only): Debian's cross
+# toolchains, qemu-user-static, and per architecture the multiarch -dev
+# packages of every library the build and tests link. musl-tools builds
+# the core library against musl (scripts/musl-test.sh). file names the
+# architecture of what was built; e2fsprogs makes the ext4 test image.
+EDGELOG_CROSS_DEV=(
+	libcurl4-openssl-dev
+	libdeflate-dev
+	libmsgpack-dev
+	libxxhash-dev
+	libjansson-dev
+	check
+	libsubunit-dev
+	libmicrohttpd-dev
+	zlib1g-dev
+)
+
+# edgelog_cross_deps_install ARCH... (arm64, armhf): as root.
+edgelog_cross_deps_install()
+{
+	local arch p pkgs=(qemu-user-static musl-tools file e2fsprogs)
+	for arch in "$@"; do
+		case $arch in
+		arm64) pkgs+=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu) ;;
+		armhf) pkgs+=(gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf) ;;
+		*)
+			echo "deps: unknown architecture '$arch'" >&2
+			return 2
+			;;
+		esac
+		dpkg --add-architecture "$arch"
+		for p in "${EDGELOG_CROSS_DEV[@]}"; do
+			pkgs+=("$p:$arch")
+		done
+	done
+	_edgelog_apt update
+	_edgelog_apt install -y --no-install-recommends "${pkgs[@]}"
+}

@@ -48,6 +48,13 @@ static void tu_cleanup(void)
 
 static char tu_root[256];
 
+int tu_time_factor(void)
+{
+	const char *f = getenv("EDGELOG_TEST_TIME_FACTOR");
+	int n = f ? atoi(f) : 1;
+	return n > 0 ? n : 1;
+}
+
 const char *tu_tmpdir(void)
 {
 	const char *t = getenv("TMPDIR");

@@ -20,6 +20,11 @@ typedef struct tu_buf {
 
 void tu_buf_free(tu_buf *b);
 
+/* EDGELOG_TEST_TIME_FACTOR (default 1): how much longer a test should wait
+ * for things, where programs run slower (under qemu). Scales waits and
+ * deadlines, never what is asserted. */
+int tu_time_factor(void);
+
 /* Where test directories go: $TMPDIR if set (CI points it at an ext4
  * mount to run the suite on a real disk file system), else /tmp. */
 const char *tu_tmpdir(void);
