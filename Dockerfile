@@ -34,14 +34,15 @@ COPY uploader uploader
 COPY engine engine
 COPY tools tools
 COPY python python
-# Release build without tests or benchmarks; the program links the library
-# statically, the Python package carries its own copy of libedgelog.so.
+# Release build without tests or benchmarks; the programs link the library
+# statically (edgelog-dev serves `edgelog sink` for the compose receiver), the Python package carries its own copy of libedgelog.so.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DEDGELOG_BUILD_TESTS=OFF \
       -DEDGELOG_BUILD_BENCH=OFF -DCMAKE_INSTALL_PREFIX=/usr/local \
  && cmake --build /build -j"$(nproc)" \
  && mkdir -p /out/bin /out/python \
- && cp -P /build/tools/edgelog /build/tools/segdump /build/tools/segtail /out/bin/ \
- && strip /out/bin/edgelog \
+ && cp -P /build/tools/edgelog /build/tools/edgelog-dev /build/tools/segdump \
+      /build/tools/segtail /out/bin/ \
+ && strip /out/bin/edgelog /out/bin/edgelog-dev \
  && EDGELOG_BUILD_DIR=/build python3 -m pip install --no-build-isolation --no-index \
       --no-deps --target /out/python ./python \
  && cp python/examples/inference_service.py /out/
