@@ -119,6 +119,19 @@ void edgelog_config_init(edgelog_config *cfg)
 
 /* --- environment ------------------------------------------------------- */
 
+/* Offset of the first byte that may not appear in an HTTP header value or
+ * a URL (a control character, DEL; in a URL also a space), or -1. A CR or
+ * LF in a value that reaches a header would add headers of its own. */
+static long bad_header_byte(const char *s, int url)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || (url && *p == ' '))
+			return (long)(p - (const unsigned char *)s);
+	return -1;
+}
+
 /* Copy s into the config's own storage. */
 static const char *keep(edgelog_config *cfg, const char *var, const char *s, int *rc)
 {
@@ -256,6 +269,10 @@ int edgelog_config_from_env(edgelog_config *cfg)
 	if (rc)
 		return rc;
 	if ((v = env2("EDGELOG_ENDPOINT", "CLOUD_LOGGING_ENDPOINT", &name))) {
+		if (bad_header_byte(v, 1) >= 0)
+			return eng_tls_error(EDGELOG_ECONFIG,
+					     "%s: control character or space at byte %ld", name,
+					     bad_header_byte(v, 1));
 		if (*v && strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
 			return eng_tls_error(EDGELOG_ECONFIG,
 					     "%s: '%s' is not an http:// or https:// URL", name, v);
@@ -313,6 +330,14 @@ int edgelog_config_from_env(edgelog_config *cfg)
 		if (!(cfg->field = keep(cfg, var, v, &rc)))                      \
 			return rc;                                               \
 	}
+	/* The token goes into a header: never a CR, LF or other control
+	 * character (the message names the variable, never the value). */
+	if ((v = getenv("EDGELOG_AUTH_TOKEN")) && bad_header_byte(v, 0) >= 0)
+		return eng_tls_error(
+			EDGELOG_ECONFIG,
+			"EDGELOG_AUTH_TOKEN: control character at byte %ld (not allowed "
+			"in an HTTP header)",
+			bad_header_byte(v, 0));
 	STR("EDGELOG_AUTH_TOKEN", auth_token);
 	STR("EDGELOG_AUTH_TOKEN_FILE", auth_token_file);
 	STR("EDGELOG_CA_FILE", ca_file);
@@ -350,6 +375,14 @@ static int read_token(const char *path, char **out, seg_err *e)
 	if (n == i) {
 		memset(buf, 0, sizeof(buf));
 		return seg_fail(e, EDGELOG_ECONFIG, "auth_token_file %s: empty", path);
+	}
+	if (bad_header_byte(buf + i, 0) >= 0) {
+		long bad = bad_header_byte(buf + i, 0);
+		memset(buf, 0, sizeof(buf));
+		return seg_fail(e, EDGELOG_ECONFIG,
+				"auth_token_file %s: control character at byte %ld of the token "
+				"(not allowed in an HTTP header)",
+				path, bad);
 	}
 	*out = strdup(buf + i);
 	memset(buf, 0, sizeof(buf));
@@ -421,6 +454,15 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 				(int)cfg->data_encoding);
 	if (cfg->dir && !*cfg->dir)
 		return seg_fail(e, EDGELOG_ECONFIG, "config field dir: empty");
+	if (cfg->endpoint && bad_header_byte(cfg->endpoint, 1) >= 0)
+		return seg_fail(e, EDGELOG_ECONFIG,
+				"config field endpoint: control character or space at byte %ld",
+				bad_header_byte(cfg->endpoint, 1));
+	if (cfg->auth_token && bad_header_byte(cfg->auth_token, 0) >= 0)
+		return seg_fail(e, EDGELOG_ECONFIG,
+				"config field auth_token: control character at byte %ld (not "
+				"allowed in an HTTP header)",
+				bad_header_byte(cfg->auth_token, 0));
 	if (cfg->endpoint && *cfg->endpoint && strncmp(cfg->endpoint, "http://", 7) &&
 	    strncmp(cfg->endpoint, "https://", 8))
 		return seg_fail(e, EDGELOG_ECONFIG,

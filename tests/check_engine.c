@@ -1036,6 +1036,48 @@ static void expect_env_open_error(const char *var, const char *value, const char
 	unsetenv(var);
 }
 
+START_TEST(test_env_control_characters_in_header_values_refused)
+{
+	/* Issue 9 defect 5: a token with CR/LF added headers to every request.
+	 * Refused, naming the variable or field, never echoing the token. */
+	static const char *const bad_tokens[] = {"abc\r\nX-Evil: 1", "abc\ndef", "abc\x01", "a\x7f",
+						 "tab\tinside"};
+	for (size_t i = 0; i < sizeof(bad_tokens) / sizeof(bad_tokens[0]); i++) {
+		expect_env_error("EDGELOG_AUTH_TOKEN", bad_tokens[i]);
+		ck_assert_ptr_null(strstr(edgelog_errmsg(NULL), "abc"));
+	}
+	expect_env_error("EDGELOG_ENDPOINT", "http://127.0.0.1/log\r\nX-Evil: 1");
+	expect_env_error("CLOUD_LOGGING_ENDPOINT", "http://127.0.0.1/a b");
+
+	/* The same values set in the struct, and in a token file. */
+	edgelog_config c;
+	edgelog *log = (edgelog *)0x1;
+	clear_env();
+	cfg_for(&c, g_dir);
+	c.auth_token = "s3cret\r\nX-Evil: 1";
+	ck_assert_int_eq(edgelog_open(&log, &c), EDGELOG_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "auth_token"));
+	ck_assert_ptr_null(strstr(edgelog_errmsg(NULL), "s3cret"));
+	cfg_for(&c, g_dir);
+	c.endpoint = "http://127.0.0.1/\nx";
+	ck_assert_int_eq(edgelog_open(&log, &c), EDGELOG_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "endpoint"));
+	char tok[4300];
+	snprintf(tok, sizeof(tok), "%s/token", g_dir);
+	tu_write_file(tok, "s3cret\x1b[2J\n", 11);
+	cfg_for(&c, g_dir);
+	c.auth_token_file = tok;
+	ck_assert_int_eq(edgelog_open(&log, &c), EDGELOG_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "auth_token_file"));
+	ck_assert_ptr_null(strstr(edgelog_errmsg(NULL), "s3cret"));
+	ck_assert_ptr_null(log);
+	/* A plain token still works (surrounding white space trimmed). */
+	tu_write_file(tok, "  s3cret \n", 10);
+	log = open_ok(&c);
+	close_ok(log);
+}
+END_TEST
+
 START_TEST(test_env_invalid_at_open)
 {
 	expect_env_open_error("EDGELOG_ENDPOINT", "ftp://x", "endpoint");
@@ -1720,6 +1762,42 @@ START_TEST(test_sync_interval_worker_syncs)
 }
 END_TEST
 
+START_TEST(test_metrics_file_never_follows_a_planted_tmp)
+{
+	/* Issue 9 defect 4: the metrics file was written through a symlink
+	 * planted at its temporary, with a mode from the umask. */
+	char prom[4300], tmp[4400], victim[4300];
+	struct stat sb;
+	edgelog_config c;
+
+	snprintf(prom, sizeof(prom), "%s/edgelog.prom", g_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", prom);
+	snprintf(victim, sizeof(victim), "%s/victim", g_dir);
+	tu_write_file(victim, "precious", 8);
+	ck_assert_int_eq(symlink(victim, tmp), 0);
+	mode_t old = umask(077);
+	cfg_for(&c, g_dir);
+	c.metrics_file = prom;
+	edgelog *log = open_ok(&c);
+	append_samples(log, 1, 2);
+	for (int i = 0; i < 100 && !tu_file_exists(prom); i++)
+		ck_assert_int_eq(edgelog_step(log, 5), 0);
+	close_ok(log);
+	umask(old);
+	tu_buf v = tu_read_file(victim);
+	ck_assert_uint_eq(v.len, 8);
+	ck_assert(!memcmp(v.data, "precious", 8));
+	tu_buf_free(&v);
+	ck_assert_int_eq(lstat(prom, &sb), 0);
+	ck_assert(S_ISREG(sb.st_mode));
+	ck_assert_int_eq(sb.st_mode & 07777, 0644);
+	ck_assert_int_eq(lstat(tmp, &sb), -1);
+	/* status.json: 0644 on purpose too (FORMAT.md), whatever the umask. */
+	ck_assert_int_eq(lstat(tu_path(g_dir, "status.json"), &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 07777, 0644);
+}
+END_TEST
+
 START_TEST(test_step_without_thread)
 {
 	edgelog_config c;
@@ -2115,6 +2193,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_env_invalid_numbers);
 	tcase_add_test(tc, test_env_invalid_enums);
 	tcase_add_test(tc, test_env_invalid_strings);
+	tcase_add_test(tc, test_env_control_characters_in_header_values_refused);
 	tcase_add_test(tc, test_env_invalid_at_open);
 	tcase_add_test(tc, test_env_valid_values_applied);
 	tcase_add_test(tc, test_env_every_enum_name);
@@ -2152,6 +2231,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_sync_modes_store_and_read_back);
 	tcase_add_test(tc, test_sync_interval_worker_syncs);
 	tcase_add_test(tc, test_step_without_thread);
+	tcase_add_test(tc, test_metrics_file_never_follows_a_planted_tmp);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("torn_tail");

@@ -158,7 +158,45 @@ typedef struct recover_ctx {
 } recover_ctx;
 
 /* OUTDIR must be new or an empty directory; created here. */
-static int recover_prepare(recover_ctx *rc, const char *out)
+/* 1 if path out (existing or not) lies inside or at directory src once
+ * symlinks and ".." are resolved: the deepest existing ancestor of out is
+ * resolved and the rest appended. */
+static int path_inside(const char *src, const char *out)
+{
+	char s[4096], o[4096], head[4096], rest[4096] = "", t[8200];
+	struct stat st;
+	size_t n;
+
+	if (stat(src, &st) != 0 || !S_ISDIR(st.st_mode) || !realpath(src, s))
+		return 0;
+	if (strlen(out) >= sizeof(head))
+		return 0;
+	snprintf(head, sizeof(head), "%s", out);
+	while (!realpath(*head ? head : ".", o)) {
+		char *sl = strrchr(head, '/');
+		snprintf(t, sizeof(t), "/%s%s", sl ? sl + 1 : head, rest);
+		if (strlen(t) >= sizeof(rest))
+			return 0;
+		memcpy(rest, t, strlen(t) + 1);
+		if (!sl) {
+			head[0] = '\0';
+		} else if (sl == head) {
+			head[1] = '\0';
+			if (!realpath(head, o))
+				return 0;
+			break;
+		} else {
+			*sl = '\0';
+		}
+	}
+	if (strlen(o) + strlen(rest) >= sizeof(o))
+		return 0;
+	strcat(o, strcmp(o, "/") ? rest : rest + (*rest == '/'));
+	n = strlen(s);
+	return !strncmp(o, s, n) && (o[n] == '/' || o[n] == '\0' || !strcmp(s, "/"));
+}
+
+static int recover_prepare(recover_ctx *rc, const char *out, const char *src)
 {
 	struct stat st;
 	DIR *d;
@@ -167,6 +205,13 @@ static int recover_prepare(recover_ctx *rc, const char *out)
 	if (strlen(out) >= sizeof(rc->out) - 64)
 		return tool_fail("dump", TOOL_USAGE, "--recover: path too long: %s", out);
 	snprintf(rc->out, sizeof(rc->out), "%s", out);
+	/* Writing into the directory being read would read the copies back
+	 * and put a second log (and its seqs) inside the first. */
+	if (path_inside(src, out))
+		return tool_fail("dump", TOOL_USAGE,
+				 "--recover: %s is inside %s, the directory being read; give one "
+				 "outside it",
+				 out, src);
 	if (stat(out, &st) == 0) {
 		if (!S_ISDIR(st.st_mode))
 			return tool_fail("dump", TOOL_USAGE,
@@ -554,7 +599,7 @@ int tool_dump(int argc, char **argv)
 				 edgelog_errmsg(NULL));
 	if (c.recover) {
 		memset(&rcx, 0, sizeof(rcx));
-		if ((rc = recover_prepare(&rcx, c.recover))) {
+		if ((rc = recover_prepare(&rcx, c.recover, path))) {
 			edgelog_reader_close(r);
 			return rc;
 		}

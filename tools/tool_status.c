@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <edgelog.h>
@@ -250,6 +251,20 @@ static void print_human(const char *dir, const edgelog_status *st, int live)
 	}
 }
 
+/* A data directory others may write to: they could plant files or
+ * symlinks where the engine writes (issue 9, defect 4). */
+static void perm_warning(const char *dir, FILE *out)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) == 0 && (sb.st_mode & (S_IWGRP | S_IWOTH)))
+		fprintf(out,
+			"Warning: %s is %s-writable (mode %04o): another user could plant files "
+			"or symlinks in it; chmod go-w %s\n",
+			dir, (sb.st_mode & S_IWOTH) ? "world" : "group",
+			(unsigned)(sb.st_mode & 07777), dir);
+}
+
 /* Status of dir; prints the error and returns the exit code on failure. */
 static int get(const char *cmd, const char *dir, edgelog_status *st, int *live)
 {
@@ -284,8 +299,10 @@ int tool_status(int argc, char **argv)
 			return tool_fail("status", TOOL_PROBLEM, "out of memory");
 		printf("%.*s\n", (int)b.len, b.p);
 		seg_buf_free(&b);
+		perm_warning(dir, stderr);
 	} else {
 		print_human(dir, &st, live);
+		perm_warning(dir, stdout);
 	}
 	return fflush(stdout) == 0 ? TOOL_OK : TOOL_PROBLEM;
 }

@@ -184,5 +184,18 @@ def test_verify_seqs_repeated_across_segments_are_damage(d):
     assert "seq 3 repeats" in p.stdout, p.stdout
     assert p.stdout.endswith(": DAMAGED\n"), p.stdout
 
+
+def test_recover_into_the_directory_being_read_is_refused(d):
+    """Issue 9 item 11: dump --recover into a subdirectory of the directory
+    being read (however it is spelled) is a usage error."""
+    make("buf")
+    os.symlink("buf", "link")
+    for out in ["buf/saved", "buf/segments/x", "link/saved", "./buf/a/../saved", "buf"]:
+        p = run(["dump", "--recover", out, "buf"], check_rc=2)
+        assert "inside" in p.stderr, (out, p.stderr)
+    assert sorted(os.listdir("buf")) == ["segments"], os.listdir("buf")
+    run(["dump", "--recover", "saved", "buf"], check_rc=0)
+    run(["dump", "--recover", "saved2", "link"], check_rc=0)
+
 if __name__ == "__main__":
     clitest.main()

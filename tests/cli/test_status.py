@@ -390,5 +390,47 @@ def test_offline_status_keeps_device_id_and_last_error(tmp):
     assert meta["device_id"] == "cam-offline-7" and meta["last_error"], meta
 
 
+def planted(tmp, name):
+    """A victim file and a symlink to it planted at name; returns the victim."""
+    victim = os.path.join(tmp, "victim-" + os.path.basename(name))
+    with open(victim, "w") as f:
+        f.write("precious")
+    os.symlink(victim, name)
+    return victim
+
+
+def test_export_stats_never_follows_a_planted_tmp(tmp):
+    """Issue 9 defect 4: export-stats OUT wrote through a symlink planted at
+    OUT.tmp, with a mode from the umask. Now: never followed, 0644 chosen
+    on purpose (check_engine tests the metrics file the same way)."""
+    d = os.path.join(tmp, "buf")
+    out = os.path.join(tmp, "stats.json")
+    victim = planted(tmp, out + ".tmp")
+    fill(d, 3)
+    old = os.umask(0o077)
+    try:
+        run(["export-stats", "--dir", d, out], env=SMALL, check_rc=0)
+    finally:
+        os.umask(old)
+    assert open(victim).read() == "precious"
+    st = os.lstat(out)
+    assert not os.path.islink(out) and (st.st_mode & 0o7777) == 0o644, oct(st.st_mode)
+    assert not os.path.lexists(out + ".tmp")
+    assert json.load(open(out))["pending"] == 3
+
+
+def test_status_warns_about_a_writable_data_directory(tmp):
+    """Issue 9 defect 4: a data directory others can write to is a warning."""
+    d = os.path.join(tmp, "buf")
+    fill(d, 1)
+    p = run(["status", d], env=SMALL, check_rc=0)
+    assert "Warning" not in p.stdout, p.stdout
+    os.chmod(d, 0o777)
+    p = run(["status", d], env=SMALL, check_rc=0)
+    assert "Warning: %s is world-writable (mode 0777)" % d in p.stdout, p.stdout
+    os.chmod(d, 0o770)
+    p = run(["status", "--json", "--dir", d], env=SMALL, check_rc=0)
+    assert "group-writable" in p.stderr and json.loads(p.stdout)["pending"] == 1
+
 if __name__ == "__main__":
     clitest.main()
