@@ -1,99 +1,481 @@
 /*
  * eng_json.c - one JSON value to one msgpack object, for
- * edgelog_append_json(). Parsing is jansson's (strict RFC 8259, UTF-8
- * checked); the msgpack encoding is msgpack-c's packer.
+ * edgelog_append_json(). A strict RFC 8259 parser (UTF-8 checked, control
+ * characters refused, \u escapes with surrogate pairs, \u0000 allowed) that
+ * writes msgpack as it goes, in one pass over the text.
+ *
+ * Integers keep their full range: -2^63 .. 2^64-1 (msgpack has int64 and
+ * uint64; 64-bit ids and hashes are common). One beyond it is an error that
+ * names the field ("meta.ids[2]") and the line, never a silent double.
+ * Object members keep their order; a repeated key is kept as given (RFC
+ * 8259 leaves its meaning to the receiver).
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <msgpack.h>
 
 #include "eng_internal.h"
 
 #define JSON_MAX_DEPTH 256
 
-static int pack(msgpack_packer *pk, json_t *v, int depth)
-{
-	size_t i, n;
-	const char *key;
-	json_t *item;
+typedef struct jp {
+	const unsigned char *s;
+	size_t n, i;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	seg_buf str; /* a decoded string */
+	int depth;
+	/* The path to the value being parsed, for messages: per level the key
+	 * (an offset into s, the raw text between the quotes) or the index. */
+	struct {
+		size_t key_off, key_len; /* key_len == SIZE_MAX: array */
+		size_t index;
+	} path[JSON_MAX_DEPTH + 1];
+	char err[200];
+	size_t err_at;
+} jp;
 
-	if (depth > JSON_MAX_DEPTH)
-		return -1;
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		n = json_object_size(v);
-		msgpack_pack_map(pk, n);
-		json_object_foreach(v, key, item)
-		{
-			size_t kl = strlen(key);
-			msgpack_pack_str(pk, kl);
-			msgpack_pack_str_body(pk, key, kl);
-			if (pack(pk, item, depth + 1))
+__attribute__((format(printf, 3, 4))) static int fail(jp *p, size_t at, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!p->err[0]) {
+		va_start(ap, fmt);
+		vsnprintf(p->err, sizeof(p->err), fmt, ap);
+		va_end(ap);
+		p->err_at = at;
+	}
+	return -1;
+}
+
+static void ws(jp *p)
+{
+	while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' ||
+			       p->s[p->i] == '\r'))
+		p->i++;
+}
+
+/* "meta.ids[2]" for the value at the current depth. */
+static void path_text(const jp *p, char *out, size_t cap)
+{
+	size_t o = 0;
+	int d;
+
+	out[0] = '\0';
+	for (d = 1; d <= p->depth && o + 1 < cap; d++) {
+		int w;
+		if (p->path[d].key_len == SIZE_MAX)
+			w = snprintf(out + o, cap - o, "[%zu]", p->path[d].index);
+		else
+			w = snprintf(out + o, cap - o, "%s%.*s", o ? "." : "",
+				     (int)(p->path[d].key_len > 64 ? 64 : p->path[d].key_len),
+				     (const char *)p->s + p->path[d].key_off);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+		if (o >= cap)
+			o = cap - 1;
+	}
+}
+
+static int hex4(jp *p, unsigned *v)
+{
+	unsigned x = 0;
+	int k;
+
+	if (p->i + 4 > p->n)
+		return fail(p, p->i, "truncated \\u escape");
+	for (k = 0; k < 4; k++) {
+		unsigned char c = p->s[p->i + k];
+		x <<= 4;
+		if (c >= '0' && c <= '9')
+			x |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			x |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			x |= c - 'A' + 10;
+		else
+			return fail(p, p->i + k, "invalid \\u escape");
+	}
+	p->i += 4;
+	*v = x;
+	return 0;
+}
+
+static void put_utf8(seg_buf *b, unsigned cp)
+{
+	char u[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | cp >> 6);
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | cp >> 12);
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		u[0] = (char)(0xf0 | cp >> 18);
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	seg_buf_put(b, u, n);
+}
+
+/* A string at p->i (the opening quote) into p->str; *raw_off / *raw_len:
+ * the text between the quotes. */
+static int string(jp *p, size_t *raw_off, size_t *raw_len)
+{
+	size_t start = ++p->i;
+
+	p->str.len = 0;
+	for (;;) {
+		size_t run = p->i;
+		unsigned char c;
+		/* Plain bytes in one go. */
+		while (p->i < p->n && p->s[p->i] != '"' && p->s[p->i] != '\\' &&
+		       p->s[p->i] >= 0x20 && p->s[p->i] < 0x80)
+			p->i++;
+		seg_buf_put(&p->str, p->s + run, p->i - run);
+		if (p->i >= p->n)
+			return fail(p, p->i, "premature end of input in a string");
+		c = p->s[p->i];
+		if (c == '"') {
+			*raw_off = start;
+			*raw_len = p->i - start;
+			p->i++;
+			return p->str.oom ? fail(p, p->i, "out of memory") : 0;
+		}
+		if (c < 0x20)
+			return fail(p, p->i, "control character 0x%02x in a string", c);
+		if (c >= 0x80) {
+			size_t l = seg_utf8_len(p->s + p->i, p->n - p->i);
+			if (!l)
+				return fail(p, p->i, "invalid UTF-8 in a string");
+			seg_buf_put(&p->str, p->s + p->i, l);
+			p->i += l;
+			continue;
+		}
+		/* An escape. */
+		if (++p->i >= p->n)
+			return fail(p, p->i, "premature end of input in a string");
+		c = p->s[p->i++];
+		switch (c) {
+		case '"':
+		case '\\':
+		case '/':
+			seg_buf_put(&p->str, &c, 1);
+			break;
+		case 'b':
+			seg_buf_put(&p->str, "\b", 1);
+			break;
+		case 'f':
+			seg_buf_put(&p->str, "\f", 1);
+			break;
+		case 'n':
+			seg_buf_put(&p->str, "\n", 1);
+			break;
+		case 'r':
+			seg_buf_put(&p->str, "\r", 1);
+			break;
+		case 't':
+			seg_buf_put(&p->str, "\t", 1);
+			break;
+		case 'u': {
+			unsigned cp, lo;
+			size_t at = p->i - 2;
+			if (hex4(p, &cp))
 				return -1;
+			if (cp >= 0xdc00 && cp <= 0xdfff)
+				return fail(p, at, "invalid Unicode escape (lone low surrogate)");
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (p->i + 2 > p->n || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u')
+					return fail(p, at,
+						    "invalid Unicode escape (lone high surrogate)");
+				p->i += 2;
+				if (hex4(p, &lo))
+					return -1;
+				if (lo < 0xdc00 || lo > 0xdfff)
+					return fail(p, at, "invalid Unicode surrogate pair");
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			}
+			put_utf8(&p->str, cp);
+			break;
+		}
+		default:
+			return fail(p, p->i - 1, "invalid escape '\\%c'", c);
+		}
+	}
+}
+
+static int number(jp *p)
+{
+	size_t start = p->i;
+	int neg = 0, integral = 1;
+	const unsigned char *s = p->s;
+
+	if (s[p->i] == '-') {
+		neg = 1;
+		p->i++;
+	}
+	if (p->i >= p->n || s[p->i] < '0' || s[p->i] > '9')
+		return fail(p, start, "invalid number");
+	if (s[p->i] == '0') {
+		p->i++;
+		if (p->i < p->n && s[p->i] >= '0' && s[p->i] <= '9')
+			return fail(p, start, "invalid number (leading zero)");
+	} else {
+		while (p->i < p->n && s[p->i] >= '0' && s[p->i] <= '9')
+			p->i++;
+	}
+	if (p->i < p->n && s[p->i] == '.') {
+		integral = 0;
+		p->i++;
+		if (p->i >= p->n || s[p->i] < '0' || s[p->i] > '9')
+			return fail(p, start, "invalid number (no digit after '.')");
+		while (p->i < p->n && s[p->i] >= '0' && s[p->i] <= '9')
+			p->i++;
+	}
+	if (p->i < p->n && (s[p->i] == 'e' || s[p->i] == 'E')) {
+		integral = 0;
+		p->i++;
+		if (p->i < p->n && (s[p->i] == '+' || s[p->i] == '-'))
+			p->i++;
+		if (p->i >= p->n || s[p->i] < '0' || s[p->i] > '9')
+			return fail(p, start, "invalid number (no digit in the exponent)");
+		while (p->i < p->n && s[p->i] >= '0' && s[p->i] <= '9')
+			p->i++;
+	}
+	{
+		char buf[512];
+		size_t len = p->i - start;
+		if (len >= sizeof(buf)) {
+			if (integral)
+				goto range;
+			return fail(p, start, "number too long (%zu characters)", len);
+		}
+		memcpy(buf, s + start, len);
+		buf[len] = '\0';
+		errno = 0;
+		if (integral && neg) {
+			long long v = strtoll(buf, NULL, 10);
+			if (errno == ERANGE)
+				goto range;
+			msgpack_pack_int64(&p->pk, v);
+		} else if (integral) {
+			unsigned long long v = strtoull(buf, NULL, 10);
+			if (errno == ERANGE)
+				goto range;
+			msgpack_pack_uint64(&p->pk, v);
+		} else {
+			double d = strtod(buf, NULL);
+			if (errno == ERANGE && (d > 1 || d < -1))
+				return fail(p, start, "real number overflow (%s)", buf);
+			msgpack_pack_double(&p->pk, d);
 		}
 		return 0;
-	case JSON_ARRAY:
-		n = json_array_size(v);
-		msgpack_pack_array(pk, n);
-		for (i = 0; i < n; i++)
-			if (pack(pk, json_array_get(v, i), depth + 1))
+	}
+range : {
+	char where[256];
+	path_text(p, where, sizeof(where));
+	return fail(p, start,
+		    "integer %.*s%s %s%s%s is beyond the 64-bit range (-9223372036854775808 .. "
+		    "18446744073709551615)",
+		    (int)(p->i - start > 40 ? 40 : p->i - start), (const char *)s + start,
+		    p->i - start > 40 ? "..." : "", where[0] ? "in field '" : "at the top level",
+		    where, where[0] ? "'" : "");
+}
+}
+
+/* Replace the msgpack container header reserved at `at` (5 bytes, the
+ * largest) by the smallest one for n, moving what follows. */
+static void fix_header(jp *p, size_t at, size_t n, int map)
+{
+	uint8_t h[5];
+	size_t hl;
+	char *b = p->sb.data;
+
+	if (n < 16) {
+		h[0] = (uint8_t)((map ? 0x80 : 0x90) | n);
+		hl = 1;
+	} else if (n < 65536) {
+		h[0] = map ? 0xde : 0xdc;
+		h[1] = (uint8_t)(n >> 8);
+		h[2] = (uint8_t)n;
+		hl = 3;
+	} else {
+		h[0] = map ? 0xdf : 0xdd;
+		h[1] = (uint8_t)(n >> 24);
+		h[2] = (uint8_t)(n >> 16);
+		h[3] = (uint8_t)(n >> 8);
+		h[4] = (uint8_t)n;
+		hl = 5;
+	}
+	if (hl < 5)
+		memmove(b + at + hl, b + at + 5, p->sb.size - at - 5);
+	memcpy(b + at, h, hl);
+	p->sb.size -= 5 - hl;
+}
+
+static int value(jp *p);
+
+static int container(jp *p, int map)
+{
+	size_t at = p->sb.size, count = 0;
+	const char hdr[5] = {0};
+
+	if (p->depth >= JSON_MAX_DEPTH)
+		return fail(p, p->i, "nested deeper than %d", JSON_MAX_DEPTH);
+	p->i++;
+	msgpack_sbuffer_write(&p->sb, hdr, 5);
+	p->depth++;
+	p->path[p->depth].key_len = map ? 0 : SIZE_MAX;
+	p->path[p->depth].key_off = 0;
+	p->path[p->depth].index = 0;
+	ws(p);
+	if (p->i < p->n && p->s[p->i] == (map ? '}' : ']')) {
+		p->i++;
+	} else {
+		for (;;) {
+			if (map) {
+				size_t ko, kl;
+				ws(p);
+				if (p->i >= p->n || p->s[p->i] != '"')
+					return fail(p, p->i, "string or '}' expected");
+				if (string(p, &ko, &kl))
+					return -1;
+				p->path[p->depth].key_off = ko;
+				p->path[p->depth].key_len = kl;
+				msgpack_pack_str(&p->pk, p->str.len);
+				msgpack_pack_str_body(&p->pk, p->str.p, p->str.len);
+				ws(p);
+				if (p->i >= p->n || p->s[p->i] != ':')
+					return fail(p, p->i, "':' expected");
+				p->i++;
+			} else {
+				p->path[p->depth].index = count;
+			}
+			if (value(p))
 				return -1;
+			count++;
+			ws(p);
+			if (p->i < p->n && p->s[p->i] == ',') {
+				p->i++;
+				continue;
+			}
+			if (p->i < p->n && p->s[p->i] == (map ? '}' : ']')) {
+				p->i++;
+				break;
+			}
+			return fail(p, p->i, map ? "',' or '}' expected" : "',' or ']' expected");
+		}
+	}
+	p->depth--;
+	fix_header(p, at, count, map);
+	return 0;
+}
+
+static int literal(jp *p, const char *word, size_t len)
+{
+	if (p->n - p->i < len || memcmp(p->s + p->i, word, len))
+		return fail(p, p->i, "invalid token");
+	p->i += len;
+	return 0;
+}
+
+static int value(jp *p)
+{
+	size_t ko, kl;
+
+	ws(p);
+	if (p->i >= p->n)
+		return fail(p, p->i, "premature end of input");
+	switch (p->s[p->i]) {
+	case '{':
+		return container(p, 1);
+	case '[':
+		return container(p, 0);
+	case '"':
+		if (string(p, &ko, &kl))
+			return -1;
+		msgpack_pack_str(&p->pk, p->str.len);
+		msgpack_pack_str_body(&p->pk, p->str.p, p->str.len);
 		return 0;
-	case JSON_STRING:
-		n = json_string_length(v);
-		msgpack_pack_str(pk, n);
-		msgpack_pack_str_body(pk, json_string_value(v), n);
+	case 't':
+		if (literal(p, "true", 4))
+			return -1;
+		msgpack_pack_true(&p->pk);
 		return 0;
-	case JSON_INTEGER:
-		msgpack_pack_int64(pk, json_integer_value(v));
+	case 'f':
+		if (literal(p, "false", 5))
+			return -1;
+		msgpack_pack_false(&p->pk);
 		return 0;
-	case JSON_REAL:
-		msgpack_pack_double(pk, json_real_value(v));
+	case 'n':
+		if (literal(p, "null", 4))
+			return -1;
+		msgpack_pack_nil(&p->pk);
 		return 0;
-	case JSON_TRUE:
-		msgpack_pack_true(pk);
-		return 0;
-	case JSON_FALSE:
-		msgpack_pack_false(pk);
-		return 0;
-	case JSON_NULL:
 	default:
-		msgpack_pack_nil(pk);
-		return 0;
+		if (p->s[p->i] == '-' || (p->s[p->i] >= '0' && p->s[p->i] <= '9'))
+			return number(p);
+		return fail(p, p->i, "invalid token");
 	}
 }
 
 int eng_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_len, seg_err *e)
 {
-	json_error_t err;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	json_t *v;
+	jp *p;
+	int rc;
 
 	*out = NULL;
 	*out_len = 0;
 	if (len == 0)
 		return seg_fail(e, EDGELOG_EINVAL, "invalid JSON: empty input");
-	v = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
-	if (!v)
-		return seg_fail(e, EDGELOG_EINVAL,
-				"invalid JSON at byte %d (line %d, column %d): %s", err.position,
-				err.line, err.column, err.text);
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (pack(&pk, v, 0)) {
-		json_decref(v);
-		msgpack_sbuffer_destroy(&sb);
-		return seg_fail(e, EDGELOG_EINVAL, "invalid JSON: nested deeper than %d",
-				JSON_MAX_DEPTH);
-	}
-	json_decref(v);
-	if (!sb.data) {
+	if (!(p = calloc(1, sizeof(*p))))
 		return seg_fail(e, EDGELOG_ENOMEM, "out of memory");
+	p->s = (const unsigned char *)json;
+	p->n = len;
+	msgpack_sbuffer_init(&p->sb);
+	msgpack_packer_init(&p->pk, &p->sb, msgpack_sbuffer_write);
+	rc = value(p);
+	if (!rc) {
+		ws(p);
+		if (p->i < p->n)
+			rc = fail(p, p->i, "end of input expected");
 	}
-	*out = sb.data;
-	*out_len = sb.size;
-	return 0;
+	if (!rc && (p->str.oom || !p->sb.data))
+		rc = fail(p, p->i, "out of memory");
+	if (rc) {
+		/* Line and column of the byte at fault, 1-based. */
+		size_t k, line = 1, col = 1;
+		for (k = 0; k < p->err_at && k < len; k++) {
+			if (json[k] == '\n') {
+				line++;
+				col = 1;
+			} else {
+				col++;
+			}
+		}
+		rc = seg_fail(e, strstr(p->err, "out of memory") ? EDGELOG_ENOMEM : EDGELOG_EINVAL,
+			      "invalid JSON at byte %zu (line %zu, column %zu): %s", p->err_at,
+			      line, col, p->err);
+		msgpack_sbuffer_destroy(&p->sb);
+	} else {
+		*out = p->sb.data;
+		*out_len = p->sb.size;
+	}
+	seg_buf_free(&p->str);
+	free(p);
+	return rc;
 }

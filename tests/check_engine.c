@@ -26,6 +26,7 @@
 #include <dirent.h>
 
 #include <edgelog.h>
+#include <jansson.h>
 
 #include "eng_internal.h"
 #include "seg_cursor.h"
@@ -493,6 +494,112 @@ START_TEST(test_append_json_valid)
 	ck_assert_uint_eq(l.v[2].data[1], 0xcb);
 	ck_assert_uint_eq(l.v[3].data[0] & 0xf0, 0x80); /* a map */
 	rlist_free(&l);
+}
+END_TEST
+
+/* Issue 11, defect 2: JSON integers from 2^63 to 2^64-1 were refused as
+ * invalid JSON (msgpack has uint64; 64-bit ids and hashes are common).
+ * Now the whole range -2^63 .. 2^64-1 goes in exactly; one beyond is an
+ * error naming the field and the line. */
+START_TEST(test_append_json_uint64_full_range)
+{
+	static const char *json = "{\"id\":9223372036854775808,\"h\":18446744073709551615,"
+				  "\"n\":-9223372036854775808,\"z\":0,\"m\":9223372036854775807}";
+	static const uint8_t want[] = {0x85, 0xa2, 'i',  'd',  0xcf, 0x80, 0,    0,    0,    0,
+				       0,    0,    0,    0xa1, 'h',  0xcf, 0xff, 0xff, 0xff, 0xff,
+				       0xff, 0xff, 0xff, 0xff, 0xa1, 'n',  0xd3, 0x80, 0,    0,
+				       0,    0,    0,    0,    0,    0xa1, 'z',  0x00, 0xa1, 'm',
+				       0xcf, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	static const struct {
+		const char *json, *field, *line;
+	} beyond[] = {
+		{"{\"meta\":{\"ids\":[1,18446744073709551616]}}", "'meta.ids[1]'", "line 1"},
+		{"{\n \"x\": 1,\n \"big\": -9223372036854775809\n}", "'big'", "line 3"},
+		{"[1,\n99999999999999999999999999999]", "'[1]'", "line 2"},
+		{"18446744073709551616", "at the top level", "line 1"},
+	};
+	edgelog *log = open_dir(g_dir);
+	uint64_t seq = 0;
+	size_t i;
+	int rc = edgelog_append_json(log, json, strlen(json), &seq);
+
+	ck_assert_msg(rc == 0, "append_json: %s: %s", edgelog_strerror(rc), edgelog_errmsg(log));
+	ck_assert_int_eq(edgelog_append_json(log, "18446744073709551615", 20, &seq), 0);
+	for (i = 0; i < sizeof(beyond) / sizeof(beyond[0]); i++) {
+		const char *m;
+		rc = edgelog_append_json(log, beyond[i].json, strlen(beyond[i].json), NULL);
+		ck_assert_msg(rc == EDGELOG_EINVAL, "'%s': got %s", beyond[i].json,
+			      edgelog_strerror(rc));
+		m = edgelog_errmsg(log);
+		ck_assert_msg(strstr(m, beyond[i].field) && strstr(m, beyond[i].line) &&
+				      strstr(m, "64-bit range"),
+			      "'%s': message does not name %s and %s: %s", beyond[i].json,
+			      beyond[i].field, beyond[i].line, m);
+	}
+	close_ok(log);
+
+	rlist l = read_all(g_dir, 0);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_uint_eq(l.v[0].len, sizeof(want));
+	ck_assert_msg(memcmp(l.v[0].data, want, sizeof(want)) == 0, "uint64 converted wrongly");
+	ck_assert_uint_eq(l.v[1].len, 9);
+	ck_assert_uint_eq(l.v[1].data[0], 0xcf);
+	rlist_free(&l);
+}
+END_TEST
+
+/* The JSON reader against jansson on inputs that are easy to get wrong:
+ * both accept or both refuse, and what is accepted means the same. */
+START_TEST(test_append_json_agrees_with_jansson)
+{
+	static const char *cases[] = {
+		"0", "-0", "1.5e3", "-1E-2", "1e400", "[]", "{}", " [ 1 , 2 ] ", "\"\"",
+		"\"a\\u0000b\"", "\"\\ud83d\\ude00\"", "\"\\u00e9\\u4e2d\"",
+		"\"\xc3\xa9\xe4\xb8\xad\"", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
+		"{\"a\":{\"b\":[{},[],null,true,false]}}",
+		"[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]",
+		"{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,"
+		"\"k9\":9,\"ka\":10,\"kb\":11,\"kc\":12,\"kd\":13,\"ke\":14,\"kf\":15,\"kg\":16}",
+		"9223372036854775807", "-9223372036854775808", "0.1", "123456789.125",
+		/* refused */
+		"01", "1.", ".5", "+1", "1e", "-", "[1,]", "{,}", "{\"a\"}", "\"\\x\"",
+		"\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"a\tb\"", "\"\xff\"",
+		"\"\xc0\xaf\"", "nulll", "[1 2]", "{\"a\":1 \"b\":2}", "\"abc", "[", "tRue", "NaN",
+		"Infinity", "[1]x", "\xef\xbb\xbf{}"};
+	edgelog *log = open_dir(g_dir);
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_error_t je;
+		json_t *ref = json_loadb(cases[i], strlen(cases[i]),
+					 JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+		void *mp = NULL;
+		size_t mpn = 0;
+		seg_err e;
+		int rc = eng_json_to_msgpack(cases[i], strlen(cases[i]), &mp, &mpn, &e);
+		if (!ref) {
+			ck_assert_msg(rc == EDGELOG_EINVAL, "'%s': jansson refuses (%s), we accept",
+				      cases[i], je.text);
+			continue;
+		}
+		ck_assert_msg(rc == 0, "'%s': jansson accepts, we refuse: %s", cases[i], e.msg);
+		{
+			seg_buf t = {0};
+			json_t *got;
+			ck_assert_int_eq(seg_mp_validate(mp, mpn), 0);
+			ck_assert_int_eq(seg_mp_to_json(mp, mpn, &t), 0);
+			got = json_loadb(t.p, t.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+			ck_assert_msg(got != NULL, "'%s': our msgpack gives bad JSON %s", cases[i],
+				      t.p);
+			ck_assert_msg(json_equal(got, ref), "'%s': we read %.*s", cases[i],
+				      (int)t.len, t.p);
+			json_decref(got);
+			seg_buf_free(&t);
+		}
+		json_decref(ref);
+		free(mp);
+	}
+	close_ok(log);
 }
 END_TEST
 
@@ -2170,6 +2277,8 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_max_record_oversized_segment);
 	tcase_add_test(tc, test_append_json_valid);
 	tcase_add_test(tc, test_append_json_invalid);
+	tcase_add_test(tc, test_append_json_uint64_full_range);
+	tcase_add_test(tc, test_append_json_agrees_with_jansson);
 	tcase_add_test(tc, test_reader_bytes_in_order);
 	tcase_add_test(tc, test_reader_from_seq_middle);
 	tcase_add_test(tc, test_reader_follows_live_engine);
