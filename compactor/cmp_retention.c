@@ -5,8 +5,13 @@
 
 int64_t cmp_age_ms(const cmp_seg *s, const cmp_policy *p)
 {
-	int64_t wall = p->now_wall_ms - s->newest_wall_ms;
-	int64_t age = s->newest_age_ms > 0 ? p->now_age_ms - s->newest_age_ms : 0;
+	int64_t wall, age = 0;
+
+	/* Saturated: both values come from segment headers and clocks. */
+	if (__builtin_sub_overflow(p->now_wall_ms, s->newest_wall_ms, &wall))
+		wall = p->now_wall_ms < s->newest_wall_ms ? INT64_MIN : INT64_MAX;
+	if (s->newest_age_ms > 0 && __builtin_sub_overflow(p->now_age_ms, s->newest_age_ms, &age))
+		age = p->now_age_ms < s->newest_age_ms ? INT64_MIN : INT64_MAX;
 
 	return wall < age ? wall : age;
 }

@@ -477,8 +477,11 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	log->age_base_ms = log->cur.age_ms > 0 ? log->cur.age_ms : 1;
 	log->age_mono_ms = vfs->mono_ms(vfs);
 	hw = log->cur.acked_seq > log->cur.last_seq ? log->cur.acked_seq : log->cur.last_seq;
+	/* Saturated: a cursor past the seq limit makes the writer refuse to
+	 * open instead of wrapping to 0 and handing out old seqs again. */
 	rc = seg_writer_open(&log->w, vfs, log->segdir, log->conf.segment_bytes,
-			     (int64_t)log->conf.segment_max_age_s * 1000, hw + 1, &rep, &e);
+			     (int64_t)log->conf.segment_max_age_s * 1000,
+			     hw < SEG_SEQ_LIMIT ? hw + 1 : SEG_SEQ_LIMIT, &rep, &e);
 	if (rc)
 		goto fail;
 	data_last = rep.last_seq;

@@ -522,7 +522,7 @@ static int status_offline(const char *dir, const eng_conf *c, edgelog_status *st
 	st->max_size_bytes = c->max_size_bytes;
 	if (st->pending && seg_reader_init(&r, v, segdir, acked + 1, e) == 0) {
 		if (seg_reader_next(&r, &f, e) == 0) {
-			int64_t age = v->now_ms(v) - f.ts_ms;
+			int64_t age = seg_ms_sub(v->now_ms(v), f.ts_ms);
 			st->first_seq = f.seq;
 			st->oldest_pending_age_s = age > 0 ? (uint64_t)age / 1000 : 0;
 		}
@@ -574,9 +574,12 @@ static int status_of(const eng_conf *c, edgelog_status *st, int *live, seg_err *
 			json_t *wpid = json_object_get(o, "pid"),
 			       *at = json_object_get(o, "written_at_ms"),
 			       *iv = json_object_get(o, "interval_ms");
-			int64_t age = seg_vfs_posix()->now_ms(seg_vfs_posix()) -
-				      (int64_t)json_integer_value(at);
-			int64_t fresh = 3 * (json_is_integer(iv) ? json_integer_value(iv) : 2000);
+			int64_t age = seg_ms_sub(seg_vfs_posix()->now_ms(seg_vfs_posix()),
+						 (int64_t)json_integer_value(at));
+			int64_t ivl = json_is_integer(iv) ? json_integer_value(iv) : 2000;
+			/* The file is only read: a crafted interval must not
+			 * overflow (or make a stale snapshot look fresh). */
+			int64_t fresh = 3 * (ivl < 0 || ivl > 3600000 ? 2000 : ivl);
 			if (json_integer_value(wpid) == pid &&
 			    age <= (fresh > 3 * SNAPSHOT_REFRESH_MS ? fresh :
 								      3 * SNAPSHOT_REFRESH_MS)) {

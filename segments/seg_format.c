@@ -51,6 +51,10 @@ int seg_header_decode(const uint8_t in[SEG_HEADER_SIZE], seg_header *h)
 		return SEG_NEWER;
 	if (h->version == 0 || h->base_seq == 0)
 		return SEG_BAD;
+	/* Ranges no edgelog writes (seg_format.h): damage, not data. */
+	if (h->base_seq >= SEG_SEQ_LIMIT || h->base_ts_ms > SEG_TS_LIMIT_MS ||
+	    h->base_ts_ms < -SEG_TS_LIMIT_MS || h->age_ms < 0 || h->age_ms > SEG_TS_LIMIT_MS)
+		return SEG_BAD;
 	return SEG_OK;
 }
 

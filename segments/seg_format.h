@@ -31,6 +31,36 @@
 /* Largest seq_delta a frame can carry; a segment rolls before this. */
 #define SEG_MAX_DELTA 0xffffffffu
 
+/*
+ * The ranges a header's fields must lie in (FORMAT.md, "Header"). A header
+ * outside them cannot have been written by edgelog: it is damage, like a
+ * failed checksum. With base_seq below 2^63, base_seq + seq_delta + 1
+ * never wraps; with base_ts_ms within +-2^53 ms (285 000 years either
+ * side of 1970) and age_ms within 0..2^53, adding a frame's ts_delta or
+ * taking the difference with any clock in that range never overflows.
+ * The writer never hands out a seq at or past SEG_SEQ_LIMIT, and clamps a
+ * clock beyond SEG_TS_LIMIT_MS.
+ */
+#define SEG_SEQ_LIMIT ((uint64_t)1 << 63)
+#define SEG_TS_LIMIT_MS ((int64_t)1 << 53)
+
+/* a - b for times in ms, saturated instead of overflowing (either may come
+ * from a file or a clock nobody checked). */
+static inline int64_t seg_ms_sub(int64_t a, int64_t b)
+{
+	int64_t d;
+
+	if (__builtin_sub_overflow(a, b, &d))
+		return a < b ? INT64_MIN : INT64_MAX;
+	return d;
+}
+
+/* A wall-clock time brought into the range a header can hold. */
+static inline int64_t seg_ts_clamp(int64_t t)
+{
+	return t > SEG_TS_LIMIT_MS ? SEG_TS_LIMIT_MS : t < -SEG_TS_LIMIT_MS ? -SEG_TS_LIMIT_MS : t;
+}
+
 /* Result codes of the pure functions (distinct from EDGELOG_E*). */
 enum {
 	SEG_OK = 0,

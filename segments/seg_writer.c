@@ -339,7 +339,7 @@ static int recover_last(seg_writer *w, uint64_t base, seg_open_report *rep, seg_
 	 * clock that jumped must not make it look older than max age, nor
 	 * younger than new. */
 	now = w->vfs->now_ms(w->vfs);
-	age = now - w->hdr.base_ts_ms;
+	age = seg_ms_sub(now, w->hdr.base_ts_ms);
 	if (age < 0)
 		age = 0;
 	if (age > w->max_age_ms)
@@ -367,7 +367,10 @@ quarantine:
 		uint64_t most = size > SEG_HEADER_SIZE ?
 					(size - SEG_HEADER_SIZE) / (SEG_FRAME_HEADER + 1) :
 					0;
-		if (base + most + 1 > rep->bad_seq_bound)
+		/* A base at or past SEG_SEQ_LIMIT cannot have held a record
+		 * (no header there verifies): it raises no bound, and the sum
+		 * below stays far from wrapping. */
+		if (base < SEG_SEQ_LIMIT && base + most + 1 > rep->bad_seq_bound)
 			rep->bad_seq_bound = base + most + 1;
 	}
 	return 1;
@@ -418,7 +421,7 @@ int seg_writer_open(seg_writer *w, const seg_vfs *v, const char *dir, size_t seg
 		}
 		/* Removed or quarantined: its seqs may exist elsewhere (sent,
 		 * or in the .bad file); never hand them out again. */
-		if (floor_seq <= l.base[l.n - 1])
+		if (floor_seq <= l.base[l.n - 1] && l.base[l.n - 1] < SEG_SEQ_LIMIT)
 			floor_seq = l.base[l.n - 1] + 1;
 	}
 	if (floor_seq > w->next_seq)
@@ -427,6 +430,15 @@ int seg_writer_open(seg_writer *w, const seg_vfs *v, const char *dir, size_t seg
 		w->next_seq = rep->bad_seq_bound;
 	if (min_next_seq > w->next_seq)
 		w->next_seq = min_next_seq;
+	if (w->next_seq >= SEG_SEQ_LIMIT) {
+		/* Only a damaged cursor can claim this (no header past the limit
+		 * verifies): refuse rather than wrap and reuse seqs. */
+		r = seg_fail(e, EDGELOG_ECORRUPT,
+			     "%s: the next seq would be %llu, beyond the 2^63 a log can hold "
+			     "(a damaged cursor?)",
+			     dir, (unsigned long long)w->next_seq);
+		goto out;
+	}
 	rep->segments = l.n;
 	rep->first_seq = l.n ? l.base[0] : 0;
 	for (i = 0; i < l.n; i++) {
@@ -520,6 +532,10 @@ int seg_writer_append(seg_writer *w, const void *data, uint32_t len, int64_t ts_
 	uint8_t *p;
 	int r;
 
+	if (w->next_seq >= SEG_SEQ_LIMIT - 1)
+		return seg_fail(e, EDGELOG_EFULL, "%s: no seq left (2^63 handed out)", w->dir);
+	/* A clock beyond what a header holds (seg_format.h) is clamped. */
+	ts_ms = seg_ts_clamp(ts_ms);
 	if (w->fd >= 0) {
 		int roll = w->suspect || w->pos + need > w->size ||
 			   w->next_seq - w->hdr.base_seq > SEG_MAX_DELTA;

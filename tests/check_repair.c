@@ -549,6 +549,150 @@ START_TEST(test_bad_header_in_newest_segment_never_reuses_seqs)
 }
 END_TEST
 
+/* ---- headers whose ranges cannot be right (issue 9, defect 8) ------------ */
+
+/* A segment file written by hand: a header that verifies (checksum and
+ * name right) with the given fields, then n one-byte records with
+ * seq_delta first_delta + i and ts_delta 1000 * (i + 1). */
+static void craft_segment(const char *d, uint64_t base, int64_t base_ts, int64_t age_ms, int n,
+			  uint32_t first_delta)
+{
+	uint8_t buf[4096];
+	seg_header h;
+	char name[SEG_NAME_LEN + 1], path[4400];
+	size_t pos = SEG_HEADER_SIZE;
+	int i;
+
+	memset(buf, 0, sizeof(buf));
+	memset(&h, 0, sizeof(h));
+	h.version = SEG_FORMAT_VERSION;
+	h.base_seq = base;
+	h.base_ts_ms = base_ts;
+	h.salt = 0x5eed5eed5eed5eedull;
+	h.age_ms = age_ms;
+	seg_header_encode(&h, buf);
+	for (i = 0; i < n; i++) {
+		uint8_t payload = (uint8_t)(1 + i); /* a positive fixint */
+		seg_frame_encode(buf + pos, h.salt, first_delta + (uint32_t)i, 1000 * (i + 1),
+				 &payload, 1);
+		buf[pos + SEG_FRAME_HEADER] = payload;
+		pos += SEG_FRAME_HEADER + 1;
+	}
+	seg_name(name, base);
+	snprintf(path, sizeof(path), "%s/segments/%s", d, name);
+	tu_write_file(path, buf, sizeof(buf));
+}
+
+START_TEST(test_header_ranges_checked)
+{
+	static const struct {
+		uint64_t base;
+		int64_t ts, age;
+		int ok;
+	} c[] = {
+		{1, 1700000000000ll, 1000, 1},
+		{SEG_SEQ_LIMIT - 1, SEG_TS_LIMIT_MS, SEG_TS_LIMIT_MS, 1},
+		{5, -SEG_TS_LIMIT_MS, 0, 1},
+		{SEG_SEQ_LIMIT, 1700000000000ll, 1000, 0},
+		{UINT64_MAX - 2, 1700000000000ll, 1000, 0},
+		{5, SEG_TS_LIMIT_MS + 1, 1000, 0},
+		{5, INT64_MAX - 10, 1000, 0},
+		{5, INT64_MIN + 5, 1000, 0},
+		{5, 1700000000000ll, -1, 0},
+		{5, 1700000000000ll, INT64_MAX, 0},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		uint8_t buf[SEG_HEADER_SIZE];
+		seg_header h, got;
+		memset(&h, 0, sizeof(h));
+		h.version = SEG_FORMAT_VERSION;
+		h.base_seq = c[i].base;
+		h.base_ts_ms = c[i].ts;
+		h.age_ms = c[i].age;
+		h.salt = 42;
+		seg_header_encode(&h, buf);
+		ck_assert_msg(seg_header_decode(buf, &got) == (c[i].ok ? SEG_OK : SEG_BAD),
+			      "case %zu: base %llu ts %lld age %lld", i,
+			      (unsigned long long)c[i].base, (long long)c[i].ts,
+			      (long long)c[i].age);
+	}
+}
+END_TEST
+
+/* A segment whose base_seq is so high that base + seq_delta wraps past
+ * 2^64: the reader once returned seqs below the base (0, 1, ...), and after
+ * open the writer took the wrapped seq as the newest. Now it is damage:
+ * reported by the reader, quarantined at open and by repair; every real
+ * record stays readable and seqs go on from the real ones. */
+START_TEST(test_header_seq_wrapping_is_damage)
+{
+	edgelog_repair_report rep;
+	edgelog_status st;
+	counts c;
+	int live = 0;
+
+	fill(dir);
+	craft_segment(dir, UINT64_MAX - 2, 1700000000000ll, 1000, 5, 0);
+	/* The newest file, its header refused: "being created" for a reader
+	 * (never its records, whose seqs would wrap to 0, 1). */
+	c = read_all(dir);
+	ck_assert_uint_eq(c.records, N_RECORDS);
+	ck_assert_uint_eq(c.last, N_RECORDS);
+	ck_assert(c.in_order);
+	ck_assert_int_eq(edgelog_status_dir(dir, &st, &live), 0);
+	ck_assert_uint_eq(reopen_and_append(dir, NULL), N_RECORDS + 1);
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.bad_segments, 1);
+	c = read_all(dir);
+	ck_assert_uint_eq(c.corrupt, 0);
+	ck_assert_uint_eq(c.records, N_RECORDS + 1);
+	ck_assert_uint_eq(c.last, N_RECORDS + 1);
+	ck_assert_uint_eq(reopen_and_append(dir, NULL), N_RECORDS + 2);
+}
+END_TEST
+
+/* Timestamps (and an age clock) at the ends of int64: base_ts + ts_delta
+ * and now - base_ts once overflowed (undefined behaviour, UBSan). Now such
+ * a header is damage everywhere: reader, open, offline status, repair. */
+START_TEST(test_header_timestamps_out_of_range_are_damage)
+{
+	static const int64_t ts[][2] = {
+		{INT64_MAX - 10, 1000},
+		{INT64_MIN + 5, 1000},
+		{1700000000000ll, -1},
+	};
+	int k = _i;
+	char segs[8][SEG_NAME_LEN + 1];
+	edgelog_repair_report rep;
+	edgelog_status st;
+	counts c;
+	int live = 0, n;
+	uint64_t seq;
+
+	fill(dir);
+	craft_segment(dir, N_RECORDS + 1, ts[k][0], ts[k][1], 3, 0);
+	/* And a sound segment after it, so it is not the newest. */
+	craft_segment(dir, 1000, 1700000000000ll, 1000, 2, 0);
+	c = read_all(dir);
+	ck_assert_uint_eq(c.records, N_RECORDS + 2);
+	ck_assert_uint_eq(c.last, 1001);
+	ck_assert_uint_eq(c.corrupt, 1);
+	ck_assert_int_eq(edgelog_status_dir(dir, &st, &live), 0);
+	ck_assert_uint_ge(st.pending, N_RECORDS + 2);
+	seq = reopen_and_append(dir, NULL);
+	ck_assert_uint_eq(seq, 1002);
+	segment_names(dir, segs, &n);
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.bad_segments, 1);
+	c = read_all(dir);
+	ck_assert_uint_eq(c.corrupt, 0);
+	ck_assert_uint_eq(c.records, N_RECORDS + 3);
+	ck_assert_uint_eq(c.last, seq);
+}
+END_TEST
+
 START_TEST(test_engine_quarantined_segment_moves_to_quarantine)
 {
 	char segs[8][SEG_NAME_LEN + 1], from[4400], qname[64];
@@ -866,6 +1010,9 @@ static Suite *repair_suite(void)
 	tcase_add_test(tc, test_several_damaged_frames_across_segments);
 	tcase_add_test(tc, test_bad_header_in_middle_segment);
 	tcase_add_test(tc, test_bad_header_in_newest_segment_never_reuses_seqs);
+	tcase_add_test(tc, test_header_ranges_checked);
+	tcase_add_test(tc, test_header_seq_wrapping_is_damage);
+	tcase_add_loop_test(tc, test_header_timestamps_out_of_range_are_damage, 0, 3);
 	tcase_add_test(tc, test_engine_quarantined_segment_moves_to_quarantine);
 	tcase_add_test(tc, test_missing_cursor_is_rebuilt_conservatively);
 	tcase_add_test(tc, test_rebuilt_cursor_keeps_the_lost_ranges_as_gaps);
