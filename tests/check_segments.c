@@ -490,11 +490,19 @@ START_TEST(test_header_roundtrip)
 {
 	uint64_t st = 12345;
 	for (int i = 0; i < 200; i++) {
-		seg_header h = mk_hdr(tu_rand(&st), (int64_t)tu_rand(&st), tu_rand(&st));
+		/* Any value in the ranges a header may hold (seg_format.h; the
+		 * ranges themselves: check_repair's test_header_ranges_checked). */
+		seg_header h =
+			mk_hdr(1 + tu_rand(&st) % (SEG_SEQ_LIMIT - 1),
+			       (int64_t)(tu_rand(&st) % (2 * (uint64_t)SEG_TS_LIMIT_MS + 1)) -
+				       SEG_TS_LIMIT_MS,
+			       tu_rand(&st));
 		if (i == 0)
 			h = mk_hdr(1, 0, 0);
 		if (i == 1)
-			h = mk_hdr(UINT64_MAX, INT64_MIN, UINT64_MAX);
+			h = mk_hdr(SEG_SEQ_LIMIT - 1, -SEG_TS_LIMIT_MS, UINT64_MAX);
+		if (i == 2)
+			h = mk_hdr(SEG_SEQ_LIMIT - 1, SEG_TS_LIMIT_MS, 0);
 		uint8_t out[SEG_HEADER_SIZE];
 		memset(out, 0xcc, sizeof out);
 		seg_header_encode(&h, out);
