@@ -20,7 +20,9 @@
 # scripts and the uploader's TLS tests; openssl (the CLI) makes the CA and
 # server certificate that check_uploader's TLS tests serve. gcc-12 brings
 # the sanitizer runtimes (libasan8, libubsan1, libtsan2) through
-# libgcc-12-dev. python3-msgpack is the Python package's one dependency
+# libgcc-12-dev. libclang-rt-14-dev (libFuzzer and clang's sanitizer
+# runtimes) builds the fuzz targets with clang (scripts/fuzz.sh, .ci/run).
+# python3-msgpack is the Python package's one dependency
 # (python/); python3-pytest runs its tests (CTest label python);
 # python3-pip and python3-setuptools install it offline (test_install.py,
 # the README's `pip install --no-build-isolation ./python`, in a venv:
@@ -57,6 +59,7 @@ EDGELOG_DEPS=(
 	clickhouse-server
 	python3-venv
 	systemd
+	libclang-rt-14-dev
 )
 
 # Only for deploy/e2e.sh (the container end-to-end test, a .ci/run

@@ -33,6 +33,7 @@
 #include <edgelog.h>
 
 #include "tool.h"
+#include "tool_mpsplit.h"
 
 static const char RUN_USAGE[] =
 	"usage: edgelog run [--dir D] [--endpoint URL] [--input FILE] [OPTIONS]\n"
@@ -288,137 +289,13 @@ out:
  * be in memory whole to find its end: an object longer than
  * EDGELOG_MAX_RECORD is skipped as it streams past (reported, counted) and
  * the next one is read normally. Only a byte that cannot start an element
- * (0xc1) or nesting deeper than RUN_MP_DEPTH makes the rest of the stream
+ * (0xc1) or nesting deeper than TOOL_MP_DEPTH makes the rest of the stream
  * unreadable: msgpack has no marker to resynchronise on, so that ends the
  * input (reported with its byte offset, counted as one bad object). An
  * object cut short by the end of input is reported and counted too.
- * edgelog_append checks each object again before storing it.
+ * edgelog_append checks each object again before storing it. The splitter
+ * is tool_mpsplit.c.
  */
-#define RUN_MP_DEPTH 256
-
-enum {
-	MP_MORE,
-	MP_DONE,
-	MP_BAD
-};
-
-typedef struct mp_split {
-	uint64_t owed[RUN_MP_DEPTH + 1]; /* elements still to read per level */
-	int depth;                       /* -1: between objects */
-	uint8_t type;                    /* type byte whose length is being read */
-	unsigned hdr_need;               /* length bytes still to read */
-	uint64_t hdr_val;
-	uint64_t skip; /* payload bytes still to pass */
-} mp_split;
-
-/* An element ended, with `children` elements of its own to come. */
-static int mp_element_end(mp_split *m, uint64_t children)
-{
-	if (children) {
-		if (m->depth == RUN_MP_DEPTH)
-			return MP_BAD;
-		m->owed[++m->depth] = children;
-		return MP_MORE;
-	}
-	while (m->depth >= 0 && m->owed[m->depth] == 0)
-		m->depth--;
-	return m->depth < 0 ? MP_DONE : MP_MORE;
-}
-
-/* The length after a type byte is complete. */
-static int mp_length_done(mp_split *m)
-{
-	switch (m->type) {
-	case 0xc7:
-	case 0xc8:
-	case 0xc9: /* ext: length, then a type byte and the data */
-		m->skip = m->hdr_val + 1;
-		return MP_MORE;
-	case 0xdc:
-	case 0xdd: /* array */
-		return mp_element_end(m, m->hdr_val);
-	case 0xde:
-	case 0xdf: /* map: keys and values */
-		return mp_element_end(m, m->hdr_val * 2);
-	default: /* bin, str */
-		m->skip = m->hdr_val;
-		return m->skip ? MP_MORE : mp_element_end(m, 0);
-	}
-}
-
-/* A type byte. */
-static int mp_type(mp_split *m, uint8_t b)
-{
-	static const uint8_t fixed[] = {
-		/* 0xc4..0xdf: bytes of length field (high nibble 1) or of fixed
-		 * payload (0x80 | n) after the type byte */
-		[0xc4 - 0xc4] = 0x01, [0xc5 - 0xc4] = 0x02, [0xc6 - 0xc4] = 0x04,
-		[0xc7 - 0xc4] = 0x01, [0xc8 - 0xc4] = 0x02, [0xc9 - 0xc4] = 0x04,
-		[0xca - 0xc4] = 0x84, [0xcb - 0xc4] = 0x88, [0xcc - 0xc4] = 0x81,
-		[0xcd - 0xc4] = 0x82, [0xce - 0xc4] = 0x84, [0xcf - 0xc4] = 0x88,
-		[0xd0 - 0xc4] = 0x81, [0xd1 - 0xc4] = 0x82, [0xd2 - 0xc4] = 0x84,
-		[0xd3 - 0xc4] = 0x88, [0xd4 - 0xc4] = 0x82, [0xd5 - 0xc4] = 0x83,
-		[0xd6 - 0xc4] = 0x85, [0xd7 - 0xc4] = 0x89, [0xd8 - 0xc4] = 0x91,
-		[0xd9 - 0xc4] = 0x01, [0xda - 0xc4] = 0x02, [0xdb - 0xc4] = 0x04,
-		[0xdc - 0xc4] = 0x02, [0xdd - 0xc4] = 0x04, [0xde - 0xc4] = 0x02,
-		[0xdf - 0xc4] = 0x04,
-	};
-	uint8_t f;
-
-	if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
-		return mp_element_end(m, 0); /* fixint, nil, bool */
-	if (b <= 0x8f)
-		return mp_element_end(m, (uint64_t)(b & 0x0f) * 2); /* fixmap */
-	if (b <= 0x9f)
-		return mp_element_end(m, b & 0x0f); /* fixarray */
-	if (b <= 0xbf) {                            /* fixstr */
-		m->skip = b & 0x1f;
-		return m->skip ? MP_MORE : mp_element_end(m, 0);
-	}
-	if (b == 0xc1)
-		return MP_BAD; /* never used */
-	f = fixed[b - 0xc4];
-	if (f & 0x80) {
-		m->skip = f & 0x7f;
-		return MP_MORE;
-	}
-	m->type = b;
-	m->hdr_need = f;
-	m->hdr_val = 0;
-	return MP_MORE;
-}
-
-/* Feed p[0..n) (n > 0). Stops at the end of the current object (MP_DONE),
- * at a byte that makes it invalid (MP_BAD: that byte is p[*used - 1]), or
- * when the bytes run out (MP_MORE). *used: bytes consumed. */
-static int mp_feed(mp_split *m, const uint8_t *p, size_t n, size_t *used)
-{
-	size_t i = 0;
-	int r = MP_MORE;
-
-	if (m->depth < 0) {
-		m->depth = 0;
-		m->owed[0] = 1;
-	}
-	while (i < n && r == MP_MORE) {
-		if (m->skip) {
-			size_t k = m->skip < n - i ? (size_t)m->skip : n - i;
-			i += k;
-			m->skip -= k;
-			if (!m->skip)
-				r = mp_element_end(m, 0);
-		} else if (m->hdr_need) {
-			m->hdr_val = m->hdr_val << 8 | p[i++];
-			if (!--m->hdr_need)
-				r = mp_length_done(m);
-		} else {
-			m->owed[m->depth]--;
-			r = mp_type(m, p[i++]);
-		}
-	}
-	*used = i;
-	return r;
-}
 
 /* Read msgpack objects until end of input, a signal or an unreadable
  * byte. 0, or -1 on a read error (reported). */
@@ -428,12 +305,12 @@ static int read_msgpack(run_state *s)
 	seg_buf obj = {0};
 	uint64_t off = 0, start = 0;
 	int overlong = 0, rc = 0, stop = 0;
-	mp_split m;
+	tool_mp_split m;
 
 	if (!chunk)
 		return tool_fail("run", -1, "out of memory");
 	memset(&m, 0, sizeof(m));
-	m.depth = -1;
+	tool_mp_init(&m);
 	while (!stop) {
 		size_t pos = 0;
 		ssize_t n = next_chunk(s, chunk);
@@ -465,7 +342,7 @@ static int read_msgpack(run_state *s)
 				obj.len = 0;
 				overlong = 0;
 			}
-			r = mp_feed(&m, chunk + pos, (size_t)n - pos, &used);
+			r = tool_mp_feed(&m, chunk + pos, (size_t)n - pos, &used);
 			if (!overlong && obj.len + used > EDGELOG_MAX_RECORD) {
 				overlong = 1;
 				report(s,
@@ -480,13 +357,13 @@ static int read_msgpack(run_state *s)
 				}
 			}
 			pos += used;
-			if (r == MP_DONE) {
+			if (r == TOOL_MP_DONE) {
 				if (overlong)
 					s->bad++;
 				else
 					store(s, obj.p, obj.len, 0);
 				m.depth = -1;
-			} else if (r == MP_BAD) {
+			} else if (r == TOOL_MP_BAD) {
 				s->bad++;
 				report(s,
 				       "at byte %llu: not msgpack (byte 0x%02x at offset %llu%s); "
