@@ -21,12 +21,16 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <msgpack.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1130,7 +1134,7 @@ START_TEST(test_gzip_bomb_413)
 	z_stream zs;
 	http_res r;
 
-	/* 100 MiB of zeros (over the default 64 MiB cap) in about 100 KiB. */
+	/* 100 MiB of zeros (over the default 16 MiB cap) in about 100 KiB. */
 	memset(&zs, 0, sizeof(zs));
 	ck_assert_int_eq(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY),
 			 Z_OK);
@@ -1154,6 +1158,219 @@ START_TEST(test_gzip_bomb_413)
 	ck_assert_uint_eq(stored_lines(dir), 0);
 	seg_buf_free(&z);
 	free(zeros);
+}
+END_TEST
+
+/* ---- bounded resources (issue 9, defect 10) ------------------------------ */
+
+/* The sink's peak resident memory, in KiB (VmHWM). */
+static long peak_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* A raw loopback connection to the sink, with a 10 s receive timeout. */
+static int connect_raw(int port)
+{
+	struct sockaddr_in sa;
+	struct timeval tv = {10, 0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+		ck_assert_msg(w > 0, "send: %s", strerror(errno));
+		c += w;
+		n -= (size_t)w;
+	}
+}
+
+/* A chunked body far over --max-body gets its 413, not a closed
+ * connection, and the sink keeps none of it (it was cut off at twice the
+ * cap without an answer). */
+START_TEST(test_chunked_over_cap_413)
+{
+	const char *const args[] = {"--max-body", "100000", NULL};
+	const char *dir = tmpdir("sink-chunked");
+	sink_proc s = sink_start(dir, args);
+	static const char head[] = "POST /log HTTP/1.1\r\nHost: x\r\n"
+				   "Content-Type: application/x-ndjson\r\n"
+				   "Transfer-Encoding: chunked\r\n\r\n";
+	char *chunk = malloc(1 << 16), line[32], answer[512];
+	int fd = connect_raw(s.port), i;
+	ssize_t n;
+
+	memset(chunk, 'x', 1 << 16);
+	send_all(fd, head, sizeof(head) - 1);
+	for (i = 0; i < 256; i++) { /* 16 MiB */
+		snprintf(line, sizeof(line), "%x\r\n", 1 << 16);
+		send_all(fd, line, strlen(line));
+		send_all(fd, chunk, 1 << 16);
+		send_all(fd, "\r\n", 2);
+	}
+	send_all(fd, "0\r\n\r\n", 5);
+	n = recv(fd, answer, sizeof(answer) - 1, 0);
+	ck_assert_msg(n > 0, "no answer: %s", n ? strerror(errno) : "closed");
+	answer[n] = '\0';
+	ck_assert_msg(!strncmp(answer, "HTTP/1.1 413", 12), "answer: %.100s", answer);
+	ck_assert_msg(peak_kib(s.pid) < 40 * 1024, "sink peaked at %ld KiB", peak_kib(s.pid));
+	close(fd);
+	ck_assert_int_eq(sink_stop(&s), 0);
+	ck_assert_uint_eq(stored_lines(dir), 0);
+	free(chunk);
+}
+END_TEST
+
+typedef struct bomb {
+	int port;
+	const seg_buf *z;
+	http_res r;
+	pthread_t th;
+} bomb;
+
+static void *bomb_main(void *arg)
+{
+	bomb *b = arg;
+	b->r = post_raw(b->port, "POST", CT_NDJSON, "gzip", b->z->p, b->z->len, NULL);
+	return NULL;
+}
+
+/* Eight gzip bombs at once against the default limits: each is refused
+ * with an answer (413, or 503 once the memory budget is taken), and the
+ * sink's memory stays bounded (it reached 585 MB). */
+START_TEST(test_parallel_gzip_bombs_bounded)
+{
+	const char *dir = tmpdir("sink-bombs");
+	sink_proc s = sink_start(dir, NULL);
+	size_t chunk = 1 << 20, i;
+	char *zeros = calloc(1, chunk);
+	seg_buf z = {0};
+	z_stream zs;
+	bomb b[8];
+	long peak;
+
+	memset(&zs, 0, sizeof(zs));
+	ck_assert_int_eq(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY),
+			 Z_OK);
+	for (i = 0; i < 100; i++) { /* 100 MiB of zeros */
+		zs.next_in = (Bytef *)zeros;
+		zs.avail_in = (uInt)chunk;
+		do {
+			ck_assert_int_eq(seg_buf_reserve(&z, 65536), 0);
+			zs.next_out = (Bytef *)z.p + z.len;
+			zs.avail_out = 65536;
+			deflate(&zs, i == 99 ? Z_FINISH : Z_NO_FLUSH);
+			z.len = (size_t)(zs.next_out - (Bytef *)z.p);
+		} while (zs.avail_in || (i == 99 && zs.avail_out == 0));
+	}
+	deflateEnd(&zs);
+	for (i = 0; i < 8; i++) {
+		b[i].port = s.port;
+		b[i].z = &z;
+		ck_assert_int_eq(pthread_create(&b[i].th, NULL, bomb_main, &b[i]), 0);
+	}
+	for (i = 0; i < 8; i++) {
+		pthread_join(b[i].th, NULL);
+		ck_assert_msg(b[i].r.status == 413 || b[i].r.status == 503,
+			      "bomb %zu: status %ld (%s) %s", i, b[i].r.status,
+			      curl_easy_strerror(b[i].r.rc), b[i].r.body);
+	}
+	peak = peak_kib(s.pid);
+	ck_assert_msg(peak < 200 * 1024, "sink peaked at %ld KiB", peak);
+	send_ok(s.port, F_NDJSON, 1, "cam-1", 0, 20, 20, 0); /* still serving */
+	ck_assert_int_eq(sink_stop(&s), 0);
+	ck_assert_uint_eq(stored_lines(dir), 20);
+	seg_buf_free(&z);
+	free(zeros);
+}
+END_TEST
+
+/* A request that would take the sink past --max-memory gets 503 with
+ * Retry-After, never an unbounded allocation. */
+START_TEST(test_memory_budget_503)
+{
+	const char *const args[] = {"--max-memory", "1000000", "--max-body", "4000000", NULL};
+	const char *dir = tmpdir("sink-budget");
+	sink_proc s = sink_start(dir, args);
+	seg_buf b = {0};
+	http_res r;
+
+	build(&b, F_NDJSON, "cam-1", 0, 4000); /* about 2 MB */
+	ck_assert_uint_gt(b.len, 1000000);
+	r = post(s.port, CT_NDJSON, 0, b.p, b.len, NULL);
+	ck_assert_msg(r.status == 503, "got %ld (%s)", r.status, curl_easy_strerror(r.rc));
+	ck_assert_str_eq(r.retry_after, "1");
+	send_ok(s.port, F_NDJSON, 0, "cam-1", 0, 20, 20, 0); /* small ones still go */
+	ck_assert_int_eq(sink_stop(&s), 0);
+	ck_assert_uint_eq(stored_lines(dir), 20);
+	seg_buf_free(&b);
+}
+END_TEST
+
+static void sleep_s(double s)
+{
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* Clients that connect and send half a request hold a connection slot
+ * only until --idle-timeout: a real client gets through after that. */
+START_TEST(test_idle_clients_timed_out)
+{
+	const char *const args[] = {"--max-connections", "4", "--idle-timeout", "1", NULL};
+	const char *dir = tmpdir("sink-idle");
+	sink_proc s = sink_start(dir, args);
+	static const char half[] = "POST /log HTTP/1.1\r\nHost: x\r\nContent-Le";
+	int fd[4], i;
+	double t0 = now_s();
+	http_res r;
+	seg_buf b = {0};
+
+	for (i = 0; i < 4; i++) {
+		fd[i] = connect_raw(s.port);
+		send_all(fd[i], half, sizeof(half) - 1);
+	}
+	/* Every slot is taken: a client now is turned away (libmicrohttpd
+	 * closes connections past the limit), until the idle ones time out. */
+	sleep_s(2.5);
+	build(&b, F_NDJSON, "cam-1", 0, 5);
+	r = post(s.port, CT_NDJSON, 0, b.p, b.len, NULL);
+	ck_assert_msg(r.status == 200, "got %ld (%s) after %.1f s", r.status,
+		      curl_easy_strerror(r.rc), now_s() - t0);
+	ck_assert_msg(now_s() - t0 < 15, "took %.1f s", now_s() - t0);
+	for (i = 0; i < 4; i++) {
+		char c;
+		/* The idle ones were closed (0: orderly; an answer first is fine). */
+		ck_assert_int_ge(recv(fd[i], &c, 1, 0), 0);
+		close(fd[i]);
+	}
+	ck_assert_int_eq(sink_stop(&s), 0);
+	ck_assert_uint_eq(stored_lines(dir), 5);
+	seg_buf_free(&b);
 }
 END_TEST
 
@@ -1549,6 +1766,10 @@ static Suite *sink_suite(void)
 	tcase_add_test(tc, test_malformed_bodies_rejected_whole);
 	tcase_add_test(tc, test_get_is_405);
 	tcase_add_test(tc, test_gzip_bomb_413);
+	tcase_add_test(tc, test_chunked_over_cap_413);
+	tcase_add_test(tc, test_parallel_gzip_bombs_bounded);
+	tcase_add_test(tc, test_memory_budget_503);
+	tcase_add_test(tc, test_idle_clients_timed_out);
 	tcase_add_test(tc, test_max_body);
 	suite_add_tcase(s, tc);
 

@@ -35,9 +35,13 @@
 
 #define SINK_MAX_RULES 16
 #define SINK_MAX_BODY_LIMIT (1ull << 30)
-#define SINK_CONNECTIONS 64
+#define SINK_CONNECTIONS 32 /* --max-connections default */
 #define SINK_CONN_MEMORY (128 * 1024)
-#define SINK_TIMEOUT_S 30
+#define SINK_TIMEOUT_S 10              /* --idle-timeout default */
+#define SINK_MAX_BODY (16ull << 20)    /* --max-body default */
+#define SINK_MAX_MEMORY (128ull << 20) /* --max-memory default */
+/* A body past --max-body is read on (not kept) up to this, to answer 413. */
+#define SINK_DISCARD_LIMIT (4ull << 30)
 #define SINK_HEADER_MAX 512
 
 static const char SINK_USAGE[] =
@@ -57,8 +61,15 @@ static const char SINK_USAGE[] =
 	"                      on stdout is always \"listening on ADDR:PORT\".\n"
 	"  --any-address       allow a non-loopback ADDR (the sink has no TLS, no auth)\n"
 	"  --out DIR           where records.ndjson and tally.json go (created)\n"
-	"  --max-body BYTES    cap on a body, before and after gunzip (default 64 MiB);\n"
-	"                      larger gets 413\n"
+	"  --max-body BYTES    cap on a body, before and after gunzip (default 16 MiB);\n"
+	"                      larger gets 413, chunked bodies included, as soon as\n"
+	"                      the cap is passed\n"
+	"  --max-memory BYTES  all requests together hold at most this much (bodies,\n"
+	"                      inflated bodies, stored lines; default 128 MiB); a\n"
+	"                      request that would go over gets 503 with Retry-After: 1\n"
+	"  --max-connections N at most N clients at once (default 32); more wait\n"
+	"  --idle-timeout S    close a connection idle (or sending nothing) for S\n"
+	"                      seconds (default 10)\n"
 	"  --once N            exit after N records were accepted\n"
 	"  --quiet             no tally lines on stderr\n"
 	"\n"
@@ -87,6 +98,7 @@ typedef struct sink_opts {
 	const char *listen, *out;
 	int any_address, quiet;
 	unsigned long long max_body, once, delay_ms, fail_first, retry_after, seed;
+	unsigned long long max_memory, max_connections, idle_timeout;
 	int fail_status, fail_rate_set, retry_after_set, retry_date, seed_set;
 	double fail_rate, drop_rate;
 	tool_sink_rule rules[SINK_MAX_RULES];
@@ -115,13 +127,39 @@ typedef struct sink {
 	uint64_t posts; /* POST requests seen (--fail-first) */
 	uint64_t changes;
 	sink_hdr key, agent, encoding, type;
-	uint64_t rng; /* splitmix64 state */
+	uint64_t rng;                /* splitmix64 state */
+	unsigned long long mem_used; /* bytes held by requests (--max-memory) */
 } sink;
 
 typedef struct sink_req {
 	seg_buf body;
 	unsigned long long over; /* bytes past --max-body, discarded */
+	unsigned long long held; /* taken from the --max-memory budget */
 } sink_req;
+
+/* Take n bytes of the memory budget for q: 0, or -1 if that would take
+ * all requests together past --max-memory. */
+static int mem_take(sink *k, sink_req *q, unsigned long long n)
+{
+	int ok;
+
+	pthread_mutex_lock(&k->mu);
+	ok = k->mem_used + n <= k->o.max_memory;
+	if (ok) {
+		k->mem_used += n;
+		q->held += n;
+	}
+	pthread_mutex_unlock(&k->mu);
+	return ok ? 0 : -1;
+}
+
+static void mem_give_all(sink *k, sink_req *q)
+{
+	pthread_mutex_lock(&k->mu);
+	k->mem_used -= q->held;
+	q->held = 0;
+	pthread_mutex_unlock(&k->mu);
+}
 
 /* ------------------------------------------------------------------------
  * Small helpers
@@ -240,6 +278,19 @@ static enum MHD_Result reply_error(sink *k, struct MHD_Connection *c, unsigned s
 	return ret;
 }
 
+/* Over the memory budget: 503, come back in a second, and close (the rest
+ * of the body, if any, is not read). */
+static enum MHD_Result busy(sink *k, struct MHD_Connection *c)
+{
+	pthread_mutex_lock(&k->mu);
+	k->c.errors++;
+	k->changes++;
+	pthread_mutex_unlock(&k->mu);
+	return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		     "{\"error\":\"busy: the sink's memory budget (--max-memory) is in use\"}", "1",
+		     1);
+}
+
 /* Media type without parameters, case-insensitive. */
 static int media_is(const char *v, const char *type)
 {
@@ -338,6 +389,9 @@ static enum MHD_Result finish(sink *k, struct MHD_Connection *c, sink_req *q)
 		return reply_error(k, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, err);
 	}
 	if (enc && (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "x-gzip"))) {
+		/* The inflated body may reach the cap: hold that much. */
+		if (mem_take(k, q, k->o.max_body))
+			return busy(k, c);
 		rc = tool_sink_gunzip(body, len, (size_t)k->o.max_body, &inflated, err,
 				      sizeof(err));
 		if (rc) {
@@ -358,13 +412,19 @@ static enum MHD_Result finish(sink *k, struct MHD_Connection *c, sink_req *q)
 		return reply_error(k, c, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, err);
 	}
 
+	/* The stored lines: JSON about as long as the body, msgpack's JSON up
+	 * to a few times longer; past that, 413 rather than unbounded. */
+	b.max_lines = (format == TOOL_SINK_MSGPACK ? 4 : 2) * len + 65536;
+	if (mem_take(k, q, b.max_lines))
+		return busy(k, c);
 	rc = tool_sink_parse(format, body, len, k->o.rules, k->o.nrules, &b, err, sizeof(err));
 	seg_buf_free(&inflated);
 	if (rc) {
 		tool_sink_batch_free(&b);
 		return reply_error(k, c,
-				   rc == TOOL_SINK_ENOMEM ? MHD_HTTP_SERVICE_UNAVAILABLE :
-							    MHD_HTTP_BAD_REQUEST,
+				   rc == TOOL_SINK_ENOMEM  ? MHD_HTTP_SERVICE_UNAVAILABLE :
+				   rc == TOOL_SINK_ETOOBIG ? MHD_HTTP_CONTENT_TOO_LARGE :
+							     MHD_HTTP_BAD_REQUEST,
 				   err);
 	}
 	if (b.rejected) {
@@ -437,20 +497,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			/* Answering now makes MHD skip the body and close. */
 			return reply_error(k, c, MHD_HTTP_CONTENT_TOO_LARGE, err);
 		}
-		if (declared)
+		if (declared) {
+			if (mem_take(k, q, declared))
+				return busy(k, c);
 			seg_buf_reserve(&q->body, (size_t)declared);
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
 		if (q->over || q->body.len + *upload_size > k->o.max_body) {
-			/* Chunked past the cap: read on to answer 413, but a body
-			 * beyond twice the cap is not worth reading. */
+			/* Past the cap (a chunked body, or one longer than it
+			 * said): drop what was buffered, read on without keeping
+			 * anything, and answer 413 at the end. libmicrohttpd sends
+			 * no answer queued in the middle of a body, and closing
+			 * without one leaves the client guessing. Only a body past
+			 * SINK_DISCARD_LIMIT is cut off. */
+			if (!q->over) {
+				q->over = q->body.len;
+				seg_buf_free(&q->body);
+			}
 			q->over += *upload_size;
-			if (q->over > k->o.max_body)
-				return MHD_NO;
-		} else {
-			seg_buf_put(&q->body, upload, *upload_size);
+			*upload_size = 0;
+			return q->over > SINK_DISCARD_LIMIT ? MHD_NO : MHD_YES;
 		}
+		if (q->body.len + *upload_size > q->held &&
+		    mem_take(k, q, q->body.len + *upload_size - q->held + 65536)) {
+			*upload_size = 0;
+			return busy(k, c);
+		}
+		seg_buf_put(&q->body, upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
@@ -462,10 +537,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	sink_req *q = *con_cls;
 
-	(void)cls;
 	(void)c;
 	(void)toe;
 	if (q) {
+		mem_give_all(cls, q);
 		seg_buf_free(&q->body);
 		free(q);
 		*con_cls = NULL;
@@ -633,7 +708,9 @@ static int takes_value(const char *a)
 						 "--fail-status", "--fail-rate",
 						 "--fail-first",  "--retry-after",
 						 "--delay-ms",    "--drop-connection-rate",
-						 "--reject-if",   "--seed"};
+						 "--reject-if",   "--seed",
+						 "--max-memory",  "--max-connections",
+						 "--idle-timeout"};
 	size_t i;
 
 	for (i = 0; i < sizeof(with_value) / sizeof(with_value[0]); i++)
@@ -648,7 +725,10 @@ static int parse_options(int argc, char **argv, sink_opts *o, int *done)
 	int i;
 
 	o->listen = "127.0.0.1:8080";
-	o->max_body = 64ull << 20;
+	o->max_body = SINK_MAX_BODY;
+	o->max_memory = SINK_MAX_MEMORY;
+	o->max_connections = SINK_CONNECTIONS;
+	o->idle_timeout = SINK_TIMEOUT_S;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -705,6 +785,21 @@ static int parse_options(int argc, char **argv, sink_opts *o, int *done)
 				o->rules[o->nrules].path = copy;
 				o->rules[o->nrules].value = copy + (eq - v) + 1;
 				o->nrules++;
+			} else if (!strcmp(a, "--max-memory") || !strcmp(a, "--max-connections") ||
+				   !strcmp(a, "--idle-timeout")) {
+				if (tool_parse_u64("sink", a, v, &n))
+					return TOOL_USAGE;
+				if (n == 0 || n > (!strcmp(a, "--max-memory")      ? (1ull << 40) :
+						   !strcmp(a, "--max-connections") ? 10000ull :
+										     86400ull))
+					return tool_fail("sink", TOOL_USAGE,
+							 "%s: %llu is out of range", a, n);
+				if (!strcmp(a, "--max-memory"))
+					o->max_memory = n;
+				else if (!strcmp(a, "--max-connections"))
+					o->max_connections = n;
+				else
+					o->idle_timeout = n;
 			} else if (!strcmp(a, "--max-body") || !strcmp(a, "--once") ||
 				   !strcmp(a, "--fail-status") || !strcmp(a, "--fail-first") ||
 				   !strcmp(a, "--retry-after") || !strcmp(a, "--delay-ms") ||
@@ -840,9 +935,9 @@ int tool_sink(int argc, char **argv)
 	/* The logger goes first so that MHD reports option errors through it. */
 	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &k, MHD_OPTION_EXTERNAL_LOGGER,
 			     on_mhd_log, &k, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)SINK_CONNECTIONS,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)k.o.max_connections,
 			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SINK_CONN_MEMORY,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SINK_TIMEOUT_S,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)k.o.idle_timeout,
 			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, &k, MHD_OPTION_END);
 	if (!d) {
 		tool_sink_store_close(k.store);

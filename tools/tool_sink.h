@@ -55,6 +55,7 @@ typedef struct tool_sink_batch {
 	seg_buf lines;
 	tool_sink_rec *recs;
 	size_t n, cap;
+	size_t max_lines;    /* set by the caller: 413 once lines grow past it (0: no cap) */
 	int rejected;        /* a record matched a rule */
 	uint64_t reject_seq; /* the first such record's seq */
 } tool_sink_batch;

@@ -228,6 +228,11 @@ static void drop_last(tool_sink_batch *b)
 
 static int grow(tool_sink_batch *b, char *err, size_t errlen)
 {
+	if (b->max_lines && b->lines.len > b->max_lines) {
+		snprintf(err, errlen, "the records take more than %zu bytes once stored",
+			 b->max_lines);
+		return TOOL_SINK_ETOOBIG;
+	}
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 64;
 		tool_sink_rec *p = realloc(b->recs, cap * sizeof(*p));
@@ -271,7 +276,7 @@ static int scan_record(const char *s, size_t len, size_t pos, size_t *end,
 	static const char *const names[] = {"device_id", "seq", "ts", "data"};
 	static const size_t lens[] = {9, 3, 2, 4};
 	size_t a[4] = {0}, z[4] = {0}, i;
-	int seen = 0, data_ws = 0, dev_esc = 0;
+	int seen = 0, data_ws = 0, dev_esc = 0, rc;
 	tool_sink_rec *r;
 	uint64_t seq;
 
@@ -315,8 +320,8 @@ static int scan_record(const char *s, size_t len, size_t pos, size_t *end,
 	    token_i64(s + a[TS], z[TS] - a[TS]))
 		return 1;
 
-	if (grow(b, err, errlen))
-		return TOOL_SINK_ENOMEM;
+	if ((rc = grow(b, err, errlen)))
+		return rc;
 	r = &b->recs[b->n];
 	memset(r, 0, sizeof(*r));
 	r->seq = seq;
@@ -385,6 +390,7 @@ static int add_record(json_t *rec, size_t idx, const char *what, const tool_sink
 {
 	json_t *dev, *seq, *ts, *data;
 	tool_sink_rec *r;
+	int rc;
 
 	if (!json_is_object(rec))
 		return bad(err, errlen, "record %zu: not a %s", idx, what);
@@ -403,8 +409,8 @@ static int add_record(json_t *rec, size_t idx, const char *what, const tool_sink
 	if (!(data = json_object_get(rec, "data")))
 		return bad(err, errlen, "record %zu: missing field 'data'", idx);
 
-	if (grow(b, err, errlen))
-		return TOOL_SINK_ENOMEM;
+	if ((rc = grow(b, err, errlen)))
+		return rc;
 	r = &b->recs[b->n];
 	memset(r, 0, sizeof(*r));
 	r->seq = (uint64_t)json_integer_value(seq);
