@@ -223,10 +223,10 @@ static void bodies(void)
 			for (i = 1; i <= 3; i++) {
 				n = tool_sample_msgpack(i, buf, sizeof(buf));
 				upl_body_record(&b, f, i == 1, "seed-dev", i, 1700000000000ll, buf,
-						n);
+						n, NULL);
 			}
 			n = nested_keys(40, nk);
-			upl_body_record(&b, f, 0, "seed-dev", 4, 1700000000000ll, nk, n);
+			upl_body_record(&b, f, 0, "seed-dev", 4, 1700000000000ll, nk, n, NULL);
 			upl_body_end(&b, f);
 			snprintf(name, sizeof(name), "seed-%s%s", fmt_name[f], gz ? "-gzip" : "");
 			if (gz && upl_gzip(b.p, b.len, &z) == 0)
