@@ -317,6 +317,10 @@ START_TEST(test_retry_after_bad_dates)
 		"06 Nov 2030 08:49:37 GMT",
 		"Sun, 06 Nov 2030 08-49-37 GMT",
 		"Sun, -6 Nov 2030 08:49:37 GMT",
+		"Sun, 06 Nov 2030 -5:49:37 GMT", /* negative fields (fuzz_retry_after) */
+		"Sun, 06 Nov 2030 08:-1:37 GMT",
+		"Sun, 06 Nov 2030 08:49:-1 GMT",
+		"Sun, 06 Nov 1994 -2147483647:49:37 GMT",
 		"tomorrow",
 		"GMT",
 	};

@@ -168,8 +168,11 @@ int64_t upl_parse_retry_after(const char *v, int64_t now_s)
 	for (i = 0; i < 12; i++)
 		if (!strcmp(ms, mon[i]))
 			m = i;
-	if (m < 0 || d < 1 || d > days_in_month(y, m) || y < 1970 || y > 9999 || hh > 23 ||
-	    mm > 59 || ss > 60)
+	/* Each field in range, negative ones too ("-5:00:00" reads as an
+	 * int): a huge negative hour overflowed the sum below (found by
+	 * tests/fuzz/fuzz_retry_after). */
+	if (m < 0 || d < 1 || d > days_in_month(y, m) || y < 1970 || y > 9999 || hh < 0 ||
+	    hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60)
 		return -1;
 	/* In 64-bit arithmetic, not timegm: a 32-bit time_t ends in 2038. */
 	t = days_from_civil(y, m + 1, d) * 86400 + hh * 3600 + mm * 60 + ss;
