@@ -187,6 +187,15 @@ int eng_compact(edgelog *log, uint64_t need)
 		uint64_t room = (uint64_t)log->conf.segment_bytes + need;
 		p.target_bytes = log->conf.max_size_bytes > room ? log->conf.max_size_bytes - room :
 								   1;
+		/* need > 0: an allocation met ENOSPC, the file system filled
+		 * before the cap. drop_oldest then frees need bytes below what is
+		 * used now, whatever the cap says: dropping (counted) instead of
+		 * refusing new records. */
+		if (need && p.drop_oldest) {
+			uint64_t t = p.used_bytes > need ? p.used_bytes - need : 1;
+			if (t < p.target_bytes)
+				p.target_bytes = t;
+		}
 	}
 	k = cmp_plan(segs, n, &p, act);
 	if (!k)

@@ -509,6 +509,32 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 	c->retry_max_ms = cfg->retry_max_ms ? cfg->retry_max_ms : 60000;
 	c->http_timeout_ms = cfg->http_timeout_ms ? cfg->http_timeout_ms : 30000;
 	c->segment_bytes = cfg->segment_bytes ? cfg->segment_bytes : 4u << 20;
+	/* The cap and the segment size are checked together: retention keeps
+	 * a segment of headroom and never removes the active one, so a cap
+	 * of fewer than ENG_MIN_SEGMENTS segments cannot make room by
+	 * dropping and would refuse records under drop_oldest. The default
+	 * segment size shrinks to fit (64 KiB steps); a size set on purpose
+	 * that does not fit is an error naming both. */
+	if (c->max_size_bytes / c->segment_bytes < ENG_MIN_SEGMENTS) {
+		uint64_t fit = c->max_size_bytes / ENG_MIN_SEGMENTS / 65536 * 65536;
+		if (cfg->segment_bytes || fit < 65536) {
+			uint64_t mb = c->max_size_bytes >> 20;
+			eng_conf_free(c);
+			return seg_fail(
+				e, EDGELOG_ECONFIG,
+				"config fields max_size_mb (EDGELOG_MAX_SIZE_MB, %llu) and "
+				"segment_bytes (EDGELOG_SEGMENT_BYTES, %u): the cap must hold "
+				"at least %d segments; lower segment_bytes to at most %llu or "
+				"raise max_size_mb to at least %llu",
+				(unsigned long long)mb,
+				cfg->segment_bytes ? cfg->segment_bytes : c->segment_bytes,
+				ENG_MIN_SEGMENTS, (unsigned long long)fit,
+				(unsigned long long)(((uint64_t)c->segment_bytes * ENG_MIN_SEGMENTS +
+						      (1u << 20) - 1) >>
+						     20));
+		}
+		c->segment_bytes = (uint32_t)fit;
+	}
 	c->segment_max_age_s = cfg->segment_max_age_s ? cfg->segment_max_age_s : 3600;
 	c->alert_pending = cfg->alert_pending ? cfg->alert_pending : 1000;
 	c->alert_failed = cfg->alert_failed ? cfg->alert_failed : 100;

@@ -678,14 +678,21 @@ int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq_out
 		return EDGELOG_ESTATE;
 	}
 	rc = seg_writer_append(&log->w, data, (uint32_t)len, ts, &seq, &e);
-	if ((rc == EDGELOG_EFULL || rc == EDGELOG_ENOSPC) &&
-	    log->conf.full_policy == EDGELOG_FULL_DROP_OLDEST) {
-		/* Make room by the policy (acknowledged segments first, then
-		 * the oldest, counted as dropped), then try once more. */
+	/* Make room by the policy (acknowledged segments first, then the
+	 * oldest, counted as dropped) and try again, for as long as dropping
+	 * frees something: on a file system that filled before the cap, one
+	 * segment's worth may not be enough (block overhead, the spare). */
+	for (int round = 1; (rc == EDGELOG_EFULL || rc == EDGELOG_ENOSPC) &&
+			    log->conf.full_policy == EDGELOG_FULL_DROP_OLDEST && round <= 16;
+	     round++) {
+		uint64_t used = eng_used_bytes(log);
 		while (log->compacting)
 			pthread_cond_wait(&log->sync_cv, &log->mu);
-		eng_compact(log, rc == EDGELOG_ENOSPC ? log->conf.segment_bytes : 0);
+		eng_compact(log,
+			    rc == EDGELOG_ENOSPC ? (uint64_t)log->conf.segment_bytes * round : 0);
 		rc = seg_writer_append(&log->w, data, (uint32_t)len, ts, &seq, &e);
+		if (rc && eng_used_bytes(log) >= used)
+			break; /* nothing left that the policy may remove */
 	}
 	if (rc) {
 		eng_set_error(log, rc, &e);

@@ -20,6 +20,8 @@
 
 #define ENG_SEGMENTS_DIR "segments"
 #define ENG_LOCK_FILE "LOCK"
+/* The cap holds at least this many segments (eng_config.c). */
+#define ENG_MIN_SEGMENTS 4
 #define ENG_META_FILE "meta.json"
 
 /* DIR/meta.json (eng_meta.c, FORMAT.md). */

@@ -1905,6 +1905,43 @@ START_TEST(test_metrics_file_never_follows_a_planted_tmp)
 }
 END_TEST
 
+START_TEST(test_cap_and_segment_size_checked_together)
+{
+	/* Issue 9 defect 3: a cap of two default segments refused records
+	 * under drop_oldest; 1 GiB segments under the default cap stored
+	 * nothing. Default segments shrink to fit; a size set on purpose
+	 * that does not fit is an error naming both. */
+	edgelog_config c;
+	edgelog_status st;
+	edgelog *log = (edgelog *)0x1;
+
+	cfg_for(&c, g_dir);
+	c.segment_bytes = 1u << 30;
+	ck_assert_int_eq(edgelog_open(&log, &c), EDGELOG_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "max_size_mb"));
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "segment_bytes"));
+	cfg_for(&c, g_dir);
+	c.max_size_mb = 1;
+	c.segment_bytes = 1u << 20;
+	ck_assert_int_eq(edgelog_open(&log, &c), EDGELOG_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "EDGELOG_SEGMENT_BYTES"));
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "EDGELOG_MAX_SIZE_MB"));
+
+	cfg_for(&c, g_dir);
+	c.max_size_mb = 8;
+	c.log_fn = tu_quiet_log;
+	log = open_ok(&c);
+	for (uint64_t i = 1; i <= 30000; i++)
+		append_sample(log, i); /* fails the test on any refusal */
+	st = get_status(log);
+	ck_assert_uint_gt(st.dropped, 0);
+	ck_assert_uint_eq(st.appended, 30000);
+	ck_assert_uint_eq(st.appended, st.pending + st.sent + st.dropped + st.expired + st.failed);
+	ck_assert_uint_le(st.size_bytes, 8u << 20);
+	close_ok(log);
+}
+END_TEST
+
 START_TEST(test_step_without_thread)
 {
 	edgelog_config c;
@@ -2340,6 +2377,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_sync_modes_store_and_read_back);
 	tcase_add_test(tc, test_sync_interval_worker_syncs);
 	tcase_add_test(tc, test_step_without_thread);
+	tcase_add_test(tc, test_cap_and_segment_size_checked_together);
 	tcase_add_test(tc, test_metrics_file_never_follows_a_planted_tmp);
 	suite_add_tcase(s, tc);
 

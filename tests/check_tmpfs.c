@@ -95,6 +95,9 @@ static void config(edgelog_config *c, state *s, edgelog_sync_mode sync)
 	c->device_id = "tmpfs";
 	c->max_size_mb = 100; /* the file system fills first */
 	c->segment_bytes = 65536;
+	/* These tests are about the clean ENOSPC error: under reject. Under
+	 * drop_oldest the oldest segments go instead (test below). */
+	c->full_policy = EDGELOG_FULL_REJECT;
 	c->sync = sync;
 	c->sync_interval_ms = 20;
 	c->log_fn = tu_quiet_log;
@@ -278,6 +281,45 @@ START_TEST(test_always_worker_full_then_filler_removed)
 }
 END_TEST
 
+START_TEST(test_drop_oldest_drops_when_the_disk_fills_before_the_cap)
+{
+	/* Issue 9 defect 3: a full file system refused new records under
+	 * drop_oldest while keeping old ones. The oldest segments go instead,
+	 * counted as dropped, and every append succeeds. */
+	state s;
+	edgelog_config c;
+	edgelog_status st;
+	edgelog *log;
+	uint64_t n = 3 * FS_BYTES / 400; /* three disks' worth */
+	int rc;
+
+	if (mount_small_fs("drop_oldest on a full disk"))
+		return;
+	memset(&s, 0, sizeof(s));
+	s.idx = calloc(MAX_APPENDS, sizeof(*s.idx));
+	ck_assert_ptr_nonnull(s.idx);
+	s.next_index = 1;
+	snprintf(s.dir, sizeof(s.dir), "%s/db", g_mnt);
+	config(&c, &s, EDGELOG_SYNC_INTERVAL);
+	c.full_policy = EDGELOG_FULL_DROP_OLDEST;
+	log = tu_open_ok(&c);
+	rc = fill(log, &s, n, EDGELOG_SYNC_INTERVAL);
+	edgelog_get_status(log, &st);
+	ck_assert_msg(rc == 0, "append %" PRIu64 " of %" PRIu64 " (dropped %" PRIu64 ", segments %" PRIu64 "): %s: %s", s.accepted + 1, n, st.dropped, (uint64_t)st.segments,
+		      edgelog_strerror(rc), edgelog_errmsg(log));
+	ck_assert_int_eq(edgelog_sync(log), 0);
+	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
+	ck_assert_uint_gt(st.dropped, 0);
+	ck_assert_uint_eq(st.appended, s.accepted);
+	ck_assert_uint_eq(st.appended, st.pending + st.sent + st.dropped + st.expired + st.failed);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	/* The newest records are all there after a reopen. */
+	check_records(&s, st.last_seq - st.pending);
+	free(s.idx);
+	unmount_small_fs();
+}
+END_TEST
+
 static Suite *tmpfs_suite(void)
 {
 	Suite *s = suite_create("tmpfs");
@@ -288,6 +330,7 @@ static Suite *tmpfs_suite(void)
 	tcase_add_test(tc, test_interval_worker_full_then_filler_removed);
 	tcase_add_test(tc, test_interval_full_then_acked_segments_compacted);
 	tcase_add_test(tc, test_always_worker_full_then_filler_removed);
+	tcase_add_test(tc, test_drop_oldest_drops_when_the_disk_fills_before_the_cap);
 	suite_add_tcase(s, tc);
 	return s;
 }
