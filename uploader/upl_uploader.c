@@ -476,7 +476,7 @@ static const seg_buf *encode(upl *u, batch *b, size_t lo, size_t hi, const volat
 			break;
 		}
 		if ((i & 63) == 63) {
-			if (abort_flag && *abort_flag) {
+			if (abort_flag && __atomic_load_n(abort_flag, __ATOMIC_RELAXED)) {
 				*why = ENC_ABORTED;
 				return NULL;
 			}
@@ -723,7 +723,7 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 		size_t bad = lo;
 		int enc;
 
-		if (abort_flag && *abort_flag)
+		if (abort_flag && __atomic_load_n(abort_flag, __ATOMIC_RELAXED))
 			break;
 		u->probe = 0;
 		enc = start_range(u, lo, hi, abort_flag, &r, &bad);
