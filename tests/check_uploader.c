@@ -179,9 +179,9 @@ END_TEST
 START_TEST(test_backoff_distribution)
 {
 	/* Full jitter: uniform over [0, cap]. Over many draws the mean is
-	 * close to cap/2, the extremes are reached, and every tenth of the
-	 * range is hit about equally; the mean grows with the attempt until
-	 * the cap. */
+   * close to cap/2, the extremes are reached, and every tenth of the
+   * range is hit about equally; the mean grows with the attempt until
+   * the cap. */
 	const uint32_t base = 20, max = 500;
 	uint64_t st = 7;
 	double prev_mean = -1;
@@ -356,8 +356,8 @@ END_TEST
 START_TEST(test_status_retryable)
 {
 	/* design.md: 408, 425, 429, 5xx retry; any other 4xx is permanent.
-	 * A redirect (not followed) or an odd code is the endpoint's problem,
-	 * not the records': retried too. 2xx is success, never a retry. */
+   * A redirect (not followed) or an odd code is the endpoint's problem,
+   * not the records': retried too. 2xx is success, never a retry. */
 	static const long yes[] = {408, 425, 429, 401, 403, 404, 405, 407, 500, 501, 502, 503,
 				   504, 507, 599, 300, 301, 302, 304, 307, 308, 100, 600, 0};
 	static const long no[] = {200, 201, 204, 299, 400, 409, 410, 411, 413,
@@ -1157,7 +1157,7 @@ START_TEST(test_json_integers)
 		json_decref(v);
 	}
 	/* uint64 max: the literal, valid JSON (jansson can only read it as a
-	 * real, which JSON_DECODE_INT_AS_REAL does). */
+   * real, which JSON_DECODE_INT_AS_REAL does). */
 	{
 		json_t *v = wire_data(enc[5].b, enc[5].n, JSON_DECODE_INT_AS_REAL, NULL);
 		ck_assert(json_is_real(v));
@@ -1466,6 +1466,7 @@ typedef struct srv_req {
 	int64_t t_reply_us; /* monotonic: the answer was queued (0: not yet) */
 	char method[16], ctype[80], cenc[40], idem[200], auth[400], ua[80];
 	size_t raw_len;
+	size_t plain_len; /* after gunzip (raw_len when not compressed) */
 	int decoded;
 	char derr[200];
 	size_t first, nrec; /* into srv.recs */
@@ -1646,6 +1647,7 @@ static enum MHD_Result srv_handle(void *cls, struct MHD_Connection *c, const cha
 		rq.decoded = 0;
 		snprintf(rq.derr, sizeof(rq.derr), "unknown Content-Encoding %s", rq.cenc);
 	}
+	rq.plain_len = blen;
 	if (rq.decoded && !fmt_of(rq.ctype)) {
 		rq.decoded = 0;
 		snprintf(rq.derr, sizeof(rq.derr), "unknown Content-Type '%s'", rq.ctype);
@@ -1964,8 +1966,9 @@ static void append_samples(edgelog *log, uint64_t first, uint64_t n)
 	}
 }
 
-#define STATUS_FMT                                                                            \
-	"pending %llu sent %llu failed %llu acked %llu last %llu connected %d retry_in %llu " \
+#define STATUS_FMT                                                              \
+	"pending %llu sent %llu failed %llu acked %llu last %llu connected %d " \
+	"retry_in %llu "                                                        \
 	"recovered %llu last_error '%s'"
 #define STATUS_ARGS(st)                                                                  \
 	(unsigned long long)(st).pending, (unsigned long long)(st).sent,                 \
@@ -2326,8 +2329,8 @@ START_TEST(test_token_never_printed_on_failures)
 	check_no_secret(log, NULL, token);
 
 	/* 401: the credentials, not the records: nothing is dead-lettered,
-	 * the records stay buffered and retried (an expired token must not
-	 * empty the backlog into failed/). */
+   * the records stay buffered and retried (an expired token must not
+   * empty the backlog into failed/). */
 	srv_set(s, 0, 2);
 	WAIT_FOR(log, st, 10000,
 		 srv_nreq(s) >= 6 && !st.is_connected && strstr(st.last_error, "401"));
@@ -2600,7 +2603,7 @@ START_TEST(test_retry_after_capped)
 	r1 = srv_get(s, 1);
 	gap_ms = (r1.t_arrive_us - r0.t_reply_us) / 1000;
 	/* Honoured beyond the longest backoff (500 ms), but capped (the engine
-	 * caps at ten times retry_max_ms). */
+   * caps at ten times retry_max_ms). */
 	ck_assert_msg(gap_ms >= 500 && gap_ms <= 10 * 500 + 1000,
 		      "Retry-After: 3600 gave a %lld ms wait", (long long)gap_ms);
 	ck_assert_int_le(close_timed(log), 3000);
@@ -2628,7 +2631,7 @@ START_TEST(test_backoff_503_burst_then_reset)
 	srv_set(s, 1, 503);
 	cfg_std(&c, dir, url);
 	/* About the backoff of one request: more 503s than poison detection
-	 * takes before it splits the batch. */
+   * takes before it splits the batch. */
 	c.poison_tries = N + 1;
 	log = tu_open_ok(&c);
 	append_samples(log, 1, 50);
@@ -2651,7 +2654,7 @@ START_TEST(test_backoff_503_burst_then_reset)
 	}
 	ck_assert_uint_eq(srv_get(s, (size_t)N).status, 200);
 	/* The cap grew: with caps 160..500 ms for attempts 3..9, all seven
-	 * gaps under 60 ms has odds about 2e-6 under full jitter. */
+   * gaps under 60 ms has odds about 2e-6 under full jitter. */
 	ck_assert_msg(late_max > 60, "backoff never exceeded 60 ms after 4+ failures (max %lld)",
 		      (long long)late_max);
 	ck_assert_int_eq(st.is_connected, 1);
@@ -2744,7 +2747,7 @@ START_TEST(test_nested_map_keys_record_delivered)
 		edgelog *log;
 		edgelog_status st;
 		/* msgpack bodies are decoded by msgpack-c here, whose unpacker
-		 * stops at 32 levels: 30 for that format. */
+     * stops at 32 levels: 30 for that format. */
 		int levels = f == EDGELOG_FORMAT_MSGPACK ? 30 : 40;
 		uint8_t rec[128];
 		size_t n = tu_nested_key_record(levels, rec), na, i;
@@ -2967,8 +2970,8 @@ START_TEST(test_poison_500_only_that_record_dead_lettered)
 		ck_assert_int_eq(edgelog_start(log), 0);
 		if (where[w] == 1000) {
 			/* The last record, nothing after it: no other record can
-			 * show the endpoint is up, so it is kept, however often
-			 * it fails... */
+       * show the endpoint is up, so it is kept, however often
+       * it fails... */
 			WAIT_FOR(log, st, 20000, st.sent == 999);
 			while (srv_nreq(s) < 60)
 				sleep_ms(5);
@@ -3014,8 +3017,8 @@ END_TEST
 /* Issue 11: the other half of poison detection. An endpoint that answers
  * 500 to everything (down behind a proxy) gets hundreds of tries with a
  * tiny backoff and poison_tries 2, batches split to single records and
- * probes sent, and still nothing is dead-lettered; when it comes back everything is
- * delivered once. */
+ * probes sent, and still nothing is dead-lettered; when it comes back
+ * everything is delivered once. */
 START_TEST(test_poison_fully_down_500_nothing_dead_lettered)
 {
 	char *dir = tu_mkdtemp("down500");
@@ -3040,7 +3043,7 @@ START_TEST(test_poison_fully_down_500_nothing_dead_lettered)
 			sleep_ms(10);
 	}
 	/* Far more than it takes to split 300 records down to one and
-	 * probe (2 tries a level, 9 levels). */
+   * probe (2 tries a level, 9 levels). */
 	ck_assert_uint_ge(srv_nreq(s), 100);
 	st = status_of(log);
 	ck_assert_msg(st.failed == 0 && st.poisoned == 0 && st.pending == 300 && st.sent == 0,
@@ -3052,6 +3055,143 @@ START_TEST(test_poison_fully_down_500_nothing_dead_lettered)
 	check_acked_range(s, 1, 300, 0);
 	ck_assert_int_le(close_timed(log), 3000);
 	ck_assert_uint_eq(read_dead(dir, NULL, 0), 0);
+	srv_stop(s);
+	free(url);
+	free(dir);
+}
+END_TEST
+
+/* 413 for bodies over p[0] bytes on the wire, counting them in p[1]. */
+static void script_413_bytes(srv *s, size_t idx, const srv_req *rq, const srv_rec *recs,
+			     srv_reply *out)
+{
+	(void)idx;
+	(void)recs;
+	if ((long)rq->raw_len > s->p[0]) {
+		out->status = 413;
+		snprintf(out->body, sizeof(out->body), "413 Request Entity Too Large");
+		s->p[1]++;
+	}
+}
+
+/* Issue 11, defect 3: upload_max_kb counted payloads only, so with the
+ * envelope (and the last record) a body overshot it and a stock nginx
+ * (client_max_body_size 1m) answered 413. Now no body exceeds it, before
+ * or after compression, in every format; bodies still come close to it;
+ * a record that cannot fit goes alone. */
+START_TEST(test_body_never_exceeds_upload_max_kb)
+{
+	static const struct {
+		int format, compression;
+	} cases[] = {{EDGELOG_FORMAT_NDJSON, EDGELOG_COMPRESSION_NONE},
+		     {EDGELOG_FORMAT_JSON, EDGELOG_COMPRESSION_NONE},
+		     {EDGELOG_FORMAT_MSGPACK, EDGELOG_COMPRESSION_NONE},
+		     {EDGELOG_FORMAT_NDJSON, EDGELOG_COMPRESSION_GZIP}};
+	size_t ci;
+
+	for (ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {
+		const size_t cap = 16 * 1024;
+		char *dir = tu_mkdtemp("bodycap");
+		srv *s = srv_start(NULL);
+		char *url = url_for(s->port, "http", "127.0.0.1");
+		edgelog_config c;
+		edgelog *log;
+		edgelog_status st;
+		size_t i, n, big_alone = 0, near = 0;
+		uint8_t *big = malloc(40000);
+		uint64_t seq;
+
+		cfg_std(&c, dir, url);
+		c.format = cases[ci].format;
+		c.compression = cases[ci].compression;
+		c.upload_max_kb = 16;
+		c.batch_size = 2000;
+		log = tu_open_ok(&c);
+		append_samples(log, 1, 1500);
+		/* One record larger than the cap on its own (a 20 KB bin). */
+		ck_assert_ptr_nonnull(big);
+		big[0] = 0xc5;
+		big[1] = (uint8_t)(20000 >> 8);
+		big[2] = (uint8_t)(20000 & 0xff);
+		memset(big + 3, 0x5a, 20000);
+		ck_assert_int_eq(edgelog_append(log, big, 20003, &seq), 0);
+		append_samples(log, 1502, 500);
+		ck_assert_int_eq(edgelog_start(log), 0);
+		WAIT_FOR(log, st, 20000, st.pending == 0);
+		ck_assert_uint_eq(st.sent, 2001);
+		ck_assert_int_le(close_timed(log), 3000);
+		pthread_mutex_lock(&s->mu);
+		n = s->nreq;
+		for (i = 0; i < n; i++) {
+			const srv_req *q = &s->reqs[i];
+			ck_assert_uint_eq(q->status, 200);
+			if (q->nrec == 1 && s->recs[q->first].seq == 1501) {
+				big_alone++;
+				continue;
+			}
+			ck_assert_msg(
+				q->raw_len <= cap && q->plain_len <= cap,
+				"case %zu: request %zu of %zu records: %zu bytes on the wire, "
+				"%zu before compression, cap %zu",
+				ci, i, q->nrec, q->raw_len, q->plain_len, cap);
+			if (q->plain_len > cap * 3 / 4 || q->raw_len > cap * 3 / 4)
+				near++;
+		}
+		pthread_mutex_unlock(&s->mu);
+		ck_assert_uint_eq(big_alone, 1);
+		/* Full, not timid: most requests come close to the cap. */
+		ck_assert_msg(near * 2 >= n, "case %zu: only %zu of %zu requests near the cap", ci,
+			      near, n);
+		free(big);
+		srv_stop(s);
+		free(url);
+		free(dir);
+	}
+}
+END_TEST
+
+/* Issue 11, defect 3: after a 413 every new batch started at full size
+ * again and got its own 413. Now the size last accepted is kept for that
+ * endpoint: one 413 (two at most, for the batch read meanwhile), then none. */
+START_TEST(test_after_413_next_requests_start_at_accepted_size)
+{
+	char *dir = tu_mkdtemp("learn413");
+	srv *s = srv_start(script_413_bytes);
+	char *url = url_for(s->port, "http", "127.0.0.1");
+	edgelog_config c;
+	edgelog *log;
+	edgelog_status st;
+	long n413;
+
+	srv_set(s, 0, 20000); /* the proxy's limit, bytes */
+	cfg_std(&c, dir, url);
+	c.compression = EDGELOG_COMPRESSION_NONE;
+	c.upload_max_kb = 64;
+	c.batch_size = 2000;
+	log = tu_open_ok(&c);
+	append_samples(log, 1, 3000);
+	ck_assert_int_eq(edgelog_start(log), 0);
+	WAIT_FOR(log, st, 20000, st.pending == 0);
+	ck_assert_msg(st.sent == 3000 && st.failed == 0, STATUS_FMT, STATUS_ARGS(st));
+	ck_assert_int_le(close_timed(log), 3000);
+	pthread_mutex_lock(&s->mu);
+	n413 = s->p[1];
+	{
+		/* The first batch is split until a body gets through; from
+     * then on no request is refused for its size. */
+		size_t i, first_ok = s->nreq;
+		for (i = 0; i < s->nreq; i++) {
+			if (s->reqs[i].status == 200 && first_ok == s->nreq)
+				first_ok = i;
+			ck_assert_msg(i < first_ok || s->reqs[i].status != 413,
+				      "request %zu got 413 after a body of the accepted size went "
+				      "through (request %zu)",
+				      i, first_ok);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	ck_assert_msg(n413 >= 1, "the limit was never hit (%zu requests)", srv_nreq(s));
+	check_acked_range(s, 1, 3000, 0);
 	srv_stop(s);
 	free(url);
 	free(dir);
@@ -3232,7 +3372,7 @@ static void huge_begin(huge_run *h, const char *prefix, unsigned status)
 	cfg_std(&c, h->dir, h->url);
 	c.segment_bytes = 65536;
 	/* 64 MiB takes seconds under the sanitizers: a transfer timeout that
-	 * leaves room for it (what is tested is memory, not speed). */
+   * leaves room for it (what is tested is memory, not speed). */
 	c.http_timeout_ms = 30000;
 	h->log = tu_open_ok(&c);
 	append_samples(h->log, 1, 10);
@@ -3289,7 +3429,7 @@ START_TEST(test_huge_body_500_retried_short_error)
 	ck_assert_uint_eq(st.sent, 0);
 	ck_assert_int_eq(st.is_connected, 0);
 	/* Bounded (the status field's 256 bytes, the start of the body at
-	 * most) and clear: it names the status. */
+   * most) and clear: it names the status. */
 	ck_assert_msg(strlen(st.last_error) < sizeof(st.last_error) &&
 			      strstr(st.last_error, "HTTP 500") != NULL,
 		      "last_error '%s'", st.last_error);
@@ -3864,13 +4004,16 @@ static void make_certs(const char *dir)
 		 "(cd '%s' && "
 		 "printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n"
 		 "extendedKeyUsage=serverAuth\\n' > ext.cnf && "
-		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+		 "-nodes "
 		 "-keyout ca.key -out ca.pem -days 2 -subj /CN=edgelog-test-ca && "
-		 "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		 "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+		 "-nodes "
 		 "-keyout srv.key -out srv.csr -subj /CN=edgelog-test-server && "
 		 "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
 		 "-out srv.pem -days 2 -extfile ext.cnf && "
-		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+		 "-nodes "
 		 "-keyout other.key -out other.pem -days 2 -subj /CN=edgelog-other-ca"
 		 ") > '%s/openssl.log' 2>&1",
 		 dir, dir);
@@ -4011,6 +4154,8 @@ static Suite *uploader_suite(void)
 	tcase_add_test(tc, test_backoff_503_burst_then_reset);
 	tcase_add_test(tc, test_idempotency_key_stable_on_retry);
 	tcase_add_test(tc, test_poison_record_dead_lettered);
+	tcase_add_test(tc, test_body_never_exceeds_upload_max_kb);
+	tcase_add_test(tc, test_after_413_next_requests_start_at_accepted_size);
 	tcase_add_test(tc, test_poison_500_only_that_record_dead_lettered);
 	tcase_add_test(tc, test_poison_fully_down_500_nothing_dead_lettered);
 	tcase_add_test(tc, test_nested_map_keys_record_delivered);

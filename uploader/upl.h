@@ -32,7 +32,7 @@ typedef struct upl_conf {
 	uint32_t batch_size;        /* send once this many records wait */
 	uint32_t batch_timeout_ms;  /* ... or once the oldest waited this long */
 	uint32_t max_batch_records; /* while draining a backlog: full batches */
-	size_t max_batch_bytes;     /* payload bytes per batch */
+	size_t max_batch_bytes;     /* request body bytes, before and after gzip */
 	const char *auth_token;     /* never logged, never in a message */
 	const char *ca_file, *client_cert, *client_key;
 	uint32_t retry_base_ms, retry_max_ms; /* full-jitter exponential backoff */

@@ -36,6 +36,7 @@ typedef struct rec_ref {
 	int64_t ts_ms;
 	size_t off; /* into payload */
 	uint32_t len;
+	size_t end; /* body bytes up to and with this record, when last encoded */
 } rec_ref;
 
 /* A run of consecutive records and, once encoded, its request body. */
@@ -68,6 +69,12 @@ struct upl {
 	size_t done; /* cur->recs[0 .. done) are handled */
 
 	unsigned attempt; /* consecutive transient failures */
+
+	/* Body size caps (upload_max_kb): before compression, and on the wire,
+	 * which a 413 lowers to the size last accepted. */
+	size_t cap_plain, cap_wire;
+	size_t last_len; /* wire bytes of the request last sent */
+	int learn_413;   /* a 413 came: the next 2xx sets cap_wire */
 
 	/* Poison detection (see upl_step): 5xx answers in a row to the head
 	 * range; 2xx answers so far; oks when the head, a single record,
@@ -221,6 +228,7 @@ int upl_create(upl **out, const upl_conf *c, const seg_vfs *v, const char *segdi
 	snprintf(u->segdir, sizeof(u->segdir), "%s", segdir);
 	snprintf(u->faileddir, sizeof(u->faileddir), "%s", faileddir);
 	u->single_mark = NO_MARK;
+	u->cap_plain = u->cap_wire = c->max_batch_bytes;
 	u->rng = (uint64_t)v->mono_ms(v) * 0x9e3779b97f4a7c15ull + 1;
 	v->random(v, &u->rng, sizeof(u->rng));
 	u->rng |= 1;
@@ -312,7 +320,7 @@ static int fill(upl *u, batch *b, uint64_t from, uint64_t limit, seg_err *e)
 		u->reader_open = 1;
 		u->next_read = from;
 	}
-	while (b->n < u->c.max_batch_records && b->payload.len < u->c.max_batch_bytes) {
+	while (b->n < u->c.max_batch_records && b->payload.len < u->cap_plain) {
 		rc = seg_reader_next(&u->reader, &f, e);
 		if (rc == EDGELOG_EOF)
 			break;
@@ -347,6 +355,54 @@ static int fill(upl *u, batch *b, uint64_t from, uint64_t limit, seg_err *e)
 	return (int)b->n;
 }
 
+static const seg_buf *encode(upl *u, batch *b, size_t lo, size_t hi, const volatile int *abort_flag,
+			     upl_response *resp, int *why, size_t *bad);
+
+/* Make b's body fit the caps, before compression (cap_plain) and on the
+ * wire (cap_wire): the envelope counts, and so does the record that
+ * crosses the line. Encodes b whole (kept for sending) and drops records
+ * from its end until it fits; the records dropped are read again for the
+ * next batch. One record always stays: a record that cannot fit goes
+ * alone. A record that cannot be encoded is left for the send path. */
+static void fit(upl *u, batch *b)
+{
+	size_t tail = u->c.format == EDGELOG_FORMAT_JSON ? 1 : 0; /* "]" */
+
+	for (;;) {
+		upl_response er;
+		int ew;
+		size_t eb, k;
+		const seg_buf *wire = encode(u, b, 0, b->n, NULL, &er, &ew, &eb);
+
+		if (!wire || b->n <= 1 || (b->body.len <= u->cap_plain && wire->len <= u->cap_wire))
+			return;
+		k = b->n;
+		if (b->body.len > u->cap_plain) {
+			for (k = 0; k < b->n && b->recs[k].end + tail <= u->cap_plain; k++)
+				;
+		}
+		if (wire->len > u->cap_wire) {
+			/* Compressed size is not additive: cut in proportion,
+			 * with a margin, and measure again. */
+			size_t kk = (size_t)((double)b->n * (double)u->cap_wire /
+					     (double)wire->len * 0.9);
+			if (kk < k)
+				k = kk;
+		}
+		if (k < 1)
+			k = 1;
+		if (k >= b->n)
+			k = b->n - 1;
+		b->n = k;
+		b->payload.len = b->recs[k].off;
+		b->encoded = 0;
+		/* The reader went past the records dropped: start it again. */
+		if (u->reader_open)
+			seg_reader_close(&u->reader);
+		u->reader_open = 0;
+	}
+}
+
 static int fill_batch(upl *u, uint64_t acked, uint64_t limit, seg_err *e)
 {
 	int rc;
@@ -355,6 +411,8 @@ static int fill_batch(upl *u, uint64_t acked, uint64_t limit, seg_err *e)
 	drop_next(u);
 	rc = fill(u, u->cur, acked + 1, limit, e);
 	if (rc > 0) {
+		fit(u, u->cur);
+		rc = (int)u->cur->n;
 		u->range_lo[0] = 0;
 		u->range_hi[0] = u->cur->n;
 		u->n_ranges = 1;
@@ -475,6 +533,7 @@ static const seg_buf *encode(upl *u, batch *b, size_t lo, size_t hi, const volat
 			}
 			break;
 		}
+		b->recs[i].end = b->body.len;
 		if ((i & 63) == 63) {
 			if (abort_flag && __atomic_load_n(abort_flag, __ATOMIC_RELAXED)) {
 				*why = ENC_ABORTED;
@@ -521,11 +580,16 @@ static int start_range(upl *u, size_t lo, size_t hi, const volatile int *abort_f
 
 	if (!body)
 		return why;
+	/* A range cut from a batch read before a 413 lowered the cap: in
+	 * halves until it fits (one record goes as it is). */
+	if (hi - lo > 1 && (body->len > u->cap_wire || u->cur->body.len > u->cap_plain))
+		return ENC_SPLIT;
 	/* The same records always get the same key, however often they are
 	 * sent: the cloud can drop repeats. */
 	snprintf(key, sizeof(key), "%s:%llu-%llu", u->c.device_id,
 		 (unsigned long long)u->cur->recs[lo].seq,
 		 (unsigned long long)u->cur->recs[hi - 1].seq);
+	u->last_len = body->len;
 	upl_http_start(u->http, body->p, body->len, upl_content_type(u->c.format), u->c.gzip, key,
 		       abort_flag, resp);
 	return 0;
@@ -802,6 +866,7 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 				upl_response er;
 				int ew;
 				size_t eb;
+				fit(u, u->next);
 				if (!encode(u, u->next, 0, u->next->n, abort_flag, &er, &ew, &eb))
 					drop_next(u);
 			}
@@ -816,6 +881,10 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 			res->success = 1;
 			res->failure = 0;
 			u->oks++;
+			if (u->learn_413) {
+				u->cap_wire = u->last_len;
+				u->learn_413 = 0;
+			}
 			u->ahead_hi = hi;
 			u->ahead_n += hi - lo;
 			memmove(u->range_lo + 1, u->range_lo + 2,
@@ -845,6 +914,10 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 			res->success = 1;
 			res->failure = 0;
 			u->oks++;
+			if (u->learn_413) {
+				u->cap_wire = u->last_len;
+				u->learn_413 = 0;
+			}
 			res->delivered += hi - lo;
 			u->done = hi;
 			res->handled_seq = u->cur->recs[hi - 1].seq;
@@ -853,8 +926,10 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 			pop_range(u);
 			head_done(u, res);
 			if (!u->n_ranges && u->next->n) {
-				/* The next batch is read and encoded: send it now. */
+				/* The next batch is read and encoded: send it now
+				 * (cut to the cap first, if a 413 lowered it since). */
 				batch *t = u->cur;
+				fit(u, u->next);
 				u->cur = u->next;
 				u->next = t;
 				batch_clear(u->next);
@@ -894,6 +969,11 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 			res->success = 0;
 			break;
 		}
+		/* Permanent: isolate. A 413 says how large a body this endpoint
+		 * takes: the next one accepted sets the cap for the requests
+		 * after it, instead of starting at full size again. */
+		if (r.status == 413)
+			u->learn_413 = 1;
 		/* Permanent: isolate. */
 		if (hi - lo == 1) {
 			char why[256];

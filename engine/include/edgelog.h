@@ -186,7 +186,9 @@ typedef struct edgelog_config {
 	/* Upload tuning. */
 	uint32_t close_grace_ms;     /* edgelog_close tries to deliver this long; default 5000 */
 	uint32_t upload_max_records; /* records per request while draining; default 2000 */
-	uint32_t upload_max_kb;      /* payload KiB per request; default 1024 */
+	uint32_t upload_max_kb;      /* request body KiB, envelope included, before and
+				      * after compression (one record too large
+				      * for it goes alone); default 1024 */
 
 	/* Where the engine reports what it did on its own (a torn tail
 	 * truncated, a cursor clamped, records dropped): level is one of
