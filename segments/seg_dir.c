@@ -52,10 +52,17 @@ int seg_list_read(const seg_vfs *v, const char *dir, seg_list *out, seg_err *e)
 	r = v->list(v, dir, add_name, &c);
 	if (r == -ENOENT)
 		return 0;
-	if (r < 0)
+	/* On failure the list holds nothing and owns nothing, so a caller that
+	 * returns at once leaks nothing (a listing can fail half-way, after
+	 * names were added). */
+	if (r < 0) {
+		seg_list_free(out);
 		return seg_fail_errno(e, r, "list %s", dir);
-	if (c.oom)
+	}
+	if (c.oom) {
+		seg_list_free(out);
 		return seg_fail(e, EDGELOG_ENOMEM, "list %s: out of memory", dir);
+	}
 	if (out->n > 1)
 		qsort(out->base, out->n, sizeof(*out->base), cmp_u64);
 	return 0;

@@ -16,7 +16,7 @@ typedef struct seg_list {
 } seg_list;
 
 /* List the segment files (names that seg_name_parse() accepts) of dir.
- * A missing dir gives an empty list. */
+ * A missing dir gives an empty list; on failure the list is freed. */
 int seg_list_read(const seg_vfs *v, const char *dir, seg_list *out, seg_err *e);
 void seg_list_free(seg_list *l);
 
