@@ -180,7 +180,7 @@ bad:
 
 static int parse_u32(const char *var, const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 {
-	uint64_t v;
+	uint64_t v = 0; /* set on success; gcc -O3 cannot tell */
 	int rc = parse_u64(var, s, lo, hi, &v);
 	if (!rc)
 		*out = (uint32_t)v;
