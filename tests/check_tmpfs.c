@@ -305,8 +305,11 @@ START_TEST(test_drop_oldest_drops_when_the_disk_fills_before_the_cap)
 	log = tu_open_ok(&c);
 	rc = fill(log, &s, n, EDGELOG_SYNC_INTERVAL);
 	edgelog_get_status(log, &st);
-	ck_assert_msg(rc == 0, "append %" PRIu64 " of %" PRIu64 " (dropped %" PRIu64 ", segments %" PRIu64 "): %s: %s", s.accepted + 1, n, st.dropped, (uint64_t)st.segments,
-		      edgelog_strerror(rc), edgelog_errmsg(log));
+	ck_assert_msg(rc == 0,
+		      "append %" PRIu64 " of %" PRIu64 " (dropped %" PRIu64 ", segments %" PRIu64
+		      "): %s: %s",
+		      s.accepted + 1, n, st.dropped, (uint64_t)st.segments, edgelog_strerror(rc),
+		      edgelog_errmsg(log));
 	ck_assert_int_eq(edgelog_sync(log), 0);
 	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
 	ck_assert_uint_gt(st.dropped, 0);
