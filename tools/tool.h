@@ -43,6 +43,11 @@ void tool_fmt_time(int64_t ms, char *out, size_t n);
  * stored in the directory holding path (DIR/meta.json), the host name (the
  * last two written into host). */
 const char *tool_device_id(const char *arg, const char *path, char *host, size_t n);
+/* Width the table's lines are cut to (0: whole): set by dump and tail
+ * from tool_terminal_width (the terminal's columns when fd is one and
+ * full is 0; else 0). */
+extern size_t tool_table_width;
+size_t tool_terminal_width(int fd, int full);
 /* The table's header line. */
 void tool_table_header(seg_buf *line);
 /* Append rec's line: the wire envelope {"device_id","seq","ts","data"} with

@@ -33,6 +33,8 @@ static const char DUMP_USAGE[] =
 	"Without a mode option: a table (seq, time, size, segment:offset, acked/pending).\n"
 	"\n"
 	"  --json        one record per line: {\"device_id\",\"seq\",\"ts\",\"data\"}\n"
+	"  --full        the table's RECORD column whole (default: cut to the\n"
+	"                terminal's width; whole when output is not a terminal)\n"
 	"  --verify      check every frame and the cursor; print each damaged range and\n"
 	"                each gap in the sequence numbers; exit 1 if anything is damaged or\n"
 	"                missing, 0 if not. Gaps that are accounted for (acknowledged, in\n"
@@ -536,7 +538,7 @@ int tool_dump(int argc, char **argv)
 	edgelog_reader *r;
 	edgelog_record rec;
 	cur_state cur;
-	int how = CUR_MISSING, have_cursor = 0, rc, i, modes = 0, status;
+	int how = CUR_MISSING, have_cursor = 0, rc, i, modes = 0, status, full = 0;
 	unsigned long long n = 0, first = 0, last = 0, gaps = 0, accounted = 0;
 	seg_buf line = {0};
 	seg_ranges known = {0};
@@ -549,6 +551,8 @@ int tool_dump(int argc, char **argv)
 		if (!strcmp(a, "--json")) {
 			c.json = 1;
 			modes++;
+		} else if (!strcmp(a, "--full")) {
+			full = 1;
 		} else if (!strcmp(a, "--verify")) {
 			c.verify = 1;
 			modes++;
@@ -592,6 +596,7 @@ int tool_dump(int argc, char **argv)
 		return tool_fail("dump", TOOL_USAGE,
 				 "--json, --verify, --stats and --recover: choose one");
 	device = tool_device_id(device, path, host, sizeof(host));
+	tool_table_width = tool_terminal_width(1, full);
 
 	rc = edgelog_reader_open(&r, path, from);
 	if (rc)

@@ -2,6 +2,7 @@
  * tool_print.c - how `edgelog dump` and `edgelog tail` print a record, so
  * the two always agree line for line.
  */
+#include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,26 @@ const char *tool_device_id(const char *arg, const char *path, char *host, size_t
 	return host;
 }
 
+size_t tool_table_width = 0;
+
+size_t tool_terminal_width(int fd, int full)
+{
+	struct winsize ws;
+	const char *c;
+
+	if (full || !isatty(fd))
+		return 0;
+	if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	if ((c = getenv("COLUMNS")) && atoi(c) > 0)
+		return (size_t)atoi(c);
+	return 80;
+}
+
 void tool_table_header(seg_buf *line)
 {
-	seg_buf_printf(line, "%-10s %-24s %7s  %-36s %s\n", "SEQ", "TIME (UTC)", "BYTES",
-		       "SEGMENT:OFFSET", "STATE");
+	seg_buf_printf(line, "%-10s %-24s %7s  %-36s %-7s  %s\n", "SEQ", "TIME (UTC)", "BYTES",
+		       "SEGMENT:OFFSET", "STATE", "RECORD");
 }
 
 int tool_record_line(seg_buf *line, const edgelog_record *rec, int json, const char *device,
@@ -65,8 +82,29 @@ int tool_record_line(seg_buf *line, const edgelog_record *rec, int json, const c
 		tool_fmt_time(rec->ts_ms, when, sizeof(when));
 		seg_msg(where, sizeof(where), "%s:%llu", rec->segment,
 			(unsigned long long)rec->offset);
-		seg_buf_printf(line, "%-10llu %-24s %7zu  %-36s %s\n", (unsigned long long)rec->seq,
-			       when, rec->len, where, state);
+		seg_buf_printf(line, "%-10llu %-24s %7zu  %-36s %-7s  ",
+			       (unsigned long long)rec->seq, when, rec->len, where, state);
+		{
+			/* The record as compact JSON, cut to the terminal's
+			 * width (whole when tool_table_width is 0). */
+			size_t at = line->len;
+			if (seg_mp_to_json(rec->data, rec->len, line)) {
+				line->len = at;
+				seg_buf_puts(line, "(not one msgpack object)");
+			}
+			if (tool_table_width && line->len - start > tool_table_width) {
+				size_t cut =
+					start + (tool_table_width > 3 ? tool_table_width - 3 : 0);
+				if (cut < at)
+					cut = at;
+				/* Not inside a UTF-8 sequence. */
+				while (cut > at && ((unsigned char)line->p[cut] & 0xc0) == 0x80)
+					cut--;
+				line->len = cut;
+				seg_buf_puts(line, "...");
+			}
+			seg_buf_puts(line, "\n");
+		}
 	}
 	return 0;
 }

@@ -47,6 +47,8 @@ static const char TAIL_USAGE[] =
 	"  -f, --follow  keep reading new records until SIGINT, SIGTERM or the reader of\n"
 	"                the output goes away (all three: exit 0)\n"
 	"  --json        one record per line: {\"device_id\",\"seq\",\"ts\",\"data\"}\n"
+	"  --full        the table's RECORD column whole (default: cut to the\n"
+	"                terminal's width; whole when output is not a terminal)\n"
 	"  --from SEQ    start at this sequence number instead of the last N\n"
 	"  --device-id ID  device_id for --json (default: $EDGELOG_DEVICE_ID, the id stored in the directory, the host name)\n"
 	"  -h, --help    this text\n"
@@ -278,7 +280,7 @@ static int wait_news(int ino, int watch_out)
 int tool_tail(int argc, char **argv)
 {
 	unsigned long long want = 10, from = 0;
-	int follow = 0, have_from = 0, have_n = 0, i, rc, ino = -1, watch_out = 0, ret;
+	int follow = 0, full = 0, have_from = 0, have_n = 0, i, rc, ino = -1, watch_out = 0, ret;
 	const char *dir = NULL;
 	char host[128], segdir[4200];
 	tail_ctx c;
@@ -293,6 +295,8 @@ int tool_tail(int argc, char **argv)
 		const char *a = argv[i];
 		if (!strcmp(a, "--json")) {
 			c.json = 1;
+		} else if (!strcmp(a, "--full")) {
+			full = 1;
 		} else if (!strcmp(a, "-f") || !strcmp(a, "--follow")) {
 			follow = 1;
 		} else if (!strncmp(a, "-n", 2) || !strcmp(a, "--from") ||
@@ -337,6 +341,7 @@ int tool_tail(int argc, char **argv)
 	if (have_n && have_from)
 		return tool_fail("tail", TOOL_USAGE, "-n and --from exclude each other");
 	c.device = tool_device_id(c.device, dir, host, sizeof(host));
+	tool_table_width = tool_terminal_width(1, full);
 	if ((rc = resolve_segdir(dir, segdir, sizeof(segdir))))
 		return rc;
 	if (seg_path(c.cpath, sizeof(c.cpath), dir, CUR_FILE))

@@ -197,5 +197,48 @@ def test_recover_into_the_directory_being_read_is_refused(d):
     run(["dump", "--recover", "saved", "buf"], check_rc=0)
     run(["dump", "--recover", "saved2", "link"], check_rc=0)
 
+def test_record_column_cut_to_the_terminal(d):
+    # Issue 11, defect 8: the table showed no record content. Now a RECORD
+    # column holds it as compact JSON: whole when stdout is not a terminal
+    # (the golden table), cut to the terminal's width on one, whole again
+    # with --full.
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import termios
+    w = segwriter.Writer(os.path.join(d, "segments"), seg_bytes=65536)
+    w.append({"i": 1, "text": "x" * 200})
+    w.append({"i": 2, "t": "\u00e9" * 100})
+    w.close()
+    rows = run(["dump", os.path.join(d, "segments")], check_rc=0).stdout.splitlines()
+    assert rows[0].split()[-1] == "RECORD", rows[0]
+    assert json.loads(rows[1].split(None, 5)[5]) == {"i": 1, "text": "x" * 200}, rows[1]
+    for extra, cut in (([], True), (["--full"], False)):
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        p = subprocess.Popen([clitest.BIN, "dump"] + extra + [os.path.join(d, "segments")],
+                             stdout=slave, stderr=subprocess.PIPE)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        assert p.wait(timeout=20) == 0
+        lines = out.decode("utf-8").replace("\r", "").splitlines()
+        assert len(lines) == 3, lines
+        for line in lines[1:]:
+            if cut:
+                assert len(line) <= 100 and line.endswith("..."), line
+            else:
+                assert len(line) > 100 and line.endswith("}"), line
+
+
 if __name__ == "__main__":
     clitest.main()

@@ -186,7 +186,8 @@ def test_engine_directory(d):
     p = run(["tail", "-n", "4", log], check_rc=0)
     rows = dump_rows(log)
     assert p.stdout.splitlines(True) == rows[:1] + rows[-4:], p.stdout
-    assert p.stdout.splitlines()[-1].endswith("pending"), p.stdout
+    last = p.stdout.splitlines()[-1].split(None, 5)
+    assert last[4] == "pending" and json.loads(last[5]) == {"n": 24, "label": "cat"}, p.stdout
     e = {"EDGELOG_DEVICE_ID": "from-env"}
     p = run(["tail", "-n", "2", "--json", log], env=e, check_rc=0)
     want = run(["dump", "--json", log], env=e, check_rc=0).stdout.splitlines(True)[-2:]
