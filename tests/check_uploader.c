@@ -3052,7 +3052,23 @@ START_TEST(test_poison_fully_down_500_nothing_dead_lettered)
 	srv_set(s, 0, 0); /* back */
 	WAIT_FOR(log, st, 20000, st.pending == 0);
 	ck_assert_msg(st.failed == 0 && st.sent == 300, STATUS_FMT, STATUS_ARGS(st));
-	check_acked_range(s, 1, 300, 0);
+	{
+		/* Each once. A probe sent as the endpoint came back can land
+		 * before the record it was probing for (README, retry list):
+		 * order aside, the set is exact. */
+		size_t n, i;
+		srv_rec *a = srv_acked(s, &n);
+		static unsigned char seen[301];
+		memset(seen, 0, sizeof(seen));
+		ck_assert_uint_eq(n, 300);
+		for (i = 0; i < n; i++) {
+			ck_assert_msg(a[i].seq >= 1 && a[i].seq <= 300 && !seen[a[i].seq],
+				      "seq %llu twice or out of range",
+				      (unsigned long long)a[i].seq);
+			seen[a[i].seq] = 1;
+		}
+		free(a);
+	}
 	ck_assert_int_le(close_timed(log), 3000);
 	ck_assert_uint_eq(read_dead(dir, NULL, 0), 0);
 	srv_stop(s);
