@@ -690,6 +690,28 @@ static int poison_5xx(upl *u, size_t lo, size_t hi, uint64_t limit, const upl_re
 	return POISON_BACKOFF;
 }
 
+/* A failed try: wait the next exponential backoff with full jitter, or the
+ * server's Retry-After (>= 0, capped) when that is longer. */
+static void back_off(upl *u, upl_result *res, int64_t retry_after_ms)
+{
+	int64_t delay =
+		(int64_t)upl_backoff_ms(u->c.retry_base_ms, u->c.retry_max_ms, u->attempt, rnd(u));
+	if (retry_after_ms >= 0) {
+		int64_t ra = retry_after_ms;
+		if (ra > (int64_t)u->c.retry_after_cap_ms)
+			ra = u->c.retry_after_cap_ms;
+		if (ra > delay)
+			delay = ra;
+	}
+	if (u->attempt < 63)
+		u->attempt++;
+	u->retry_at_ms = u->vfs->mono_ms(u->vfs) + delay;
+	res->retry_at_ms = u->retry_at_ms;
+	res->wait_ms = delay;
+	res->failure = 1;
+	res->success = 0;
+}
+
 /* The head range was just handled (delivered or dead-lettered) and popped:
  * records a probe delivered ahead of it now count as handled too. */
 static void head_done(upl *u, upl_result *res)
@@ -897,17 +919,9 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 		if (probe) {
 			/* The probe failed too: the endpoint is not well; nothing
 			 * is dead-lettered. Back off as for any failure. */
-			int64_t delay = (int64_t)upl_backoff_ms(
-				u->c.retry_base_ms, u->c.retry_max_ms, u->attempt, rnd(u));
+			back_off(u, res, -1);
 			drop_next(u);
 			seg_msg(res->error, sizeof(res->error), "%s", r.error);
-			if (u->attempt < 63)
-				u->attempt++;
-			u->retry_at_ms = u->vfs->mono_ms(u->vfs) + delay;
-			res->retry_at_ms = u->retry_at_ms;
-			res->wait_ms = delay;
-			res->failure = 1;
-			res->success = 0;
 			break;
 		}
 		if (!r.transport_error && r.status >= 200 && r.status <= 299) {
@@ -951,22 +965,7 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 				continue;
 		}
 		if (r.transport_error || upl_status_retryable(r.status)) {
-			int64_t delay = (int64_t)upl_backoff_ms(
-				u->c.retry_base_ms, u->c.retry_max_ms, u->attempt, rnd(u));
-			if (r.retry_after_ms >= 0) {
-				int64_t ra = r.retry_after_ms;
-				if (ra > (int64_t)u->c.retry_after_cap_ms)
-					ra = u->c.retry_after_cap_ms;
-				if (ra > delay)
-					delay = ra;
-			}
-			if (u->attempt < 63)
-				u->attempt++;
-			u->retry_at_ms = u->vfs->mono_ms(u->vfs) + delay;
-			res->retry_at_ms = u->retry_at_ms;
-			res->wait_ms = delay;
-			res->failure = 1;
-			res->success = 0;
+			back_off(u, res, r.retry_after_ms);
 			break;
 		}
 		/* Permanent: isolate. A 413 says how large a body this endpoint
