@@ -1916,7 +1916,10 @@ START_TEST(test_cap_and_segment_size_checked_together)
 	edgelog *log = (edgelog *)0x1;
 
 	cfg_for(&c, g_dir);
-	c.segment_bytes = 1u << 30;
+	/* 1 GiB is the case found; a 32-bit target refuses that earlier, for
+	 * the address space two such mappings take, so there 256 MiB (four of
+	 * them still exceed the default 500 MB cap). */
+	c.segment_bytes = sizeof(void *) >= 8 ? 1u << 30 : 1u << 28;
 	ck_assert_int_eq(edgelog_open(&log, &c), EDGELOG_ECONFIG);
 	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "max_size_mb"));
 	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "segment_bytes"));
