@@ -1258,6 +1258,16 @@ static void *bomb_main(void *arg)
 	return NULL;
 }
 
+/* Eight bombs at once: the sink's budget (128 MiB) plus its threads stay
+ * under 200 MB; the unbounded sink reached about 500 MB. ThreadSanitizer's
+ * shadow memory inflates what the same allocations cost (209 MB seen), so
+ * the bound grows there, still far below what unbounded inflation takes. */
+#if defined(__SANITIZE_THREAD__)
+#define BOMBS_PEAK_KIB (320 * 1024)
+#else
+#define BOMBS_PEAK_KIB (200 * 1024)
+#endif
+
 /* Eight gzip bombs at once against the default limits: each is refused
  * with an answer (413, or 503 once the memory budget is taken), and the
  * sink's memory stays bounded (it reached 585 MB). */
@@ -1299,7 +1309,7 @@ START_TEST(test_parallel_gzip_bombs_bounded)
 			      curl_easy_strerror(b[i].r.rc), b[i].r.body);
 	}
 	peak = peak_kib(s.pid);
-	ck_assert_msg(peak < 200 * 1024, "sink peaked at %ld KiB", peak);
+	ck_assert_msg(peak < BOMBS_PEAK_KIB, "sink peaked at %ld KiB", peak);
 	send_ok(s.port, F_NDJSON, 1, "cam-1", 0, 20, 20, 0); /* still serving */
 	ck_assert_int_eq(sink_stop(&s), 0);
 	ck_assert_uint_eq(stored_lines(dir), 20);

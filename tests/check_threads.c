@@ -437,8 +437,15 @@ static uint64_t gather_once(uint32_t n)
  * on a loaded machine or under emulation one measurement can fall short,
  * so the best of up to three fresh runs is taken (without gathering every
  * run gives about 2.3 records a sync, so the check still fails then).
- * Under an emulator (EDGELOG_TEST_TIME_FACTOR > 1) the ratio says nothing
- * about the code and is printed, not asserted; bench_append measures it. */
+ * Under an emulator (EDGELOG_TEST_TIME_FACTOR > 1) or ThreadSanitizer
+ * (which slows every wake-up: 2.7 in all three runs) the ratio says
+ * nothing about the code and is printed, not asserted; the records are
+ * still all checked, and bench_append measures the ratio. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#else
+#define UNDER_TSAN 0
+#endif
 START_TEST(test_group_commit_gathers_every_waiter)
 {
 	const uint32_t n = 150;
@@ -456,10 +463,10 @@ START_TEST(test_group_commit_gathers_every_waiter)
 		if (per > best)
 			best = per;
 	}
-	if (tu_time_factor() > 1) {
+	if (tu_time_factor() > 1 || UNDER_TSAN) {
 		fprintf(stderr,
 			"check_threads: gathering ratio not asserted under "
-			"EDGELOG_TEST_TIME_FACTOR=%d (emulation)\n",
+			"emulation (EDGELOG_TEST_TIME_FACTOR=%d) or ThreadSanitizer\n",
 			tu_time_factor());
 		return;
 	}
