@@ -21,6 +21,7 @@
 #include "fuzz.h"
 #include "seg_format.h"
 #include "seg_json.h"
+#include "test_util.h"
 #include "tool_sample.h"
 #include "upl_internal.h"
 
@@ -46,21 +47,6 @@ static void put2(const char *target, const char *name, uint8_t first, const void
 	memcpy(b + 1, p, n);
 	put(target, name, b, n + 1);
 	free(b);
-}
-
-static size_t nested_keys(int levels, uint8_t *out)
-{
-	size_t n = 0;
-	int i;
-	for (i = 0; i < levels - 1; i++)
-		out[n++] = 0x81;
-	out[n++] = 0x81;
-	out[n++] = 0xa1;
-	out[n++] = 'k';
-	out[n++] = 0x00;
-	for (i = 0; i < levels - 1; i++)
-		out[n++] = 0xc0;
-	return n;
 }
 
 /* A segment of n sample records written by the engine, cut after its last
@@ -184,10 +170,10 @@ static void records(void)
 		}
 	}
 	/* Defect 1: 40 maps used as keys, 82 bytes (and a deeper one). */
-	n = nested_keys(40, buf);
+	n = tu_nested_key_record(40, buf);
 	put("fuzz_mp_json", "regress-defect1-nested-map-keys", buf, n);
 	put2("fuzz_append", "regress-defect1-nested-map-keys", 0x00, buf, n);
-	n = nested_keys(250, buf);
+	n = tu_nested_key_record(250, buf);
 	put("fuzz_mp_json", "regress-defect1-nested-map-keys-250", buf, n);
 	{
 		/* A map of fixext keys: the densest JSON per msgpack byte. */
@@ -225,7 +211,7 @@ static void bodies(void)
 				upl_body_record(&b, f, i == 1, "seed-dev", i, 1700000000000ll, buf,
 						n, NULL);
 			}
-			n = nested_keys(40, nk);
+			n = tu_nested_key_record(40, nk);
 			upl_body_record(&b, f, 0, "seed-dev", 4, 1700000000000ll, nk, n, NULL);
 			upl_body_end(&b, f);
 			snprintf(name, sizeof(name), "seed-%s%s", fmt_name[f], gz ? "-gzip" : "");
