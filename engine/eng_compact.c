@@ -163,8 +163,9 @@ int eng_compact(edgelog *log, uint64_t need)
 	/* The writer may not start a segment that would break the cap. */
 	{
 		uint64_t other = log->dead_bytes + CUR_FILE_SIZE;
-		log->w.cap_bytes =
-			log->conf.max_size_bytes > other ? log->conf.max_size_bytes - other : 1;
+		seg_writer_set_cap(&log->w, log->conf.max_size_bytes > other ?
+						    log->conf.max_size_bytes - other :
+						    1);
 	}
 	if (rc || !n)
 		goto out;
@@ -256,8 +257,7 @@ int eng_compact(edgelog *log, uint64_t need)
 				rc = seg_fail_errno(&e, r, "fsync directory %s", log->segdir);
 		}
 		pthread_mutex_lock(&log->mu);
-		log->w.bytes -= freed < log->w.bytes ? freed : log->w.bytes;
-		log->w.segments -= done < log->w.segments ? done : log->w.segments;
+		seg_writer_forget(&log->w, done, freed);
 	} else {
 		pthread_mutex_lock(&log->mu);
 		snprintf(e.msg, sizeof(e.msg), "%s", log->errmsg);

@@ -486,11 +486,10 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		goto fail;
 	data_last = rep.last_seq;
 	log->first_seq = rep.first_seq;
-	log->w.age_base_ms = log->age_base_ms;
-	log->w.age_mono_ms = log->age_mono_ms;
-	log->w.cap_bytes = log->conf.max_size_bytes > CUR_FILE_SIZE ?
-				   log->conf.max_size_bytes - CUR_FILE_SIZE :
-				   1;
+	seg_writer_set_age_clock(&log->w, log->age_base_ms, log->age_mono_ms);
+	seg_writer_set_cap(&log->w, log->conf.max_size_bytes > CUR_FILE_SIZE ?
+					    log->conf.max_size_bytes - CUR_FILE_SIZE :
+					    1);
 
 	if (rep.torn_tails) {
 		log->cur.torn_tails += rep.torn_tails;

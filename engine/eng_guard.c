@@ -82,7 +82,7 @@ void eng_guard(edgelog *log)
 			r = seg_write_atomic(log->vfs, path, log->w.map, log->w.pos, 0600,
 					     log->segdir, &we);
 		/* Either way the open file gets no more records. */
-		log->w.suspect = 1;
+		seg_writer_set_suspect(&log->w);
 		seg_msg(log->errmsg, sizeof(log->errmsg), "%s was %s while in use%s%s; %s", path,
 			s < 0 ? "replaced by another file" : "removed",
 			aside[0] ? ", the other file moved to " : "", aside,

@@ -578,6 +578,28 @@ int seg_writer_append(seg_writer *w, const void *data, uint32_t len, int64_t ts_
 	return 0;
 }
 
+void seg_writer_set_age_clock(seg_writer *w, int64_t base_ms, int64_t mono_ms)
+{
+	w->age_base_ms = base_ms;
+	w->age_mono_ms = mono_ms;
+}
+
+void seg_writer_set_cap(seg_writer *w, uint64_t cap_bytes)
+{
+	w->cap_bytes = cap_bytes;
+}
+
+void seg_writer_forget(seg_writer *w, uint64_t segments, uint64_t bytes)
+{
+	w->bytes -= bytes < w->bytes ? bytes : w->bytes;
+	w->segments -= segments < w->segments ? segments : w->segments;
+}
+
+void seg_writer_set_suspect(seg_writer *w)
+{
+	w->suspect = 1;
+}
+
 int seg_writer_take_retired(seg_writer *w, void **p, size_t *n)
 {
 	if (!w->n_retired)

@@ -145,6 +145,19 @@ void seg_spare_discard(const seg_vfs *v, const char *dir, seg_spare *s);
 int seg_writer_wants_spare(const seg_writer *w);
 void seg_writer_give_spare(seg_writer *w, seg_spare *s);
 
+/* The age clock new headers carry: base_ms at mono_ms (0 base: none). */
+void seg_writer_set_age_clock(seg_writer *w, int64_t base_ms, int64_t mono_ms);
+/* Cap on the segment files' disk use when starting a segment (0: none);
+ * a segment that would exceed it is not created (EDGELOG_EFULL). */
+void seg_writer_set_cap(seg_writer *w, uint64_t cap_bytes);
+/* Sealed segment files were removed (retention): take their count and
+ * disk use out of the writer's figures. */
+void seg_writer_forget(seg_writer *w, uint64_t segments, uint64_t bytes);
+/* The active segment can no longer be trusted (its file was removed or
+ * replaced under the writer): it gets no more frames; the next append
+ * starts a new segment. */
+void seg_writer_set_suspect(seg_writer *w);
+
 /* Take one retired mapping to munmap outside the lock: 1 and *p, *n set,
  * or 0 if there is none. */
 int seg_writer_take_retired(seg_writer *w, void **p, size_t *n);
