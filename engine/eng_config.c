@@ -97,6 +97,26 @@ const char *edgelog_errmsg(const edgelog *log)
 	return copy;
 }
 
+int eng_set_error(edgelog *log, int code, const seg_err *e)
+{
+	snprintf(log->errmsg, sizeof(log->errmsg), "%s", e->msg);
+	log->errmsg_at = log->vfs->now_ms(log->vfs) / 1000;
+	return code;
+}
+
+int eng_set_msg(edgelog *log, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&log->mu);
+	va_start(ap, fmt);
+	vsnprintf(log->errmsg, sizeof(log->errmsg), fmt, ap);
+	log->errmsg_at = log->vfs->now_ms(log->vfs) / 1000;
+	va_end(ap);
+	pthread_mutex_unlock(&log->mu);
+	return code;
+}
+
 void eng_log(const eng_conf *c, int level, const char *fmt, ...)
 {
 	char msg[768];

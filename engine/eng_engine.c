@@ -22,29 +22,6 @@
 #include "seg_format.h"
 #include "seg_reader.h"
 
-int eng_set_error(edgelog *log, int code, const seg_err *e)
-{
-	snprintf(log->errmsg, sizeof(log->errmsg), "%s", e->msg);
-	log->errmsg_at = log->vfs->now_ms(log->vfs) / 1000;
-	return code;
-}
-
-/* Set the handle's message from a thread that does not hold mu. */
-static int set_msg(edgelog *log, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int set_msg(edgelog *log, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&log->mu);
-	va_start(ap, fmt);
-	vsnprintf(log->errmsg, sizeof(log->errmsg), fmt, ap);
-	log->errmsg_at = log->vfs->now_ms(log->vfs) / 1000;
-	va_end(ap);
-	pthread_mutex_unlock(&log->mu);
-	return code;
-}
-
 /* ---- sync rounds (group commit) --------------------------------------- */
 
 static int64_t mono_ns(void);
@@ -611,42 +588,19 @@ int edgelog_append(edgelog *log, const void *data, size_t len, uint64_t *seq)
 	if (!log || (!data && len))
 		return EDGELOG_EINVAL;
 	if (len > EDGELOG_MAX_RECORD)
-		return set_msg(log, EDGELOG_ETOOBIG,
-			       "record of %zu bytes is larger than EDGELOG_MAX_RECORD (%u)", len,
-			       EDGELOG_MAX_RECORD);
+		return eng_set_msg(log, EDGELOG_ETOOBIG,
+				   "record of %zu bytes is larger than EDGELOG_MAX_RECORD (%u)",
+				   len, EDGELOG_MAX_RECORD);
 	bad = seg_mp_validate(data, len);
 	if (bad && len == 0)
-		return set_msg(log, EDGELOG_EINVAL,
-			       "empty record: a record must be one msgpack object");
+		return eng_set_msg(log, EDGELOG_EINVAL,
+				   "empty record: a record must be one msgpack object");
 	if (bad)
-		return set_msg(
+		return eng_set_msg(
 			log, EDGELOG_EINVAL,
 			"record is not exactly one msgpack object (invalid at byte %zu of %zu)",
 			bad - 1, len);
 	return eng_append_raw(log, data, len, seq);
-}
-
-int edgelog_append_json(edgelog *log, const char *json, size_t len, uint64_t *seq)
-{
-	void *mp = NULL;
-	size_t mlen = 0;
-	seg_err e;
-	int rc;
-
-	if (!log || (!json && len))
-		return EDGELOG_EINVAL;
-	rc = eng_json_to_msgpack(json, len, &mp, &mlen, &e);
-	if (rc)
-		return set_msg(log, rc, "%s", e.msg);
-	if (mlen > EDGELOG_MAX_RECORD) {
-		free(mp);
-		return set_msg(log, EDGELOG_ETOOBIG,
-			       "record of %zu bytes (as msgpack) is larger than EDGELOG_MAX_RECORD",
-			       mlen);
-	}
-	rc = eng_append_raw(log, mp, mlen, seq);
-	free(mp);
-	return rc;
 }
 
 int edgelog_sync(edgelog *log)
@@ -849,8 +803,8 @@ int edgelog_start(edgelog *log)
 	}
 	pthread_mutex_unlock(&log->mu);
 	if (rc)
-		return set_msg(log, EDGELOG_ENOMEM, "edgelog_start: pthread_create: %s",
-			       strerror(rc));
+		return eng_set_msg(log, EDGELOG_ENOMEM, "edgelog_start: pthread_create: %s",
+				   strerror(rc));
 	return 0;
 }
 

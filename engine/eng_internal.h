@@ -197,8 +197,10 @@ int eng_lock_held(const seg_vfs *v, const char *dir, long *pid);
 /* Open on a given I/O seam (tests pass fault injectors). */
 int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs);
 
-/* Record e's message as the handle's last error; returns code. */
+/* Record e's message as the handle's last error (mu held); returns code. */
 int eng_set_error(edgelog *log, int code, const seg_err *e);
+/* The same from a thread that does not hold mu (takes it). */
+int eng_set_msg(edgelog *log, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The thread-local message behind edgelog_errmsg(NULL). */
 int eng_tls_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void eng_tls_set(const char *msg);

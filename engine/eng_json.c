@@ -1,8 +1,12 @@
 /*
- * eng_json.c - one JSON value to one msgpack object, for
- * edgelog_append_json(). A strict RFC 8259 parser (UTF-8 checked, control
- * characters refused, \u escapes with surrogate pairs, \u0000 allowed) that
- * writes msgpack as it goes, in one pass over the text.
+ * eng_json.c - edgelog_append_json: one JSON value to one msgpack object,
+ * then appended through eng_append_raw (this file sits above the engine;
+ * the engine knows nothing of JSON). Offers edgelog_append_json and
+ * eng_json_to_msgpack (eng_internal.h).
+ *
+ * A strict RFC 8259 parser (UTF-8 checked, control characters refused, \u
+ * escapes with surrogate pairs, \u0000 allowed) that writes msgpack as it
+ * goes, in one pass over the text.
  *
  * Integers keep their full range: -2^63 .. 2^64-1 (msgpack has int64 and
  * uint64; 64-bit ids and hashes are common). One beyond it is an error that
@@ -477,5 +481,28 @@ int eng_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_le
 	}
 	seg_buf_free(&p->str);
 	free(p);
+	return rc;
+}
+
+int edgelog_append_json(edgelog *log, const char *json, size_t len, uint64_t *seq)
+{
+	void *mp = NULL;
+	size_t mlen = 0;
+	seg_err e;
+	int rc;
+
+	if (!log || (!json && len))
+		return EDGELOG_EINVAL;
+	rc = eng_json_to_msgpack(json, len, &mp, &mlen, &e);
+	if (rc)
+		return eng_set_msg(log, rc, "%s", e.msg);
+	if (mlen > EDGELOG_MAX_RECORD) {
+		free(mp);
+		return eng_set_msg(
+			log, EDGELOG_ETOOBIG,
+			"record of %zu bytes (as msgpack) is larger than EDGELOG_MAX_RECORD", mlen);
+	}
+	rc = eng_append_raw(log, mp, mlen, seq);
+	free(mp);
 	return rc;
 }
