@@ -1,6 +1,7 @@
 /*
  * upl_http.c - one libcurl easy handle, reused for every request so the
- * connection is kept alive. Only this file includes curl.h.
+ * connection is kept alive. Only this file includes curl.h. It also parses
+ * the Retry-After header it receives (upl_parse_retry_after, upl.h).
  *
  * The bearer token goes into one header list and nowhere else: no log
  * line, error message or status field ever contains it (curl's own error
@@ -46,6 +47,75 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 		r->body[used + k] = '\0';
 	}
 	return len;
+}
+
+static int days_in_month(int y, int m0)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return days[m0] + (m0 == 1 && leap);
+}
+
+/* Days from 1970-01-01 to y-m-d (m 1..12) in the proleptic Gregorian
+ * calendar (the civil-from-days algorithm, in reverse). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+int64_t upl_parse_retry_after(const char *v, int64_t now_s)
+{
+	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	char wk[8], ms[8], tz[8];
+	int d, y, hh, mm, ss, i, m = -1;
+	int64_t t;
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (*v >= '0' && *v <= '9') {
+		char *end;
+		unsigned long long s = strtoull(v, &end, 10);
+		while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+			end++;
+		if (*end)
+			return -1;
+		if (s > 100000000ull) /* "come back in 3 years": the caller caps it */
+			s = 100000000ull;
+		return (int64_t)s * 1000;
+	}
+	/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT", nothing after it but
+	 * white space. */
+	{
+		int end = 0;
+		if (sscanf(v, "%3s, %d %3s %d %d:%d:%d %3s%n", wk, &d, ms, &y, &hh, &mm, &ss, tz,
+			   &end) != 8 ||
+		    strcmp(tz, "GMT"))
+			return -1;
+		while (v[end] == ' ' || v[end] == '\t' || v[end] == '\r' || v[end] == '\n')
+			end++;
+		if (v[end])
+			return -1;
+	}
+	for (i = 0; i < 12; i++)
+		if (!strcmp(ms, mon[i]))
+			m = i;
+	/* Each field in range, negative ones too ("-5:00:00" reads as an
+	 * int): a huge negative hour overflowed the sum below (found by
+	 * tests/fuzz/fuzz_retry_after). */
+	if (m < 0 || d < 1 || d > days_in_month(y, m) || y < 1970 || y > 9999 || hh < 0 ||
+	    hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60)
+		return -1;
+	/* In 64-bit arithmetic, not timegm: a 32-bit time_t ends in 2038. */
+	t = days_from_civil(y, m + 1, d) * 86400 + hh * 3600 + mm * 60 + ss;
+	return t <= now_s ? 0 : (t - now_s) * 1000;
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
