@@ -247,6 +247,41 @@ int eng_store_cursor(edgelog *log)
 
 static int prep_work(edgelog *log);
 
+/* ---- status snapshot ---------------------------------------------------- */
+
+/* Check alerts and rewrite the snapshot (and metrics file) when due (no
+ * lock held). */
+static void snapshot_due(edgelog *log)
+{
+	edgelog_status st;
+	int due;
+
+	pthread_mutex_lock(&log->snap.mu);
+	due = eng_snapshot_due(&log->snap, &log->conf, log->vfs->mono_ms(log->vfs));
+	if (due && edgelog_get_status(log, &st) == 0 && due == ENG_SNAP_WRITE &&
+	    !eng_snapshot_write(&log->snap, log->vfs, &log->conf, &st, 0))
+		due = 0; /* unchanged: nor is meta.json stored */
+	if (due == ENG_SNAP_WRITE)
+		eng_meta_sync(log, 0);
+	pthread_mutex_unlock(&log->snap.mu);
+}
+
+/* At close: the snapshot and metrics file one last time, saying that no
+ * engine runs any more (running 0, is_connected 0). */
+static void snapshot_final(edgelog *log)
+{
+	edgelog_status st;
+
+	if (edgelog_get_status(log, &st))
+		return;
+	st.running = 0;
+	st.is_connected = 0;
+	st.retry_in_s = 0;
+	pthread_mutex_lock(&log->snap.mu);
+	eng_snapshot_write(&log->snap, log->vfs, &log->conf, &st, 1);
+	pthread_mutex_unlock(&log->snap.mu);
+}
+
 /* ---- open / close ------------------------------------------------------ */
 
 typedef struct stale_ctx {
@@ -269,9 +304,9 @@ static void free_log(edgelog *log)
 {
 	pthread_mutex_destroy(&log->mu);
 	pthread_mutex_destroy(&log->cur_mu);
-	pthread_mutex_destroy(&log->alert_mu);
-	pthread_mutex_destroy(&log->snap_mu);
-	seg_buf_free(&log->snap_last);
+	pthread_mutex_destroy(&log->snap.alert_mu);
+	pthread_mutex_destroy(&log->snap.mu);
+	seg_buf_free(&log->snap.last);
 	pthread_mutex_destroy(&log->dead_mu);
 	pthread_cond_destroy(&log->sync_cv);
 	pthread_cond_destroy(&log->gather_cv);
@@ -300,8 +335,8 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	log->cursor_fd = -1;
 	pthread_mutex_init(&log->mu, NULL);
 	pthread_mutex_init(&log->cur_mu, NULL);
-	pthread_mutex_init(&log->alert_mu, NULL);
-	pthread_mutex_init(&log->snap_mu, NULL);
+	pthread_mutex_init(&log->snap.alert_mu, NULL);
+	pthread_mutex_init(&log->snap.mu, NULL);
 	pthread_mutex_init(&log->dead_mu, NULL);
 	pthread_cond_init(&log->sync_cv, NULL);
 	pthread_cond_init(&log->prep_cv, NULL);
@@ -510,7 +545,7 @@ int edgelog_close(edgelog *log)
 	 * figures as they stand, no engine, not connected (a metrics file
 	 * scraped after exit must not show the last interval's state), and
 	 * the last error for offline status. */
-	eng_snapshot_final(log);
+	snapshot_final(log);
 	eng_meta_sync(log, 0);
 	if (log->cursor_fd >= 0)
 		log->vfs->close(log->vfs, log->cursor_fd);
@@ -688,7 +723,7 @@ int edgelog_step(edgelog *log, int timeout_ms)
 	pthread_mutex_unlock(&log->mu);
 	if (reopen)
 		eng_store_cursor(log);
-	eng_snapshot_due(log, 0);
+	snapshot_due(log);
 	return rc;
 }
 
@@ -773,7 +808,7 @@ static void *worker_main(void *arg)
 			pthread_mutex_unlock(&log->mu);
 			if (reopen)
 				eng_store_cursor(log);
-			eng_snapshot_due(log, 0);
+			snapshot_due(log);
 			pthread_mutex_lock(&log->mu);
 		}
 	}
@@ -914,7 +949,7 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	}
 	st->alerts = eng_alert_bits(st);
 	pthread_mutex_unlock(&log->mu);
-	eng_alerts_update(log, st);
+	eng_alerts_update(&log->snap, &log->conf, st);
 
 	/* Age of the oldest pending record: read its frame (outside the lock),
 	 * once per cursor position. */

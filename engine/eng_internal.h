@@ -68,6 +68,18 @@ typedef struct eng_conf {
 int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e);
 void eng_conf_free(eng_conf *c);
 
+/* Alerts and the status snapshot: owned by eng_status.c, which is given
+ * the status the engine computed (it never calls back into the engine). */
+typedef struct eng_snap {
+	pthread_mutex_t alert_mu; /* orders alert callbacks */
+	unsigned alerts_reported;
+	pthread_mutex_t mu; /* snapshot and metrics file writes, meta.json stores */
+	int64_t next_snapshot_mono, next_alert_mono;
+	int snap_warned, metrics_warned;
+	seg_buf last; /* the figures last written */
+	int64_t written_mono;
+} eng_snap;
+
 struct edgelog {
 	const seg_vfs *vfs;
 	eng_conf conf;
@@ -142,19 +154,12 @@ struct edgelog {
 	int64_t upl_error_at, errmsg_at; /* unix seconds */
 	uint64_t poisoned;               /* poison dead letters, all runs */
 
-	/* DIR/meta.json: as loaded at open; as last written (snap_mu). */
+	/* DIR/meta.json: as loaded at open; as last written (snap.mu). */
 	eng_meta meta, meta_written;
 	int meta_warned;
 
-	/* Alerts and the status snapshot (eng_status.c). */
-	pthread_mutex_t alert_mu;
-	unsigned alerts_reported;
-	pthread_mutex_t snap_mu;
+	eng_snap snap;           /* alerts and the status snapshot (eng_status.c) */
 	pthread_mutex_t dead_mu; /* one dead-letter expiry at a time */
-	int64_t next_snapshot_mono, next_alert_mono;
-	int snap_warned, metrics_warned;
-	seg_buf snap_last; /* the figures last written (snap_mu) */
-	int64_t snap_written_mono;
 
 	/* eng_guard.c: files removed or replaced under the engine. */
 	int64_t next_guard_mono;
@@ -214,16 +219,23 @@ unsigned eng_alert_bits(const edgelog_status *st);
 const char *eng_alert_name(unsigned bit);
 void eng_alert_message(const edgelog_status *st, unsigned bit, char *buf, size_t n);
 /* Report alerts that started or cleared since the last call (no lock held). */
-void eng_alerts_update(edgelog *log, const edgelog_status *st);
+void eng_alerts_update(eng_snap *s, const eng_conf *c, const edgelog_status *st);
 /* Status as one JSON object ({"source": source, ...} when source is set). */
 void eng_status_json(const edgelog_status *st, const char *source, seg_buf *out);
 /* "live", "offline" or "stale" for edgelog_status_dir's *live. */
 const char *eng_status_source(int live);
 /* Status as Prometheus text exposition. */
 void eng_status_prom(const edgelog_status *st, seg_buf *out);
-/* Check alerts and rewrite the snapshot (and metrics file) when due, or
- * now with force (no lock held). */
-void eng_snapshot_due(edgelog *log, int force);
+/* What is due at now (monotonic ms) (s->mu held): 0, ENG_SNAP_ALERTS (look at alerts: compute the status) or
+ * ENG_SNAP_WRITE (also write the files). Moves the deadlines on. */
+#define ENG_SNAP_ALERTS 1
+#define ENG_SNAP_WRITE 2
+int eng_snapshot_due(eng_snap *s, const eng_conf *c, int64_t now);
+/* Write the status snapshot (DIR/status.json) and the metrics file from st
+ * (s->mu held). final: at close, "stopped" and always written; otherwise
+ * unchanged figures are not rewritten within 30 s (returns 0 then, else 1). */
+int eng_snapshot_write(eng_snap *s, const seg_vfs *v, const eng_conf *c, const edgelog_status *st,
+		       int final);
 /* Once a second (mu held): if the active segment or the cursor was
  * removed or replaced under the engine, report it and write it back. */
 void eng_guard(edgelog *log);
@@ -233,11 +245,8 @@ void eng_guard(edgelog *log);
 int eng_meta_load(const seg_vfs *v, const char *dir, eng_meta *m);
 int eng_meta_store(const seg_vfs *v, const char *dir, const eng_meta *m, seg_err *e);
 /* Store the engine's metadata if it changed since last stored, or with
- * force (no lock held but snap_mu, or at close). */
+ * force (no lock held but snap.mu, or at close). */
 void eng_meta_sync(edgelog *log, int force);
-/* At close: the snapshot and metrics file one last time, saying that no
- * engine runs any more (running 0, is_connected 0). */
-void eng_snapshot_final(edgelog *log);
 
 /* eng_offline.c */
 /* Finish a requeue or dead-letter expiry a crash interrupted (at open,

@@ -5,6 +5,13 @@
  *
  * One table of fields drives the JSON writer, the JSON reader (of the
  * snapshot) and the metrics, so the three never disagree on a name.
+ *
+ * Offers (eng_internal.h): eng_alert_bits, eng_alert_name,
+ * eng_alert_message, eng_alerts_update, eng_status_json, eng_status_prom,
+ * eng_status_source, eng_snapshot_due, eng_snapshot_write (state in
+ * eng_snap); edgelog_status_dir and edgelog_export_stats. Below the
+ * engine: a running engine hands it the status it computed
+ * (edgelog_get_status); it never calls back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -145,19 +152,19 @@ void eng_alert_message(const edgelog_status *st, unsigned bit, char *buf, size_t
 	}
 }
 
-void eng_alerts_update(edgelog *log, const edgelog_status *st)
+void eng_alerts_update(eng_snap *s, const eng_conf *c, const edgelog_status *st)
 {
 	unsigned now = st->alerts, was, changed;
 	size_t i;
 
-	if (!log->conf.alert_fn)
+	if (!c->alert_fn)
 		return;
 	/* alert_mu orders the calls: a start is never reported after the
 	 * clear that followed it. */
-	pthread_mutex_lock(&log->alert_mu);
-	was = log->alerts_reported;
+	pthread_mutex_lock(&s->alert_mu);
+	was = s->alerts_reported;
 	changed = now ^ was;
-	log->alerts_reported = now;
+	s->alerts_reported = now;
 	for (i = 0; i < N_ALERTS && changed; i++) {
 		char msg[192];
 		unsigned bit = alert_names[i].bit;
@@ -168,9 +175,9 @@ void eng_alerts_update(edgelog *log, const edgelog_status *st)
 		else
 			snprintf(msg, sizeof(msg), "%s back under its threshold",
 				 alert_names[i].name);
-		log->conf.alert_fn(log->conf.alert_payload, bit, !!(now & bit), msg);
+		c->alert_fn(c->alert_payload, bit, !!(now & bit), msg);
 	}
-	pthread_mutex_unlock(&log->alert_mu);
+	pthread_mutex_unlock(&s->alert_mu);
 }
 
 /* ---- JSON --------------------------------------------------------------- */
@@ -334,109 +341,71 @@ void eng_status_prom(const edgelog_status *st, seg_buf *out)
 
 /* ---- files ---------------------------------------------------------------- */
 
-void eng_snapshot_due(edgelog *log, int force)
+int eng_snapshot_due(eng_snap *s, const eng_conf *c, int64_t now)
 {
-	edgelog_status st;
+	int write = now >= s->next_snapshot_mono;
+
+	if (!write && (!c->alert_fn || now < s->next_alert_mono))
+		return 0;
+	/* Alerts are looked at every second at least (edgelog_get_status
+	 * reports them); the files are rewritten every status_interval_ms. */
+	s->next_alert_mono =
+		now + (c->status_interval_ms < 1000 ? (int64_t)c->status_interval_ms : 1000);
+	if (!write)
+		return ENG_SNAP_ALERTS;
+	s->next_snapshot_mono = now + c->status_interval_ms;
+	return ENG_SNAP_WRITE;
+}
+
+int eng_snapshot_write(eng_snap *s, const seg_vfs *v, const eng_conf *c, const edgelog_status *st,
+		       int final)
+{
 	seg_buf b = {0};
 	char path[4300];
 	seg_err e;
-	int64_t now = log->vfs->mono_ms(log->vfs);
-	int write;
+	int64_t now = v->mono_ms(v);
 
-	pthread_mutex_lock(&log->snap_mu);
-	write = force || now >= log->next_snapshot_mono;
-	if (!write && (!log->conf.alert_fn || now < log->next_alert_mono)) {
-		pthread_mutex_unlock(&log->snap_mu);
-		return;
-	}
-	/* Alerts are looked at every second at least (edgelog_get_status
-	 * reports them); the files are rewritten every status_interval_ms. */
-	log->next_alert_mono = now + (log->conf.status_interval_ms < 1000 ?
-					      (int64_t)log->conf.status_interval_ms :
-					      1000);
-	if (write)
-		log->next_snapshot_mono = now + log->conf.status_interval_ms;
-	if (edgelog_get_status(log, &st) == 0 && write) {
-		eng_status_json(&st, "live", &b);
+	/* A final one has the same shape as a live one, but "stopped": a
+	 * reader never takes it as live (no engine holds the lock), and its
+	 * pid says who left it. */
+	eng_status_json(st, final ? "stopped" : "live", &b);
+	if (!final) {
 		/* Unchanged figures are not rewritten more often than every
 		 * SNAPSHOT_REFRESH_MS: an idle device should not wear its flash
 		 * with a rename every two seconds. */
-		if (!b.oom && log->snap_last.len == b.len &&
-		    !memcmp(log->snap_last.p, b.p, b.len) &&
-		    now < log->snap_written_mono + SNAPSHOT_REFRESH_MS) {
+		if (!b.oom && s->last.len == b.len && !memcmp(s->last.p, b.p, b.len) &&
+		    now < s->written_mono + SNAPSHOT_REFRESH_MS) {
 			seg_buf_free(&b);
-			pthread_mutex_unlock(&log->snap_mu);
-			return;
+			return 0;
 		}
-		log->snap_last.len = 0;
-		seg_buf_put(&log->snap_last, b.p, b.len);
-		log->snap_written_mono = now;
-		/* Reopen the object: add who wrote it and when. */
-		if (!b.oom && b.len) {
-			b.len--;
-			seg_buf_printf(&b,
-				       ",\"pid\":%ld,\"written_at_ms\":%lld,\"interval_ms\":%u}\n",
-				       (long)getpid(), (long long)log->vfs->now_ms(log->vfs),
-				       log->conf.status_interval_ms);
-		}
-		if (!b.oom && !seg_path(path, sizeof(path), log->conf.dir, SNAPSHOT_FILE) &&
-		    seg_write_atomic(log->vfs, path, b.p, b.len, 0644, NULL, &e) &&
-		    !log->snap_warned) {
-			log->snap_warned = 1;
-			eng_log(&log->conf, EDGELOG_LOG_WARN, "status snapshot: %s", e.msg);
-		}
-		if (log->conf.metrics_file) {
-			b.len = 0;
-			eng_status_prom(&st, &b);
-			if (!b.oom &&
-			    seg_write_atomic(log->vfs, log->conf.metrics_file, b.p, b.len, 0644,
-					     NULL, &e) &&
-			    !log->metrics_warned) {
-				log->metrics_warned = 1;
-				eng_log(&log->conf, EDGELOG_LOG_WARN, "metrics file: %s", e.msg);
-			}
-		}
+		s->last.len = 0;
+		seg_buf_put(&s->last, b.p, b.len);
+		s->written_mono = now;
 	}
-	seg_buf_free(&b);
-	if (write)
-		eng_meta_sync(log, 0);
-	pthread_mutex_unlock(&log->snap_mu);
-}
-
-void eng_snapshot_final(edgelog *log)
-{
-	edgelog_status st;
-	seg_buf b = {0};
-	char path[4300];
-	seg_err e;
-
-	if (edgelog_get_status(log, &st))
-		return;
-	st.running = 0;
-	st.is_connected = 0;
-	st.retry_in_s = 0;
-	pthread_mutex_lock(&log->snap_mu);
-	/* Same shape as a live snapshot, but "stopped": a reader never takes
-	 * it as live (no engine holds the lock), and its pid says who left it. */
-	eng_status_json(&st, "stopped", &b);
+	/* Reopen the object: add who wrote it and when. */
 	if (!b.oom && b.len) {
 		b.len--;
 		seg_buf_printf(&b, ",\"pid\":%ld,\"written_at_ms\":%lld,\"interval_ms\":%u}\n",
-			       (long)getpid(), (long long)log->vfs->now_ms(log->vfs),
-			       log->conf.status_interval_ms);
+			       (long)getpid(), (long long)v->now_ms(v), c->status_interval_ms);
 	}
-	if (!b.oom && !seg_path(path, sizeof(path), log->conf.dir, SNAPSHOT_FILE) &&
-	    seg_write_atomic(log->vfs, path, b.p, b.len, 0644, NULL, &e))
-		eng_log(&log->conf, EDGELOG_LOG_WARN, "status snapshot at close: %s", e.msg);
-	if (log->conf.metrics_file) {
+	if (!b.oom && !seg_path(path, sizeof(path), c->dir, SNAPSHOT_FILE) &&
+	    seg_write_atomic(v, path, b.p, b.len, 0644, NULL, &e) && (final || !s->snap_warned)) {
+		s->snap_warned |= !final;
+		eng_log(c, EDGELOG_LOG_WARN, "status snapshot%s: %s", final ? " at close" : "",
+			e.msg);
+	}
+	if (c->metrics_file) {
 		b.len = 0;
-		eng_status_prom(&st, &b);
-		if (!b.oom &&
-		    seg_write_atomic(log->vfs, log->conf.metrics_file, b.p, b.len, 0644, NULL, &e))
-			eng_log(&log->conf, EDGELOG_LOG_WARN, "metrics file at close: %s", e.msg);
+		eng_status_prom(st, &b);
+		if (!b.oom && seg_write_atomic(v, c->metrics_file, b.p, b.len, 0644, NULL, &e) &&
+		    (final || !s->metrics_warned)) {
+			s->metrics_warned |= !final;
+			eng_log(c, EDGELOG_LOG_WARN, "metrics file%s: %s", final ? " at close" : "",
+				e.msg);
+		}
 	}
-	pthread_mutex_unlock(&log->snap_mu);
 	seg_buf_free(&b);
+	return 1;
 }
 
 /* ---- a directory no engine holds ---------------------------------------- */
