@@ -18,7 +18,7 @@
 # -Werror check beside gcc; binutils gives nm for
 # scripts/check-symbols.sh; python3, git and ca-certificates are used by
 # scripts and the uploader's TLS tests; openssl (the CLI) makes the CA and
-# server certificate that check_uploader's TLS tests serve. gcc-12 brings
+# server certificate that check_uploader_auth's TLS tests serve. gcc-12 brings
 # the sanitizer runtimes (libasan8, libubsan1, libtsan2) through
 # libgcc-12-dev. libclang-rt-14-dev (libFuzzer and clang's sanitizer
 # runtimes) builds the fuzz targets with clang (scripts/fuzz.sh, .ci/run).
