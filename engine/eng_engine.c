@@ -22,230 +22,8 @@
 #include "seg_format.h"
 #include "seg_reader.h"
 
-/* ---- sync rounds (group commit) --------------------------------------- */
-
-static int64_t mono_ns(void);
-
-/* Run one sync round as leader. Called and returns with mu held; drops it
- * around the fdatasync calls so appenders carry on meanwhile. */
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-/* Bytes of the active segment made writable again after an interval round
- * at most, ahead of the end of data. */
-#define REDIRTY_MAX ((size_t)1 << 20)
-
-/*
- * After an interval round (no lock held): take the write faults of the
- * pages the appenders will store into before the next round, here in the
- * syncing thread instead of in an append. Writeback left those pages clean
- * and write-protected; the first store into each would fault into the file
- * system (page_mkwrite, which can wait for the journal). The range is the
- * tail page and as many bytes as were appended during the last interval
- * (at most REDIRTY_MAX): pages the appenders fill anyway before the next
- * round, so this adds no write to the device in the steady state.
- * MADV_POPULATE_WRITE (Linux 5.14) faults the pages in as writable without
- * changing a byte; on older kernels, or on memory that is not a page-aligned
- * mapping, it fails and nothing happens. A mapping unmapped meanwhile by a
- * roll makes it fail the same way.
- */
-static void redirty_tail(uint8_t *map, size_t pos, size_t size, size_t ahead)
-{
-	static size_t page;
-	size_t start, end;
-
-	if (!page) {
-		long ps = sysconf(_SC_PAGESIZE);
-		page = ps > 0 ? (size_t)ps : 4096;
-	}
-	if ((uintptr_t)map % page || pos >= size)
-		return;
-	if (ahead > REDIRTY_MAX)
-		ahead = REDIRTY_MAX;
-	start = pos & ~(page - 1);
-	end = (pos + ahead + page) & ~(page - 1);
-	if (end > size)
-		end = size;
-	(void)madvise(map + start, end - start, MADV_POPULATE_WRITE);
-}
-
-int eng_lead_sync(edgelog *log)
-{
-	seg_sync_plan p;
-	seg_err e;
-	int rc = 0;
-	int64_t t0;
-	uint8_t *map = NULL;
-	size_t pos = 0, size = 0, ahead = 0;
-
-	if (!seg_sync_begin(&log->w, &p)) {
-		log->last_sync_mono = log->vfs->mono_ms(log->vfs);
-		return 0;
-	}
-	log->syncing = 1;
-	if (log->conf.sync == EDGELOG_SYNC_INTERVAL && log->w.fd >= 0 && log->w.map) {
-		map = log->w.map;
-		pos = log->w.pos;
-		size = log->w.size;
-		ahead = map == log->redirty_map && pos > log->redirty_pos ? pos - log->redirty_pos :
-									    0;
-		log->redirty_map = map;
-		log->redirty_pos = pos;
-	}
-	pthread_mutex_unlock(&log->mu);
-	t0 = mono_ns();
-	seg_sync_run(log->vfs, log->segdir, &p);
-	t0 = mono_ns() - t0;
-	if (map)
-		redirty_tail(map, pos, size, ahead);
-	pthread_mutex_lock(&log->mu);
-	log->sync_ns_avg = log->sync_ns_avg ? (7 * log->sync_ns_avg + t0) / 8 : t0;
-	rc = seg_sync_end(&log->w, &p, &e);
-	if (rc) {
-		log->cur.sync_failures++;
-		eng_set_error(log, rc, &e);
-		eng_log(&log->conf, EDGELOG_LOG_ERROR,
-			"%s; records up to seq %llu may not be durable, writing continues in a new "
-			"segment",
-			e.msg, (unsigned long long)p.target_seq);
-	}
-	log->syncing = 0;
-	log->round++;
-	log->round_target = p.target_seq;
-	log->round_err = rc;
-	log->round_waiters = log->dur_waiters;
-	log->last_sync_mono = log->vfs->mono_ms(log->vfs);
-	pthread_cond_broadcast(&log->sync_cv);
-	return rc;
-}
-
-/* The real monotonic clock in ns: gathering is a matter of scheduling, so
- * it does not go through the vfs clock that tests drive. */
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/*
- * Before leading a round under sync=always (mu held): wait until as many
- * threads wait for durability as when the last round ended, so that the
- * threads the last round released, which append again within microseconds,
- * share this round's fdatasync instead of the next one's. Bounded by half
- * the average fdatasync time (at most 5 ms): a thread that stopped
- * appending costs one round that much once, then round_waiters follows.
- */
-static void gather(edgelog *log)
-{
-	int64_t wait_ns = log->sync_ns_avg / 2, end;
-	struct timespec ts;
-
-	if (log->conf.sync != EDGELOG_SYNC_ALWAYS || log->round_waiters <= 1 ||
-	    log->dur_waiters >= log->round_waiters || wait_ns <= 0)
-		return;
-	if (wait_ns > 5000000)
-		wait_ns = 5000000;
-	end = mono_ns() + wait_ns;
-	ts.tv_sec = (time_t)(end / 1000000000);
-	ts.tv_nsec = (long)(end % 1000000000);
-	log->gathering = 1;
-	while (log->dur_waiters < log->round_waiters && !log->stopping)
-		if (pthread_cond_timedwait(&log->gather_cv, &log->mu, &ts) == ETIMEDOUT)
-			break;
-	log->gathering = 0;
-}
-
-/* Wait (mu held) until seq is durable, leading rounds when nobody else is.
- * Returns the error of the round that covered seq. */
-static int wait_durable(edgelog *log, uint64_t seq)
-{
-	int rc;
-
-	log->dur_waiters++;
-	if (log->gathering && log->dur_waiters >= log->round_waiters)
-		pthread_cond_signal(&log->gather_cv);
-	for (;;) {
-		if (log->w.synced_seq >= seq && !log->w.dir_dirty) {
-			rc = 0;
-			break;
-		}
-		if (!log->syncing && !log->gathering) {
-			gather(log);
-			if (log->syncing) /* the worker started one meanwhile */
-				continue;
-			rc = eng_lead_sync(log);
-			if (log->round_target >= seq || rc)
-				break;
-			continue;
-		}
-		{
-			uint64_t r0 = log->round;
-			while ((log->syncing || log->gathering) && log->round == r0)
-				pthread_cond_wait(&log->sync_cv, &log->mu);
-			if (log->round != r0 && log->round_target >= seq) {
-				rc = log->round_err;
-				break;
-			}
-		}
-	}
-	log->dur_waiters--;
-	return rc;
-}
-
-/* ---- cursor ------------------------------------------------------------ */
-
-/* Store the cursor. Takes cur_mu, snapshots under mu, writes without mu. */
-int eng_store_cursor(edgelog *log)
-{
-	cur_state snap;
-	seg_err e;
-	int rc, reopen;
-
-	pthread_mutex_lock(&log->cur_mu);
-	pthread_mutex_lock(&log->mu);
-	log->cur.last_seq = log->w.next_seq - 1;
-	log->cur.age_ms = eng_age_now(log);
-	snap = log->cur;
-	reopen = log->cursor_reopen;
-	pthread_mutex_unlock(&log->mu);
-	if (reopen) {
-		/* The file was removed or replaced (eng_guard): a fresh one,
-		 * made durable in the directory. */
-		int fd = cur_open(log->vfs, log->cursor_path, &e);
-		if (fd >= 0 && (rc = log->vfs->fsync_dir(log->vfs, log->conf.dir)) < 0) {
-			log->vfs->close(log->vfs, fd);
-			fd = seg_fail_errno(&e, rc, "fsync directory %s", log->conf.dir);
-		}
-		if (fd < 0) {
-			pthread_mutex_lock(&log->mu);
-			eng_set_error(log, fd, &e);
-			pthread_mutex_unlock(&log->mu);
-			pthread_mutex_unlock(&log->cur_mu);
-			return fd;
-		}
-		/* Written under both locks: read under either. */
-		pthread_mutex_lock(&log->mu);
-		log->vfs->close(log->vfs, log->cursor_fd);
-		log->cursor_fd = fd;
-		log->cursor_reopen = 0;
-		pthread_mutex_unlock(&log->mu);
-	}
-	rc = cur_store(log->vfs, log->cursor_fd, &snap, &e);
-	pthread_mutex_lock(&log->mu);
-	if (rc)
-		eng_set_error(log, rc, &e);
-	else
-		log->cur.generation = snap.generation;
-	if (!rc && snap.acked_seq > log->durable_acked)
-		log->durable_acked = snap.acked_seq;
-	pthread_mutex_unlock(&log->mu);
-	pthread_mutex_unlock(&log->cur_mu);
-	return rc;
-}
-
 static int prep_work(edgelog *log);
+static int deadletter_recover(edgelog *log, seg_err *e);
 
 /* ---- status snapshot ---------------------------------------------------- */
 
@@ -474,7 +252,7 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 			eng_log(&log->conf, EDGELOG_LOG_ERROR, "list %s: %s", log->conf.dir,
 				strerror(-lr));
 	}
-	if (eng_deadletter_recover(log, &e))
+	if (deadletter_recover(log, &e))
 		eng_log(&log->conf, EDGELOG_LOG_ERROR, "%s", e.msg);
 	/* DIR/meta.json: carry the poison count on; record the device id at
 	 * once when it is new, so offline tools name the device right even if
@@ -601,7 +379,7 @@ int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq_out
 	if (log->up && log->worker_running && seq - log->cur.acked_seq == log->conf.batch_size)
 		pthread_cond_signal(&log->work_cv);
 	if (log->conf.sync == EDGELOG_SYNC_ALWAYS) {
-		rc = wait_durable(log, seq);
+		rc = eng_wait_durable(log, seq);
 	} else if (log->conf.sync == EDGELOG_SYNC_INTERVAL && !log->worker_running &&
 		   !log->syncing &&
 		   log->vfs->mono_ms(log->vfs) - log->last_sync_mono >=
@@ -645,9 +423,85 @@ int edgelog_sync(edgelog *log)
 	if (!log)
 		return EDGELOG_EINVAL;
 	pthread_mutex_lock(&log->mu);
-	rc = wait_durable(log, log->w.next_seq - 1);
+	rc = eng_wait_durable(log, log->w.next_seq - 1);
 	pthread_mutex_unlock(&log->mu);
 	return rc;
+}
+
+/* ---- dead letters at open ---------------------------------------------- */
+
+/* Step 2 for records [from, d->n) whose seq is not in the log yet. */
+int eng_requeue_append(edgelog *log, const eng_journal *j, const eng_dead_recs *d, seg_err *e)
+{
+	uint8_t *have = calloc(d->n ? d->n : 1, 1);
+	size_t i;
+	int rc = 0;
+
+	if (!have)
+		return seg_fail(e, EDGELOG_ENOMEM, "out of memory");
+	/* Which of the journal's seqs made it into the log before a crash. */
+	{
+		seg_reader r;
+		seg_frame f;
+		if (seg_reader_init(&r, log->vfs, log->segdir, j->first_seq, e) == 0) {
+			while (seg_reader_next(&r, &f, e) == 0 && f.seq < j->first_seq + d->n)
+				if (f.seq >= j->first_seq &&
+				    f.len == d->len[f.seq - j->first_seq] &&
+				    !memcmp(f.data, d->data[f.seq - j->first_seq], f.len))
+					have[f.seq - j->first_seq] = 1;
+			seg_reader_close(&r);
+		}
+	}
+	for (i = 0; i < d->n && !rc; i++) {
+		uint64_t seq;
+		if (have[i])
+			continue;
+		rc = eng_append_raw(log, d->data[i], d->len[i], &seq);
+		if (rc) {
+			pthread_mutex_lock(&log->mu);
+			seg_msg(e->msg, sizeof(e->msg), "requeue of %s: %s", j->file, log->errmsg);
+			pthread_mutex_unlock(&log->mu);
+		}
+	}
+	free(have);
+	if (!rc && (rc = edgelog_sync(log)))
+		seg_msg(e->msg, sizeof(e->msg), "requeue of %s: %s", j->file, edgelog_errmsg(log));
+	return rc;
+}
+
+/* Finish a requeue or dead-letter expiry a crash interrupted (at open,
+ * before the uploader runs). */
+static int deadletter_recover(edgelog *log, seg_err *e)
+{
+	eng_journal j;
+	eng_dead_recs d;
+	uint64_t corrupt = 0;
+	int rc;
+
+	if (!log->faileddir[0])
+		return 0;
+	rc = eng_journal_read(log, &j, e);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	eng_log(&log->conf, EDGELOG_LOG_WARN, "%s/%s: finishing an interrupted %s of %s",
+		log->faileddir, ENG_JOURNAL_FILE, j.op, j.file);
+	if (!strcmp(j.op, "requeue") && log->cur.requeued < j.after) {
+		rc = eng_dead_read(log, j.file, &d, &corrupt, e);
+		if (rc == EDGELOG_ENOTFOUND || rc == -ENOENT) {
+			/* Cannot happen in eng_dead.c's order; never guess. */
+			return seg_fail(e, EDGELOG_ECORRUPT,
+					"%s/%s names %s, which is gone, and the cursor does not "
+					"count it; check failed/ by hand",
+					log->faileddir, ENG_JOURNAL_FILE, j.file);
+		}
+		if (rc)
+			return rc;
+		rc = eng_requeue_append(log, &j, &d, e);
+		eng_dead_free(&d);
+		if (rc)
+			return rc;
+	}
+	return eng_journal_count(log, &j, e);
 }
 
 /* ---- background work ---------------------------------------------------- */

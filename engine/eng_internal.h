@@ -188,6 +188,9 @@ int eng_dir_bytes(const seg_vfs *v, const char *dir, uint64_t *bytes);
 uint64_t eng_used_bytes(const edgelog *log);
 /* Lead one sync round (mu held; dropped around the fdatasync calls). */
 int eng_lead_sync(edgelog *log);
+/* Wait (mu held) until seq is durable, leading rounds when nobody else
+ * is; the error of the round that covered seq. */
+int eng_wait_durable(edgelog *log, uint64_t seq);
 
 /* Take dir's exclusive lock: a flock on the directory itself (which
  * cannot be unlinked and recreated under us) and on DIR/LOCK (which also
@@ -248,18 +251,50 @@ int eng_meta_store(const seg_vfs *v, const char *dir, const eng_meta *m, seg_err
  * force (no lock held but snap.mu, or at close). */
 void eng_meta_sync(edgelog *log, int force);
 
+/* eng_dead.c: dead-letter files (failed/) and the journal that makes a
+ * requeue or an expiry happen exactly once (the steps: top of eng_dead.c). */
+#define ENG_JOURNAL_FILE "JOURNAL"
+typedef struct eng_journal {
+	char op[16];        /* "requeue" or "expire" */
+	char file[64];      /* dead-letter segment file name */
+	uint64_t n;         /* its records */
+	uint64_t first_seq; /* requeue: seq of its first record in the log */
+	uint64_t after;     /* cursor requeued / dead_expired once counted */
+	uint64_t keep;      /* 1: the file had damage: quarantine it, not unlink */
+} eng_journal;
+
+/* The records of one dead-letter file: copies of their `data` values. */
+typedef struct eng_dead_recs {
+	uint8_t **data;
+	size_t *len;
+	size_t n, cap;
+	int64_t newest_ts; /* when the newest was dead-lettered */
+} eng_dead_recs;
+
+/* Read every dead letter of failed/NAME (damaged ones skipped, counted
+ * into *corrupt). */
+int eng_dead_read(edgelog *log, const char *name, eng_dead_recs *d, uint64_t *corrupt, seg_err *e);
+void eng_dead_free(eng_dead_recs *d);
+/* Step 1. */
+int eng_journal_write(edgelog *log, const eng_journal *j, seg_err *e);
+/* 0 and *j, 1 if there is no journal, or an error. */
+int eng_journal_read(edgelog *log, eng_journal *j, seg_err *e);
+/* Steps 3 (unless the cursor shows it done) and 4. */
+int eng_journal_count(edgelog *log, const eng_journal *j, seg_err *e);
+/* Dead letters older than retention_days (cleanup with force). */
+int eng_expire_dead(edgelog *log);
+
+/* eng_engine.c: step 2 of a requeue, for the records of d whose seq is
+ * not in the log yet (appended and synced). */
+int eng_requeue_append(edgelog *log, const eng_journal *j, const eng_dead_recs *d, seg_err *e);
+
 /* eng_offline.c */
-/* Finish a requeue or dead-letter expiry a crash interrupted (at open,
- * before the uploader runs). */
-int eng_deadletter_recover(edgelog *log, seg_err *e);
 /* Append without validation (the record was validated once already). */
 int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq);
 /* edgelog_requeue_failed on a given I/O seam (tests). */
 int eng_requeue_failed_vfs(const char *dir, const seg_vfs *vfs);
 /* edgelog_repair on a given I/O seam (tests). */
 int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *report);
-/* Dead letters older than retention_days (cleanup with force). */
-int eng_expire_dead(edgelog *log);
 
 /* JSON text to one msgpack object (malloc'd into *out). */
 int eng_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_len, seg_err *e);
