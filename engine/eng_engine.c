@@ -87,7 +87,7 @@ static void free_log(edgelog *log)
 	seg_buf_free(&log->snap.last);
 	pthread_mutex_destroy(&log->dead_mu);
 	pthread_cond_destroy(&log->sync_cv);
-	pthread_cond_destroy(&log->gather_cv);
+	pthread_cond_destroy(&log->sync.gather_cv);
 	pthread_cond_destroy(&log->work_cv);
 	pthread_cond_destroy(&log->prep_cv);
 	eng_conf_free(&log->conf);
@@ -123,7 +123,7 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&log->work_cv, &ca);
-		pthread_cond_init(&log->gather_cv, &ca);
+		pthread_cond_init(&log->sync.gather_cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
 	if ((rc = eng_conf_resolve(&log->conf, cfg, &e)))
@@ -222,7 +222,7 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		rc = seg_fail_errno(&e, rc, "fsync directory %s", log->conf.dir);
 		goto fail;
 	}
-	log->last_sync_mono = vfs->mono_ms(vfs);
+	log->sync.last_sync_mono = vfs->mono_ms(vfs);
 	log->durable_acked = log->cur.acked_seq;
 	if ((rc = eng_upload_init(log, &e)))
 		goto fail;
@@ -258,10 +258,10 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	 * once when it is new, so offline tools name the device right even if
 	 * this run dies without closing. */
 	{
-		int had = eng_meta_load(vfs, log->conf.dir, &log->meta) == 0;
-		log->poisoned = log->meta.poisoned;
-		log->meta_written = log->meta;
-		if (!had || strcmp(log->meta.device_id, log->conf.device_id))
+		int had = eng_meta_load(vfs, log->conf.dir, &log->meta.loaded) == 0;
+		log->upload.poisoned = log->meta.loaded.poisoned;
+		log->meta.written = log->meta.loaded;
+		if (!had || strcmp(log->meta.loaded.device_id, log->conf.device_id))
 			eng_meta_sync(log, 1);
 	}
 	return 0;
@@ -293,7 +293,7 @@ int edgelog_close(edgelog *log)
 	pthread_mutex_lock(&log->mu);
 	log->stopping = 1;
 	/* Cut a transfer in flight short; the drain below starts afresh. */
-	__atomic_store_n(&log->abort_upload, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&log->upload.abort_upload, 1, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&log->work_cv);
 	pthread_cond_broadcast(&log->prep_cv);
 	pthread_mutex_unlock(&log->mu);
@@ -303,12 +303,12 @@ int edgelog_close(edgelog *log)
 		pthread_join(log->prep, NULL);
 	log->worker_running = 0;
 	log->prep_running = 0;
-	__atomic_store_n(&log->abort_upload, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&log->upload.abort_upload, 0, __ATOMIC_RELAXED);
 	eng_upload_drain(log);
 	eng_upload_free(log);
 
 	pthread_mutex_lock(&log->mu);
-	while (log->syncing || log->gathering)
+	while (log->sync.syncing || log->sync.gathering)
 		pthread_cond_wait(&log->sync_cv, &log->mu);
 	rc = seg_writer_close(&log->w, &e);
 	if (rc) {
@@ -376,13 +376,14 @@ int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq_out
 	if (log->prep_running && (log->w.n_retired || seg_writer_wants_spare(&log->w)))
 		pthread_cond_signal(&log->prep_cv);
 	/* A full batch is waiting: no need for the worker to sleep on. */
-	if (log->up && log->worker_running && seq - log->cur.acked_seq == log->conf.batch_size)
+	if (log->upload.up && log->worker_running &&
+	    seq - log->cur.acked_seq == log->conf.batch_size)
 		pthread_cond_signal(&log->work_cv);
 	if (log->conf.sync == EDGELOG_SYNC_ALWAYS) {
 		rc = eng_wait_durable(log, seq);
 	} else if (log->conf.sync == EDGELOG_SYNC_INTERVAL && !log->worker_running &&
-		   !log->syncing &&
-		   log->vfs->mono_ms(log->vfs) - log->last_sync_mono >=
+		   !log->sync.syncing &&
+		   log->vfs->mono_ms(log->vfs) - log->sync.last_sync_mono >=
 			   (int64_t)log->conf.sync_interval_ms) {
 		/* No worker: this append pays for the interval sync. The
 		 * record is stored whatever the outcome. */
@@ -573,7 +574,7 @@ int edgelog_step(edgelog *log, int timeout_ms)
 		return EDGELOG_ESTATE;
 	}
 	rc = step_locked(log, timeout_ms);
-	reopen = log->cursor_reopen;
+	reopen = log->guard.cursor_reopen;
 	pthread_mutex_unlock(&log->mu);
 	if (reopen)
 		eng_store_cursor(log);
@@ -595,15 +596,15 @@ static int step_locked(edgelog *log, int timeout_ms)
 		did = prep_work(log);
 	eng_guard(log);
 	now = log->vfs->mono_ms(log->vfs);
-	due = log->last_sync_mono + log->conf.sync_interval_ms;
-	if (log->conf.sync == EDGELOG_SYNC_INTERVAL && now >= due && !log->syncing) {
+	due = log->sync.last_sync_mono + log->conf.sync_interval_ms;
+	if (log->conf.sync == EDGELOG_SYNC_INTERVAL && now >= due && !log->sync.syncing) {
 		int r = eng_lead_sync(log);
 		if (r && !rc)
 			rc = r;
 		did = 1;
-		due = log->last_sync_mono + log->conf.sync_interval_ms;
+		due = log->sync.last_sync_mono + log->conf.sync_interval_ms;
 	}
-	if (log->up && eng_upload_work(log, 0))
+	if (log->upload.up && eng_upload_work(log, 0))
 		did = 1;
 	now = log->vfs->mono_ms(log->vfs);
 	if (now >= log->next_compact_mono && !log->compacting) {
@@ -621,9 +622,9 @@ static int step_locked(edgelog *log, int timeout_ms)
 		now = log->vfs->mono_ms(log->vfs);
 		if (log->conf.sync == EDGELOG_SYNC_INTERVAL && due - now < wait)
 			wait = due - now > 0 ? due - now : 0;
-		if (log->up && log->cur.acked_seq < log->w.next_seq - 1) {
-			int64_t u = log->upl_next_mono ? log->upl_next_mono - now :
-							 (int64_t)log->conf.sync_interval_ms;
+		if (log->upload.up && log->cur.acked_seq < log->w.next_seq - 1) {
+			int64_t u = log->upload.upl_next_mono ? log->upload.upl_next_mono - now :
+								(int64_t)log->conf.sync_interval_ms;
 			if (u < wait)
 				wait = u > 0 ? u : 0;
 		}
@@ -658,7 +659,7 @@ static void *worker_main(void *arg)
 		step_locked(log, 1000);
 		stop = log->stopping;
 		if (!stop) {
-			int reopen = log->cursor_reopen;
+			int reopen = log->guard.cursor_reopen;
 			pthread_mutex_unlock(&log->mu);
 			if (reopen)
 				eng_store_cursor(log);
@@ -789,16 +790,16 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	st->alert_size_pct = log->conf.alert_size_pct;
 	st->alert_failed = log->conf.alert_failed;
 	st->upload_enabled = log->conf.endpoint != NULL;
-	memcpy(st->last_error, log->upl_error[0] ? log->upl_error : log->errmsg,
+	memcpy(st->last_error, log->upload.upl_error[0] ? log->upload.upl_error : log->errmsg,
 	       sizeof(st->last_error) - 1);
-	st->last_error_at = log->upl_error[0] ? log->upl_error_at :
-			    log->errmsg[0]    ? log->errmsg_at :
-						0;
-	st->poisoned = log->poisoned;
+	st->last_error_at = log->upload.upl_error[0] ? log->upload.upl_error_at :
+			    log->errmsg[0]           ? log->errmsg_at :
+						       0;
+	st->poisoned = log->upload.poisoned;
 	st->running = 1;
-	st->is_connected = log->connected;
-	if (log->retry_at_mono) {
-		int64_t left = log->retry_at_mono - log->vfs->mono_ms(log->vfs);
+	st->is_connected = log->upload.connected;
+	if (log->upload.retry_at_mono) {
+		int64_t left = log->upload.retry_at_mono - log->vfs->mono_ms(log->vfs);
 		st->retry_in_s = left > 0 ? (uint64_t)(left + 999) / 1000 : 0;
 	}
 	st->alerts = eng_alert_bits(st);

@@ -64,9 +64,9 @@ void eng_guard(edgelog *log)
 	int s, r;
 
 	now = log->vfs->mono_ms(log->vfs);
-	if (now < log->next_guard_mono)
+	if (now < log->guard.next_guard_mono)
 		return;
-	log->next_guard_mono = now + 1000;
+	log->guard.next_guard_mono = now + 1000;
 
 	/* The active segment. */
 	if (log->w.fd >= 0 && !log->w.suspect &&
@@ -96,11 +96,11 @@ void eng_guard(edgelog *log)
 
 	/* The cursor. */
 	aside[0] = '\0';
-	if (log->cursor_fd >= 0 && !log->cursor_reopen &&
+	if (log->cursor_fd >= 0 && !log->guard.cursor_reopen &&
 	    (s = same_file(log->vfs, log->cursor_fd, log->cursor_path)) <= 0 && s != -2) {
 		seg_err ce;
 		r = s < 0 ? set_aside(log, log->conf.dir, CUR_FILE, aside, sizeof(aside), &ce) : 0;
-		log->cursor_reopen = 1; /* eng_store_cursor writes a fresh one */
+		log->guard.cursor_reopen = 1; /* eng_store_cursor writes a fresh one */
 		seg_msg(log->errmsg, sizeof(log->errmsg), "%s was %s while in use%s%s; %s",
 			log->cursor_path, s < 0 ? "replaced by another file" : "removed",
 			aside[0] ? ", the other file moved to " : "", aside,

@@ -80,23 +80,9 @@ typedef struct eng_snap {
 	int64_t written_mono;
 } eng_snap;
 
-struct edgelog {
-	const seg_vfs *vfs;
-	eng_conf conf;
-	char segdir[4200];
-	char cursor_path[4200];
-
-	pthread_mutex_t mu;     /* writer, counters, sync state */
-	pthread_cond_t sync_cv; /* a sync round finished */
-	pthread_cond_t work_cv; /* wakes the worker (close, work due) */
-	pthread_mutex_t cur_mu; /* serialises cursor stores (held without mu) */
-
-	seg_writer w;
-	int lock_fd[2]; /* the directory and LOCK (eng_take_lock) */
-	int cursor_fd;
-	cur_state cur; /* guarded by mu; stored under cur_mu */
-
-	/* Group commit: one leader syncs at a time, others wait on sync_cv. */
+/* Group commit (eng_sync.c), under mu: one leader syncs at a time, the
+ * others wait on edgelog.sync_cv. */
+typedef struct eng_sync {
 	int syncing;
 	uint64_t round; /* completed sync rounds */
 	uint64_t round_target;
@@ -108,7 +94,7 @@ struct edgelog {
 	 * records instead of about half (FORMAT.md, "Group commit"). */
 	pthread_cond_t gather_cv;
 	int gathering;
-	unsigned dur_waiters;   /* threads inside wait_durable */
+	unsigned dur_waiters;   /* threads inside eng_wait_durable */
 	unsigned round_waiters; /* dur_waiters when the last round ended */
 	int64_t sync_ns_avg;    /* moving average of a round's fdatasync time */
 	/* Where the last interval round found the end of data (map, pos): the
@@ -116,6 +102,59 @@ struct edgelog {
 	 * pages writable again after a round (FORMAT.md, "Tail latency"). */
 	uint8_t *redirty_map;
 	size_t redirty_pos;
+} eng_sync;
+
+/* The engine's side of the uploader (eng_upload.c), under mu unless
+ * said otherwise. */
+typedef struct eng_upload {
+	struct upl *up;
+	int abort_upload;      /* atomic: cut a transfer short (closing) */
+	int64_t upl_next_mono; /* do not call the uploader before this */
+	int connected;
+	int in_outage; /* failures since the last drained backlog */
+	int64_t retry_at_mono;
+	char upl_error[256];
+	int64_t upl_error_at; /* unix seconds */
+	uint64_t poisoned;    /* poison dead letters, all runs */
+} eng_upload;
+
+/* Files removed or replaced under the engine (eng_guard.c). */
+typedef struct eng_guard_state {
+	int64_t next_guard_mono;
+	/* The cursor file is gone: the next eng_store_cursor makes one
+	 * (written under both mu and cur_mu: read under either). */
+	int cursor_reopen;
+} eng_guard_state;
+
+/* DIR/meta.json (eng_meta.c): as loaded at open; as last written (snap.mu). */
+typedef struct eng_meta_state {
+	eng_meta loaded, written;
+	int warned;
+} eng_meta_state;
+
+/*
+ * An open log. The engine proper (eng_engine.c) owns the fields at the
+ * top; each part below belongs to the file named beside it, which is the
+ * only one to write it (others may read under the lock it names).
+ */
+struct edgelog {
+	const seg_vfs *vfs;
+	eng_conf conf;
+	char segdir[4200];
+	char cursor_path[4200];
+	char faileddir[4200];
+
+	pthread_mutex_t mu; /* writer, counters, sync state */
+	/* A sync round (eng_sync.c) or a retention pass (eng_compact.c)
+	 * finished. */
+	pthread_cond_t sync_cv;
+	pthread_cond_t work_cv; /* wakes the worker (close, work due) */
+	pthread_mutex_t cur_mu; /* serialises cursor stores (held without mu) */
+
+	seg_writer w;   /* called through seg_writer_*, never written directly */
+	int lock_fd[2]; /* the directory and LOCK (eng_lock.c) */
+	int cursor_fd;
+	cur_state cur; /* guarded by mu; stored under cur_mu (eng_sync.c) */
 	int spare_busy;
 
 	uint64_t first_seq;
@@ -124,12 +163,6 @@ struct edgelog {
 	 * log, so kept until the cursor moves. */
 	uint64_t oldest_for_acked;
 	int64_t oldest_ts_ms;
-
-	/* Retention (eng_compact.c). */
-	int64_t age_base_ms, age_mono_ms; /* the age clock: age_base at age_mono */
-	int compacting;
-	int64_t next_compact_mono;
-	uint64_t dead_bytes; /* failed/ on disk, as last measured */
 
 	pthread_t worker;
 	int worker_running;
@@ -140,30 +173,21 @@ struct edgelog {
 	pthread_cond_t prep_cv;
 	int stopping;
 
-	char errmsg[512];
+	char errmsg[512];  /* eng_set_error, eng_set_msg (eng_config.c) */
+	int64_t errmsg_at; /* unix seconds */
 
-	/* Upload state (eng_upload.c). */
-	struct upl *up;
-	char faileddir[4200];
-	int abort_upload;      /* atomic: cut a transfer short (closing) */
-	int64_t upl_next_mono; /* do not call the uploader before this */
-	int connected;
-	int in_outage; /* failures since the last drained backlog */
-	int64_t retry_at_mono;
-	char upl_error[256];
-	int64_t upl_error_at, errmsg_at; /* unix seconds */
-	uint64_t poisoned;               /* poison dead letters, all runs */
+	/* Retention (eng_compact.c). */
+	int64_t age_base_ms, age_mono_ms; /* the age clock: age_base at age_mono */
+	int compacting;
+	int64_t next_compact_mono;
+	uint64_t dead_bytes; /* failed/ on disk, as last measured */
 
-	/* DIR/meta.json: as loaded at open; as last written (snap.mu). */
-	eng_meta meta, meta_written;
-	int meta_warned;
-
-	eng_snap snap;           /* alerts and the status snapshot (eng_status.c) */
-	pthread_mutex_t dead_mu; /* one dead-letter expiry at a time */
-
-	/* eng_guard.c: files removed or replaced under the engine. */
-	int64_t next_guard_mono;
-	int cursor_reopen; /* the cursor file is gone: the next store makes one */
+	eng_sync sync;           /* eng_sync.c */
+	eng_upload upload;       /* eng_upload.c */
+	eng_guard_state guard;   /* eng_guard.c */
+	eng_meta_state meta;     /* eng_meta.c */
+	eng_snap snap;           /* eng_status.c */
+	pthread_mutex_t dead_mu; /* eng_dead.c: one dead-letter expiry at a time */
 };
 
 /* eng_upload.c: the engine side of the uploader. */

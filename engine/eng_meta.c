@@ -77,16 +77,16 @@ static void meta_now(edgelog *log, eng_meta *m)
 {
 	memset(m, 0, sizeof(*m));
 	snprintf(m->device_id, sizeof(m->device_id), "%s", log->conf.device_id);
-	m->poisoned = log->poisoned;
-	if (log->upl_error[0]) {
-		snprintf(m->last_error, sizeof(m->last_error), "%s", log->upl_error);
-		m->last_error_at = log->upl_error_at;
+	m->poisoned = log->upload.poisoned;
+	if (log->upload.upl_error[0]) {
+		snprintf(m->last_error, sizeof(m->last_error), "%s", log->upload.upl_error);
+		m->last_error_at = log->upload.upl_error_at;
 	} else if (log->errmsg[0]) {
 		snprintf(m->last_error, sizeof(m->last_error), "%.255s", log->errmsg);
 		m->last_error_at = log->errmsg_at;
 	} else {
-		snprintf(m->last_error, sizeof(m->last_error), "%s", log->meta.last_error);
-		m->last_error_at = log->meta.last_error_at;
+		snprintf(m->last_error, sizeof(m->last_error), "%s", log->meta.loaded.last_error);
+		m->last_error_at = log->meta.loaded.last_error_at;
 	}
 }
 
@@ -98,16 +98,16 @@ void eng_meta_sync(edgelog *log, int force)
 	pthread_mutex_lock(&log->mu);
 	meta_now(log, &m);
 	pthread_mutex_unlock(&log->mu);
-	if (!force && !memcmp(&m, &log->meta_written, sizeof(m)))
+	if (!force && !memcmp(&m, &log->meta.written, sizeof(m)))
 		return;
 	if (eng_meta_store(log->vfs, log->conf.dir, &m, &e)) {
-		if (!log->meta_warned) {
-			log->meta_warned = 1;
+		if (!log->meta.warned) {
+			log->meta.warned = 1;
 			eng_log(&log->conf, EDGELOG_LOG_WARN, "metadata file: %s", e.msg);
 		}
 		return;
 	}
-	log->meta_written = m;
+	log->meta.written = m;
 }
 
 int edgelog_dir_device_id(const char *path, char *out, size_t cap)

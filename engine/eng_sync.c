@@ -74,18 +74,19 @@ int eng_lead_sync(edgelog *log)
 	size_t pos = 0, size = 0, ahead = 0;
 
 	if (!seg_sync_begin(&log->w, &p)) {
-		log->last_sync_mono = log->vfs->mono_ms(log->vfs);
+		log->sync.last_sync_mono = log->vfs->mono_ms(log->vfs);
 		return 0;
 	}
-	log->syncing = 1;
+	log->sync.syncing = 1;
 	if (log->conf.sync == EDGELOG_SYNC_INTERVAL && log->w.fd >= 0 && log->w.map) {
 		map = log->w.map;
 		pos = log->w.pos;
 		size = log->w.size;
-		ahead = map == log->redirty_map && pos > log->redirty_pos ? pos - log->redirty_pos :
-									    0;
-		log->redirty_map = map;
-		log->redirty_pos = pos;
+		ahead = map == log->sync.redirty_map && pos > log->sync.redirty_pos ?
+				pos - log->sync.redirty_pos :
+				0;
+		log->sync.redirty_map = map;
+		log->sync.redirty_pos = pos;
 	}
 	pthread_mutex_unlock(&log->mu);
 	t0 = mono_ns();
@@ -94,7 +95,7 @@ int eng_lead_sync(edgelog *log)
 	if (map)
 		redirty_tail(map, pos, size, ahead);
 	pthread_mutex_lock(&log->mu);
-	log->sync_ns_avg = log->sync_ns_avg ? (7 * log->sync_ns_avg + t0) / 8 : t0;
+	log->sync.sync_ns_avg = log->sync.sync_ns_avg ? (7 * log->sync.sync_ns_avg + t0) / 8 : t0;
 	rc = seg_sync_end(&log->w, &p, &e);
 	if (rc) {
 		log->cur.sync_failures++;
@@ -104,12 +105,12 @@ int eng_lead_sync(edgelog *log)
 			"segment",
 			e.msg, (unsigned long long)p.target_seq);
 	}
-	log->syncing = 0;
-	log->round++;
-	log->round_target = p.target_seq;
-	log->round_err = rc;
-	log->round_waiters = log->dur_waiters;
-	log->last_sync_mono = log->vfs->mono_ms(log->vfs);
+	log->sync.syncing = 0;
+	log->sync.round++;
+	log->sync.round_target = p.target_seq;
+	log->sync.round_err = rc;
+	log->sync.round_waiters = log->sync.dur_waiters;
+	log->sync.last_sync_mono = log->vfs->mono_ms(log->vfs);
 	pthread_cond_broadcast(&log->sync_cv);
 	return rc;
 }
@@ -134,22 +135,22 @@ static int64_t mono_ns(void)
  */
 static void gather(edgelog *log)
 {
-	int64_t wait_ns = log->sync_ns_avg / 2, end;
+	int64_t wait_ns = log->sync.sync_ns_avg / 2, end;
 	struct timespec ts;
 
-	if (log->conf.sync != EDGELOG_SYNC_ALWAYS || log->round_waiters <= 1 ||
-	    log->dur_waiters >= log->round_waiters || wait_ns <= 0)
+	if (log->conf.sync != EDGELOG_SYNC_ALWAYS || log->sync.round_waiters <= 1 ||
+	    log->sync.dur_waiters >= log->sync.round_waiters || wait_ns <= 0)
 		return;
 	if (wait_ns > 5000000)
 		wait_ns = 5000000;
 	end = mono_ns() + wait_ns;
 	ts.tv_sec = (time_t)(end / 1000000000);
 	ts.tv_nsec = (long)(end % 1000000000);
-	log->gathering = 1;
-	while (log->dur_waiters < log->round_waiters && !log->stopping)
-		if (pthread_cond_timedwait(&log->gather_cv, &log->mu, &ts) == ETIMEDOUT)
+	log->sync.gathering = 1;
+	while (log->sync.dur_waiters < log->sync.round_waiters && !log->stopping)
+		if (pthread_cond_timedwait(&log->sync.gather_cv, &log->mu, &ts) == ETIMEDOUT)
 			break;
-	log->gathering = 0;
+	log->sync.gathering = 0;
 }
 
 /* Wait (mu held) until seq is durable, leading rounds when nobody else is.
@@ -158,34 +159,34 @@ int eng_wait_durable(edgelog *log, uint64_t seq)
 {
 	int rc;
 
-	log->dur_waiters++;
-	if (log->gathering && log->dur_waiters >= log->round_waiters)
-		pthread_cond_signal(&log->gather_cv);
+	log->sync.dur_waiters++;
+	if (log->sync.gathering && log->sync.dur_waiters >= log->sync.round_waiters)
+		pthread_cond_signal(&log->sync.gather_cv);
 	for (;;) {
 		if (log->w.synced_seq >= seq && !log->w.dir_dirty) {
 			rc = 0;
 			break;
 		}
-		if (!log->syncing && !log->gathering) {
+		if (!log->sync.syncing && !log->sync.gathering) {
 			gather(log);
-			if (log->syncing) /* the worker started one meanwhile */
+			if (log->sync.syncing) /* the worker started one meanwhile */
 				continue;
 			rc = eng_lead_sync(log);
-			if (log->round_target >= seq || rc)
+			if (log->sync.round_target >= seq || rc)
 				break;
 			continue;
 		}
 		{
-			uint64_t r0 = log->round;
-			while ((log->syncing || log->gathering) && log->round == r0)
+			uint64_t r0 = log->sync.round;
+			while ((log->sync.syncing || log->sync.gathering) && log->sync.round == r0)
 				pthread_cond_wait(&log->sync_cv, &log->mu);
-			if (log->round != r0 && log->round_target >= seq) {
-				rc = log->round_err;
+			if (log->sync.round != r0 && log->sync.round_target >= seq) {
+				rc = log->sync.round_err;
 				break;
 			}
 		}
 	}
-	log->dur_waiters--;
+	log->sync.dur_waiters--;
 	return rc;
 }
 
@@ -203,7 +204,7 @@ int eng_store_cursor(edgelog *log)
 	log->cur.last_seq = log->w.next_seq - 1;
 	log->cur.age_ms = eng_age_now(log);
 	snap = log->cur;
-	reopen = log->cursor_reopen;
+	reopen = log->guard.cursor_reopen;
 	pthread_mutex_unlock(&log->mu);
 	if (reopen) {
 		/* The file was removed or replaced (eng_guard): a fresh one,
@@ -224,7 +225,7 @@ int eng_store_cursor(edgelog *log)
 		pthread_mutex_lock(&log->mu);
 		log->vfs->close(log->vfs, log->cursor_fd);
 		log->cursor_fd = fd;
-		log->cursor_reopen = 0;
+		log->guard.cursor_reopen = 0;
 		pthread_mutex_unlock(&log->mu);
 	}
 	rc = cur_store(log->vfs, log->cursor_fd, &snap, &e);

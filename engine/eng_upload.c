@@ -49,13 +49,13 @@ int eng_upload_init(edgelog *log, seg_err *e)
 	c.http_timeout_ms = log->conf.http_timeout_ms;
 	c.connect_timeout_ms = log->conf.http_timeout_ms < 10000 ? log->conf.http_timeout_ms :
 								   10000;
-	return upl_create(&log->up, &c, log->vfs, log->segdir, log->faileddir, e);
+	return upl_create(&log->upload.up, &c, log->vfs, log->segdir, log->faileddir, e);
 }
 
 void eng_upload_free(edgelog *log)
 {
-	upl_destroy(log->up);
-	log->up = NULL;
+	upl_destroy(log->upload.up);
+	log->upload.up = NULL;
 }
 
 /* Apply one step's outcome (mu held). Returns 1 if the cursor moved. */
@@ -67,29 +67,29 @@ static int apply(edgelog *log, const upl_result *r)
 	if (r->corrupt)
 		log->cur.corrupt += r->corrupt;
 	if (r->success) {
-		if (!log->connected && log->in_outage)
+		if (!log->upload.connected && log->upload.in_outage)
 			eng_log(&log->conf, EDGELOG_LOG_INFO, "upload: %s reachable again",
 				log->conf.endpoint);
-		log->connected = 1;
+		log->upload.connected = 1;
 		log->cur.last_success_at = log->vfs->now_ms(log->vfs) / 1000;
-		log->retry_at_mono = 0;
-		if (log->in_outage)
+		log->upload.retry_at_mono = 0;
+		if (log->upload.in_outage)
 			log->cur.recovered += r->delivered;
 	}
 	if (r->failure) {
-		if (log->connected || !log->in_outage)
+		if (log->upload.connected || !log->upload.in_outage)
 			eng_log(&log->conf, EDGELOG_LOG_WARN, "upload: %s; records stay buffered",
 				r->error);
-		log->connected = 0;
-		log->in_outage = 1;
-		log->retry_at_mono = r->retry_at_ms;
+		log->upload.connected = 0;
+		log->upload.in_outage = 1;
+		log->upload.retry_at_mono = r->retry_at_ms;
 	}
 	if (r->error[0]) {
-		snprintf(log->upl_error, sizeof(log->upl_error), "%s", r->error);
-		log->upl_error_at = log->vfs->now_ms(log->vfs) / 1000;
+		snprintf(log->upload.upl_error, sizeof(log->upload.upl_error), "%s", r->error);
+		log->upload.upl_error_at = log->vfs->now_ms(log->vfs) / 1000;
 	}
 	if (r->poisoned) {
-		log->poisoned += r->poisoned;
+		log->upload.poisoned += r->poisoned;
 		eng_log(&log->conf, EDGELOG_LOG_WARN,
 			"upload: %llu record(s) dead-lettered as poison, moved to %s: %s",
 			(unsigned long long)r->poisoned, log->faileddir, r->error);
@@ -115,12 +115,12 @@ static int apply(edgelog *log, const upl_result *r)
 			log->oldest_ts_ms = r->next_ts_ms;
 		}
 	}
-	if (log->cur.acked_seq >= log->w.next_seq - 1 && log->in_outage && !r->failure)
-		log->in_outage = 0; /* backlog drained: the outage is over */
+	if (log->cur.acked_seq >= log->w.next_seq - 1 && log->upload.in_outage && !r->failure)
+		log->upload.in_outage = 0; /* backlog drained: the outage is over */
 	if (r->wait_ms > 0)
-		log->upl_next_mono = now + r->wait_ms;
+		log->upload.upl_next_mono = now + r->wait_ms;
 	else
-		log->upl_next_mono = 0;
+		log->upload.upl_next_mono = 0;
 	return moved;
 }
 
@@ -130,7 +130,7 @@ int eng_upload_work(edgelog *log, int flush)
 	uint64_t acked, limit, last;
 	int rc;
 
-	if (!log->up)
+	if (!log->upload.up)
 		return 0;
 	acked = log->cur.acked_seq;
 	last = log->w.next_seq - 1;
@@ -139,12 +139,13 @@ int eng_upload_work(edgelog *log, int flush)
 	/* Not before the uploader asked to be called again: after a backoff
 	 * always; while a partial batch waits for its timeout, unless a full
 	 * batch has come meanwhile. */
-	if (!flush && log->upl_next_mono && log->vfs->mono_ms(log->vfs) < log->upl_next_mono &&
-	    (log->retry_at_mono || last - acked < log->conf.batch_size))
+	if (!flush && log->upload.upl_next_mono &&
+	    log->vfs->mono_ms(log->vfs) < log->upload.upl_next_mono &&
+	    (log->upload.retry_at_mono || last - acked < log->conf.batch_size))
 		return 0;
 	/* Make what is waiting durable before it leaves the device. Under
 	 * sync=interval this is usually done already. */
-	if (log->w.synced_seq < last && !log->syncing &&
+	if (log->w.synced_seq < last && !log->sync.syncing &&
 	    (log->conf.sync != EDGELOG_SYNC_INTERVAL || flush ||
 	     last - log->w.synced_seq >= log->conf.batch_size))
 		eng_lead_sync(log);
@@ -152,7 +153,7 @@ int eng_upload_work(edgelog *log, int flush)
 	if (limit <= acked)
 		return 0;
 	pthread_mutex_unlock(&log->mu);
-	rc = upl_step(log->up, acked, limit, flush, &log->abort_upload, &r);
+	rc = upl_step(log->upload.up, acked, limit, flush, &log->upload.abort_upload, &r);
 	pthread_mutex_lock(&log->mu);
 	if (rc && !r.error[0])
 		snprintf(r.error, sizeof(r.error), "upload: %s", edgelog_strerror(rc));
@@ -168,7 +169,7 @@ void eng_upload_drain(edgelog *log)
 {
 	int64_t deadline;
 
-	if (!log->up)
+	if (!log->upload.up)
 		return;
 	deadline = log->vfs->mono_ms(log->vfs) + log->conf.close_grace_ms;
 	pthread_mutex_lock(&log->mu);
@@ -176,12 +177,13 @@ void eng_upload_drain(edgelog *log)
 		int64_t now = log->vfs->mono_ms(log->vfs);
 		if (now >= deadline)
 			break;
-		if (log->retry_at_mono && log->upl_next_mono > now) {
+		if (log->upload.retry_at_mono && log->upload.upl_next_mono > now) {
 			/* Backing off: wait, but not past the grace period. A
 			 * partial batch waiting for batch_timeout_ms is not a
 			 * reason to wait: closing sends it now. */
-			int64_t until = log->upl_next_mono < deadline ? log->upl_next_mono :
-									deadline;
+			int64_t until = log->upload.upl_next_mono < deadline ?
+						log->upload.upl_next_mono :
+						deadline;
 			pthread_mutex_unlock(&log->mu);
 			while (log->vfs->mono_ms(log->vfs) < until) {
 				struct timespec ts = {0, 10 * 1000000};
@@ -190,7 +192,7 @@ void eng_upload_drain(edgelog *log)
 			pthread_mutex_lock(&log->mu);
 			continue;
 		}
-		if (!eng_upload_work(log, 1) && log->upl_next_mono <= now)
+		if (!eng_upload_work(log, 1) && log->upload.upl_next_mono <= now)
 			break; /* nothing more can be sent */
 	}
 	if (log->cur.acked_seq < log->w.next_seq - 1)
