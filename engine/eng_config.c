@@ -3,6 +3,11 @@
  *
  * Every invalid value is an error naming the variable or field; nothing is
  * silently replaced by a default.
+ *
+ * Offers: edgelog_config_init, edgelog_config_from_env, edgelog_strerror,
+ * edgelog_errmsg, edgelog_version; (eng_internal.h) eng_conf_resolve,
+ * eng_conf_free, eng_tls_error, eng_tls_set, eng_set_error, eng_set_msg,
+ * eng_log. Calls no other engine file.
  */
 #include <ctype.h>
 #include <errno.h>

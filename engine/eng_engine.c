@@ -1,6 +1,13 @@
 /*
- * eng_engine.c - open, append, sync (group commit), the step function and
- * its worker thread, acks, status, close.
+ * eng_engine.c - open, append, the step function and its worker and
+ * preparer threads, acks, status, cleanup, close; at open, finishing a
+ * dead-letter operation a crash interrupted.
+ *
+ * Offers: the public calls edgelog_open/close/append/sync/step/start/ack/
+ * cleanup/get_status, and (eng_internal.h) eng_open_vfs, eng_append_raw,
+ * eng_requeue_append. Owns struct edgelog's core fields; calls the files
+ * below it (eng_upload, eng_compact, eng_guard, eng_dead, eng_sync,
+ * eng_status, eng_meta, eng_lock, eng_config), none of which calls back.
  *
  * Locking: `mu` guards the writer, the counters and the sync state; it is
  * held for the memcpy of an append and never across a syscall that can

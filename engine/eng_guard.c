@@ -19,6 +19,8 @@
  * A deleted file cannot be linked back (linkat refuses an inode with no
  * links), hence the copy. The identity checks and every file operation go
  * through the I/O seam, so the guard runs under the test seams too.
+ *
+ * Offers: eng_guard (eng_internal.h). State: eng_guard_state.
  */
 #include <errno.h>
 #include <stdio.h>

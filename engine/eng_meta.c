@@ -9,6 +9,9 @@
  * poison count changed (at most once per status interval, from the
  * snapshot), and at close. Losing it loses no record: offline status then
  * falls back to the host name and no last error.
+ *
+ * Offers: eng_meta_load, eng_meta_store, eng_meta_sync (eng_internal.h).
+ * State: eng_meta_state.
  */
 #include <stdio.h>
 #include <string.h>

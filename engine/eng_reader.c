@@ -2,6 +2,9 @@
  * eng_reader.c - the public reader: seg_reader behind an opaque handle.
  * Accepts an edgelog directory (reads its segments/), a directory of
  * segment files, or one segment file.
+ *
+ * Offers: edgelog_reader_* (edgelog.h). Calls only eng_config.c's error
+ * helpers and segments/.
  */
 #include <stdlib.h>
 #include <string.h>

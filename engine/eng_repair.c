@@ -30,6 +30,9 @@
  *
  * Each step leaves a directory that opens; running repair again after a
  * crash finishes the job.
+ *
+ * Offers: edgelog_repair, eng_repair_vfs (eng_internal.h). Calls
+ * eng_lock.c and eng_config.c, and segments/.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -8,6 +8,10 @@
  * mutex; the ack it reports is applied under the mutex, then the cursor is
  * stored (fdatasync) before the next batch, so a crash can only make
  * records be sent again, never skipped.
+ *
+ * Offers: eng_upload_init, eng_upload_work, eng_upload_drain,
+ * eng_upload_free (eng_internal.h). State: eng_upload. Calls eng_sync.c
+ * (syncs, cursor stores) and the uploader module (upl.h).
  */
 #include <stdio.h>
 #include <string.h>

@@ -3,6 +3,8 @@
  * (-DEDGELOG_WITH_UPLOADER=OFF: no libcurl). It buffers only; another
  * process ships the records. Asking for an endpoint is a configuration
  * error, not a silent no-op.
+ *
+ * Offers the same four eng_upload_* calls as eng_upload.c.
  */
 #include "eng_internal.h"
 
