@@ -432,5 +432,67 @@ def test_status_warns_about_a_writable_data_directory(tmp):
     p = run(["status", "--json", "--dir", d], env=SMALL, check_rc=0)
     assert "group-writable" in p.stderr and json.loads(p.stdout)["pending"] == 1
 
+
+def mask_values(text):
+    """Figures that depend on the file system or the clock: masked."""
+    text = re.sub(r'"(size_bytes|oldest_pending_age_s)":\d+', r'"\1":N', text)
+    text = re.sub(r'(edgelog_(size_bytes|oldest_pending_age_seconds)\{[^}]*\}) \d+', r'\1 N',
+                  text)
+    return text
+
+
+def test_status_json_and_metrics_golden_offline(tmp):
+    """The exact bytes of `status --json` and `metrics` (the library's
+    edgelog_status_json and edgelog_status_prometheus since the tools stand
+    on the public API): names, order, layout."""
+    d = os.path.join(tmp, "buf")
+    fill(d, 45)
+    env = dict(SMALL, EDGELOG_ALERT_PENDING="5")
+    p = run(["status", "--json", d], env=env, check_rc=0)
+    clitest.golden("status_offline.json", mask_values(p.stdout))
+    p = run(["metrics", d], env=env, check_rc=0)
+    clitest.golden("metrics_offline.txt", mask_values(p.stdout))
+
+
+def test_live_status_json_is_the_snapshot_byte_for_byte(tmp):
+    """`status --json` of a running engine reads DIR/status.json back and
+    writes it again: the same bytes as the engine wrote (less the writer's
+    pid, time and interval), UTF-8 included."""
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there
+    d = os.path.join(tmp, "buf")
+    env = dict(SMALL, EDGELOG_STATUS_INTERVAL_MS="100", EDGELOG_BATCH_SIZE="1",
+               EDGELOG_DEVICE_ID="cam-\u00e9-7",
+               EDGELOG_ENDPOINT="http://127.0.0.1:%d/log" % port,
+               EDGELOG_RETRY_BASE_MS="60000", EDGELOG_RETRY_MAX_MS="60000",
+               EDGELOG_CLOSE_GRACE_MS="100", EDGELOG_ALERT_PENDING="2")
+    a = Agent(d, env)
+    snap = os.path.join(d, "status.json")
+    try:
+        a.send(3)
+        wait_until(lambda: (lambda s: s if s and s["source"] == "live" and
+                            s["last_error"] and s["pending"] == 3 else None)(
+                                status_json_or_none(d, env)))
+        for _ in range(200):
+            with open(snap, "rb") as f:
+                before = f.read()
+            out = run(["status", "--json", d], env=env, check_rc=0).stdout.encode()
+            with open(snap, "rb") as f:
+                after = f.read()
+            if before == after:
+                break
+        else:
+            raise AssertionError("the snapshot never held still")
+        want = re.sub(rb',"pid":\d+,"written_at_ms":\d+,"interval_ms":\d+\}\n$', b"}\n",
+                      before)
+        assert want != before, before
+        assert out == want, (out, want)
+        assert "cam-\u00e9-7".encode() in out and b'"alert":"pending"' in out, out
+    finally:
+        a.stop()
+
 if __name__ == "__main__":
     clitest.main()
