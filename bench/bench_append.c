@@ -797,7 +797,7 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 	uint64_t *seqs = xmalloc(n * sizeof(uint64_t));
 	struct worker *w = calloc((size_t)threads, sizeof(*w));
 	edgelog_config cfg;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log = NULL;
 	uint64_t t0;
 	int rc;

@@ -136,7 +136,7 @@ static uint64_t seg_files(const char *dir)
 static void fill(const char *dir, uint64_t *records, uint64_t *segments, double *secs)
 {
 	edgelog_config c;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log;
 	uint64_t i = 0, seq = 0, t0 = now_ns();
 	int rc;
@@ -199,7 +199,7 @@ typedef struct result {
 static void run_loop(const char *dir, int compact, result *r)
 {
 	edgelog_config c;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log;
 	compactor k;
 	pthread_t th;

@@ -159,7 +159,7 @@ static void drain_child(const char *dir, int port, int format, int gzip, unsigne
 			int wfd)
 {
 	edgelog_config cfg;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log;
 	char url[128];
 	result r;

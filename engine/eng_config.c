@@ -65,6 +65,8 @@ const char *edgelog_strerror(int code)
 		return "EDGELOG_ENET: upload failed";
 	case EDGELOG_ETIMEDOUT:
 		return "EDGELOG_ETIMEDOUT: timed out";
+	case EDGELOG_ERANGE:
+		return "EDGELOG_ERANGE: text larger than the buffer given";
 	default:
 		return "EDGELOG_E?: unknown error code";
 	}

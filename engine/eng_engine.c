@@ -38,7 +38,7 @@ static int deadletter_recover(edgelog *log, seg_err *e);
  * lock held). */
 static void snapshot_due(edgelog *log)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int due;
 
 	pthread_mutex_lock(&log->snap.mu);
@@ -55,7 +55,7 @@ static void snapshot_due(edgelog *log)
  * engine runs any more (running 0, is_connected 0). */
 static void snapshot_final(edgelog *log)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	if (edgelog_get_status(log, &st))
 		return;
@@ -765,7 +765,12 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 
 	if (!log || !st)
 		return EDGELOG_EINVAL;
-	memset(st, 0, sizeof(*st));
+	if (eng_status_check(st))
+		return set_msg(log, EDGELOG_EINVAL,
+			       "edgelog_get_status: st->version is %u (call edgelog_status_init; "
+			       "this library knows version %u)",
+			       st->version, EDGELOG_STATUS_VERSION);
+	edgelog_status_init(st);
 	pthread_mutex_lock(&log->mu);
 	snprintf(st->device_id, sizeof(st->device_id), "%s", log->conf.device_id);
 	acked = log->cur.acked_seq;

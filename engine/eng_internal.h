@@ -243,8 +243,8 @@ void eng_log(const eng_conf *c, int level, const char *fmt, ...)
 
 /* eng_status.c */
 unsigned eng_alert_bits(const edgelog_status *st);
-const char *eng_alert_name(unsigned bit);
-void eng_alert_message(const edgelog_status *st, unsigned bit, char *buf, size_t n);
+/* 0 if st's version is one this library fills, else -1. */
+int eng_status_check(const edgelog_status *st);
 /* Report alerts that started or cleared since the last call (no lock held). */
 void eng_alerts_update(eng_snap *s, const eng_conf *c, const edgelog_status *st);
 /* Status as one JSON object ({"source": source, ...} when source is set). */
@@ -319,6 +319,26 @@ int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq);
 int eng_requeue_failed_vfs(const char *dir, const seg_vfs *vfs);
 /* edgelog_repair on a given I/O seam (tests). */
 int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *report);
+
+/* eng_jread.c: reading back JSON the engine wrote (status.json). A value
+ * found in a text: its type ('s' string, 'n' number, 't' true, 'f'
+ * false, 'z' null, 'a' array, 'o' object) and its bytes (a string's
+ * without the quotes, still escaped). Malformed text: not found. */
+typedef struct eng_jv {
+	char type;
+	const char *p;
+	size_t n;
+} eng_jv;
+/* The member `key` (written without escapes) of the object that is the
+ * text[0..n): 0 and *out, or -1. */
+int eng_json_member(const char *text, size_t n, const char *key, eng_jv *out);
+/* Element i of the array *arr: 0 and *out, or -1. */
+int eng_json_element(const eng_jv *arr, size_t i, eng_jv *out);
+/* A number that is an integer in int64_t: 0, else -1. */
+int eng_jv_int(const eng_jv *v, int64_t *out);
+/* A string, unescaped, into out (cap > 0 bytes, NUL-terminated, cut to
+ * fit): 0, else -1. */
+int eng_jv_str(const eng_jv *v, char *out, size_t cap);
 
 /* JSON text to one msgpack object (malloc'd into *out). */
 int eng_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_len, seg_err *e);

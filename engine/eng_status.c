@@ -22,8 +22,6 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "eng_internal.h"
 #include "seg_dir.h"
 #include "seg_json.h"
@@ -121,7 +119,7 @@ unsigned eng_alert_bits(const edgelog_status *st)
 	return a;
 }
 
-const char *eng_alert_name(unsigned bit)
+const char *edgelog_alert_name(unsigned bit)
 {
 	size_t i;
 
@@ -131,8 +129,14 @@ const char *eng_alert_name(unsigned bit)
 	return "unknown";
 }
 
-void eng_alert_message(const edgelog_status *st, unsigned bit, char *buf, size_t n)
+void edgelog_alert_message(const edgelog_status *st, unsigned bit, char *buf, size_t n)
 {
+	if (!buf || !n)
+		return;
+	if (!st) {
+		snprintf(buf, n, "no status");
+		return;
+	}
 	switch (bit) {
 	case EDGELOG_ALERT_PENDING:
 		snprintf(buf, n, "pending %llu > %llu", (unsigned long long)st->pending,
@@ -171,7 +175,7 @@ void eng_alerts_update(eng_snap *s, const eng_conf *c, const edgelog_status *st)
 		if (!(changed & bit))
 			continue;
 		if (now & bit)
-			eng_alert_message(st, bit, msg, sizeof(msg));
+			edgelog_alert_message(st, bit, msg, sizeof(msg));
 		else
 			snprintf(msg, sizeof(msg), "%s back under its threshold",
 				 alert_names[i].name);
@@ -232,7 +236,7 @@ void eng_status_json(const edgelog_status *st, const char *source, seg_buf *out)
 		char msg[192];
 		if (!(st->alerts & alert_names[i].bit))
 			continue;
-		eng_alert_message(st, alert_names[i].bit, msg, sizeof(msg));
+		edgelog_alert_message(st, alert_names[i].bit, msg, sizeof(msg));
 		seg_buf_puts(out, k++ ? ",{\"alert\":" : "{\"alert\":");
 		seg_json_string(out, alert_names[i].name, strlen(alert_names[i].name));
 		seg_buf_puts(out, ",\"message\":");
@@ -242,46 +246,48 @@ void eng_status_json(const edgelog_status *st, const char *source, seg_buf *out)
 	seg_buf_puts(out, "]}");
 }
 
-/* Fill *st from a JSON object written by eng_status_json. Unknown members
- * are ignored, missing ones stay zero. */
-static void status_from_json(json_t *o, edgelog_status *st)
+/* Fill *st from the text of a JSON object written by eng_status_json.
+ * Unknown members are ignored, missing or mistyped ones stay zero. */
+static void status_from_json(const char *text, size_t n, edgelog_status *st)
 {
 	size_t i, j;
-	json_t *v, *a;
+	eng_jv v, a, el;
+	int64_t x;
 
 	for (i = 0; i < N_FIELDS; i++) {
 		const field *f = &fields[i];
 		void *p = (char *)st + f->off;
-		v = json_object_get(o, f->name);
-		if (!v)
+		if (eng_json_member(text, n, f->name, &v))
 			continue;
 		switch (f->kind) {
 		case 'u':
-			if (json_is_integer(v) && json_integer_value(v) >= 0)
-				*(uint64_t *)p = (uint64_t)json_integer_value(v);
+			/* Counters above INT64_MAX are not ours to read back. */
+			if (!eng_jv_int(&v, &x) && x >= 0)
+				*(uint64_t *)p = (uint64_t)x;
 			break;
 		case 'i':
-			if (json_is_integer(v))
-				*(int64_t *)p = (int64_t)json_integer_value(v);
+			if (!eng_jv_int(&v, &x))
+				*(int64_t *)p = x;
 			break;
 		case 'b':
-			*(int *)p = json_is_true(v);
+			*(int *)p = v.type == 't';
 			break;
 		case 's':
-			if (json_is_string(v)) {
-				size_t cap = f->off == offsetof(edgelog_status, device_id) ?
-						     sizeof(st->device_id) :
-						     sizeof(st->last_error);
-				snprintf(p, cap, "%s", json_string_value(v));
-			}
+			eng_jv_str(&v, p,
+				   f->off == offsetof(edgelog_status, device_id) ?
+					   sizeof(st->device_id) :
+					   sizeof(st->last_error));
 			break;
 		}
 	}
-	a = json_object_get(o, "alerts");
-	for (i = 0; json_is_array(a) && i < json_array_size(a); i++) {
-		const char *name =
-			json_string_value(json_object_get(json_array_get(a, i), "alert"));
-		for (j = 0; name && j < N_ALERTS; j++)
+	if (eng_json_member(text, n, "alerts", &a))
+		return;
+	for (i = 0; eng_json_element(&a, i, &el) == 0; i++) {
+		char name[16];
+		if (el.type != 'o' || eng_json_member(el.p, el.n, "alert", &v) ||
+		    eng_jv_str(&v, name, sizeof(name)))
+			continue;
+		for (j = 0; j < N_ALERTS; j++)
 			if (!strcmp(name, alert_names[j].name))
 				st->alerts |= alert_names[j].bit;
 	}
@@ -337,6 +343,80 @@ void eng_status_prom(const edgelog_status *st, seg_buf *out)
 		seg_buf_printf(out, "\",alert=\"%s\"} %d\n", alert_names[i].name,
 			       !!(st->alerts & alert_names[i].bit));
 	}
+}
+
+/* ---- the public calls ------------------------------------------------------ */
+
+void edgelog_status_init(edgelog_status *st)
+{
+	if (!st)
+		return;
+	memset(st, 0, sizeof(*st));
+	st->version = EDGELOG_STATUS_VERSION;
+}
+
+int eng_status_check(const edgelog_status *st)
+{
+	return st && st->version == EDGELOG_STATUS_VERSION ? 0 : -1;
+}
+
+/* b's text into out as edgelog_status_json documents; frees b. */
+static int give_text(seg_buf *b, char *out, size_t cap, size_t *len)
+{
+	int rc = 0;
+
+	if (b->oom) {
+		seg_buf_free(b);
+		return eng_tls_error(EDGELOG_ENOMEM, "status text: out of memory");
+	}
+	if (len)
+		*len = b->len;
+	if (cap) {
+		size_t k = b->len < cap ? b->len : cap - 1;
+		if (!out) {
+			seg_buf_free(b);
+			return eng_tls_error(EDGELOG_EINVAL, "status text: out is NULL, cap %zu",
+					     cap);
+		}
+		memcpy(out, b->p, k);
+		out[k] = '\0';
+	}
+	if (b->len >= cap)
+		rc = eng_tls_error(EDGELOG_ERANGE, "status text: %zu bytes do not fit in %zu",
+				   b->len + 1, cap);
+	seg_buf_free(b);
+	return rc;
+}
+
+static int bad_status(const edgelog_status *st, const char *fn)
+{
+	if (!st)
+		return eng_tls_error(EDGELOG_EINVAL, "%s: st is NULL", fn);
+	return eng_tls_error(EDGELOG_EINVAL,
+			     "%s: st->version is %u (call edgelog_status_init; this library knows "
+			     "version %u)",
+			     fn, st->version, EDGELOG_STATUS_VERSION);
+}
+
+int edgelog_status_json(const edgelog_status *st, const char *source, char *out, size_t cap,
+			size_t *len)
+{
+	seg_buf b = {0};
+
+	if (eng_status_check(st))
+		return bad_status(st, "edgelog_status_json");
+	eng_status_json(st, source, &b);
+	return give_text(&b, out, cap, len);
+}
+
+int edgelog_status_prometheus(const edgelog_status *st, char *out, size_t cap, size_t *len)
+{
+	seg_buf b = {0};
+
+	if (eng_status_check(st))
+		return bad_status(st, "edgelog_status_prometheus");
+	eng_status_prom(st, &b);
+	return give_text(&b, out, cap, len);
 }
 
 /* ---- files ---------------------------------------------------------------- */
@@ -522,40 +602,70 @@ static int status_conf(const char *dir, eng_conf *c, seg_err *e)
 	return eng_conf_resolve(c, &cfg, e);
 }
 
+/* The whole of a file of at most max bytes, through the I/O seam, into a
+ * malloc'd *text (not NUL-terminated). 0, or -1 if it cannot be read or is
+ * larger. */
+static int read_small(const seg_vfs *v, const char *path, size_t max, char **text, size_t *n)
+{
+	uint64_t size = 0;
+	ssize_t got;
+	int fd = v->open(v, path, O_RDONLY, 0);
+
+	*text = NULL;
+	if (fd < 0)
+		return -1;
+	if (v->fstat(v, fd, &size, NULL) < 0 || size > max || !(*text = malloc(size ? size : 1))) {
+		v->close(v, fd);
+		return -1;
+	}
+	got = v->pread(v, fd, *text, (size_t)size, 0);
+	v->close(v, fd);
+	if (got < 0 || (uint64_t)got != size) {
+		free(*text);
+		*text = NULL;
+		return -1;
+	}
+	*n = (size_t)size;
+	return 0;
+}
+
 /* Status of c->dir: the running engine's snapshot when there is a fresh
  * one, else computed from the files. */
 static int status_of(const eng_conf *c, edgelog_status *st, int *live, seg_err *e)
 {
 	long pid;
 
-	memset(st, 0, sizeof(*st));
+	edgelog_status_init(st);
 	*live = 0;
 	if (eng_lock_held(seg_vfs_posix(), c->dir, &pid)) {
 		/* An engine runs: its snapshot is the truth if it is fresh and
 		 * was written by that process. */
 		char path[4300];
-		json_t *o;
-		uint64_t size = 0;
-		/* Ours is about 1 KiB; anything large is not ours: ignored. */
+		char *text = NULL;
+		size_t n = 0;
+		eng_jv v;
+		int64_t wpid = 0, at = 0, ivl = 2000;
+		/* Ours is about 1.5 KiB; anything large is not ours: ignored. */
 		if (!seg_path(path, sizeof(path), c->dir, SNAPSHOT_FILE) &&
-		    seg_vfs_posix()->stat(seg_vfs_posix(), path, &size, NULL) == 0 &&
-		    size <= 65536 && (o = json_load_file(path, 0, NULL))) {
-			json_t *wpid = json_object_get(o, "pid"),
-			       *at = json_object_get(o, "written_at_ms"),
-			       *iv = json_object_get(o, "interval_ms");
-			int64_t age = seg_ms_sub(seg_vfs_posix()->now_ms(seg_vfs_posix()),
-						 (int64_t)json_integer_value(at));
-			int64_t ivl = json_is_integer(iv) ? json_integer_value(iv) : 2000;
+		    read_small(seg_vfs_posix(), path, 65536, &text, &n) == 0) {
+			int64_t age, fresh;
+			if (!eng_json_member(text, n, "pid", &v))
+				eng_jv_int(&v, &wpid);
+			if (!eng_json_member(text, n, "written_at_ms", &v))
+				eng_jv_int(&v, &at);
+			if (!eng_json_member(text, n, "interval_ms", &v))
+				eng_jv_int(&v, &ivl);
+			age = seg_ms_sub(seg_vfs_posix()->now_ms(seg_vfs_posix()), at);
 			/* The file is only read: a crafted interval must not
 			 * overflow (or make a stale snapshot look fresh). */
-			int64_t fresh = 3 * (ivl < 0 || ivl > 3600000 ? 2000 : ivl);
-			if (json_integer_value(wpid) == pid &&
+			fresh = 3 * (ivl < 0 || ivl > 3600000 ? 2000 : ivl);
+			if (wpid == pid &&
 			    age <= (fresh > 3 * SNAPSHOT_REFRESH_MS ? fresh :
 								      3 * SNAPSHOT_REFRESH_MS)) {
-				status_from_json(o, st);
+				status_from_json(text, n, st);
 				*live = 1;
 			}
-			json_decref(o);
+			free(text);
 		}
 		if (!*live)
 			*live = -1; /* held, but no fresh snapshot */
@@ -573,6 +683,12 @@ int edgelog_status_dir(const char *dir, edgelog_status *st, int *live)
 		*live = 0;
 	if (!st)
 		return eng_tls_error(EDGELOG_EINVAL, "edgelog_status_dir: st is NULL");
+	if (eng_status_check(st))
+		return eng_tls_error(
+			EDGELOG_EINVAL,
+			"edgelog_status_dir: st->version is %u (call edgelog_status_init; "
+			"this library knows version %u)",
+			st->version, EDGELOG_STATUS_VERSION);
 	memset(&c, 0, sizeof(c));
 	if ((rc = status_conf(dir, &c, &e)))
 		return eng_tls_error(rc, "%s", e.msg);
@@ -608,7 +724,7 @@ static void on_damage(void *ud, const char *segment, uint64_t offset, uint64_t l
 int edgelog_export_stats(const char *dir, const char *out_path)
 {
 	const seg_vfs *v = seg_vfs_posix();
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	char segdir[4300];
 	seg_list l = {0};
 	seg_buf b = {0};

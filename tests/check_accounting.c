@@ -143,7 +143,7 @@ static void read_back(walk *w, const edgelog_status *st)
  * (sent may grow by at most that). */
 static void check_step(walk *w, uint64_t acked_by, int read)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	const edgelog_status *p = &w->prev;
 
 	CHECK(edgelog_get_status(w->log, &st) == 0, "status");
@@ -240,7 +240,7 @@ static void walk_one(uint64_t seed, edgelog_full_policy policy)
 		} else if (r < 65) {
 			/* Acknowledge part of what is pending (a seq inside
 			 * dropped or expired ranges included). */
-			edgelog_status st;
+			edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 			uint64_t s;
 			ck_assert_int_eq(edgelog_get_status(w.log, &st), 0);
 			if (w.last > st.acked_seq) {

@@ -142,7 +142,7 @@ static int append_n(edgelog *log, uint64_t from, uint64_t n, uint64_t *last)
 
 static void check_identity(edgelog *log, uint64_t appended)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
 	ck_assert_msg(st.pending + st.sent + st.dropped + st.expired + st.failed == appended,
@@ -154,7 +154,7 @@ static void check_identity(edgelog *log, uint64_t appended)
 /* Disk use of the directory's files. */
 static uint64_t dir_bytes(void)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog_config c;
 	edgelog *log;
 
@@ -168,7 +168,7 @@ static uint64_t dir_bytes(void)
 START_TEST(test_drop_oldest_keeps_the_cap_and_counts)
 {
 	edgelog_config c;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog_reader *r;
 	edgelog_record rec;
 	uint64_t last, n = 0, first = 0, prev = 0;
@@ -208,7 +208,7 @@ END_TEST
 START_TEST(test_reject_refuses_then_accepts_after_acks)
 {
 	edgelog_config c;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	uint64_t last = 0;
 	edgelog *log;
 	int rc;
@@ -242,7 +242,7 @@ START_TEST(test_age_retention_survives_clock_jumps)
 	const seg_vfs *v = tvfs_fault_vfs(f);
 	int64_t t0 = 1764000000000ll;
 	edgelog_config c;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log;
 	uint64_t last;
 
@@ -292,7 +292,7 @@ START_TEST(test_powered_off_time_does_not_age)
 	const seg_vfs *v = tvfs_fault_vfs(f);
 	int64_t t0 = 1764000000000ll;
 	edgelog_config c;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log;
 
 	tvfs_fault_clock_set(f, t0, 1000);

@@ -123,7 +123,7 @@ static void child_main(edgelog_sync_mode sync, int fd)
 {
 	edgelog_config c;
 	edgelog *log = NULL;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	uint8_t buf[SAMPLE_CAP];
 	int rc;
 
@@ -319,7 +319,7 @@ static edgelog_status reopen(edgelog_sync_mode sync, int trial)
 {
 	edgelog_config c;
 	edgelog *log = NULL;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	crash_config(&c, sync);
 	int rc = edgelog_open(&log, &c);

@@ -189,7 +189,7 @@ static int file_exists_in(const char *sub, const char *name)
 
 START_TEST(test_requeue_moves_every_dead_letter_back_once)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	unsigned seen[64];
 	uint64_t total, k;
 	int live = 1;
@@ -256,7 +256,7 @@ START_TEST(test_requeue_crash_at_every_step_is_exactly_once)
 	tvfs_fault *f = tvfs_fault_new(NULL);
 	uint64_t ops, n, total, k;
 	unsigned seen[64];
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int failed_runs = 0;
 
 	make_state(5, 2, 3);
@@ -307,7 +307,7 @@ END_TEST
 START_TEST(test_requeue_quarantines_a_damaged_dead_letter_file)
 {
 	char fdir[4200], path[4400], name[32];
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	tu_buf b;
 
 	make_state(4, 0, 4);
@@ -339,7 +339,7 @@ START_TEST(test_cleanup_force_expires_old_dead_letters_only)
 	const int64_t t0 = 1800000000000ll;
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	char name[32];
 
 	make_state(0, 0, 1);
@@ -417,7 +417,7 @@ START_TEST(test_alert_callback_once_on_start_once_on_clear)
 	alert_log a = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, ""};
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	uint8_t p[64];
 	uint64_t i, seq = 0;
 	int waited;
@@ -481,7 +481,7 @@ START_TEST(test_live_snapshot_metrics_file_and_offline_status)
 {
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	char snap[4300], metrics[4300];
 	uint8_t p[64];
 	uint64_t i, seq;

@@ -374,7 +374,7 @@ static void append_samples(edgelog *log, uint64_t first, uint64_t n)
 
 static edgelog_status status_of(edgelog *log)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
 	return st;
 }
@@ -437,7 +437,7 @@ START_TEST(test_100k_sink_restarted_three_times)
 	char *url;
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	appender ap;
 	uint64_t sent_at_kill[3];
 	int k, port;
@@ -502,7 +502,7 @@ static void engine_child(const char *dir, const char *url, uint64_t n, int drain
 {
 	edgelog_config c;
 	edgelog *log = NULL;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	uint64_t i, seq, first;
 	int64_t until;
 
@@ -677,7 +677,7 @@ START_TEST(test_formats_store_same_records)
 		char *url, path[4300];
 		edgelog_config c;
 		edgelog *log;
-		edgelog_status st;
+		edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 		stored s;
 		uint64_t i;
 		int64_t t0 = real_ms();
@@ -749,7 +749,7 @@ START_TEST(test_reject_if_one_poison_record)
 	char *url;
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog_reader *r;
 	edgelog_record rec;
 	int rc, n = 0;
@@ -833,7 +833,7 @@ START_TEST(test_flaky_sink_exactly_once)
 	char *url;
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	sink_init(&sk, out);
 	sink_arg(&sk, "--fail-status");

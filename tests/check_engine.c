@@ -122,7 +122,7 @@ static void append_samples(edgelog *log, uint64_t first, uint64_t last)
 
 static edgelog_status get_status(edgelog *log)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int rc = edgelog_get_status(log, &st);
 	ck_assert_msg(rc == 0, "edgelog_get_status: %s", edgelog_strerror(rc));
 	return st;
@@ -777,7 +777,7 @@ START_TEST(test_lock_holds_when_lock_file_is_deleted)
 	edgelog *a = open_dir(g_dir);
 	edgelog *b = (edgelog *)0x1;
 	edgelog_repair_report rep;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog_config c;
 	int live = 0;
 
@@ -1856,7 +1856,7 @@ START_TEST(test_sync_interval_worker_syncs)
 	ck_assert_int_eq(edgelog_start(log), EDGELOG_ESTATE);
 	append_samples(log, 1, 100);
 	/* The worker makes them durable within (about) the interval. */
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	for (int i = 0; i < 200; i++) {
 		st = get_status(log);
 		if (st.durable_seq == 100)
@@ -1913,7 +1913,7 @@ START_TEST(test_cap_and_segment_size_checked_together)
 	 * nothing. Default segments shrink to fit; a size set on purpose
 	 * that does not fit is an error naming both. */
 	edgelog_config c;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log = (edgelog *)0x1;
 
 	cfg_for(&c, g_dir);
@@ -2142,7 +2142,7 @@ START_TEST(test_torn_tail_repeated_power_cuts_record_a_gap_once)
 	 * four slots: pending understated, repair reporting a seq that never
 	 * held a durable record as lost. */
 	edgelog_repair_report rep;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log = open_dir(g_dir);
 	append_samples(log, 1, 3);
 	close_ok(log);

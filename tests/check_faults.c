@@ -224,7 +224,7 @@ static int scenario(run *r)
 static void check_after(run *r, int strict, int may_expire)
 {
 	edgelog_config c;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log = NULL;
 	seg_reader rd;
 	seg_frame fr;
@@ -455,7 +455,7 @@ START_TEST(test_ack_after_failed_cursor_store_is_durable)
 {
 	run r;
 	int i, rc;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog_config c;
 	edgelog *log = NULL;
 
@@ -519,7 +519,7 @@ static int crash_hook(void *ud, unsigned op, uint64_t n, const char *path)
  * newest pending. */
 static void compaction_prefix(run *r)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int i;
 
 	tvfs_mem_clock_set(r->mem, 1764000000000ll, 1000000);
@@ -545,7 +545,7 @@ typedef struct outcome {
 static void finish(run *r, outcome *o)
 {
 	edgelog_config cfg;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log = NULL;
 	seg_reader rd;
 	seg_frame fr;
@@ -600,7 +600,7 @@ static void crash_compaction(int power)
 		rc = edgelog_cleanup(r.log, 0);
 		if (n == 0) {
 			/* The whole compaction runs: the reference outcome. */
-			edgelog_status st;
+			edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 			ck_assert_int_eq(rc, 0);
 			total = c.seen;
 			ck_assert_int_eq(edgelog_get_status(r.log, &st), 0);

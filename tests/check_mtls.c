@@ -136,7 +136,7 @@ static edgelog *open_to_server(const char *sub, int with_cert)
 START_TEST(test_client_certificate_delivers)
 {
 	edgelog *log = open_to_server("with", 1);
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int i;
 
 	for (i = 0; i < 200; i++) {
@@ -156,7 +156,7 @@ END_TEST
 START_TEST(test_no_client_certificate_refused)
 {
 	edgelog *log = open_to_server("without", 0);
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int i;
 
 	for (i = 0; i < 100; i++) {

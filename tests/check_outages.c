@@ -196,7 +196,7 @@ static edgelog *open_engine(void)
 
 static void check_identity(edgelog *log, const char *where, int step)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
 	ck_assert_msg(st.appended == st.pending + st.sent + st.dropped + st.expired + st.failed,
@@ -208,7 +208,7 @@ static void check_identity(edgelog *log, const char *where, int step)
 
 static edgelog_status status_of(edgelog *log)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
 	return st;
 }
@@ -231,7 +231,7 @@ START_TEST(test_identity_through_outages_refusals_restarts_requeues)
 	uint64_t rng = tu_seed() * 0xd1342543de82ef95ull + 17, key = 0, k;
 	server *s = server_start();
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int step, requeues = 0, restarts = 0, outages = 0;
 
 	g_dir = tu_mkdtemp("outages");

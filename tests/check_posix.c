@@ -183,7 +183,7 @@ START_TEST(test_status_and_reader_listing_fails)
 {
 	const uint64_t count = 200;
 	char *dir = filled_dir(count);
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog_reader *r = NULL;
 	int live = 0, rc, errors = 0;
 	long n;

@@ -318,7 +318,7 @@ static edgelog *reopen_and_check(model *m, tvfs_mem *mem, const params *p, const
 {
 	edgelog_config c;
 	edgelog *log = NULL;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	config(&c, p);
 	int rc = eng_open_vfs(&log, &c, tvfs_mem_vfs(mem));
@@ -700,7 +700,7 @@ static void crash_then_sync(edgelog_sync_mode second_sync, int append_more)
 	config(&c, &p);
 	log = NULL;
 	ck_assert_int_eq(eng_open_vfs(&log, &c, tvfs_mem_vfs(mem)), 0);
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	if (append_more) {
 		size_t len = make_record(k, rec);
 		m.max_key = k;

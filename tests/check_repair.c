@@ -220,7 +220,7 @@ static uint64_t lost_covers(const char *d, uint64_t lo, uint64_t hi)
 static uint64_t reopen_and_append(const char *d, uint64_t *pending)
 {
 	edgelog *log = open_log(d);
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	uint64_t seq;
 	tu_buf b = tu_prediction(99999, 7);
 
@@ -629,7 +629,7 @@ END_TEST
 START_TEST(test_header_seq_wrapping_is_damage)
 {
 	edgelog_repair_report rep;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	counts c;
 	int live = 0;
 
@@ -666,7 +666,7 @@ START_TEST(test_header_timestamps_out_of_range_are_damage)
 	int k = _i;
 	char segs[8][SEG_NAME_LEN + 1];
 	edgelog_repair_report rep;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	counts c;
 	int live = 0, n;
 	uint64_t seq;

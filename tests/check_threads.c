@@ -230,7 +230,7 @@ static void reopen_and_check_status(const char *dir, uint64_t total)
 {
 	edgelog_config c;
 	edgelog *log = NULL;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	edgelog_config_init(&c);
 	c.dir = dir;
@@ -270,7 +270,7 @@ START_TEST(test_four_threads_interval)
 	run_workers(log, 0, n, seqs, 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
 	ck_assert_uint_eq(st.last_seq, total);
 	ck_assert_uint_eq(st.appended, total);
@@ -355,7 +355,7 @@ START_TEST(test_group_commit_always)
 	run_workers(log, 0, n, seqs, 1);
 
 	uint64_t fsyncs = tvfs_fault_count(f, TVFS_OP_FSYNC) - fs0;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
 	ck_assert_uint_eq(st.last_seq, total);
 	ck_assert_uint_eq(st.durable_seq, st.last_seq);

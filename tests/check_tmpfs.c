@@ -166,7 +166,7 @@ static void run_full_disk(const char *test, edgelog_sync_mode sync, int worker, 
 {
 	state s;
 	edgelog_config c;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log;
 	char filler[160];
 	uint64_t before, acked;
@@ -288,7 +288,7 @@ START_TEST(test_drop_oldest_drops_when_the_disk_fills_before_the_cap)
 	 * counted as dropped, and every append succeeds. */
 	state s;
 	edgelog_config c;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log;
 	uint64_t n = 3 * FS_BYTES / 400; /* three disks' worth */
 	int rc;

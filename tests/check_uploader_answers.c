@@ -40,7 +40,7 @@ START_TEST(test_server_never_answers)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	srv_req r0, r1;
 	int64_t took;
 
@@ -181,7 +181,7 @@ static void huge_end(huge_run *h)
 START_TEST(test_huge_body_200_bounded_memory)
 {
 	huge_run h;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	long grown;
 
 	huge_begin(&h, "huge200", 200);
@@ -200,7 +200,7 @@ END_TEST
 START_TEST(test_huge_body_500_retried_short_error)
 {
 	huge_run h;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	long grown;
 
 	huge_begin(&h, "huge500", 500);
@@ -303,7 +303,7 @@ START_TEST(test_garbage_answer_not_acked)
 	char *url;
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	raw_start(&r, reply, rlen);
 	url = url_for(r.port, "http", "127.0.0.1");
@@ -335,7 +335,7 @@ START_TEST(test_connection_refused_then_recover)
 	char *bad = url_for(closed_port(), "http", "127.0.0.1"), *url2;
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int saw_retry = 0;
 	int64_t until, took;
 
@@ -400,7 +400,7 @@ START_TEST(test_recovered_counts_backlog_after_outage)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	size_t m;
 
 	cfg_std(&c, dir, url);
@@ -460,7 +460,7 @@ START_TEST(test_every_2xx_acks)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	srv_set(s, 0, codes[_i]);
 	cfg_std(&c, dir, url);
@@ -489,7 +489,7 @@ START_TEST(test_redirect_not_dead_lettered)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	char code[8];
 
 	snprintf(code, sizeof(code), "%ld", codes[_i]);

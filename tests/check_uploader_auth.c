@@ -24,7 +24,7 @@ START_TEST(test_token_never_printed_on_failures)
 	char *bad = url_for(closed_port(), "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	dead_rec dead[64];
 	size_t nd, i;
 
@@ -91,7 +91,7 @@ START_TEST(test_token_from_file_and_env)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	snprintf(tfile, sizeof(tfile), "%s", tf);
 	tu_write_file(tfile, "  file-tok-9f8e7d  \nsecond line ignored\n", 40);
@@ -190,7 +190,7 @@ START_TEST(test_tls_right_ca_delivers)
 	char *url = url_for(s->port, "https", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	char e[256];
 
 	snprintf(ca, sizeof(ca), "%s", tu_path(g_tls_dir, "ca.pem"));
@@ -226,7 +226,7 @@ START_TEST(test_tls_verification_fails_clearly)
 	char *url = url_for(s->port, "https", _i == 0 ? "127.0.0.1" : "localhost");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	snprintf(ca, sizeof(ca), "%s", tu_path(g_tls_dir, _i == 0 ? "other.pem" : "ca.pem"));
 	cfg_std(&c, dir, url);

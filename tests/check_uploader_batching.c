@@ -27,7 +27,7 @@ START_TEST(test_happy_path_10k)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int64_t t0 = real_ms(), t1;
 	size_t n, i;
 	srv_rec *a;
@@ -117,7 +117,7 @@ START_TEST(test_body_never_exceeds_upload_max_kb)
 		char *url = url_for(s->port, "http", "127.0.0.1");
 		edgelog_config c;
 		edgelog *log;
-		edgelog_status st;
+		edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 		size_t i, n, big_alone = 0, near = 0;
 		uint8_t *big = malloc(40000);
 		uint64_t seq;
@@ -181,7 +181,7 @@ START_TEST(test_after_413_next_requests_start_at_accepted_size)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	long n413;
 
 	srv_set(s, 0, 20000); /* the proxy's limit, bytes */
@@ -237,7 +237,7 @@ START_TEST(test_413_splits_until_accepted)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	size_t i;
 
 	srv_set(s, 0, 7);
@@ -271,7 +271,7 @@ START_TEST(test_batch_size_and_timeout)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int64_t t0, wait_ms;
 	srv_req r;
 
@@ -316,7 +316,7 @@ START_TEST(test_batch_caps_while_draining)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	size_t i, maxn = 0;
 
 	cfg_std(&c, dir, url);

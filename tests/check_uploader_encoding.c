@@ -921,7 +921,7 @@ START_TEST(test_formats_engine)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	char e[256];
 
 	srv_keep_data(s);
@@ -957,7 +957,7 @@ START_TEST(test_nested_map_keys_record_delivered)
 		char *url = url_for(s->port, "http", "127.0.0.1");
 		edgelog_config c;
 		edgelog *log;
-		edgelog_status st;
+		edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 		/* msgpack bodies are decoded by msgpack-c here, whose unpacker
      * stops at 32 levels: 30 for that format. */
 		int levels = f == EDGELOG_FORMAT_MSGPACK ? 30 : 40;

@@ -52,7 +52,7 @@ START_TEST(test_unencodable_record_dead_lettered)
 		char *url;
 		edgelog_config c;
 		edgelog *log;
-		edgelog_status st;
+		edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 		seg_writer w;
 		seg_open_report rep;
 		seg_err e;
@@ -107,7 +107,7 @@ START_TEST(test_poison_record_dead_lettered)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	dead_rec dead[8];
 	size_t nd;
 	char *want;
@@ -189,7 +189,7 @@ START_TEST(test_poison_500_only_that_record_dead_lettered)
 		char *url = url_for(s->port, "http", "127.0.0.1");
 		edgelog_config c;
 		edgelog *log;
-		edgelog_status st;
+		edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 		dead_rec dead[4];
 		size_t nd;
 
@@ -256,7 +256,7 @@ START_TEST(test_poison_fully_down_500_nothing_dead_lettered)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	srv_set(s, 0, 1L << 40); /* every request */
 	srv_set(s, 1, 500);
@@ -316,7 +316,7 @@ START_TEST(test_poison_max_size_record)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	dead_rec dead[4];
 	size_t nd, binlen = EDGELOG_MAX_RECORD - 16, k;
 	char *bin = malloc(binlen), *want;

@@ -266,7 +266,7 @@ START_TEST(test_retry_after_seconds_engine)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	srv_req r0, r1;
 	int64_t gap;
 	int saw_retry_in = 0;
@@ -307,7 +307,7 @@ START_TEST(test_retry_after_date_engine)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	srv_req r0, r1, r2, r3;
 	long when;
 	size_t m;
@@ -363,7 +363,7 @@ START_TEST(test_retry_after_capped)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	srv_req r0, r1;
 	int64_t gap_ms;
 
@@ -397,7 +397,7 @@ START_TEST(test_backoff_503_burst_then_reset)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int64_t late_max = 0;
 	size_t m;
 	int k;
@@ -460,7 +460,7 @@ START_TEST(test_idempotency_key_stable_on_retry)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int k;
 	srv_req r0;
 

@@ -19,7 +19,7 @@ START_TEST(test_step_driven_without_worker)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int64_t until;
 
 	cfg_std(&c, dir, url);
@@ -48,7 +48,7 @@ START_TEST(test_close_drains_within_grace)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	cfg_std(&c, dir, url);
 	log = tu_open_ok(&c);
@@ -74,7 +74,7 @@ START_TEST(test_close_while_backing_off)
 	char *url = url_for(s->port, "http", "127.0.0.1");
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	int64_t took;
 
 	srv_set(s, 0, 1000); /* every request */

@@ -30,7 +30,7 @@ int header_c_uses(const void *msgpack, size_t len)
 {
 	edgelog_config cfg;
 	edgelog *log = NULL;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog_reader *r = NULL;
 	edgelog_record rec;
 	uint64_t seq = 0;

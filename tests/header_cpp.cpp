@@ -12,6 +12,7 @@ int header_cpp_uses(const void *msgpack, size_t len)
 	edgelog_config cfg;
 	edgelog *log = nullptr;
 	edgelog_status st = edgelog_status();
+	edgelog_status_init(&st);
 	edgelog_reader *r = nullptr;
 	edgelog_record rec;
 	uint64_t seq = 0;

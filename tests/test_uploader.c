@@ -731,7 +731,7 @@ void append_samples(edgelog *log, uint64_t first, uint64_t n)
 
 edgelog_status status_of(edgelog *log)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
 	return st;
 }
@@ -748,7 +748,7 @@ edgelog_status offline_status(const char *dir)
 {
 	edgelog_config c;
 	edgelog *log;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	cfg_std(&c, dir, NULL);
 	log = tu_open_ok(&c);
 	st = status_of(log);

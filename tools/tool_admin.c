@@ -46,7 +46,7 @@ static int code_for(int rc)
 int tool_requeue_failed(int argc, char **argv)
 {
 	edgelog_config cfg;
-	edgelog_status before, after;
+	edgelog_status before = {.version = EDGELOG_STATUS_VERSION}, after = before;
 	const char *arg, *dir;
 	int rc;
 
@@ -72,7 +72,7 @@ int tool_requeue_failed(int argc, char **argv)
 int tool_cleanup(int argc, char **argv)
 {
 	edgelog_config cfg;
-	edgelog_status before, after;
+	edgelog_status before = {.version = EDGELOG_STATUS_VERSION}, after = before;
 	const char *arg, *dir;
 	edgelog *log;
 	int force = 0, rc, rc2;

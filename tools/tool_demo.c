@@ -287,7 +287,7 @@ static int tally_sink(const demo_sink *k, uint64_t made, demo_tally *t)
 
 static void print_status(edgelog *log, double t, uint64_t made)
 {
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	char why[80] = "";
 
 	if (edgelog_get_status(log, &st))
@@ -324,7 +324,7 @@ static int demo_outage(const char *dir, double secs, unsigned long long rate)
 	demo_sink k;
 	demo_tally tl;
 	edgelog_config cfg;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log = NULL;
 	ssize_t sl;
 
@@ -496,7 +496,7 @@ static int demo_crash(const char *dir, unsigned long long secs)
 	double t0, next_print;
 	pid_t pid;
 	edgelog_config cfg;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog_reader *r;
 	edgelog_record rec;
 	edgelog *log;

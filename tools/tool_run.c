@@ -545,7 +545,7 @@ static int drain(run_state *s, const run_opts *o, uint64_t sent0, uint64_t *deli
 {
 	int tty = isatty(2);
 	double t0 = mono_s(), last_draw = 0;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	uint64_t pending0, drain_sent0;
 	sigset_t sigs;
 
@@ -610,7 +610,7 @@ int tool_run(int argc, char **argv)
 	sigset_t block, old;
 	int rc, done = 0, undelivered = 0, read_err;
 	uint64_t delivered = 0, sent0 = 0, pending = 0, failed0 = 0, dead = 0;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 
 	memset(&o, 0, sizeof(o));
 	memset(&s, 0, sizeof(s));

@@ -12,7 +12,6 @@
 
 #include <edgelog.h>
 
-#include "eng_internal.h"
 #include "tool.h"
 
 static const char STATUS_USAGE[] =
@@ -246,8 +245,8 @@ static void print_human(const char *dir, const edgelog_status *st, int live)
 		char msg[192];
 		if (!(st->alerts & bit))
 			continue;
-		eng_alert_message(st, bit, msg, sizeof(msg));
-		printf("  ! %s: %s\n", eng_alert_name(bit), msg);
+		edgelog_alert_message(st, bit, msg, sizeof(msg));
+		printf("  ! %s: %s\n", edgelog_alert_name(bit), msg);
 	}
 }
 
@@ -263,6 +262,36 @@ static void perm_warning(const char *dir, FILE *out)
 			"or symlinks in it; chmod go-w %s\n",
 			dir, (sb.st_mode & S_IWOTH) ? "world" : "group",
 			(unsigned)(sb.st_mode & 07777), dir);
+}
+
+/* st as JSON (source set) or Prometheus text (source NULL), malloc'd;
+ * NULL after printing the error. */
+static char *status_text(const char *cmd, const edgelog_status *st, const char *source, size_t *len)
+{
+	char *text = NULL;
+	size_t cap = 8192;
+	int rc;
+
+	for (;;) {
+		char *t = realloc(text, cap);
+		if (!t) {
+			free(text);
+			tool_fail(cmd, TOOL_PROBLEM, "out of memory");
+			return NULL;
+		}
+		text = t;
+		rc = source ? edgelog_status_json(st, source, text, cap, len) :
+			      edgelog_status_prometheus(st, text, cap, len);
+		if (rc != EDGELOG_ERANGE)
+			break;
+		cap = *len + 1;
+	}
+	if (rc) {
+		free(text);
+		tool_fail(cmd, TOOL_PROBLEM, "%s", edgelog_errmsg(NULL));
+		return NULL;
+	}
+	return text;
 }
 
 /* Status of dir; prints the error and returns the exit code on failure. */
@@ -282,7 +311,7 @@ static int get(const char *cmd, const char *dir, edgelog_status *st, int *live)
 int tool_status(int argc, char **argv)
 {
 	edgelog_config cfg;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	const char *arg, *dir;
 	int json = 0, live = 0, rc;
 
@@ -293,12 +322,17 @@ int tool_status(int argc, char **argv)
 	if ((rc = get("status", dir, &st, &live)))
 		return rc;
 	if (json) {
-		seg_buf b = {0};
-		eng_status_json(&st, eng_status_source(live), &b);
-		if (b.oom)
-			return tool_fail("status", TOOL_PROBLEM, "out of memory");
-		printf("%.*s\n", (int)b.len, b.p);
-		seg_buf_free(&b);
+		size_t len;
+		char *text = status_text("status", &st,
+					 live > 0 ? "live" :
+					 live < 0 ? "stale" :
+						    "offline",
+					 &len);
+		if (!text)
+			return TOOL_PROBLEM;
+		fwrite(text, 1, len, stdout);
+		putchar('\n');
+		free(text);
 		perm_warning(dir, stderr);
 	} else {
 		print_human(dir, &st, live);
@@ -332,9 +366,10 @@ int tool_export_stats(int argc, char **argv)
 int tool_metrics(int argc, char **argv)
 {
 	edgelog_config cfg;
-	edgelog_status st;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	const char *arg, *dir;
-	seg_buf b = {0};
+	char *text;
+	size_t len;
 	int live = 0, rc;
 
 	if ((rc = tool_dir_args("metrics", METRICS_USAGE, argc, argv, NULL, NULL, &arg, NULL)))
@@ -343,15 +378,13 @@ int tool_metrics(int argc, char **argv)
 		return TOOL_USAGE;
 	if ((rc = get("metrics", dir, &st, &live)))
 		return rc;
-	eng_status_prom(&st, &b);
-	seg_buf_printf(&b,
-		       "# HELP edgelog_engine_running 1 if an engine holds the directory and its "
-		       "snapshot is fresh.\n# TYPE edgelog_engine_running gauge\n"
-		       "edgelog_engine_running %d\n",
-		       live != 0);
-	if (b.oom)
-		return tool_fail("metrics", TOOL_PROBLEM, "out of memory");
-	fwrite(b.p, 1, b.len, stdout);
-	seg_buf_free(&b);
+	if (!(text = status_text("metrics", &st, NULL, &len)))
+		return TOOL_PROBLEM;
+	fwrite(text, 1, len, stdout);
+	free(text);
+	printf("# HELP edgelog_engine_running 1 if an engine holds the directory and its "
+	       "snapshot is fresh.\n# TYPE edgelog_engine_running gauge\n"
+	       "edgelog_engine_running %d\n",
+	       live != 0);
 	return fflush(stdout) == 0 ? TOOL_OK : TOOL_PROBLEM;
 }

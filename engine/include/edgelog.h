@@ -80,6 +80,7 @@ EDGELOG_API const char *edgelog_version(void);
 #define EDGELOG_ESTATE (-14)    /* call not valid now (closed, already started) */
 #define EDGELOG_ENET (-15)      /* upload failed (transport or HTTP status) */
 #define EDGELOG_ETIMEDOUT (-16) /* a wait ran out of time */
+#define EDGELOG_ERANGE (-17)    /* text larger than the buffer given for it */
 
 /* Largest payload one record may carry, in bytes. */
 #define EDGELOG_MAX_RECORD (1u << 20)
@@ -233,7 +234,8 @@ typedef struct edgelog_config {
 EDGELOG_API void edgelog_config_init(edgelog_config *cfg);
 
 /*
- * Override fields from the environment (variables in design.md: EDGELOG_*,
+ * Override fields from the environment (variables in README.md,
+ * "Configuration": EDGELOG_*,
  * and the Python client's BUFFER_DB_PATH, CLOUD_LOGGING_ENDPOINT,
  * EDGE_DEVICE_ID, BUFFER_MAX_SIZE_MB, BUFFER_CLEANUP_DAYS; the EDGELOG_ name
  * wins when both are set). Unset variables leave fields as they are.
@@ -332,7 +334,18 @@ EDGELOG_API const char *edgelog_errmsg(const edgelog *log);
 #define EDGELOG_ALERT_SIZE (1u << 1)    /* size > alert_size_pct of the cap */
 #define EDGELOG_ALERT_FAILED (1u << 2)  /* failed > alert_failed */
 
+#define EDGELOG_STATUS_VERSION 1
+
+/*
+ * What edgelog_get_status and edgelog_status_dir fill. Initialise with
+ * edgelog_status_init() (or set version to EDGELOG_STATUS_VERSION) before
+ * the first call: the library reads `version` to know which layout the
+ * caller allocated, so a newer library never writes past an older
+ * caller's struct (fields are only ever added at the end). Any other
+ * version gives EDGELOG_EINVAL. The calls leave `version` as it is.
+ */
 typedef struct edgelog_status {
+	unsigned version; /* EDGELOG_STATUS_VERSION (set by edgelog_status_init) */
 	char device_id[128];
 	uint64_t pending;        /* stored, not yet acknowledged, not dropped */
 	uint64_t sent;           /* acknowledged by the cloud (persistent) */
@@ -351,7 +364,7 @@ typedef struct edgelog_status {
 	uint64_t recovered; /* records delivered after an outage ended */
 	unsigned alerts;    /* EDGELOG_ALERT_* bits */
 
-	/* Beyond design.md's list. */
+	/* Beyond the list of README.md's "Status, alerts and dead letters". */
 	uint64_t appended;      /* records accepted since the directory was created */
 	uint64_t first_seq;     /* oldest stored record; 0: none */
 	uint64_t last_seq;      /* newest accepted record; 0: none */
@@ -377,8 +390,54 @@ typedef struct edgelog_status {
 				* the snapshot an engine left at close) */
 } edgelog_status;
 
-/* Snapshot of the engine's counters and state. */
+/* Zero *st and set its version to EDGELOG_STATUS_VERSION. */
+EDGELOG_API void edgelog_status_init(edgelog_status *st);
+
+/* Snapshot of the engine's counters and state. st->version must be set
+ * (edgelog_status_init). */
 EDGELOG_API int edgelog_get_status(edgelog *log, edgelog_status *st);
+
+/*
+ * Status as text, the bytes `edgelog status --json` and `edgelog metrics`
+ * print and the running engine writes to DIR/status.json and metrics_file.
+ *
+ * Both write into out (cap bytes, NUL-terminated) and put the text's
+ * length, without the NUL, in *len (len may be NULL). If the text does not
+ * fit they write as much as fits, NUL-terminated, set *len to the length
+ * the whole text needs and return EDGELOG_ERANGE: call again with
+ * *len + 1 bytes. out may be NULL when cap is 0 (to learn the length).
+ * EDGELOG_EINVAL if st is NULL or its version is not one this library
+ * knows. About 1.5 KiB of JSON and 6 KiB of Prometheus text; both grow
+ * only with device_id and last_error.
+ *
+ * JSON: one object, no newline, its members in this order: "source" (when
+ * source is not NULL: "live", "offline", "stale", "stopped"), every field
+ * of edgelog_status in the struct's order under its own name (version and
+ * alerts excepted; 0 times and empty strings as null, booleans as
+ * true/false), then "alerts": [{"alert": "pending", "message": "pending
+ * 1001 > 1000"}, ...].
+ *
+ * Prometheus: the text exposition format, one HELP, TYPE and sample line
+ * per metric, each named edgelog_* with a device_id label: counters
+ * (_total) for totals that only grow, gauges for levels, and
+ * edgelog_alert{alert="..."} 1 while an alert is active, 0 otherwise.
+ */
+EDGELOG_API int edgelog_status_json(const edgelog_status *st, const char *source, char *out,
+				    size_t cap, size_t *len);
+EDGELOG_API int edgelog_status_prometheus(const edgelog_status *st, char *out, size_t cap,
+					  size_t *len);
+
+/* Name of one EDGELOG_ALERT_* bit ("pending", "size", "failed"; "unknown"
+ * for anything else). The string is static. */
+EDGELOG_API const char *edgelog_alert_name(unsigned alert);
+
+/* Why the alert `alert` (one EDGELOG_ALERT_* bit) is raised for st, as one
+ * line into out (cap bytes, NUL-terminated, cut to fit): "pending 1001 >
+ * 1000", "size 950000 bytes > 90% of the cap (1000000 bytes)", "failed
+ * 101 > 100". The message `edgelog status` prints, alert_fn receives and
+ * the JSON carries. */
+EDGELOG_API void edgelog_alert_message(const edgelog_status *st, unsigned alert, char *out,
+				       size_t cap);
 
 /* Run retention now (acknowledged segments, age, size cap). force also
  * drops acknowledged data kept for any reason and deletes dead letters

@@ -42,6 +42,7 @@ EPERM = -13
 ESTATE = -14
 ENET = -15
 ETIMEDOUT = -16
+ERANGE = -17
 
 ALERT_PENDING = 1 << 0
 ALERT_SIZE = 1 << 1
@@ -195,7 +196,7 @@ def _status_dict(st: _lib.Status, source: Optional[str]) -> Dict[str, Any]:
     if source:
         d["source"] = source
     for name, _ in _lib.Status._fields_:
-        if name == "alerts":
+        if name in ("version", "alerts"):
             continue
         v = getattr(st, name)
         if isinstance(v, bytes):
@@ -606,7 +607,7 @@ class Log:
         """The engine's status as a dict with the field names and values of
         ``edgelog status --json`` (``source`` is ``"live"``)."""
         h = self._handle()
-        st = _lib.alloc(_lib.Status)
+        st = _lib.new_status()
         rc = _LIB.edgelog_get_status(h, byref(st))
         if rc:
             self._raise(rc, h)
@@ -701,7 +702,7 @@ def read(
 def status(dir: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
     """Status of a directory without opening an engine, as ``edgelog status
     --json DIR`` gives it (``source``: live, offline or stale)."""
-    st = _lib.alloc(_lib.Status)
+    st = _lib.new_status()
     live = c_int()
     _check(_LIB.edgelog_status_dir(_fs(dir), byref(st), byref(live)))
     return _status_dict(st, {1: "live", 0: "offline", -1: "stale"}.get(live.value, "offline"))

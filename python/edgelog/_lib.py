@@ -45,6 +45,7 @@ from typing import List, Optional, Tuple
 
 CONFIG_STRBUF = 8192
 CONFIG_VERSION = 1
+STATUS_VERSION = 1
 
 LOG_FN = CFUNCTYPE(None, c_void_p, c_int, c_char_p)
 ALERT_FN = CFUNCTYPE(None, c_void_p, c_uint, c_int, c_char_p)
@@ -99,9 +100,10 @@ class Config(Structure):
 
 
 class Status(Structure):
-    """``edgelog_status``."""
+    """``edgelog_status`` (its ``version`` is set by :func:`new_status`)."""
 
     _fields_ = [
+        ("version", c_uint),
         ("device_id", c_char * 128),
         ("pending", c_uint64),
         ("sent", c_uint64),
@@ -185,6 +187,14 @@ def alloc(cls: type) -> Structure:
     obj = cls.from_buffer(raw)
     obj._edgelog_raw = raw  # keep the storage alive with the struct
     return obj
+
+
+def new_status() -> Structure:
+    """A Status ready for the library: zeroed, with spare room, its version
+    set (what ``edgelog_status_init`` does)."""
+    st = alloc(Status)
+    st.version = STATUS_VERSION
+    return st
 
 
 def _source_tree_candidates() -> List[str]:
