@@ -766,10 +766,11 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	if (!log || !st)
 		return EDGELOG_EINVAL;
 	if (eng_status_check(st))
-		return set_msg(log, EDGELOG_EINVAL,
-			       "edgelog_get_status: st->version is %u (call edgelog_status_init; "
-			       "this library knows version %u)",
-			       st->version, EDGELOG_STATUS_VERSION);
+		return eng_set_msg(
+			log, EDGELOG_EINVAL,
+			"edgelog_get_status: st->version is %u (call edgelog_status_init; "
+			"this library knows version %u)",
+			st->version, EDGELOG_STATUS_VERSION);
 	edgelog_status_init(st);
 	pthread_mutex_lock(&log->mu);
 	snprintf(st->device_id, sizeof(st->device_id), "%s", log->conf.device_id);
