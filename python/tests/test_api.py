@@ -228,6 +228,35 @@ def test_non_serialisable_writes_nothing(tmp_path, bad, where):
     assert [r.data for r in edgelog.read(d)] == [{"before": 1}, {"after": 2}]
 
 
+def test_append_inside_encoding_and_after_a_failed_one(tmp_path):
+    """The encoder each thread reuses: a dict subclass whose items() appends
+    from the same thread while its record is being encoded, and a record
+    that fails half-way, leave both records and the next ones intact."""
+    d = str(tmp_path / "buf")
+    with edgelog.Log(d) as log:
+
+        class Sneaky(dict):
+            def items(self):
+                try:
+                    inner.append(log.append({"inner": len(inner)}))
+                except edgelog.EdgelogError as e:  # kept, so the outer append goes on
+                    inner.append(e)
+                return super().items()
+
+        inner = []
+        outer = log.append({"a": "x" * 40, "m": Sneaky(k=[1, 2.5, "v"]), "z": 7})
+        with pytest.raises(edgelog.SerializationError):
+            log.append({"ok": "y" * 100, "bad": {1, 2}})
+        last = log.append({"after": True})
+    got = {r.seq: r.data for r in edgelog.read(d)}
+    assert inner == [1] and outer == 2 and last == 3
+    assert got == {
+        1: {"inner": 0},
+        2: {"a": "x" * 40, "m": {"k": [1, 2.5, "v"]}, "z": 7},
+        3: {"after": True},
+    }
+
+
 def test_too_big(tmp_path):
     with edgelog.Log(str(tmp_path / "buf")) as log:
         with pytest.raises(edgelog.EdgelogError) as e:
