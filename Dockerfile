@@ -24,7 +24,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     gcc libc6-dev make cmake pkg-config zlib1g-dev libcurl4-openssl-dev libdeflate-dev \
     libmsgpack-dev libxxhash-dev libjansson-dev libmicrohttpd-dev ca-certificates \
-    python3 python3-pip python3-setuptools \
+    python3 python3-pip python3-setuptools python3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The whole tree (.dockerignore leaves out .git, build trees and local

@@ -1,5 +1,6 @@
 """Install-time step of the edgelog package: copy the libedgelog.so it was
-built with into the package and record where it came from (_libpath.py),
+built with (and libedgelog_py.so, the fast append built beside it) into the
+package and record where it came from (_libpath.py),
 so the installed package needs neither the build tree nor a system install.
 
 Which library: EDGELOG_LIBRARY (a path to libedgelog.so) if set, else
@@ -62,6 +63,17 @@ class BuildWithLibrary(build_py):
             f.write("LIBRARY_FILE = %r\n" % name)
             f.write("BUILT_FROM = %r\n" % os.path.abspath(src))
         print("edgelog setup: bundled %s" % real, file=sys.stderr)
+        # The fast append, built beside the library (python/edgelog_py.c).
+        for d in dict.fromkeys((os.path.dirname(os.path.abspath(src)), os.path.dirname(real))):
+            fast = os.path.join(d, "libedgelog_py.so")
+            if os.path.isfile(fast):
+                shutil.copyfile(fast, os.path.join(pkg, "libedgelog_py.so"))
+                print("edgelog setup: bundled %s" % fast, file=sys.stderr)
+                break
+        else:
+            print("edgelog setup: no libedgelog_py.so beside %s (python3-dev was missing at "
+                  "build time?): appends will go through ctypes and msgpack" % src,
+                  file=sys.stderr)
 
 
 setup(cmdclass={"build_py": BuildWithLibrary})

@@ -26,7 +26,9 @@
 # (python/); python3-pytest runs its tests (CTest label python);
 # python3-pip and python3-setuptools install it offline (test_install.py,
 # the README's `pip install --no-build-isolation ./python`, in a venv:
-# python3-venv).
+# python3-venv). python3-dev gives the headers the Python package's fast
+# append (python/edgelog_py.c, libedgelog_py.so) is built with; without it
+# the package appends through ctypes and msgpack.
 # clickhouse-server is the real destination the clickhouse
 # test (tests/clickhouse/) sends to; the test starts its own instance on
 # loopback, and skips itself when the package is absent.
@@ -53,6 +55,7 @@ EDGELOG_DEPS=(
 	binutils
 	openssl
 	python3-msgpack
+	python3-dev
 	python3-pytest
 	python3-pip
 	python3-setuptools

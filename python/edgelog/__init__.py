@@ -14,7 +14,8 @@ needed), plus the old SQLite client's names as a compatibility layer.
 
 The library is found through ``EDGELOG_LIBRARY``, else the copy installed
 with the package, else the build trees of a source checkout, else the
-system's (see ``edgelog._lib``); ``edgelog.LIBRARY_PATH`` says which.
+system's (see ``edgelog._lib``); ``edgelog.LIBRARY_PATH`` says which, and
+``edgelog.FAST_PATH`` which fast append (libedgelog_py.so) is used, if any.
 """
 
 from ._core import (
@@ -40,6 +41,7 @@ from ._core import (
     ETOOBIG,
     EVERSION,
     LIBRARY_PATH,
+    FAST_PATH,
     LOG_ERROR,
     LOG_INFO,
     LOG_WARN,
@@ -97,6 +99,7 @@ __all__ = [
     "ETOOBIG",
     "EVERSION",
     "LIBRARY_PATH",
+    "FAST_PATH",
     "LOG_ERROR",
     "LOG_INFO",
     "LOG_WARN",

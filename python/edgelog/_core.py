@@ -24,6 +24,9 @@ from . import _lib
 
 _LIB, LIBRARY_PATH = _lib.load()
 _append = _LIB.edgelog_append
+#: The fast append (libedgelog_py.so, see _lib.load_fast) and its encoder,
+#: or None; FAST_PATH: its path, or "off (why)".
+_fast_append, _fast_encode, FAST_PATH = _lib.load_fast(_LIB, LIBRARY_PATH)
 
 # Error codes: stable numbers (edgelog.h).
 OK = 0
@@ -581,6 +584,14 @@ class Log:
         h = self._h
         if h is None:
             h = self._handle()
+        if _fast_append is not None:
+            # Encodes Python's own types and appends in one C call; None
+            # for anything else, which the msgpack path below handles.
+            r = _fast_append(h, record)
+            if r is not None:
+                if r > 0:
+                    return r
+                self._raise(r, h)
         try:
             st = _tls.st
         except AttributeError:

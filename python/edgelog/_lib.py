@@ -19,6 +19,13 @@ Where the library comes from, first match wins:
    excluded;
 4. the system's (``ctypes.util.find_library("edgelog")``: ``cmake
    --install`` put it in the linker's path).
+
+The fast append, ``libedgelog_py.so`` (``python/edgelog_py.c``), is taken
+from the directory of the library loaded, when it is there (the build
+writes it beside ``libedgelog.so``; ``pip install`` and ``cmake --install``
+copy both). ``EDGELOG_PY_FAST=0`` leaves it unused. Without it, appends go
+through ctypes and the msgpack package: the same records, errors and
+behaviour, at about twice the CPU time per append.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import ctypes
 import ctypes.util
 import glob
 import os
+import sys
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -40,8 +48,9 @@ from ctypes import (
     c_uint32,
     c_uint64,
     c_void_p,
+    py_object,
 )
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 CONFIG_STRBUF = 8192
 CONFIG_VERSION = 1
@@ -264,6 +273,44 @@ def load() -> Tuple[ctypes.CDLL, str]:
         raise ImportError("edgelog: cannot load %s%s: %s" % (where, path, e)) from e
     _declare(lib)
     return lib, path
+
+
+FAST_NAME = "libedgelog_py.so"
+
+
+def load_fast(lib: ctypes.CDLL, path: str) -> Tuple[Optional[Any], Optional[Any], str]:
+    """(append, encode, what was done) from libedgelog_py.so beside the
+    library at path, or (None, None, why not). An error in loading it is
+    not fatal: the package appends through ctypes then, and ``FAST_PATH``
+    says why."""
+    if os.environ.get("EDGELOG_PY_FAST", "1") == "0":
+        return None, None, "off (EDGELOG_PY_FAST=0)"
+    if sys.implementation.name != "cpython" or sys.version_info < (3, 10):
+        return None, None, "off (needs CPython 3.10 or later)"
+    dirs: List[str] = []
+    if os.sep in path:
+        for p in (path, os.path.realpath(path)):
+            d = os.path.dirname(p)
+            if d not in dirs:
+                dirs.append(d)
+    # A bare name (the system's library): the dynamic loader's search path.
+    places = [os.path.join(d, FAST_NAME) for d in dirs] if dirs else [FAST_NAME]
+    for fast in places:
+        if dirs and not os.path.exists(fast):
+            continue
+        try:
+            init = ctypes.PyDLL(fast).edgelog_py_init
+            init.restype = py_object
+            init.argtypes = [c_void_p]
+            append, encode = init(ctypes.cast(lib.edgelog_append, c_void_p).value)
+        except OSError as e:
+            if not dirs:
+                break  # not installed on the system
+            return None, None, "off (%s: %s)" % (fast, e)
+        except Exception as e:  # noqa: BLE001 - reported, not fatal
+            return None, None, "off (%s: %s)" % (fast, e)
+        return append, encode, fast
+    return None, None, "off (no %s beside %s)" % (FAST_NAME, path or "the library")
 
 
 def _declare(lib: ctypes.CDLL) -> None:

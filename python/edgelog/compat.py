@@ -29,7 +29,7 @@ import time
 from typing import IO, Any, Dict, Optional, Union
 
 from . import _core
-from ._core import EdgelogError, Log, buffer_dir
+from ._core import EdgelogError, Log, _fast_append, buffer_dir
 
 logger = logging.getLogger("edgelog")
 
@@ -158,6 +158,13 @@ class EnhancedAsyncLoggingClient:
         log = self._log
         if log is None:
             raise EdgelogError(_core.ESTATE, "log_prediction() before start()")
+        h = log._h
+        if _fast_append is not None and h is not None:
+            r = _fast_append(h, prediction)  # Log.append's first step, inlined
+            if r is not None:
+                if r > 0:
+                    return r
+                log._raise(r, h)
         return log.append(prediction)
 
     async def get_buffer_status(self) -> Dict[str, Any]:

@@ -33,7 +33,8 @@ def sink_command() -> List[str]:
 def clean_env(monkeypatch):
     """No EDGELOG_* or old-client variable from the caller's environment
     leaks into a test (the library reads them)."""
-    keep = ("EDGELOG_LIBRARY", "EDGELOG_BIN", "EDGELOG_SINK", "EDGELOG_BUILD_DIR")
+    keep = ("EDGELOG_LIBRARY", "EDGELOG_BIN", "EDGELOG_SINK", "EDGELOG_BUILD_DIR",
+            "EDGELOG_PY_FAST", "EDGELOG_EXPECT_PY_FAST")
     for k in list(os.environ):
         if (k.startswith("EDGELOG_") and k not in keep) or k in (
             "BUFFER_DB_PATH",

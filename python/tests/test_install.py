@@ -1,5 +1,6 @@
 """`pip install` of python/ offline from a built tree: the installed package
-carries the library it was built with and needs neither the source tree nor
+carries the library it was built with (and the fast append built beside it)
+and needs neither the source tree nor
 EDGELOG_LIBRARY; EDGELOG_LIBRARY still overrides it."""
 
 import os
@@ -13,7 +14,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PKG = os.path.dirname(HERE)
 
 PROBE = (
-    "import edgelog, sys; print(edgelog.LIBRARY_PATH); "
+    "import edgelog, sys; print(edgelog.LIBRARY_PATH); print(edgelog.FAST_PATH.split()[0]); "
     "log = edgelog.Log(sys.argv[1]); print(log.append({'ok': 1})); log.close()"
 )
 
@@ -43,8 +44,10 @@ def test_pip_install_offline_finds_its_library(tmp_path):
     p = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "buf")], env=run_env,
                        cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    libpath, seq = p.stdout.split()
+    libpath, fast, seq = p.stdout.split()
     assert libpath.startswith(str(target / "edgelog") + "/libedgelog.so") and seq == "1"
+    if os.environ.get("EDGELOG_EXPECT_PY_FAST") == "1":  # built: bundled and used
+        assert fast == str(target / "edgelog" / "libedgelog_py.so"), p.stdout
     # EDGELOG_LIBRARY overrides, and a bad one is named in the error.
     run_env["EDGELOG_LIBRARY"] = str(tmp_path / "nope.so")
     p = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "buf2")], env=run_env,
