@@ -8,7 +8,9 @@ ts_ns, scores, bbox and meta.frame, as bench_append does in C):
 
   log_prediction   await EnhancedAsyncLoggingClient.log_prediction(rec) in
                    an asyncio loop (the compatibility layer; msgpack
-                   encoding included), sync=interval, engine started
+                   encoding included: by libedgelog_py.so's fast append
+                   when it was built, else by the msgpack package; the
+                   table says which), sync=interval, engine started
   append           edgelog.Log.append(rec) (the same without asyncio)
   sqlite-normal    the old design: Python's sqlite3, WAL,
                    synchronous=NORMAL, one transaction per insert
@@ -208,7 +210,8 @@ def main():
          by["log_prediction"]["p99_us"] < 50),
     ]
     if a.json:
-        json.dump({"library": edgelog.LIBRARY_PATH, "python": sys.version.split()[0],
+        json.dump({"library": edgelog.LIBRARY_PATH, "fast_append": edgelog.FAST_PATH,
+                   "python": sys.version.split()[0],
                    "loadavg": load_before, "results": results, "ratio": ratio,
                    "cpu_ratio": cpu_ratio,
                    "targets": [{"target": t, "measured": m, "met": ok} for t, m, ok in targets]},
@@ -216,6 +219,7 @@ def main():
         print()
         return 0
     print("library: %s (Python %s)" % (edgelog.LIBRARY_PATH, sys.version.split()[0]))
+    print("fast append: %s" % edgelog.FAST_PATH)
     print("load average before the run: %s" % load_before)
     print("| case | records | appends/s | CPU µs/append | p50 | p99 | p99.9 | max |")
     print("|---|---|---|---|---|---|---|---|")
