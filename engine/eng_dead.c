@@ -35,10 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <msgpack.h>
-
 #include "eng_internal.h"
 #include "seg_dir.h"
+#include "seg_mpack.h"
 #include "seg_reader.h"
 
 void eng_dead_free(eng_dead_recs *d)
@@ -52,12 +51,23 @@ void eng_dead_free(eng_dead_recs *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* Whether the msgpack object [p, p+n) is the string "data", in any of the
+ * string encodings. */
+static int is_data_key(const uint8_t *p, size_t n)
+{
+	size_t h = p[0] >= 0xa0 && p[0] <= 0xbf ? 1 :
+		   p[0] == 0xd9                 ? 2 :
+		   p[0] == 0xda                 ? 3 :
+		   p[0] == 0xdb                 ? 5 :
+						  0;
+
+	return h && n == h + 4 && !memcmp(p + h, "data", 4);
+}
+
 /* The byte span of the value under key "data" in a dead-letter map. */
 static int data_span(const uint8_t *p, size_t len, size_t *off, size_t *n)
 {
-	msgpack_unpacked u;
 	size_t pos = 0, entries, i;
-	int found = 0;
 
 	if (!len)
 		return -1;
@@ -70,25 +80,23 @@ static int data_span(const uint8_t *p, size_t len, size_t *off, size_t *n)
 	} else {
 		return -1;
 	}
-	msgpack_unpacked_init(&u);
-	for (i = 0; i < entries && !found; i++) {
-		size_t vstart;
+	for (i = 0; i < entries; i++) {
+		size_t klen = seg_mp_next(p + pos, len - pos), vlen;
 		int is_data;
-		if (msgpack_unpack_next(&u, (const char *)p, len, &pos) != MSGPACK_UNPACK_SUCCESS)
-			break;
-		is_data = u.data.type == MSGPACK_OBJECT_STR && u.data.via.str.size == 4 &&
-			  !memcmp(u.data.via.str.ptr, "data", 4);
-		vstart = pos;
-		if (msgpack_unpack_next(&u, (const char *)p, len, &pos) != MSGPACK_UNPACK_SUCCESS)
-			break;
+		if (!klen)
+			return -1;
+		is_data = is_data_key(p + pos, klen);
+		pos += klen;
+		if (!(vlen = seg_mp_next(p + pos, len - pos)))
+			return -1;
 		if (is_data) {
-			*off = vstart;
-			*n = pos - vstart;
-			found = 1;
+			*off = pos;
+			*n = vlen;
+			return 0;
 		}
+		pos += vlen;
 	}
-	msgpack_unpacked_destroy(&u);
-	return found ? 0 : -1;
+	return -1;
 }
 
 /* Read every dead letter of failed/NAME. Damaged frames are skipped (the

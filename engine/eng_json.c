@@ -19,17 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <msgpack.h>
-
 #include "eng_internal.h"
+#include "seg_mpack.h"
 
 #define JSON_MAX_DEPTH 256
 
 typedef struct jp {
 	const unsigned char *s;
 	size_t n, i;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
+	seg_buf out; /* the msgpack written so far */
 	seg_buf str; /* a decoded string */
 	int depth;
 	/* The path to the value being parsed, for messages: per level the key
@@ -275,17 +273,17 @@ static int number(jp *p)
 			long long v = strtoll(buf, NULL, 10);
 			if (errno == ERANGE)
 				goto range;
-			msgpack_pack_int64(&p->pk, v);
+			seg_mp_int(&p->out, v);
 		} else if (integral) {
 			unsigned long long v = strtoull(buf, NULL, 10);
 			if (errno == ERANGE)
 				goto range;
-			msgpack_pack_uint64(&p->pk, v);
+			seg_mp_uint(&p->out, v);
 		} else {
 			double d = strtod(buf, NULL);
 			if (errno == ERANGE && (d > 1 || d < -1))
 				return fail(p, start, "real number overflow (%s)", buf);
-			msgpack_pack_double(&p->pk, d);
+			seg_mp_double(&p->out, d);
 		}
 		return 0;
 	}
@@ -307,8 +305,10 @@ static void fix_header(jp *p, size_t at, size_t n, int map)
 {
 	uint8_t h[5];
 	size_t hl;
-	char *b = p->sb.data;
+	char *b = p->out.p;
 
+	if (p->out.oom) /* the header may not be there: reported at the end */
+		return;
 	if (n < 16) {
 		h[0] = (uint8_t)((map ? 0x80 : 0x90) | n);
 		hl = 1;
@@ -326,22 +326,22 @@ static void fix_header(jp *p, size_t at, size_t n, int map)
 		hl = 5;
 	}
 	if (hl < 5)
-		memmove(b + at + hl, b + at + 5, p->sb.size - at - 5);
+		memmove(b + at + hl, b + at + 5, p->out.len - at - 5);
 	memcpy(b + at, h, hl);
-	p->sb.size -= 5 - hl;
+	p->out.len -= 5 - hl;
 }
 
 static int value(jp *p);
 
 static int container(jp *p, int map)
 {
-	size_t at = p->sb.size, count = 0;
+	size_t at = p->out.len, count = 0;
 	const char hdr[5] = {0};
 
 	if (p->depth >= JSON_MAX_DEPTH)
 		return fail(p, p->i, "nested deeper than %d", JSON_MAX_DEPTH);
 	p->i++;
-	msgpack_sbuffer_write(&p->sb, hdr, 5);
+	seg_buf_put(&p->out, hdr, 5);
 	p->depth++;
 	p->path[p->depth].key_len = map ? 0 : SIZE_MAX;
 	p->path[p->depth].key_off = 0;
@@ -360,8 +360,7 @@ static int container(jp *p, int map)
 					return -1;
 				p->path[p->depth].key_off = ko;
 				p->path[p->depth].key_len = kl;
-				msgpack_pack_str(&p->pk, p->str.len);
-				msgpack_pack_str_body(&p->pk, p->str.p, p->str.len);
+				seg_mp_str(&p->out, p->str.p, p->str.len);
 				ws(p);
 				if (p->i >= p->n || p->s[p->i] != ':')
 					return fail(p, p->i, "':' expected");
@@ -412,23 +411,22 @@ static int value(jp *p)
 	case '"':
 		if (string(p, &ko, &kl))
 			return -1;
-		msgpack_pack_str(&p->pk, p->str.len);
-		msgpack_pack_str_body(&p->pk, p->str.p, p->str.len);
+		seg_mp_str(&p->out, p->str.p, p->str.len);
 		return 0;
 	case 't':
 		if (literal(p, "true", 4))
 			return -1;
-		msgpack_pack_true(&p->pk);
+		seg_mp_bool(&p->out, 1);
 		return 0;
 	case 'f':
 		if (literal(p, "false", 5))
 			return -1;
-		msgpack_pack_false(&p->pk);
+		seg_mp_bool(&p->out, 0);
 		return 0;
 	case 'n':
 		if (literal(p, "null", 4))
 			return -1;
-		msgpack_pack_nil(&p->pk);
+		seg_mp_nil(&p->out);
 		return 0;
 	default:
 		if (p->s[p->i] == '-' || (p->s[p->i] >= '0' && p->s[p->i] <= '9'))
@@ -450,15 +448,13 @@ int eng_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_le
 		return seg_fail(e, EDGELOG_ENOMEM, "out of memory");
 	p->s = (const unsigned char *)json;
 	p->n = len;
-	msgpack_sbuffer_init(&p->sb);
-	msgpack_packer_init(&p->pk, &p->sb, msgpack_sbuffer_write);
 	rc = value(p);
 	if (!rc) {
 		ws(p);
 		if (p->i < p->n)
 			rc = fail(p, p->i, "end of input expected");
 	}
-	if (!rc && (p->str.oom || !p->sb.data))
+	if (!rc && (p->str.oom || p->out.oom))
 		rc = fail(p, p->i, "out of memory");
 	if (rc) {
 		/* Line and column of the byte at fault, 1-based. */
@@ -474,10 +470,10 @@ int eng_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_le
 		rc = seg_fail(e, strstr(p->err, "out of memory") ? EDGELOG_ENOMEM : EDGELOG_EINVAL,
 			      "invalid JSON at byte %zu (line %zu, column %zu): %s", p->err_at,
 			      line, col, p->err);
-		msgpack_sbuffer_destroy(&p->sb);
+		seg_buf_free(&p->out);
 	} else {
-		*out = p->sb.data;
-		*out_len = p->sb.size;
+		*out = p->out.p;
+		*out_len = p->out.len;
 	}
 	seg_buf_free(&p->str);
 	free(p);

@@ -235,6 +235,23 @@ void seg_buf_i64(seg_buf *out, int64_t v)
 	seg_buf_u64(out, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
 }
 
+/* x (>= 0) rounded to the nearest integer, ties to even: nearbyint() under
+ * the default rounding mode, without libm. From 2^53 on every double is an
+ * integer; below it the cut to uint64_t and the difference are exact. */
+static double round_even(double x)
+{
+	uint64_t t;
+	double f;
+
+	if (!(x < 9007199254740992.0))
+		return x;
+	t = (uint64_t)x;
+	f = x - (double)t;
+	if (f > 0.5 || (f == 0.5 && (t & 1)))
+		t++;
+	return (double)t;
+}
+
 /*
  * The shortest decimal that reads back as the same double. Fast path: with
  * k decimals, m = round(|d| * 10^k); if m < 2^53 and 10^k <= 10^22 both
@@ -254,10 +271,10 @@ static void put_double(seg_buf *out, double d)
 		seg_buf_put(out, "null", 4);
 		return;
 	}
-	a = fabs(d);
+	a = d < 0 ? -d : d;
 	if (a >= 1e-7 && a < 1e15) {
 		for (k = 0; k < 18; k++) {
-			double m = nearbyint(a * p10[k]);
+			double m = round_even(a * p10[k]);
 			if (m >= 9007199254740992.0) {
 				/* Needs 16 or 17 digits: 17 are always exact, and one
 				 * printf is cheaper than searching for the shortest. */

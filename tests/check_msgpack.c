@@ -6,7 +6,9 @@
  * every kind; nesting at the depth limit; records across the sizes where
  * the validator changes walks (4 KiB, 64 KiB); random trees and mutations.
  * Also the frame checksum through the per-segment secret (and the AVX2
- * build of the hash) against XXH3_64bits_withSeed.
+ * build of the hash) against XXH3_64bits_withSeed; the library's msgpack
+ * writer (seg_mpack.c) against msgpack-c's packer, byte for byte, and its
+ * object length (seg_mp_next) against the reference walk.
  */
 #include <check.h>
 #include <stdint.h>
@@ -14,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <msgpack.h>
+
 #include "seg_format.h"
+#include "seg_mpack.h"
 #include "test_util.h"
 
 #define XXH_INLINE_ALL
@@ -614,6 +619,148 @@ START_TEST(test_frame_secret_checksum_matches_seed)
 }
 END_TEST
 
+/* The library's writer gives msgpack-c's bytes for every value at the
+ * boundaries of its encodings (the records edgelog_append_json wrote with
+ * msgpack-c stay the same). */
+START_TEST(test_mp_writer_matches_msgpack_c)
+{
+	static const uint64_t us[] = {0,
+				      1,
+				      127,
+				      128,
+				      255,
+				      256,
+				      65535,
+				      65536,
+				      4294967295ull,
+				      4294967296ull,
+				      9223372036854775807ull,
+				      9223372036854775808ull,
+				      UINT64_MAX};
+	static const int64_t is[] = {0,
+				     1,
+				     -1,
+				     -31,
+				     -32,
+				     -33,
+				     -127,
+				     -128,
+				     -129,
+				     -32767,
+				     -32768,
+				     -32769,
+				     -2147483647,
+				     -2147483647 - 1,
+				     (int64_t)-2147483647 - 2,
+				     INT64_MIN,
+				     127,
+				     128,
+				     65536,
+				     INT64_MAX};
+	static const size_t lens[] = {0, 1, 15, 16, 31, 32, 255, 256, 65535, 65536, 70000};
+	static const double ds[] = {0.0, -0.0, 1.5, -2.25e-300, 1e308, 3.141592653589793};
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	seg_buf b = {0};
+	char *s = malloc(70000);
+	size_t i;
+
+	ck_assert_ptr_nonnull(s);
+	memset(s, 'x', 70000);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (i = 0; i < sizeof(us) / sizeof(us[0]); i++) {
+		msgpack_pack_uint64(&pk, us[i]);
+		seg_mp_uint(&b, us[i]);
+	}
+	for (i = 0; i < sizeof(is) / sizeof(is[0]); i++) {
+		msgpack_pack_int64(&pk, is[i]);
+		seg_mp_int(&b, is[i]);
+	}
+	for (i = 0; i < sizeof(ds) / sizeof(ds[0]); i++) {
+		msgpack_pack_double(&pk, ds[i]);
+		seg_mp_double(&b, ds[i]);
+	}
+	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		msgpack_pack_str(&pk, lens[i]);
+		msgpack_pack_str_body(&pk, s, lens[i]);
+		seg_mp_str(&b, s, lens[i]);
+		msgpack_pack_array(&pk, lens[i]);
+		seg_mp_array(&b, (uint32_t)lens[i]);
+		msgpack_pack_map(&pk, lens[i]);
+		seg_mp_map(&b, (uint32_t)lens[i]);
+	}
+	msgpack_pack_nil(&pk);
+	seg_mp_nil(&b);
+	msgpack_pack_true(&pk);
+	seg_mp_bool(&b, 1);
+	msgpack_pack_false(&pk);
+	seg_mp_bool(&b, 0);
+	ck_assert(!b.oom);
+	ck_assert_uint_eq(b.len, sb.size);
+	ck_assert_mem_eq(b.p, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	seg_buf_free(&b);
+	free(s);
+}
+END_TEST
+
+/* seg_mp_next: the length of the first object, followed by anything; 0 when
+ * it is cut short. Every lead byte at its boundaries, random trees, and
+ * mutations: a length it gives is always exactly one object by the
+ * reference walk, and 0 only when no prefix is one. */
+START_TEST(test_mp_next_object_length)
+{
+	static const uint64_t lens[] = {0, 1, 15, 16, 31, 32, 255, 256, 65535, 65536};
+	size_t cap = 3 * 70000 + 64;
+	uint8_t *obj = malloc(cap), *m = malloc(cap);
+	uint64_t rs = 0x5eed;
+	unsigned b, li;
+	int t, k;
+
+	ck_assert_ptr_nonnull(obj);
+	ck_assert_ptr_nonnull(m);
+	for (b = 0; b < 256; b++) {
+		for (li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
+			size_t n = make_obj(obj, cap - 16, b, lens[li]);
+			if (!n)
+				continue;
+			if (b == 0xc1) {
+				ck_assert_uint_eq(seg_mp_next(obj, n), 0);
+				continue;
+			}
+			ck_assert_uint_eq(ref_validate(obj, n), 0);
+			obj[n] = 0xc1; /* whatever follows is not looked at */
+			ck_assert_uint_eq(seg_mp_next(obj, n + 1), n);
+			ck_assert_uint_eq(seg_mp_next(obj, n), n);
+			ck_assert_uint_eq(seg_mp_next(obj, n - 1), 0);
+		}
+	}
+	for (t = 0; t < 3000; t++) {
+		size_t n = gen(&rs, obj, 700, 1 + t % 9), r;
+		ck_assert_uint_eq(seg_mp_next(obj, n), n);
+		for (k = 0; k < 8; k++) {
+			size_t at = tu_rand_below(&rs, n), mn = n, j;
+			memcpy(m, obj, n);
+			if (k & 1)
+				m[at] = (uint8_t)tu_rand(&rs);
+			else
+				mn = at;
+			r = seg_mp_next(m, mn);
+			if (r) {
+				ck_assert_uint_le(r, mn);
+				ck_assert_uint_eq(ref_validate(m, r), 0);
+			} else {
+				for (j = 1; j <= mn; j++)
+					ck_assert_uint_ne(ref_validate(m, j), 0);
+			}
+		}
+	}
+	free(obj);
+	free(m);
+}
+END_TEST
+
 static Suite *msgpack_suite(void)
 {
 	Suite *s = suite_create("msgpack");
@@ -625,6 +772,8 @@ static Suite *msgpack_suite(void)
 	tcase_add_test(tc, test_mp_records_across_walk_sizes);
 	tcase_add_test(tc, test_mp_random_trees_and_mutations);
 	tcase_add_test(tc, test_frame_secret_checksum_matches_seed);
+	tcase_add_test(tc, test_mp_writer_matches_msgpack_c);
+	tcase_add_test(tc, test_mp_next_object_length);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,205 @@
+/*
+ * seg_mpack.c - the msgpack writer and object length of seg_mpack.h.
+ */
+#include "seg_mpack.h"
+
+#include <string.h>
+
+/* Type byte then the low n bytes of v, big endian. */
+static void put_be(seg_buf *b, uint8_t type, uint64_t v, unsigned n)
+{
+	uint8_t h[9];
+	unsigned i;
+
+	h[0] = type;
+	for (i = 0; i < n; i++)
+		h[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+	seg_buf_put(b, h, 1 + n);
+}
+
+void seg_mp_nil(seg_buf *b)
+{
+	uint8_t c = 0xc0;
+	seg_buf_put(b, &c, 1);
+}
+
+void seg_mp_bool(seg_buf *b, int v)
+{
+	uint8_t c = v ? 0xc3 : 0xc2;
+	seg_buf_put(b, &c, 1);
+}
+
+void seg_mp_uint(seg_buf *b, uint64_t v)
+{
+	if (v < 128)
+		put_be(b, (uint8_t)v, 0, 0);
+	else if (v < 256)
+		put_be(b, 0xcc, v, 1);
+	else if (v < 65536)
+		put_be(b, 0xcd, v, 2);
+	else if (v < 4294967296ull)
+		put_be(b, 0xce, v, 4);
+	else
+		put_be(b, 0xcf, v, 8);
+}
+
+void seg_mp_int(seg_buf *b, int64_t v)
+{
+	if (v >= 0)
+		seg_mp_uint(b, (uint64_t)v);
+	else if (v >= -32)
+		put_be(b, (uint8_t)v, 0, 0);
+	else if (v >= -128)
+		put_be(b, 0xd0, (uint64_t)v, 1);
+	else if (v >= -32768)
+		put_be(b, 0xd1, (uint64_t)v, 2);
+	else if (v >= -2147483647 - 1)
+		put_be(b, 0xd2, (uint64_t)v, 4);
+	else
+		put_be(b, 0xd3, (uint64_t)v, 8);
+}
+
+void seg_mp_double(seg_buf *b, double v)
+{
+	uint64_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	put_be(b, 0xcb, u, 8);
+}
+
+void seg_mp_str(seg_buf *b, const void *s, size_t n)
+{
+	if (n < 32)
+		put_be(b, (uint8_t)(0xa0 | n), 0, 0);
+	else if (n < 256)
+		put_be(b, 0xd9, n, 1);
+	else if (n < 65536)
+		put_be(b, 0xda, n, 2);
+	else
+		put_be(b, 0xdb, n, 4);
+	seg_buf_put(b, s, n);
+}
+
+void seg_mp_array(seg_buf *b, uint32_t n)
+{
+	if (n < 16)
+		put_be(b, (uint8_t)(0x90 | n), 0, 0);
+	else if (n < 65536)
+		put_be(b, 0xdc, n, 2);
+	else
+		put_be(b, 0xdd, n, 4);
+}
+
+void seg_mp_map(seg_buf *b, uint32_t n)
+{
+	if (n < 16)
+		put_be(b, (uint8_t)(0x80 | n), 0, 0);
+	else if (n < 65536)
+		put_be(b, 0xde, n, 2);
+	else
+		put_be(b, 0xdf, n, 4);
+}
+
+size_t seg_mp_next(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t pos = 0;
+	uint64_t owed = 1; /* objects still to read */
+
+	while (owed) {
+		uint8_t c;
+		uint64_t skip = 0, children = 0;
+		unsigned lenbytes = 0, i;
+
+		if (pos >= len)
+			return 0;
+		owed--;
+		c = p[pos++];
+		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+			/* fixint, nil, bool */
+		} else if (c <= 0x8f) {
+			children = (uint64_t)(c & 0x0f) * 2;
+		} else if (c <= 0x9f) {
+			children = c & 0x0f;
+		} else if (c <= 0xbf) {
+			skip = c & 0x1f;
+		} else {
+			switch (c) {
+			case 0xc4: /* bin8, str8, ext8 */
+			case 0xd9:
+			case 0xc7:
+				lenbytes = 1;
+				break;
+			case 0xc5:
+			case 0xda:
+			case 0xc8:
+			case 0xdc: /* array16, map16 */
+			case 0xde:
+				lenbytes = 2;
+				break;
+			case 0xc6:
+			case 0xdb:
+			case 0xc9:
+			case 0xdd:
+			case 0xdf:
+				lenbytes = 4;
+				break;
+			case 0xcc:
+			case 0xd0:
+				skip = 1;
+				break;
+			case 0xcd:
+			case 0xd1:
+			case 0xd4: /* fixext1: type + 1 */
+				skip = 2;
+				break;
+			case 0xd5:
+				skip = 3;
+				break;
+			case 0xca:
+			case 0xce:
+			case 0xd2:
+				skip = 4;
+				break;
+			case 0xd6:
+				skip = 5;
+				break;
+			case 0xcb:
+			case 0xcf:
+			case 0xd3:
+				skip = 8;
+				break;
+			case 0xd7:
+				skip = 9;
+				break;
+			case 0xd8:
+				skip = 17;
+				break;
+			default: /* 0xc1 */
+				return 0;
+			}
+			if (lenbytes) {
+				uint64_t n = 0;
+				if (len - pos < lenbytes)
+					return 0;
+				for (i = 0; i < lenbytes; i++)
+					n = n << 8 | p[pos + i];
+				pos += lenbytes;
+				if (c == 0xdc || c == 0xdd)
+					children = n;
+				else if (c == 0xde || c == 0xdf)
+					children = n * 2;
+				else
+					skip = n + (c >= 0xc7 && c <= 0xc9); /* ext: type byte */
+			}
+		}
+		if (skip > len - pos)
+			return 0;
+		pos += (size_t)skip;
+		/* Each child takes at least one byte: more than remain is short. */
+		if (children > len - pos)
+			return 0;
+		owed += children;
+	}
+	return pos;
+}
