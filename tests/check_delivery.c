@@ -95,7 +95,7 @@ static int sink_try_start(sink *s, int port)
 	pid_t pid;
 	char listen[64], line[256];
 	size_t got = 0;
-	int64_t until = mono_ms() + 10000;
+	int64_t until = mono_ms() + 10000 * tu_time_factor();
 
 	ck_assert_int_eq(pipe(pfd), 0);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
@@ -154,7 +154,7 @@ static int sink_try_start(sink *s, int port)
 /* Start, retrying for a while (a port just released can be busy). */
 static void sink_start(sink *s, int port)
 {
-	int64_t until = mono_ms() + 15000;
+	int64_t until = mono_ms() + 15000 * tu_time_factor();
 	while (sink_try_start(s, port)) {
 		ck_assert_msg(mono_ms() < until, "edgelog sink did not start on port %d (see %s)",
 			      port, s->log);
@@ -349,8 +349,8 @@ static void cfg_for(edgelog_config *c, const char *dir, const char *url)
 	c->retry_base_ms = 20;
 	c->retry_max_ms = 500;
 	c->batch_timeout_ms = 50;
-	c->http_timeout_ms = 3000;
-	c->close_grace_ms = 5000;
+	c->http_timeout_ms = 3000 * (uint32_t)tu_time_factor();
+	c->close_grace_ms = 5000 * (uint32_t)tu_time_factor();
 	c->log_fn = log_quiet;
 }
 
@@ -381,17 +381,18 @@ static edgelog_status status_of(edgelog *log)
 
 #define WAIT_PENDING_ZERO(log, st, ms)                                                            \
 	do {                                                                                      \
-		int64_t until_ = mono_ms() + (ms);                                                \
+		int64_t until_ = mono_ms() + (int64_t)(ms)*tu_time_factor();                      \
 		for (;;) {                                                                        \
 			(st) = status_of(log);                                                    \
 			if ((st).pending == 0)                                                    \
 				break;                                                            \
-			ck_assert_msg(mono_ms() < until_,                                         \
-				      "not drained in %d ms: pending %llu sent %llu failed %llu " \
-				      "last_error '%s'",                                          \
-				      (int)(ms), (unsigned long long)(st).pending,                \
-				      (unsigned long long)(st).sent,                              \
-				      (unsigned long long)(st).failed, (st).last_error);          \
+			ck_assert_msg(                                                            \
+				mono_ms() < until_,                                               \
+				"not drained in %d ms (x%d): pending %llu sent %llu failed %llu " \
+				"last_error '%s'",                                                \
+				(int)(ms), tu_time_factor(), (unsigned long long)(st).pending,    \
+				(unsigned long long)(st).sent, (unsigned long long)(st).failed,   \
+				(st).last_error);                                                 \
 			sleep_ms(10);                                                             \
 		}                                                                                 \
 	} while (0)
@@ -508,7 +509,7 @@ static void engine_child(const char *dir, const char *url, uint64_t n, int drain
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	cfg_for(&c, dir, url);
-	c.close_grace_ms = 30000;
+	c.close_grace_ms = 30000 * (uint32_t)tu_time_factor();
 	if (edgelog_open(&log, &c)) {
 		fprintf(stderr, "child: open: %s\n", edgelog_errmsg(NULL));
 		_exit(3);
@@ -532,7 +533,7 @@ static void engine_child(const char *dir, const char *url, uint64_t n, int drain
 	if (!drain)
 		for (;;)
 			pause();
-	until = mono_ms() + 90000;
+	until = mono_ms() + 90000 * tu_time_factor();
 	do {
 		sleep_ms(10);
 		edgelog_get_status(log, &st);
@@ -590,7 +591,7 @@ START_TEST(test_engine_killed_mid_upload)
 		pid_t pid;
 		uint64_t before = file_size(store), done = 0, m;
 		uint64_t grow = 200000 + tu_rand_below(&seed, 4000000);
-		int64_t until = mono_ms() + 20000;
+		int64_t until = mono_ms() + 20000 * tu_time_factor();
 
 		ck_assert_int_eq(pipe(pfd), 0);
 		pid = fork();
@@ -625,7 +626,7 @@ START_TEST(test_engine_killed_mid_upload)
 			ck_assert(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
 			stored_at_kill[round] = file_size(store);
 		} else {
-			int64_t dl = mono_ms() + 120000;
+			int64_t dl = mono_ms() + 120000 * tu_time_factor();
 			while (waitpid(pid, &ws, WNOHANG) == 0) {
 				ck_assert_msg(mono_ms() < dl, "draining child did not finish");
 				if ((m = drain_reports(pfd[0], &done)) > reported)
