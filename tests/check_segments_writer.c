@@ -1177,6 +1177,61 @@ START_TEST(test_reader_concurrent_with_writer_sees_every_record)
 }
 END_TEST
 
+/* What the engine sets on the writer, through the writer's functions
+ * only: the cap (a segment that would take the files past it is not
+ * created: EDGELOG_EFULL, nothing stored), removed files given back
+ * (seg_writer_forget, saturating), a suspect segment (the next append
+ * starts a new one) and the age clock new headers carry. */
+START_TEST(test_writer_cap_forget_suspect_and_age_clock)
+{
+	char *dir = tu_mkdtemp("segtest");
+	const uint8_t rec[1] = {0x01};
+	seg_writer w;
+	seg_open_report rep;
+	seg_err e;
+	uint64_t seq = 0, first;
+
+	memset(&e, 0, sizeof e);
+	ck_assert_int_eq(seg_writer_open(&w, V, dir, 64 * KIB, MAX_AGE_MS, 0, &rep, &e), 0);
+	seg_writer_set_cap(&w, 64 * KIB - 1);
+	ck_assert_int_eq(seg_writer_append(&w, rec, 1, 1000, &seq, &e), EDGELOG_EFULL);
+	ck_assert_uint_eq(w.segments, 0);
+	ck_assert_uint_eq(w.bytes, 0);
+
+	seg_writer_set_cap(&w, 64 * KIB);
+	seg_writer_set_age_clock(&w, 5000, V->mono_ms(V));
+	ck_assert_int_eq(seg_writer_append(&w, rec, 1, 1000, &seq, &e), 0);
+	first = seq;
+	ck_assert_uint_eq(w.segments, 1);
+	ck_assert_uint_eq(w.bytes, 64 * KIB);
+	ck_assert_int_ge(w.hdr.age_ms, 5000);
+	ck_assert_int_lt(w.hdr.age_ms, 5000 + 60000);
+	ck_assert_int_eq(seg_writer_append(&w, rec, 1, 1000, &seq, &e), 0);
+	ck_assert_uint_eq(w.hdr.base_seq, first); /* same segment */
+
+	/* Suspect: the next append wants a new segment, which the cap
+	 * refuses until the old one is counted as removed. */
+	seg_writer_set_suspect(&w);
+	ck_assert_int_eq(seg_writer_append(&w, rec, 1, 1000, &seq, &e), EDGELOG_EFULL);
+	ck_assert_uint_eq(w.next_seq, first + 2);
+	seg_writer_forget(&w, 1, 64 * KIB);
+	ck_assert_uint_eq(w.segments, 0);
+	ck_assert_uint_eq(w.bytes, 0);
+	ck_assert_int_eq(seg_writer_append(&w, rec, 1, 1000, &seq, &e), 0);
+	ck_assert_uint_eq(seq, first + 2);
+	ck_assert_uint_eq(w.hdr.base_seq, seq); /* a new segment */
+	ck_assert_uint_eq(w.segments, 1);
+
+	/* Forgetting more than is counted leaves zero, never a wrap. */
+	seg_writer_forget(&w, 5, 1ull << 40);
+	ck_assert_uint_eq(w.segments, 0);
+	ck_assert_uint_eq(w.bytes, 0);
+
+	ck_assert_int_eq(seg_writer_close(&w, &e), 0);
+	free(dir);
+}
+END_TEST
+
 static Suite *writer_suite(void)
 {
 	Suite *s = segments_suite_create("segments_writer");
@@ -1207,6 +1262,7 @@ static Suite *writer_suite(void)
 	tcase_add_test(tc, test_writer_removes_leftover_spare);
 	tcase_add_test(tc, test_writer_oversized_record_gets_own_segment);
 	tcase_add_test(tc, test_writer_oversized_record_after_torn_first_frame);
+	tcase_add_test(tc, test_writer_cap_forget_suspect_and_age_clock);
 	tcase_add_unchecked_fixture(tc, tu_tmp_root_setup, tu_tmp_root_teardown);
 	suite_add_tcase(s, tc);
 
