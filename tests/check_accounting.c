@@ -31,6 +31,7 @@
 
 #include "eng_internal.h"
 #include "seg_reader.h"
+#include "test_main.h"
 #include "test_util.h"
 #include "test_vfs.h"
 #include "tool_sample.h"
@@ -372,13 +373,4 @@ static Suite *accounting_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(accounting_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(accounting_suite)

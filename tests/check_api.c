@@ -17,6 +17,8 @@
 
 #include <edgelog.h>
 
+#include "test_main.h"
+
 /* ---- helpers: only libc ---------------------------------------------------- */
 
 static char *tmp_dir(void)
@@ -336,13 +338,4 @@ Suite *api_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(api_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(api_suite)

@@ -14,6 +14,7 @@
 
 #include "cmp.h"
 #include "eng_internal.h"
+#include "test_main.h"
 #include "test_util.h"
 #include "test_vfs.h"
 #include "tool_sample.h"
@@ -336,13 +337,4 @@ static Suite *compactor_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(compactor_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(compactor_suite)

@@ -31,6 +31,7 @@
 
 #include <edgelog.h>
 
+#include "test_main.h"
 #include "test_util.h"
 #include "tool_sample.h"
 
@@ -457,11 +458,4 @@ static Suite *crash_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(crash_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(crash_suite)

@@ -20,6 +20,7 @@
 
 #include "eng_internal.h"
 #include "seg_writer.h"
+#include "test_main.h"
 #include "test_util.h"
 #include "test_vfs.h"
 
@@ -626,13 +627,4 @@ static Suite *deadletter_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(deadletter_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(deadletter_suite)

@@ -37,6 +37,7 @@
 #include <edgelog.h>
 
 #include "test_json.h"
+#include "test_main.h"
 #include "test_util.h"
 #include "tool_sample.h"
 
@@ -866,8 +867,12 @@ END_TEST
 
 static Suite *delivery_suite(void)
 {
-	Suite *s = suite_create("delivery");
-	TCase *tc = tcase_create("sink");
+	Suite *s;
+	TCase *tc;
+
+	signal(SIGPIPE, SIG_IGN); /* a sink killed mid-answer must not end the runner */
+	s = suite_create("delivery");
+	tc = tcase_create("sink");
 
 	tcase_add_unchecked_fixture(tc, tu_tmp_root_setup, tu_tmp_root_teardown);
 	tcase_set_timeout(tc, 300);
@@ -880,15 +885,4 @@ static Suite *delivery_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr;
-	int failed;
-
-	signal(SIGPIPE, SIG_IGN);
-	sr = srunner_create(delivery_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(delivery_suite)

@@ -32,6 +32,7 @@
 #include "seg_cursor.h"
 #include "seg_format.h"
 #include "seg_vfs.h"
+#include "test_main.h"
 #include "test_util.h"
 #include "test_vfs.h"
 #include "tool_sample.h"
@@ -2408,11 +2409,4 @@ static Suite *engine_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(engine_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(engine_suite)

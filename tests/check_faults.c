@@ -43,6 +43,7 @@
 
 #include "eng_internal.h"
 #include "seg_reader.h"
+#include "test_main.h"
 #include "test_util.h"
 #include "test_vfs.h"
 
@@ -691,13 +692,4 @@ static Suite *faults_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(faults_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(faults_suite)

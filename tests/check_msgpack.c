@@ -20,6 +20,7 @@
 
 #include "seg_format.h"
 #include "seg_mpack.h"
+#include "test_main.h"
 #include "test_util.h"
 
 #define XXH_INLINE_ALL
@@ -778,13 +779,4 @@ static Suite *msgpack_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(msgpack_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(msgpack_suite)

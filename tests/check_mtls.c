@@ -16,6 +16,7 @@
 
 #include <edgelog.h>
 
+#include "test_main.h"
 #include "test_util.h"
 #include "tool_sample.h"
 
@@ -188,21 +189,17 @@ START_TEST(test_no_client_certificate_refused)
 }
 END_TEST
 
-int main(void)
+static Suite *mtls_suite(void)
 {
 	Suite *s = suite_create("mtls");
 	TCase *tc = tcase_create("mtls");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_client_certificate_delivers);
 	tcase_add_test(tc, test_no_client_certificate_refused);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }
+
+TU_CHECK_MAIN(mtls_suite)

@@ -23,6 +23,7 @@
 
 #include <edgelog.h>
 
+#include "test_main.h"
 #include "test_util.h"
 
 #define MAX_KEYS 20000
@@ -308,19 +309,15 @@ START_TEST(test_identity_through_outages_refusals_restarts_requeues)
 }
 END_TEST
 
-int main(void)
+static Suite *outages_suite(void)
 {
 	Suite *su = suite_create("outages");
 	TCase *tc = tcase_create("outages");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_identity_through_outages_refusals_restarts_requeues);
 	suite_add_tcase(su, tc);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return su;
 }
+
+TU_CHECK_MAIN(outages_suite)

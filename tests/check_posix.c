@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "edgelog.h"
+#include "test_main.h"
 #include "test_util.h"
 
 /* ------------------------------------------------------------------------
@@ -224,21 +225,17 @@ START_TEST(test_status_and_reader_listing_fails)
 }
 END_TEST
 
-int main(void)
+static Suite *posix_suite(void)
 {
 	Suite *s = suite_create("posix");
 	TCase *tc = tcase_create("listing");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_unchecked_fixture(tc, tu_tmp_root_setup, tu_tmp_root_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_open_listing_fails);
 	tcase_add_test(tc, test_status_and_reader_listing_fails);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }
+
+TU_CHECK_MAIN(posix_suite)

@@ -36,6 +36,7 @@
 
 #include "eng_internal.h"
 #include "seg_reader.h"
+#include "test_main.h"
 #include "test_util.h"
 #include "test_vfs.h"
 
@@ -749,11 +750,4 @@ static Suite *powerloss_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(powerloss_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(powerloss_suite)

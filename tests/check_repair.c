@@ -24,6 +24,7 @@
 #include "seg_cursor.h"
 #include "seg_format.h"
 #include "seg_lost.h"
+#include "test_main.h"
 #include "test_util.h"
 #include "test_vfs.h"
 
@@ -1025,13 +1026,4 @@ static Suite *repair_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(repair_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(repair_suite)

@@ -17,6 +17,7 @@
 #include "seg_cursor.h"
 #include "seg_err.h"
 #include "seg_format.h"
+#include "test_main.h"
 #include "test_segments.h"
 #include "test_util.h"
 

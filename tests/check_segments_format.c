@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "seg_format.h"
+#include "test_main.h"
 #include "test_segments.h"
 #include "test_util.h"
 

@@ -14,6 +14,7 @@
 
 #include "seg_format.h"
 #include "seg_json.h"
+#include "test_main.h"
 #include "test_segments.h"
 #include "test_util.h"
 

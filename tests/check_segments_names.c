@@ -13,6 +13,7 @@
 #include "seg_dir.h"
 #include "seg_err.h"
 #include "seg_format.h"
+#include "test_main.h"
 #include "test_segments.h"
 #include "test_util.h"
 

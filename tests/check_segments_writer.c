@@ -21,6 +21,7 @@
 #include "seg_reader.h"
 #include "seg_vfs.h"
 #include "seg_writer.h"
+#include "test_main.h"
 #include "test_segments.h"
 #include "test_util.h"
 

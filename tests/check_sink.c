@@ -38,6 +38,7 @@
 #include <zlib.h>
 
 #include "seg_json.h"
+#include "test_main.h"
 #include "test_util.h"
 #include "tool_sample.h"
 #include "tool_sink.h"
@@ -1741,8 +1742,12 @@ END_TEST
 
 static Suite *sink_suite(void)
 {
-	Suite *s = suite_create("sink");
+	Suite *s;
 	TCase *tc;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	atexit(curl_global_cleanup);
+	s = suite_create("sink");
 
 	tc = tcase_create("validator");
 	tcase_set_timeout(tc, 120);
@@ -1807,16 +1812,4 @@ static Suite *sink_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr;
-	int failed;
-
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	sr = srunner_create(sink_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(sink_suite)

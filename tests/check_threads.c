@@ -23,6 +23,7 @@
 #include <edgelog.h>
 
 #include "eng_internal.h"
+#include "test_main.h"
 #include "test_util.h"
 #include "test_vfs.h"
 
@@ -492,11 +493,4 @@ static Suite *threads_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(threads_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(threads_suite)

@@ -35,6 +35,7 @@
 
 #include <edgelog.h>
 
+#include "test_main.h"
 #include "test_util.h"
 #include "tool_sample.h"
 
@@ -338,13 +339,4 @@ static Suite *tmpfs_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(tmpfs_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(tmpfs_suite)

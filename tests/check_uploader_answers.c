@@ -19,6 +19,7 @@
 
 #include <edgelog.h>
 
+#include "test_main.h"
 #include "test_uploader.h"
 #include "test_util.h"
 

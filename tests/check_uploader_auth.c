@@ -12,6 +12,7 @@
 
 #include <edgelog.h>
 
+#include "test_main.h"
 #include "test_uploader.h"
 #include "test_util.h"
 

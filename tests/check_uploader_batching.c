@@ -15,6 +15,7 @@
 #include <edgelog.h>
 
 #include "test_json.h"
+#include "test_main.h"
 #include "test_uploader.h"
 #include "test_util.h"
 #include "tool_sample.h"

@@ -18,6 +18,7 @@
 
 #include "seg_writer.h"
 #include "test_json.h"
+#include "test_main.h"
 #include "test_uploader.h"
 #include "test_util.h"
 #include "tool_sample.h"

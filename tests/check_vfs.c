@@ -4,6 +4,7 @@
  * loss. Every crash and fault test of the engine leans on these, so they
  * get their own runner.
  */
+#include "test_main.h"
 #include "test_vfs.h"
 #include "seg_durable.h"
 
@@ -1072,6 +1073,7 @@ static Suite *vfs_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("mem");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_mem_basic_io);
 	tcase_add_test(tc, test_mem_power_loss_drops_unsynced_data);
 	tcase_add_test(tc, test_mem_power_loss_keeps_synced_data_intact);
@@ -1099,13 +1101,4 @@ static Suite *vfs_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr = srunner_create(vfs_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TU_CHECK_MAIN(vfs_suite)

@@ -100,24 +100,6 @@ void tu_quiet_log(void *payload, int level, const char *msg);
 size_t tu_keyed_record(uint64_t key, size_t min, size_t spread, uint8_t *out);
 uint64_t tu_keyed_record_key(const uint8_t *p, size_t len, size_t min, size_t spread);
 
-/*
- * Every Check runner's main(): TU_CHECK_MAIN(make_suite) runs make_suite()'s
- * suite (Check's default fork mode, CK_NORMAL output) and exits
- * EXIT_SUCCESS only if every test passed. Process-wide set-up a runner
- * needs (signals, library init) goes in make_suite, which runs first.
- * Needs <check.h> and <stdlib.h>.
- */
-#define TU_CHECK_MAIN(make_suite)                             \
-	int main(void)                                        \
-	{                                                     \
-		SRunner *sr_ = srunner_create(make_suite());  \
-		int failed_;                                  \
-		srunner_run_all(sr_, CK_NORMAL);              \
-		failed_ = srunner_ntests_failed(sr_);         \
-		srunner_free(sr_);                            \
-		return failed_ ? EXIT_FAILURE : EXIT_SUCCESS; \
-	}
-
 /* edgelog_open, failing the test with the library's message if it fails. */
 struct edgelog_config;
 struct edgelog *tu_open_ok(const struct edgelog_config *c);
