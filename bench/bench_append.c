@@ -722,8 +722,8 @@ static void *edgelog_thread(void *arg)
 
 /* Read the directory back: every appended record present once, in order,
  * byte for byte; nothing else. */
-static void edgelog_verify(struct result *r, const char *dir, struct worker *w, int threads,
-			   uint64_t n)
+static void verify_edgelog_dir(struct result *r, const char *dir, struct worker *w, int threads,
+			       uint64_t n)
 {
 	uint32_t *idx = xmalloc((n + 1) * sizeof(uint32_t)); /* seq -> pool entry */
 	unsigned char *seen = calloc(n + 1, 1);
@@ -881,7 +881,7 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 		latency_stats(r, lat, done);
 	}
 	if (opt.verify && r->ok)
-		edgelog_verify(r, dir, w, threads, n);
+		verify_edgelog_dir(r, dir, w, threads, n);
 out:
 	free(lat);
 	free(seqs);

@@ -245,6 +245,9 @@ void eng_log(const eng_conf *c, int level, const char *fmt, ...)
 unsigned eng_alert_bits(const edgelog_status *st);
 /* 0 if st's version is one this library fills, else -1. */
 int eng_status_check(const edgelog_status *st);
+/* b's text into out, as edgelog_status_json documents (ERANGE when cut);
+ * frees b. */
+int eng_give_text(seg_buf *b, char *out, size_t cap, size_t *len);
 /* Report alerts that started or cleared since the last call (no lock held). */
 void eng_alerts_update(eng_snap *s, const eng_conf *c, const edgelog_status *st);
 /* Status as one JSON object ({"source": source, ...} when source is set). */

@@ -361,13 +361,13 @@ int eng_status_check(const edgelog_status *st)
 }
 
 /* b's text into out as edgelog_status_json documents; frees b. */
-static int give_text(seg_buf *b, char *out, size_t cap, size_t *len)
+int eng_give_text(seg_buf *b, char *out, size_t cap, size_t *len)
 {
 	int rc = 0;
 
 	if (b->oom) {
 		seg_buf_free(b);
-		return eng_tls_error(EDGELOG_ENOMEM, "status text: out of memory");
+		return eng_tls_error(EDGELOG_ENOMEM, "out of memory");
 	}
 	if (len)
 		*len = b->len;
@@ -375,14 +375,13 @@ static int give_text(seg_buf *b, char *out, size_t cap, size_t *len)
 		size_t k = b->len < cap ? b->len : cap - 1;
 		if (!out) {
 			seg_buf_free(b);
-			return eng_tls_error(EDGELOG_EINVAL, "status text: out is NULL, cap %zu",
-					     cap);
+			return eng_tls_error(EDGELOG_EINVAL, "out is NULL, cap %zu", cap);
 		}
 		memcpy(out, b->p, k);
 		out[k] = '\0';
 	}
 	if (b->len >= cap)
-		rc = eng_tls_error(EDGELOG_ERANGE, "status text: %zu bytes do not fit in %zu",
+		rc = eng_tls_error(EDGELOG_ERANGE, "text of %zu bytes does not fit in %zu",
 				   b->len + 1, cap);
 	seg_buf_free(b);
 	return rc;
@@ -406,7 +405,7 @@ int edgelog_status_json(const edgelog_status *st, const char *source, char *out,
 	if (eng_status_check(st))
 		return bad_status(st, "edgelog_status_json");
 	eng_status_json(st, source, &b);
-	return give_text(&b, out, cap, len);
+	return eng_give_text(&b, out, cap, len);
 }
 
 int edgelog_status_prometheus(const edgelog_status *st, char *out, size_t cap, size_t *len)
@@ -416,7 +415,7 @@ int edgelog_status_prometheus(const edgelog_status *st, char *out, size_t cap, s
 	if (eng_status_check(st))
 		return bad_status(st, "edgelog_status_prometheus");
 	eng_status_prom(st, &b);
-	return give_text(&b, out, cap, len);
+	return eng_give_text(&b, out, cap, len);
 }
 
 /* ---- files ---------------------------------------------------------------- */

@@ -199,7 +199,7 @@ START_TEST(test_status_json_cut_to_the_buffer_says_erange)
 	ck_assert_uint_eq(need, len);
 	ck_assert_uint_eq(strlen(small), sizeof(small) - 1);
 	ck_assert_int_eq(memcmp(small, whole, sizeof(small) - 1), 0);
-	ck_assert_msg(strstr(edgelog_errmsg(NULL), "do not fit"), "%s", edgelog_errmsg(NULL));
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), "does not fit"), "%s", edgelog_errmsg(NULL));
 	/* Exactly the length: no room for the NUL, still ERANGE. */
 	{
 		char *exact = malloc(len);
@@ -321,6 +321,339 @@ START_TEST(test_status_dir_reads_the_snapshot_back)
 }
 END_TEST
 
+/* ---- records as JSON ---------------------------------------------------------- */
+
+START_TEST(test_record_json_envelope_and_data)
+{
+	static const unsigned char mp[] = {0x82, 0xa5, 'l', 'a',  'b', 'e',  'l',  0xa3,
+					   'c',  'a',  't', 0xa1, 'p', 0xcb, 0x3f, 0xe0,
+					   0,    0,    0,   0,    0,   0};
+	edgelog_record rec;
+	char out[256], small[10];
+	size_t len = 0;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.seq = 42;
+	rec.ts_ms = 1700000000123;
+	rec.data = mp;
+	rec.len = sizeof(mp);
+	ck_assert_int_eq(edgelog_record_json(&rec, "cam \"1\"", out, sizeof(out), &len), 0);
+	ck_assert_str_eq(out, "{\"device_id\":\"cam \\\"1\\\"\",\"seq\":42,\"ts\":1700000000123,"
+			      "\"data\":{\"label\":\"cat\",\"p\":0.5}}");
+	ck_assert_uint_eq(len, strlen(out));
+	ck_assert_int_eq(edgelog_record_json(&rec, NULL, out, sizeof(out), &len), 0);
+	ck_assert_str_eq(out, "{\"label\":\"cat\",\"p\":0.5}");
+	ck_assert_int_eq(edgelog_record_json(&rec, NULL, small, sizeof(small), &len),
+			 EDGELOG_ERANGE);
+	ck_assert_uint_eq(len, strlen("{\"label\":\"cat\",\"p\":0.5}"));
+	ck_assert_str_eq(small, "{\"label\":");
+	/* Not one msgpack object: a map that promises two pairs, gives one. */
+	rec.len = 11;
+	ck_assert_int_eq(edgelog_record_json(&rec, "cam", out, sizeof(out), &len), EDGELOG_EINVAL);
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), "seq 42"), "%s", edgelog_errmsg(NULL));
+	ck_assert_int_eq(edgelog_record_json(NULL, "cam", out, sizeof(out), &len), EDGELOG_EINVAL);
+}
+END_TEST
+
+/* ---- verify and salvage --------------------------------------------------------- */
+
+typedef struct seen {
+	int segments, records, damages, file_damages, gaps, gaps_accounted;
+	uint64_t seq[64], offset[64];
+	int acked[64];
+	char segment[64][64];
+	uint64_t damage_off, damage_len;
+	char damage_seg[64], file_reason[128];
+	uint64_t gap_lo, gap_hi;
+	int stop_at;
+	int ranges[2];
+	uint64_t range_lo[2][8], range_hi[2][8];
+} seen;
+
+static void s_segment(void *p, const char *segment, uint64_t bytes)
+{
+	seen *w = p;
+
+	ck_assert_uint_gt(bytes, 0);
+	ck_assert_uint_gt(strlen(segment), 0);
+	w->segments++;
+}
+
+static int s_record(void *p, const edgelog_record *rec, int acked)
+{
+	seen *w = p;
+	int i = w->records++;
+
+	ck_assert_int_lt(i, 64);
+	w->seq[i] = rec->seq;
+	w->offset[i] = rec->offset;
+	w->acked[i] = acked;
+	snprintf(w->segment[i], sizeof(w->segment[i]), "%s", rec->segment);
+	ck_assert_uint_gt(rec->len, 0);
+	return w->stop_at && w->records == w->stop_at ? 7 : 0;
+}
+
+static void s_damage(void *p, const char *segment, uint64_t offset, uint64_t length,
+		     const char *reason)
+{
+	seen *w = p;
+
+	ck_assert_ptr_nonnull(reason);
+	if (!w->damages++) {
+		w->damage_off = offset;
+		w->damage_len = length;
+		snprintf(w->damage_seg, sizeof(w->damage_seg), "%s", segment);
+	}
+}
+
+static void s_file_damage(void *p, const char *path, const char *reason)
+{
+	seen *w = p;
+
+	ck_assert_ptr_nonnull(strstr(path, "cursor"));
+	w->file_damages++;
+	snprintf(w->file_reason, sizeof(w->file_reason), "%s", reason);
+}
+
+static void s_gap(void *p, uint64_t lo, uint64_t hi, int accounted, const edgelog_record *next)
+{
+	seen *w = p;
+
+	ck_assert_uint_eq(next->seq, hi + 1);
+	if (accounted) {
+		w->gaps_accounted++;
+		return;
+	}
+	w->gaps++;
+	w->gap_lo = lo;
+	w->gap_hi = hi;
+}
+
+static void s_range(void *p, int lost, uint64_t lo, uint64_t hi)
+{
+	seen *w = p;
+	int i = w->ranges[lost]++;
+
+	ck_assert_int_lt(i, 8);
+	w->range_lo[lost][i] = lo;
+	w->range_hi[lost][i] = hi;
+}
+
+static void scan_setup(edgelog_scan *s, seen *w)
+{
+	memset(w, 0, sizeof(*w));
+	edgelog_scan_init(s);
+	s->payload = w;
+	s->on_segment = s_segment;
+	s->on_record = s_record;
+	s->on_damage = s_damage;
+	s->on_file_damage = s_file_damage;
+	s->on_gap = s_gap;
+	s->on_range = s_range;
+}
+
+/* A directory of 10 records, closed. */
+static char *ten_records(void)
+{
+	char *dir = tmp_dir();
+	edgelog_config cfg;
+	edgelog *log = open_dir(dir, &cfg);
+
+	append_n(log, 10);
+	ck_assert_int_eq(edgelog_ack(log, 2), 0);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	return dir;
+}
+
+START_TEST(test_verify_reports_every_frame)
+{
+	char *dir = ten_records();
+	edgelog_scan s;
+	seen w;
+	int i;
+
+	edgelog_scan_init(&s);
+	ck_assert_uint_eq(s.version, EDGELOG_SCAN_VERSION);
+	ck_assert_uint_eq(s.to_seq, UINT64_MAX);
+	scan_setup(&s, &w);
+	s.flags = EDGELOG_SCAN_CURSOR | EDGELOG_SCAN_TAIL;
+	ck_assert_int_eq(edgelog_verify(dir, &s), 0);
+	ck_assert_int_eq(w.segments, 1);
+	ck_assert_int_eq(w.records, 10);
+	for (i = 0; i < 10; i++) {
+		ck_assert_uint_eq(w.seq[i], (uint64_t)i + 1);
+		ck_assert_int_eq(w.acked[i], i < 2);
+		if (i)
+			ck_assert_uint_gt(w.offset[i], w.offset[i - 1]);
+		ck_assert_str_eq(w.segment[i], w.segment[0]);
+	}
+	ck_assert_uint_eq(s.records, 10);
+	ck_assert_uint_eq(s.first_seq, 1);
+	ck_assert_uint_eq(s.last_seq, 10);
+	ck_assert_uint_eq(s.damaged + s.gaps + s.gaps_accounted, 0);
+	ck_assert_int_eq(s.have_cursor, 1);
+	ck_assert_uint_eq(s.cursor_acked_seq, 2);
+	ck_assert_uint_gt(s.data_bytes, 10 * 10);
+	ck_assert_int_eq(w.damages + w.file_damages + w.gaps, 0);
+
+	/* A window, and a callback that stops the walk. */
+	scan_setup(&s, &w);
+	s.from_seq = 3;
+	s.to_seq = 5;
+	ck_assert_int_eq(edgelog_verify(dir, &s), 0);
+	ck_assert_int_eq(w.records, 3);
+	ck_assert_uint_eq(w.seq[0], 3);
+	ck_assert_uint_eq(s.last_seq, 5);
+	scan_setup(&s, &w);
+	w.stop_at = 4;
+	ck_assert_int_eq(edgelog_verify(dir, &s), 7);
+	ck_assert_int_eq(w.records, 4);
+
+	/* Bad arguments. */
+	s.version = 0;
+	ck_assert_int_eq(edgelog_verify(dir, &s), EDGELOG_EINVAL);
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), "edgelog_scan_init"), "%s",
+		      edgelog_errmsg(NULL));
+	edgelog_scan_init(&s);
+	ck_assert_int_eq(edgelog_verify(NULL, &s), EDGELOG_EINVAL);
+	{
+		char missing[4200];
+		snprintf(missing, sizeof(missing), "%s/nope", dir);
+		ck_assert_int_eq(edgelog_verify(missing, &s), EDGELOG_ENOTFOUND);
+	}
+	rm_rf(dir);
+}
+END_TEST
+
+/* Flip one byte inside the frame of seq 5: the walk reports the damaged
+ * range in that segment at that frame's offset, the gap it leaves, and
+ * the records on both sides; a destroyed cursor is a damaged file. */
+static void damage_seq5(const char *dir, seen *w0)
+{
+	char path[4300];
+	FILE *f;
+	int c;
+
+	snprintf(path, sizeof(path), "%s/segments/%s", dir, w0->segment[4]);
+	f = fopen(path, "r+b");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, (long)w0->offset[4] + 18, SEEK_SET), 0);
+	c = fgetc(f);
+	ck_assert_int_eq(fseek(f, (long)w0->offset[4] + 18, SEEK_SET), 0);
+	fputc(c ^ 0x55, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_verify_reports_damage_and_gaps)
+{
+	char *dir = ten_records();
+	char path[4300];
+	edgelog_scan s;
+	seen w0, w;
+
+	scan_setup(&s, &w0);
+	ck_assert_int_eq(edgelog_verify(dir, &s), 0);
+	damage_seq5(dir, &w0);
+	scan_setup(&s, &w);
+	s.flags = EDGELOG_SCAN_CURSOR;
+	ck_assert_int_eq(edgelog_verify(dir, &s), 0);
+	ck_assert_int_eq(w.records, 9);
+	ck_assert_int_eq(w.damages, 1);
+	ck_assert_str_eq(w.damage_seg, w0.segment[4]);
+	ck_assert_uint_eq(w.damage_off, w0.offset[4]);
+	ck_assert_uint_eq(w.damage_len, w0.offset[5] - w0.offset[4]);
+	ck_assert_int_eq(w.gaps, 1);
+	ck_assert_uint_eq(w.gap_lo, 5);
+	ck_assert_uint_eq(w.gap_hi, 5);
+	ck_assert_uint_eq(s.damaged, 1);
+	ck_assert_uint_eq(s.damaged_bytes, w.damage_len);
+	ck_assert_uint_eq(s.gaps, 1);
+	ck_assert_int_eq(w.file_damages, 0);
+
+	snprintf(path, sizeof(path), "%s/cursor", dir);
+	write_file(path, "not a cursor at all, but long enough to be read as one: "
+			 "0123456789012345678901234567890123456789012345678901234567890123");
+	scan_setup(&s, &w);
+	s.flags = EDGELOG_SCAN_CURSOR;
+	ck_assert_int_eq(edgelog_verify(dir, &s), 0);
+	ck_assert_int_eq(w.file_damages, 1);
+	ck_assert_str_eq(w.file_reason, "no valid slot");
+	ck_assert_int_eq(s.have_cursor, 0);
+	ck_assert_int_eq(w.acked[0], -1);
+	ck_assert_uint_eq(s.damaged, 2);
+	/* Without the flag the cursor is not judged. */
+	scan_setup(&s, &w);
+	ck_assert_int_eq(edgelog_verify(dir, &s), 0);
+	ck_assert_int_eq(w.file_damages, 0);
+	ck_assert_uint_eq(s.damaged, 1);
+	rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_salvage_copies_every_valid_record)
+{
+	char *dir = ten_records(), *out = tmp_dir();
+	char inside[4200], copy[4200], junk[4300];
+	edgelog_scan s;
+	seen w0, w;
+	edgelog_reader *r;
+	edgelog_record rec;
+	int n = 0;
+
+	scan_setup(&s, &w0);
+	ck_assert_int_eq(edgelog_verify(dir, &s), 0);
+	damage_seq5(dir, &w0);
+	snprintf(copy, sizeof(copy), "%s/copy", out);
+	scan_setup(&s, &w);
+	ck_assert_int_eq(edgelog_salvage(dir, copy, &s), 0);
+	ck_assert_uint_eq(s.records, 9);
+	ck_assert_uint_eq(s.lost_ranges, 1);
+	ck_assert_uint_eq(s.damaged, 1);
+	ck_assert_int_eq(w.ranges[0], 2);
+	ck_assert_uint_eq(w.range_lo[0][0], 1);
+	ck_assert_uint_eq(w.range_hi[0][0], 4);
+	ck_assert_uint_eq(w.range_lo[0][1], 6);
+	ck_assert_uint_eq(w.range_hi[0][1], 10);
+	ck_assert_int_eq(w.ranges[1], 1);
+	ck_assert_uint_eq(w.range_lo[1][0], 5);
+	ck_assert_uint_eq(w.range_hi[1][0], 5);
+
+	/* The copy: the same seqs, verified clean, the gap accounted for,
+	 * nothing acknowledged. */
+	ck_assert_int_eq(edgelog_reader_open(&r, copy, 0), 0);
+	while (edgelog_reader_next(r, &rec) == 0) {
+		ck_assert_uint_eq(rec.seq, w.seq[n]);
+		n++;
+	}
+	edgelog_reader_close(r);
+	ck_assert_int_eq(n, 9);
+	scan_setup(&s, &w);
+	s.flags = EDGELOG_SCAN_CURSOR | EDGELOG_SCAN_TAIL;
+	ck_assert_int_eq(edgelog_verify(copy, &s), 0);
+	ck_assert_uint_eq(s.damaged + s.gaps, 0);
+	ck_assert_uint_eq(s.gaps_accounted, 1);
+	ck_assert_uint_eq(s.cursor_acked_seq, 0);
+	ck_assert_int_eq(w.acked[0], 0);
+
+	/* Unusable destinations: EINVAL naming them, nothing written. */
+	scan_setup(&s, &w);
+	ck_assert_int_eq(edgelog_salvage(dir, copy, &s), EDGELOG_EINVAL);
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), "not empty"), "%s", edgelog_errmsg(NULL));
+	snprintf(inside, sizeof(inside), "%s/inside", dir);
+	ck_assert_int_eq(edgelog_salvage(dir, inside, &s), EDGELOG_EINVAL);
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), "the directory being read"), "%s",
+		      edgelog_errmsg(NULL));
+	snprintf(junk, sizeof(junk), "%s/file", out);
+	write_file(junk, "x");
+	ck_assert_int_eq(edgelog_salvage(dir, junk, &s), EDGELOG_EINVAL);
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), "not a directory"), "%s", edgelog_errmsg(NULL));
+	ck_assert_int_eq(edgelog_salvage(dir, NULL, &s), EDGELOG_EINVAL);
+	ck_assert_int_eq(w.records, 0);
+	rm_rf(dir);
+	rm_rf(out);
+}
+END_TEST
+
 Suite *api_suite(void);
 Suite *api_suite(void)
 {
@@ -334,6 +667,12 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_status_prometheus_lines);
 	tcase_add_test(tc, test_alert_names_and_messages);
 	tcase_add_test(tc, test_status_dir_reads_the_snapshot_back);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("scan");
+	tcase_add_test(tc, test_record_json_envelope_and_data);
+	tcase_add_test(tc, test_verify_reports_every_frame);
+	tcase_add_test(tc, test_verify_reports_damage_and_gaps);
+	tcase_add_test(tc, test_salvage_copies_every_valid_record);
 	suite_add_tcase(s, tc);
 	return s;
 }

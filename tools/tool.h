@@ -32,10 +32,9 @@ int tool_parse_u64(const char *cmd, const char *opt, const char *s, unsigned lon
 /* ---- printing records (tool_print.c): dump and tail agree ---- */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <edgelog.h>
-
-#include "seg_json.h"
 
 /* ms since the epoch as "2026-11-28T21:03:04.123Z". */
 void tool_fmt_time(int64_t ms, char *out, size_t n);
@@ -48,13 +47,24 @@ const char *tool_device_id(const char *arg, const char *path, char *host, size_t
  * full is 0; else 0). */
 extern size_t tool_table_width;
 size_t tool_terminal_width(int fd, int full);
+/* Bytes gathered from input (a line, a msgpack object). */
+typedef struct tool_bytes {
+	char *p;
+	size_t len, cap;
+	int oom; /* an append failed for lack of memory (nothing appended) */
+} tool_bytes;
+void tool_bytes_put(tool_bytes *b, const void *s, size_t n);
+void tool_bytes_free(tool_bytes *b);
+
 /* The table's header line. */
-void tool_table_header(seg_buf *line);
-/* Append rec's line: the wire envelope {"device_id","seq","ts","data"} with
- * json, else a table row ending in state. -1 (nothing appended) if the
- * record is not valid msgpack. */
-int tool_record_line(seg_buf *line, const edgelog_record *rec, int json, const char *device,
-		     const char *state);
+/* Print the table's header line to out (0, or -1 when the write failed). */
+int tool_table_header(FILE *out);
+/* rec's line, malloc'd into *line (*len bytes, newline included): the wire
+ * envelope {"device_id","seq","ts","data"} with json, else a table row
+ * ending in state. 0; -1 (nothing made) if the record is not valid
+ * msgpack; -2 out of memory. */
+int tool_record_line(char **line, size_t *len, const edgelog_record *rec, int json,
+		     const char *device, const char *state);
 
 /* Arguments of the directory commands: --dir D (or --dir=D), one
  * positional DIR (or, with pos, one positional argument into *pos), -h /

@@ -2,28 +2,16 @@
  * tool_dump.c - `edgelog dump` / `segdump`: print records as a table or as
  * wire-format JSON lines, verify a buffer directory or segment file, count
  * what it holds (--stats), or salvage every valid record into a fresh
- * directory (--recover). Read-only on PATH: safe next to a running engine.
+ * directory (--recover). A printer over the library's walk
+ * (edgelog_verify, edgelog_salvage): read-only on PATH, safe next to a
+ * running engine.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <edgelog.h>
 
-#include "seg_cursor.h"
-#include "seg_dir.h"
-#include "seg_json.h"
-#include "seg_lost.h"
-#include "seg_scan.h"
-#include "seg_vfs.h"
-#include "seg_writer.h"
 #include "tool.h"
 
 static const char DUMP_USAGE[] =
@@ -57,19 +45,22 @@ static const char DUMP_USAGE[] =
 
 /* Per segment file, for --stats. */
 typedef struct dump_row {
-	char name[SEG_NAME_LEN + 8];
+	char name[64];
 	uint64_t file_bytes, records, data_bytes, first, last;
 	int64_t first_ts, last_ts;
 	uint64_t damaged, damaged_bytes;
 } dump_row;
 
 typedef struct dump_ctx {
-	int verify, json, stats;
-	const char *recover;
-	unsigned long long damaged, damaged_bytes;
+	int verify, json, stats, table;
+	const char *recover, *device;
+	unsigned long long bad_msgpack;
 	dump_row *rows;
 	size_t n_rows, cap_rows;
-	int oom;
+	int oom, out_err;
+	/* --recover: the runs saved and lost, up to 20 of each printed. */
+	unsigned long long n_ranges[2];
+	char ranges[2][20][48];
 } dump_ctx;
 
 static dump_row *row_for(dump_ctx *c, const char *name)
@@ -94,14 +85,22 @@ static dump_row *row_for(dump_ctx *c, const char *name)
 	return &c->rows[c->n_rows++];
 }
 
-static void on_corrupt(void *payload, const char *segment, uint64_t offset, uint64_t length,
-		       const char *reason)
+/* ---- the callbacks ---------------------------------------------------------- */
+
+static void on_segment(void *payload, const char *segment, uint64_t file_bytes)
+{
+	dump_row *row = row_for(payload, segment);
+
+	if (row)
+		row->file_bytes = file_bytes;
+}
+
+static void on_damage(void *payload, const char *segment, uint64_t offset, uint64_t length,
+		      const char *reason)
 {
 	dump_ctx *c = payload;
 	dump_row *row;
 
-	c->damaged++;
-	c->damaged_bytes += length;
 	if (c->stats && (row = row_for(c, segment))) {
 		row->damaged++;
 		row->damaged_bytes += length;
@@ -111,363 +110,95 @@ static void on_corrupt(void *payload, const char *segment, uint64_t offset, uint
 		(unsigned long long)length, reason);
 }
 
-/* PATH/quarantine/lost-seqs into r (missing: nothing). */
-static void load_lost(const char *path, seg_ranges *r)
+static void on_file_damage(void *payload, const char *path, const char *reason)
 {
-	char p[4200];
-	FILE *f;
-	char *buf;
-	size_t n;
-
-	if (seg_path(p, sizeof(p), path, SEG_QUARANTINE_DIR "/" SEG_LOST_FILE) ||
-	    !(f = fopen(p, "rb")))
-		return;
-	buf = malloc(SEG_LOST_MAX_BYTES);
-	if (buf) {
-		n = fread(buf, 1, SEG_LOST_MAX_BYTES, f);
-		seg_lost_parse(buf, n, r);
-		free(buf);
-	}
-	fclose(f);
+	(void)payload;
+	printf("damaged: %s: %s\n", path, reason);
 }
 
-/* Print up to 20 ranges "a..b, c..d, ..." of r. */
-static void print_ranges(const seg_ranges *r)
+static void on_gap(void *payload, uint64_t lo, uint64_t hi, int accounted,
+		   const edgelog_record *next)
 {
-	size_t i;
+	dump_ctx *c = payload;
 
-	for (i = 0; i < r->n && i < 20; i++) {
-		if (r->lo[i] == r->hi[i])
-			printf("%s%llu", i ? ", " : "", (unsigned long long)r->lo[i]);
-		else
-			printf("%s%llu..%llu", i ? ", " : "", (unsigned long long)r->lo[i],
-			       (unsigned long long)r->hi[i]);
-	}
-	if (r->n > 20)
-		printf(", ... (%zu more)", r->n - 20);
+	if (c->verify)
+		printf("gap: seq %llu..%llu missing (before %s offset %llu)%s\n",
+		       (unsigned long long)lo, (unsigned long long)hi, next->segment,
+		       (unsigned long long)next->offset,
+		       accounted ? ": accounted for (acknowledged, a cursor gap or "
+				   "quarantine/lost-seqs)" :
+				   "");
 }
 
-/* ---- --recover ---------------------------------------------------------- */
-
-typedef struct recover_ctx {
-	char out[4096];
-	char segdir[4200];
-	seg_writer w;
-	int open;
-	seg_ranges saved; /* runs of consecutive seqs written */
-	seg_ranges lost;  /* seqs missing between saved ones */
-	uint64_t n, bytes;
-} recover_ctx;
-
-/* OUTDIR must be new or an empty directory; created here. */
-/* 1 if path out (existing or not) lies inside or at directory src once
- * symlinks and ".." are resolved: the deepest existing ancestor of out is
- * resolved and the rest appended. */
-static int path_inside(const char *src, const char *out)
+static int on_record(void *payload, const edgelog_record *rec, int acked)
 {
-	char s[4096], o[4096], head[4096], rest[4096] = "", t[8200];
-	struct stat st;
-	size_t n;
+	dump_ctx *c = payload;
+	char *line;
+	size_t len;
+	int k;
 
-	if (stat(src, &st) != 0 || !S_ISDIR(st.st_mode) || !realpath(src, s))
-		return 0;
-	if (strlen(out) >= sizeof(head))
-		return 0;
-	snprintf(head, sizeof(head), "%s", out);
-	while (!realpath(*head ? head : ".", o)) {
-		char *sl = strrchr(head, '/');
-		snprintf(t, sizeof(t), "/%s%s", sl ? sl + 1 : head, rest);
-		if (strlen(t) >= sizeof(rest))
-			return 0;
-		memcpy(rest, t, strlen(t) + 1);
-		if (!sl) {
-			head[0] = '\0';
-		} else if (sl == head) {
-			head[1] = '\0';
-			if (!realpath(head, o))
-				return 0;
-			break;
-		} else {
-			*sl = '\0';
-		}
-	}
-	if (strlen(o) + strlen(rest) >= sizeof(o))
-		return 0;
-	strcat(o, strcmp(o, "/") ? rest : rest + (*rest == '/'));
-	n = strlen(s);
-	return !strncmp(o, s, n) && (o[n] == '/' || o[n] == '\0' || !strcmp(s, "/"));
-}
-
-static int recover_prepare(recover_ctx *rc, const char *out, const char *src)
-{
-	struct stat st;
-	DIR *d;
-	struct dirent *de;
-
-	if (strlen(out) >= sizeof(rc->out) - 64)
-		return tool_fail("dump", TOOL_USAGE, "--recover: path too long: %s", out);
-	snprintf(rc->out, sizeof(rc->out), "%s", out);
-	/* Writing into the directory being read would read the copies back
-	 * and put a second log (and its seqs) inside the first. */
-	if (path_inside(src, out))
-		return tool_fail("dump", TOOL_USAGE,
-				 "--recover: %s is inside %s, the directory being read; give one "
-				 "outside it",
-				 out, src);
-	if (stat(out, &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			return tool_fail("dump", TOOL_USAGE,
-					 "--recover: %s exists and is not a directory", out);
-		if (!(d = opendir(out)))
-			return tool_fail("dump", TOOL_USAGE, "--recover: %s: %s", out,
-					 strerror(errno));
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-				closedir(d);
-				return tool_fail("dump", TOOL_USAGE,
-						 "--recover: %s is not empty (give a new or empty "
-						 "directory)",
-						 out);
+	if (c->stats) {
+		dump_row *row = row_for(c, rec->segment);
+		if (row) {
+			if (!row->records) {
+				row->first = rec->seq;
+				row->first_ts = rec->ts_ms;
 			}
-		closedir(d);
-	} else if (errno != ENOENT) {
-		return tool_fail("dump", TOOL_USAGE, "--recover: %s: %s", out, strerror(errno));
-	} else if (mkdir(out, 0700) != 0) {
-		return tool_fail("dump", TOOL_USAGE, "--recover: cannot create %s: %s", out,
-				 strerror(errno));
-	}
-	snprintf(rc->segdir, sizeof(rc->segdir), "%s/segments", out);
-	return 0;
-}
-
-static int recover_put(recover_ctx *rc, const edgelog_record *rec)
-{
-	seg_open_report orep;
-	seg_err e;
-	uint64_t seq;
-
-	if (!rc->open) {
-		/* A segment is never rolled for age here: the records keep
-		 * their own times. */
-		if (seg_writer_open(&rc->w, seg_vfs_posix(), rc->segdir, 4u << 20, INT64_MAX / 4, 1,
-				    &orep, &e))
-			return tool_fail("dump", TOOL_PROBLEM, "--recover: %s", e.msg);
-		rc->open = 1;
-	}
-	/* Keep the record's seq: the writer numbers from next_seq, and seqs
-	 * may skip (FORMAT.md), so the gaps of the source are kept too. */
-	if (rec->seq < rc->w.next_seq)
-		return 0; /* cannot happen: the reader returns ascending seqs */
-	rc->w.next_seq = rec->seq;
-	if (seg_writer_append(&rc->w, rec->data, (uint32_t)rec->len, rec->ts_ms, &seq, &e))
-		return tool_fail("dump", TOOL_PROBLEM, "--recover: seq %llu: %s",
-				 (unsigned long long)rec->seq, e.msg);
-	if (rc->saved.n && rc->saved.hi[rc->saved.n - 1] + 1 == seq) {
-		rc->saved.hi[rc->saved.n - 1] = seq;
-	} else {
-		if (rc->saved.n &&
-		    seg_ranges_add(&rc->lost, rc->saved.hi[rc->saved.n - 1] + 1, seq - 1))
-			return tool_fail("dump", TOOL_PROBLEM, "--recover: out of memory");
-		if (seg_ranges_add(&rc->saved, seq, seq))
-			return tool_fail("dump", TOOL_PROBLEM, "--recover: out of memory");
-	}
-	rc->n++;
-	rc->bytes += rec->len;
-	return 0;
-}
-
-/* Sync the segments, then write the cursor and the lost ranges. The new
- * cursor acknowledges nothing that was saved: every salvaged record is
- * sent again (receivers drop repeats by seq). */
-static int recover_finish(recover_ctx *rc, const cur_state *src, int have_src)
-{
-	char path[4300];
-	seg_err e;
-	cur_state c;
-	size_t i;
-	int fd, r;
-	FILE *f;
-
-	if (!rc->open) {
-		/* Nothing valid: still leave a valid, empty directory. */
-		if (mkdir(rc->segdir, 0700) != 0 && errno != EEXIST)
-			return tool_fail("dump", TOOL_PROBLEM, "--recover: mkdir %s: %s",
-					 rc->segdir, strerror(errno));
+			row->records++;
+			row->last = rec->seq;
+			row->last_ts = rec->ts_ms;
+			row->data_bytes += EDGELOG_FRAME_HEADER + rec->len;
+		}
 		return 0;
 	}
-	r = seg_writer_close(&rc->w, &e);
-	rc->open = 0;
-	if (r)
-		return tool_fail("dump", TOOL_PROBLEM, "--recover: %s", e.msg);
-	memset(&c, 0, sizeof(c));
-	c.acked_seq = rc->saved.lo[0] - 1;
-	c.last_seq = rc->saved.hi[rc->saved.n - 1];
-	/* Never hand out a seq the source may have used. */
-	if (have_src && src->last_seq > c.last_seq)
-		c.last_seq = src->last_seq;
-	if (have_src && src->acked_seq > c.last_seq)
-		c.last_seq = src->acked_seq;
-	for (i = 0; i < rc->lost.n; i++)
-		cur_gap_add(&c, rc->lost.lo[i] - 1, rc->lost.hi[i]);
-	if (rc->lost.n) {
-		snprintf(path, sizeof(path), "%s/%s", rc->out, SEG_QUARANTINE_DIR);
-		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			return tool_fail("dump", TOOL_PROBLEM, "--recover: mkdir %s: %s", path,
-					 strerror(errno));
-		snprintf(path, sizeof(path), "%s/%s/%s", rc->out, SEG_QUARANTINE_DIR,
-			 SEG_LOST_FILE);
-		if (!(f = fopen(path, "w")))
-			return tool_fail("dump", TOOL_PROBLEM, "--recover: %s: %s", path,
-					 strerror(errno));
-		fprintf(f, "# seq ranges no stored record holds (LO HI inclusive), written by "
-			   "edgelog dump --recover\n");
-		for (i = 0; i < rc->lost.n; i++)
-			fprintf(f, "%llu %llu not recovered\n", (unsigned long long)rc->lost.lo[i],
-				(unsigned long long)rc->lost.hi[i]);
-		r = fflush(f) || fsync(fileno(f));
-		if (fclose(f) || r)
-			return tool_fail("dump", TOOL_PROBLEM, "--recover: write %s: %s", path,
-					 strerror(errno));
+	if (!c->json && !c->table)
+		return 0; /* --verify, --recover: the library counts */
+	k = tool_record_line(&line, &len, rec, c->json, c->device,
+			     acked < 0 ? "-" :
+			     acked     ? "acked" :
+					 "pending");
+	if (k == -1) {
+		c->bad_msgpack++;
+		fprintf(stderr, "edgelog dump: %s offset %llu: record is not valid msgpack\n",
+			rec->segment, (unsigned long long)rec->offset);
+		return 0;
 	}
-	snprintf(path, sizeof(path), "%s/%s", rc->out, CUR_FILE);
-	fd = cur_open(seg_vfs_posix(), path, &e);
-	if (fd < 0)
-		return tool_fail("dump", TOOL_PROBLEM, "--recover: %s", e.msg);
-	r = cur_store(seg_vfs_posix(), fd, &c, &e);
-	close(fd);
-	if (r)
-		return tool_fail("dump", TOOL_PROBLEM, "--recover: %s", e.msg);
-	/* The names of segments/, cursor and quarantine/ must be durable. */
-	if ((fd = open(rc->out, O_RDONLY | O_DIRECTORY)) >= 0) {
-		fsync(fd);
-		close(fd);
+	if (k) {
+		c->oom = 1;
+		return 1;
 	}
+	fwrite(line, 1, len, stdout);
+	free(line);
 	return 0;
 }
 
-/* ---- the newest segment's end -------------------------------------------- */
-
-/* Scan the newest segment of a directory deep: the end of the data, or the
- * start of an invalid tail (*tail_len bytes). 0, 1 if its header does not
- * verify, -1 if there is nothing to look at. */
-static int scan_newest(const char *segdir, const char *name, uint64_t *tail_off, uint64_t *tail_len,
-		       uint64_t *size_out)
+static void on_range(void *payload, int lost, uint64_t lo, uint64_t hi)
 {
-	char p[4300];
-	struct stat st;
-	uint64_t doff, dlen;
-	seg_scan sc;
-	seg_frame f;
-	void *map;
-	int fd, k, r = 0;
+	dump_ctx *c = payload;
+	unsigned long long i = c->n_ranges[lost]++;
 
-	*tail_off = *tail_len = 0;
-	if (seg_path(p, sizeof(p), segdir, name) || (fd = open(p, O_RDONLY)) < 0)
-		return -1;
-	if (fstat(fd, &st) != 0 || st.st_size < (off_t)SEG_HEADER_SIZE) {
-		close(fd);
-		return -1;
-	}
-	*size_out = (uint64_t)st.st_size;
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
-		return -1;
-	k = seg_scan_init(&sc, map, (size_t)st.st_size, 1);
-	if (k == SEG_BAD) {
-		r = 1;
-	} else if (k == SEG_OK) {
-		while ((k = seg_scan_next(&sc, &f, &doff, &dlen)) == SEG_SCAN_FRAME ||
-		       k == SEG_SCAN_DAMAGE)
-			;
-		if (k == SEG_SCAN_TAIL) {
-			*tail_off = doff;
-			*tail_len = dlen;
-		}
-	}
-	munmap(map, (size_t)st.st_size);
-	return r;
-}
-
-/*
- * A reader treats the end of the newest segment as live: an invalid tail
- * there may be a frame being written right now, a bad header a segment
- * being created. Once the same state is seen again a moment later it is a
- * torn tail (an incomplete last write: open or `edgelog repair` truncates
- * it) or a damaged header, and --verify reports it.
- */
-static void check_newest(const char *path, dump_ctx *c)
-{
-	char sub[4200], name[SEG_NAME_LEN + 1];
-	const char *dir = path;
-	struct stat st;
-	seg_list l = {0};
-	seg_err e;
-	uint64_t off1, len1, off2, len2, size = 0;
-	int r1, r2;
-
-	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-		return; /* one file: the reader already read it deep */
-	if (!seg_path(sub, sizeof(sub), path, "segments") && stat(sub, &st) == 0)
-		dir = sub;
-	if (seg_list_read(seg_vfs_posix(), dir, &l, &e) || !l.n) {
-		seg_list_free(&l);
+	if (i >= 20)
 		return;
-	}
-	seg_name(name, l.base[l.n - 1]);
-	seg_list_free(&l);
-	r1 = scan_newest(dir, name, &off1, &len1, &size);
-	if (r1 < 0 || (r1 == 0 && !len1))
-		return;
-	usleep(100 * 1000);
-	r2 = scan_newest(dir, name, &off2, &len2, &size);
-	if (r2 != r1 || off2 != off1 || len2 != len1)
-		return; /* it moved: a writer is at work */
-	if (r1 == 1)
-		on_corrupt(c, name, 0, size, "segment header is damaged (newest segment)");
+	if (lo == hi)
+		snprintf(c->ranges[lost][i], sizeof(c->ranges[0][0]), "%llu",
+			 (unsigned long long)lo);
 	else
-		on_corrupt(c, name, off1, len1,
-			   "torn tail: an incomplete last write (`edgelog repair` or the next "
-			   "open truncates it)");
+		snprintf(c->ranges[lost][i], sizeof(c->ranges[0][0]), "%llu..%llu",
+			 (unsigned long long)lo, (unsigned long long)hi);
 }
 
-/* ---- the dump ----------------------------------------------------------- */
-
-/* For --stats: one row per segment file of PATH, in order, with its size. */
-static void stats_rows(dump_ctx *c, const char *path)
+/* Print up to 20 ranges "a..b, c..d, ..." of kind lost. */
+static void print_ranges(const dump_ctx *c, int lost)
 {
-	char sub[4200], p[4300];
-	const char *dir = path;
-	struct stat st;
-	seg_list l = {0};
-	seg_err e;
-	size_t i;
-	dump_row *row;
+	unsigned long long i;
 
-	if (stat(path, &st) != 0)
-		return;
-	if (!S_ISDIR(st.st_mode)) {
-		const char *slash = strrchr(path, '/');
-		if ((row = row_for(c, slash ? slash + 1 : path)))
-			row->file_bytes = (uint64_t)st.st_size;
-		return;
-	}
-	if (!seg_path(sub, sizeof(sub), path, "segments") && stat(sub, &st) == 0)
-		dir = sub;
-	if (seg_list_read(seg_vfs_posix(), dir, &l, &e))
-		return;
-	for (i = 0; i < l.n; i++) {
-		char name[SEG_NAME_LEN + 1];
-		seg_name(name, l.base[i]);
-		if ((row = row_for(c, name)) && !seg_path(p, sizeof(p), dir, name) &&
-		    stat(p, &st) == 0)
-			row->file_bytes = (uint64_t)st.st_size;
-	}
-	seg_list_free(&l);
+	for (i = 0; i < c->n_ranges[lost] && i < 20; i++)
+		printf("%s%s", i ? ", " : "", c->ranges[lost][i]);
+	if (c->n_ranges[lost] > 20)
+		printf(", ... (%llu more)", c->n_ranges[lost] - 20);
 }
 
-static void stats_print(const dump_ctx *c, int have_cursor, const cur_state *cur, uint64_t gaps,
-			uint64_t accounted)
+static void stats_print(const dump_ctx *c, const edgelog_scan *s)
 {
 	dump_row t;
 	char a[40], b[40];
@@ -513,39 +244,33 @@ static void stats_print(const dump_ctx *c, int have_cursor, const cur_state *cur
 	       (unsigned long long)t.file_bytes);
 	printf("records: %llu, %llu bytes of frames (%llu of payload)\n",
 	       (unsigned long long)t.records, (unsigned long long)t.data_bytes,
-	       (unsigned long long)(t.data_bytes - t.records * SEG_FRAME_HEADER));
+	       (unsigned long long)(t.data_bytes - t.records * EDGELOG_FRAME_HEADER));
 	if (t.records) {
 		tool_fmt_time(t.first_ts, a, sizeof(a));
 		tool_fmt_time(t.last_ts, b, sizeof(b));
 		printf("oldest: seq %llu at %s\nnewest: seq %llu at %s\n",
 		       (unsigned long long)t.first, a, (unsigned long long)t.last, b);
 	}
-	if (have_cursor)
+	if (s->have_cursor)
 		printf("cursor: acked_seq %llu, last_seq %llu\n",
-		       (unsigned long long)cur->acked_seq, (unsigned long long)cur->last_seq);
+		       (unsigned long long)s->cursor_acked_seq,
+		       (unsigned long long)s->cursor_last_seq);
 	printf("damage: %llu damaged range(s) (%llu bytes), %llu unexplained gap(s), %llu gap(s) "
 	       "accounted for\n",
-	       c->damaged, c->damaged_bytes, (unsigned long long)gaps,
-	       (unsigned long long)accounted);
+	       (unsigned long long)s->damaged, (unsigned long long)s->damaged_bytes,
+	       (unsigned long long)s->gaps, (unsigned long long)s->gaps_accounted);
 }
 
 int tool_dump(int argc, char **argv)
 {
 	unsigned long long from = 0, to = UINT64_MAX;
 	const char *path = NULL, *device = getenv("EDGELOG_DEVICE_ID");
-	char host[128], cpath[4200];
-	dump_ctx c;
-	edgelog_reader *r;
-	edgelog_record rec;
-	cur_state cur;
-	int how = CUR_MISSING, have_cursor = 0, rc, i, modes = 0, status, full = 0;
-	unsigned long long n = 0, first = 0, last = 0, gaps = 0, accounted = 0;
-	seg_buf line = {0};
-	seg_ranges known = {0};
-	static recover_ctx rcx;
+	char host[128];
+	static dump_ctx c;
+	edgelog_scan s;
+	int rc, i, modes = 0, status, full = 0;
 
 	memset(&c, 0, sizeof(c));
-	memset(&cur, 0, sizeof(cur));
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--json")) {
@@ -595,186 +320,86 @@ int tool_dump(int argc, char **argv)
 	if (modes > 1)
 		return tool_fail("dump", TOOL_USAGE,
 				 "--json, --verify, --stats and --recover: choose one");
-	device = tool_device_id(device, path, host, sizeof(host));
+	c.device = tool_device_id(device, path, host, sizeof(host));
+	c.table = !c.json && !c.verify && !c.stats && !c.recover;
 	tool_table_width = tool_terminal_width(1, full);
 
-	rc = edgelog_reader_open(&r, path, from);
-	if (rc)
-		return tool_fail("dump", rc == EDGELOG_ENOTFOUND ? TOOL_USAGE : TOOL_PROBLEM, "%s",
-				 edgelog_errmsg(NULL));
-	if (c.recover) {
-		memset(&rcx, 0, sizeof(rcx));
-		if ((rc = recover_prepare(&rcx, c.recover, path))) {
-			edgelog_reader_close(r);
-			return rc;
-		}
-	}
-	edgelog_reader_on_corrupt(r, on_corrupt, &c);
-
-	/* The cursor tells acked from pending (edgelog directories only). */
-	if (!seg_path(cpath, sizeof(cpath), path, CUR_FILE)) {
-		seg_err e;
-		rc = cur_load(seg_vfs_posix(), cpath, &cur, &how, &e);
-		if (rc == 0 && how != CUR_MISSING) {
-			have_cursor = how != CUR_GARBAGE;
-			if (c.verify && how != CUR_LOADED) {
-				c.damaged++;
-				printf("damaged: %s: %s\n", cpath,
-				       how == CUR_FALLBACK ?
-					       "newest slot invalid (older slot used)" :
-					       "no valid slot");
-			}
-		} else if (rc && c.verify) {
-			c.damaged++;
-			printf("damaged: %s: %s\n", cpath, e.msg);
-		}
-	}
-	/* Gaps that are accounted for: acknowledged, in the cursor's gaps,
-	 * or recorded by repair. */
-	if (have_cursor) {
-		if (cur.acked_seq)
-			seg_ranges_add(&known, 1, cur.acked_seq);
-		for (i = 0; i < CUR_MAX_GAPS; i++)
-			if (cur.gap_hi[i])
-				seg_ranges_add(&known, cur.gap_lo[i] + 1, cur.gap_hi[i]);
-	}
-	load_lost(path, &known);
-	if (c.stats)
-		stats_rows(&c, path);
-
-	if (!c.json && !c.verify && !c.stats && !c.recover) {
-		tool_table_header(&line);
-		fwrite(line.p, 1, line.len, stdout);
-	}
-	while ((rc = edgelog_reader_next(r, &rec)) == 0) {
-		if (rec.seq > to)
-			break;
-		if (n && rec.seq != last + 1) {
-			uint64_t ua, ub;
-			int open_gap =
-				seg_ranges_uncovered(&known, last + 1, rec.seq - 1, &ua, &ub);
-			if (open_gap)
-				gaps++;
-			else
-				accounted++;
-			if (c.verify)
-				printf("gap: seq %llu..%llu missing (before %s offset %llu)%s\n",
-				       last + 1, (unsigned long long)rec.seq - 1, rec.segment,
-				       (unsigned long long)rec.offset,
-				       open_gap ? "" :
-						  ": accounted for (acknowledged, a cursor gap or "
-						  "quarantine/lost-seqs)");
-		}
-		if (!n)
-			first = rec.seq;
-		last = rec.seq;
-		n++;
-		if (c.stats) {
-			dump_row *row = row_for(&c, rec.segment);
-			if (row) {
-				if (!row->records) {
-					row->first = rec.seq;
-					row->first_ts = rec.ts_ms;
-				}
-				row->records++;
-				row->last = rec.seq;
-				row->last_ts = rec.ts_ms;
-				row->data_bytes += SEG_FRAME_HEADER + rec.len;
-			}
-			continue;
-		}
-		if (c.recover) {
-			if ((rc = recover_put(&rcx, &rec)))
-				break;
-			continue;
-		}
-		if (c.verify)
-			continue;
-		line.len = 0;
-		if (tool_record_line(&line, &rec, c.json, device,
-				     !have_cursor             ? "-" :
-				     rec.seq <= cur.acked_seq ? "acked" :
-								"pending")) {
-			c.damaged++;
-			fprintf(stderr,
-				"edgelog dump: %s offset %llu: record is not valid msgpack\n",
-				rec.segment, (unsigned long long)rec.offset);
-			continue;
-		}
-		fwrite(line.p, 1, line.len, stdout);
-	}
-	seg_buf_free(&line);
-	seg_ranges_free(&known);
-	if (rc > 0) { /* recover_put failed: message printed */
+	edgelog_scan_init(&s);
+	s.from_seq = from;
+	s.to_seq = to;
+	s.payload = &c;
+	s.flags = (c.verify ? EDGELOG_SCAN_CURSOR : 0) |
+		  (c.verify || c.stats || c.recover ? EDGELOG_SCAN_TAIL : 0);
+	s.on_segment = c.stats ? on_segment : NULL;
+	s.on_record = on_record;
+	s.on_damage = on_damage;
+	s.on_file_damage = on_file_damage;
+	s.on_gap = on_gap;
+	s.on_range = on_range;
+	/* The table's header once PATH is known to be readable. */
+	if (c.table) {
+		edgelog_reader *r;
+		if ((rc = edgelog_reader_open(&r, path, from)))
+			return tool_fail("dump",
+					 rc == EDGELOG_ENOTFOUND ? TOOL_USAGE : TOOL_PROBLEM, "%s",
+					 edgelog_errmsg(NULL));
 		edgelog_reader_close(r);
-		if (rcx.open)
-			seg_writer_close(&rcx.w, NULL);
-		status = rc;
-		goto out;
+		tool_table_header(stdout);
 	}
-	if (rc != 0 && rc != EDGELOG_EOF) {
-		status = tool_fail("dump", TOOL_PROBLEM, "%s", edgelog_errmsg(NULL));
-		edgelog_reader_close(r);
-		if (rcx.open)
-			seg_writer_close(&rcx.w, NULL);
-		goto out;
-	}
-	edgelog_reader_close(r);
-	if ((c.verify || c.stats || c.recover) && to == UINT64_MAX)
-		check_newest(path, &c);
-	if (c.oom) {
+	rc = c.recover ? edgelog_salvage(path, c.recover, &s) : edgelog_verify(path, &s);
+	if (rc == EDGELOG_ENOTFOUND)
+		status = tool_fail("dump", TOOL_USAGE, "%s", edgelog_errmsg(NULL));
+	else if (c.oom)
 		status = tool_fail("dump", TOOL_PROBLEM, "out of memory");
-		goto out;
-	}
-	if (c.verify) {
-		printf("%llu records", n);
-		if (n)
-			printf(", seq %llu..%llu", first, last);
-		printf(", %llu damaged range(s), %llu gap(s)", c.damaged, gaps);
-		if (accounted)
-			printf(" (and %llu accounted for)", accounted);
-		printf("%s\n", c.damaged || gaps ? ": DAMAGED" : ": OK");
-		status = c.damaged || gaps ? TOOL_PROBLEM : TOOL_OK;
-		goto out;
-	}
-	if (c.stats) {
-		stats_print(&c, have_cursor, &cur, gaps, accounted);
-		status = c.damaged || gaps ? TOOL_PROBLEM : TOOL_OK;
-		goto out;
-	}
-	if (c.recover) {
-		if ((status = recover_finish(&rcx, &cur, have_cursor)))
-			goto out;
-		printf("recovered into %s: %llu record(s), %llu bytes of data\n", rcx.out,
-		       (unsigned long long)rcx.n, (unsigned long long)rcx.bytes);
-		if (rcx.n) {
+	else if (rc && c.recover)
+		status = tool_fail("dump", rc == EDGELOG_EINVAL ? TOOL_USAGE : TOOL_PROBLEM,
+				   "--recover: %s", edgelog_errmsg(NULL));
+	else if (rc)
+		status = tool_fail("dump", TOOL_PROBLEM, "%s", edgelog_errmsg(NULL));
+	else if (c.verify) {
+		printf("%llu records", (unsigned long long)s.records);
+		if (s.records)
+			printf(", seq %llu..%llu", (unsigned long long)s.first_seq,
+			       (unsigned long long)s.last_seq);
+		printf(", %llu damaged range(s), %llu gap(s)", (unsigned long long)s.damaged,
+		       (unsigned long long)s.gaps);
+		if (s.gaps_accounted)
+			printf(" (and %llu accounted for)", (unsigned long long)s.gaps_accounted);
+		printf("%s\n", s.damaged || s.gaps ? ": DAMAGED" : ": OK");
+		status = s.damaged || s.gaps ? TOOL_PROBLEM : TOOL_OK;
+	} else if (c.stats) {
+		stats_print(&c, &s);
+		status = s.damaged || s.gaps ? TOOL_PROBLEM : TOOL_OK;
+	} else if (c.recover) {
+		printf("recovered into %s: %llu record(s), %llu bytes of data\n", c.recover,
+		       (unsigned long long)s.records, (unsigned long long)s.data_bytes);
+		if (s.records) {
 			printf("saved: seq ");
-			print_ranges(&rcx.saved);
+			print_ranges(&c, 0);
 			printf("\n");
 		}
-		if (rcx.lost.n) {
+		if (s.lost_ranges) {
 			printf("lost: seq ");
-			print_ranges(&rcx.lost);
-			printf(" (missing between saved records; listed in %s/%s/%s)\n", rcx.out,
-			       SEG_QUARANTINE_DIR, SEG_LOST_FILE);
+			print_ranges(&c, 1);
+			printf(" (missing between saved records; listed in %s/quarantine/lost-seqs)\n",
+			       c.recover);
 		}
-		if (have_cursor && n && cur.last_seq > last && to == UINT64_MAX)
+		if (s.have_cursor && s.records && s.cursor_last_seq > s.last_seq &&
+		    to == UINT64_MAX)
 			printf("unknown: seq %llu..%llu were handed out by the source (its cursor "
 			       "says) but no record of them was found\n",
-			       last + 1, (unsigned long long)cur.last_seq);
-		if (c.damaged)
+			       (unsigned long long)s.last_seq + 1,
+			       (unsigned long long)s.cursor_last_seq);
+		if (s.damaged)
 			printf("damaged: %llu range(s), %llu bytes, not recoverable (listed above)\n",
-			       c.damaged, c.damaged_bytes);
+			       (unsigned long long)s.damaged, (unsigned long long)s.damaged_bytes);
 		printf("every saved record is pending in %s: it will be sent again (receivers "
 		       "drop repeats by seq)\n",
-		       rcx.out);
-		status = c.damaged || rcx.lost.n ? TOOL_PROBLEM : TOOL_OK;
-		goto out;
+		       c.recover);
+		status = s.damaged || s.lost_ranges ? TOOL_PROBLEM : TOOL_OK;
+	} else {
+		status = s.damaged || c.bad_msgpack ? TOOL_PROBLEM : TOOL_OK;
 	}
-	status = c.damaged ? TOOL_PROBLEM : TOOL_OK;
-out:
 	free(c.rows);
-	seg_ranges_free(&rcx.saved);
-	seg_ranges_free(&rcx.lost);
 	return status;
 }

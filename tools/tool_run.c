@@ -210,7 +210,7 @@ static ssize_t next_chunk(run_state *s, void *chunk)
 static int read_json_lines(run_state *s)
 {
 	char *chunk = malloc(RUN_CHUNK);
-	seg_buf line = {0};
+	tool_bytes line = {0};
 	int overlong = 0, rc = 0;
 
 	if (!chunk)
@@ -247,7 +247,7 @@ static int read_json_lines(run_state *s)
 			if (!overlong && line.len + take > EDGELOG_MAX_RECORD) {
 				overlong = 1;
 			} else if (!overlong) {
-				seg_buf_put(&line, chunk + pos, take);
+				tool_bytes_put(&line, chunk + pos, take);
 				if (line.oom) {
 					rc = tool_fail("run", -1, "out of memory");
 					goto out;
@@ -276,7 +276,7 @@ static int read_json_lines(run_state *s)
 		report(s, "unfinished when the signal came; not stored");
 	}
 out:
-	seg_buf_free(&line);
+	tool_bytes_free(&line);
 	free(chunk);
 	return rc;
 }
@@ -302,7 +302,7 @@ out:
 static int read_msgpack(run_state *s)
 {
 	uint8_t *chunk = malloc(RUN_CHUNK);
-	seg_buf obj = {0};
+	tool_bytes obj = {0};
 	uint64_t off = 0, start = 0;
 	int overlong = 0, rc = 0, stop = 0;
 	tool_mp_split m;
@@ -350,7 +350,7 @@ static int read_msgpack(run_state *s)
 				       "skipping it",
 				       (unsigned long long)start, EDGELOG_MAX_RECORD);
 			} else if (!overlong) {
-				seg_buf_put(&obj, chunk + pos, used);
+				tool_bytes_put(&obj, chunk + pos, used);
 				if (obj.oom) {
 					rc = tool_fail("run", -1, "out of memory");
 					goto out;
@@ -384,7 +384,7 @@ static int read_msgpack(run_state *s)
 		       (unsigned long long)start);
 	}
 out:
-	seg_buf_free(&obj);
+	tool_bytes_free(&obj);
 	free(chunk);
 	return rc;
 }

@@ -63,7 +63,6 @@ typedef struct tail_ctx {
 	int have_cursor;
 	cur_state cur;
 	char cpath[4200];
-	seg_buf line;
 	int out_err; /* errno of a failed write to stdout; EPIPE: reader gone */
 } tail_ctx;
 
@@ -97,44 +96,46 @@ static void load_cursor(tail_ctx *c)
 			 how != CUR_MISSING;
 }
 
-/* Write the line buffer to stdout; 0, or -1 with c->out_err set. */
-static int put_line(tail_ctx *c)
+static int print_header(tail_ctx *c)
 {
-	if (c->line.oom) {
-		c->out_err = ENOMEM;
-		return -1;
-	}
+	if (c->json)
+		return 0;
 	errno = 0;
-	if (fwrite(c->line.p, 1, c->line.len, stdout) != c->line.len) {
+	if (tool_table_header(stdout)) {
 		c->out_err = errno ? errno : EIO;
 		return -1;
 	}
 	return 0;
 }
 
-static int print_header(tail_ctx *c)
-{
-	if (c->json)
-		return 0;
-	c->line.len = 0;
-	tool_table_header(&c->line);
-	return put_line(c);
-}
-
 /* One record, as `edgelog dump` prints it. 0, or -1 when stdout failed. */
 static int print_record(tail_ctx *c, const edgelog_record *rec)
 {
-	c->line.len = 0;
-	if (tool_record_line(&c->line, rec, c->json, c->device,
-			     !c->have_cursor              ? "-" :
-			     rec->seq <= c->cur.acked_seq ? "acked" :
-							    "pending")) {
+	char *line;
+	size_t len;
+	int k = tool_record_line(&line, &len, rec, c->json, c->device,
+				 !c->have_cursor              ? "-" :
+				 rec->seq <= c->cur.acked_seq ? "acked" :
+								"pending");
+
+	if (k == -1) {
 		c->damaged++;
 		fprintf(stderr, "edgelog tail: %s offset %llu: record is not valid msgpack\n",
 			rec->segment, (unsigned long long)rec->offset);
 		return 0;
 	}
-	return put_line(c);
+	if (k) {
+		c->out_err = ENOMEM;
+		return -1;
+	}
+	errno = 0;
+	if (fwrite(line, 1, len, stdout) != len) {
+		c->out_err = errno ? errno : EIO;
+		free(line);
+		return -1;
+	}
+	free(line);
+	return 0;
 }
 
 /* Records with base <= seq < hi, read from the segment based at `base`
@@ -367,11 +368,9 @@ int tool_tail(int argc, char **argv)
 	if (have_from) {
 		base = from;
 	} else if ((rc = find_start(dir, segdir, want, &base, &skip))) {
-		seg_buf_free(&c.line);
 		return TOOL_PROBLEM;
 	}
 	if ((rc = edgelog_reader_open(&r, dir, base))) {
-		seg_buf_free(&c.line);
 		return tool_fail("tail", rc == EDGELOG_ENOTFOUND ? TOOL_USAGE : TOOL_PROBLEM, "%s",
 				 edgelog_errmsg(NULL));
 	}
@@ -412,7 +411,6 @@ int tool_tail(int argc, char **argv)
 			edgelog_reader_close(r);
 			if (ino >= 0)
 				close(ino);
-			seg_buf_free(&c.line);
 			return tool_fail("tail", TOOL_PROBLEM, "%s", edgelog_errmsg(NULL));
 		}
 		if (!follow)
@@ -428,7 +426,6 @@ int tool_tail(int argc, char **argv)
 done_flush:
 	if (flush_out(&c))
 		goto out_failed;
-	seg_buf_free(&c.line);
 	return c.damaged && !follow ? TOOL_PROBLEM : TOOL_OK;
 
 out_failed_r:
@@ -436,7 +433,6 @@ out_failed_r:
 	if (ino >= 0)
 		close(ino);
 out_failed:
-	seg_buf_free(&c.line);
 	ret = output_end(&c);
 	return ret;
 }

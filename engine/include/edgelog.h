@@ -558,6 +558,120 @@ EDGELOG_API uint64_t edgelog_reader_corrupt(const edgelog_reader *r);
 
 EDGELOG_API void edgelog_reader_close(edgelog_reader *r);
 
+/* The JSON text of a record, the shape the uploader sends. With device_id
+ * set: the wire envelope {"device_id":"...","seq":N,"ts":N,"data":...}
+ * (no newline), the line `edgelog dump --json` prints; with device_id
+ * NULL: rec->data alone as compact JSON. Output as edgelog_status_json:
+ * into out (cap bytes, NUL-terminated), the length in *len, EDGELOG_ERANGE
+ * if cut. EDGELOG_EINVAL if rec->data is not one well-formed msgpack
+ * object. At most 16 bytes of JSON per byte of msgpack, plus the
+ * envelope. */
+EDGELOG_API int edgelog_record_json(const edgelog_record *rec, const char *device_id, char *out,
+				    size_t cap, size_t *len);
+
+/* ------------------------------------------------------------------------
+ * Verifying and salvaging: a walk over every frame of a directory (or a
+ * directory of segment files, or one segment file) that reports each
+ * record, each damaged range and each gap in the sequence numbers through
+ * callbacks, as LevelDB's log reader reports to its Reporter. What
+ * `edgelog dump` prints. Read-only on the source: safe next to a running
+ * engine.
+ * ---------------------------------------------------------------------- */
+#define EDGELOG_SCAN_VERSION 1
+
+/* Flags of edgelog_scan.flags. */
+#define EDGELOG_SCAN_CURSOR (1u << 0) /* check DIR/cursor too: on_file_damage, counted */
+/* Look at the end of the newest segment twice, 100 ms apart: an invalid
+ * tail (or header) that stays is a torn tail (or a damaged header):
+ * reported through on_damage and counted. Without it that end counts as a
+ * write in progress. Only when to_seq is UINT64_MAX. */
+#define EDGELOG_SCAN_TAIL (1u << 1)
+
+/*
+ * What to walk and whom to tell; what was found. Initialise with
+ * edgelog_scan_init() (version, to_seq = UINT64_MAX), set the inputs, call
+ * edgelog_verify() or edgelog_salvage(), read the outputs. Callbacks may
+ * be NULL; they run on the calling thread, in file order. Strings and
+ * record bytes they receive are valid during the call only.
+ */
+typedef struct edgelog_scan {
+	unsigned version; /* EDGELOG_SCAN_VERSION */
+
+	/* Input. */
+	unsigned flags;    /* EDGELOG_SCAN_* */
+	uint64_t from_seq; /* first record reported (0: the oldest) */
+	uint64_t to_seq;   /* last one (inclusive); UINT64_MAX: to the end */
+	void *payload;     /* passed to every callback */
+	/* Each segment file of the path, in order, before any record: its
+	 * file name and size in bytes. */
+	void (*on_segment)(void *payload, const char *segment, uint64_t file_bytes);
+	/* Each valid record, in sequence order; acked 1 or 0 as the cursor
+	 * says, -1 without a readable cursor. A non-zero return stops the
+	 * walk: edgelog_verify then returns that value. */
+	int (*on_record)(void *payload, const edgelog_record *rec, int acked);
+	/* Each damaged range skipped: segment file name, first damaged byte,
+	 * bytes skipped, why. */
+	edgelog_corrupt_fn on_damage;
+	/* A file damaged as a whole (with EDGELOG_SCAN_CURSOR: the cursor):
+	 * its path and why. */
+	void (*on_file_damage)(void *payload, const char *path, const char *reason);
+	/* Each gap between two records: seqs lo..hi are missing before
+	 * `next`. accounted 1 when they are explained (acknowledged, a gap
+	 * the cursor records, or listed in quarantine/lost-seqs by repair):
+	 * not damage. */
+	void (*on_gap)(void *payload, uint64_t lo, uint64_t hi, int accounted,
+		       const edgelog_record *next);
+	/* edgelog_salvage only, once the copy is durable: each run of seqs
+	 * saved (lost 0) and each run missing between saved ones (lost 1). */
+	void (*on_range)(void *payload, int lost, uint64_t lo, uint64_t hi);
+
+	/* Output (zeroed by the call). */
+	uint64_t records;    /* valid records reported (salvage: saved) */
+	uint64_t data_bytes; /* their payload bytes */
+	uint64_t first_seq;  /* first and last of them (0: none) */
+	uint64_t last_seq;
+	uint64_t damaged;        /* damaged ranges and damaged files */
+	uint64_t damaged_bytes;  /* bytes in the damaged ranges */
+	uint64_t gaps;           /* gaps not accounted for (damage) */
+	uint64_t gaps_accounted; /* gaps explained */
+	int have_cursor;         /* a cursor was read: the two below are set */
+	uint64_t cursor_acked_seq;
+	uint64_t cursor_last_seq;
+	uint64_t lost_ranges; /* edgelog_salvage: runs of seqs not saved */
+} edgelog_scan;
+
+/* Zero *s, set version and to_seq = UINT64_MAX. */
+EDGELOG_API void edgelog_scan_init(edgelog_scan *s);
+
+/*
+ * Walk every frame of path (an edgelog directory, a directory of segment
+ * files, or one segment file) from s->from_seq to s->to_seq and report
+ * through s's callbacks. Returns 0 when the walk finished (damage found is
+ * in the outputs, not an error), the non-zero value an on_record returned,
+ * EDGELOG_ENOTFOUND if path does not exist or holds no segments,
+ * EDGELOG_EINVAL for a bad argument (version unset), or an I/O error.
+ */
+EDGELOG_API int edgelog_verify(const char *path, edgelog_scan *s);
+
+/* Bytes of frame header in front of each record's payload on disk
+ * (segments/FORMAT.md): data_bytes + records * this is the bytes of
+ * frames. */
+#define EDGELOG_FRAME_HEADER 16
+
+/*
+ * Salvage: copy every valid record of path (same seq, same time, same
+ * bytes) into outdir, a new edgelog directory (created; it may exist if
+ * empty; it must not lie inside path), as edgelog_verify walks it. The
+ * copy's cursor acknowledges nothing that was saved: every salvaged
+ * record is sent again (receivers drop repeats by seq); its last_seq is
+ * at least the source cursor's, so no seq the source used is handed out
+ * again. Runs of seqs missing between saved records go to the copy's
+ * cursor gaps and to outdir/quarantine/lost-seqs. Everything is synced
+ * before it returns. EDGELOG_EINVAL (message naming outdir) when outdir is
+ * unusable: not a directory, not empty, inside path, cannot be created.
+ */
+EDGELOG_API int edgelog_salvage(const char *path, const char *outdir, edgelog_scan *s);
+
 #ifdef __cplusplus
 }
 #endif

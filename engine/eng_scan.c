@@ -1,0 +1,554 @@
+/*
+ * eng_scan.c - edgelog_verify and edgelog_salvage: one walk over every
+ * frame of a directory or segment file that reports records, damaged
+ * ranges, damaged files and sequence gaps through the caller's callbacks
+ * (`edgelog dump` is a printer over them), and the salvage that copies
+ * every valid record into a fresh directory as it walks.
+ *
+ * Read-only on the source. The salvage's copy is made durable before it
+ * returns: segments synced by the writer's close, then lost-seqs, then the
+ * cursor, then the directory entries (a crash before the end leaves a copy
+ * that opens as an ordinary directory with fewer records).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "eng_internal.h"
+#include "seg_format.h"
+#include "seg_lost.h"
+#include "seg_scan.h"
+
+_Static_assert(EDGELOG_FRAME_HEADER == SEG_FRAME_HEADER, "EDGELOG_FRAME_HEADER in edgelog.h");
+
+void edgelog_scan_init(edgelog_scan *s)
+{
+	if (!s)
+		return;
+	memset(s, 0, sizeof(*s));
+	s->version = EDGELOG_SCAN_VERSION;
+	s->to_seq = UINT64_MAX;
+}
+
+static void clear_output(edgelog_scan *s)
+{
+	s->records = s->data_bytes = s->first_seq = s->last_seq = 0;
+	s->damaged = s->damaged_bytes = s->gaps = s->gaps_accounted = 0;
+	s->have_cursor = 0;
+	s->cursor_acked_seq = s->cursor_last_seq = s->lost_ranges = 0;
+}
+
+/* A damaged range: counted, then passed on. */
+static void damage(void *payload, const char *segment, uint64_t offset, uint64_t length,
+		   const char *reason)
+{
+	edgelog_scan *s = payload;
+
+	s->damaged++;
+	s->damaged_bytes += length;
+	if (s->on_damage)
+		s->on_damage(s->payload, segment, offset, length, reason);
+}
+
+/* PATH/quarantine/lost-seqs into r (missing: nothing). */
+static void load_lost(const char *path, seg_ranges *r)
+{
+	char p[4200];
+	FILE *f;
+	char *buf;
+	size_t n;
+
+	if (seg_path(p, sizeof(p), path, SEG_QUARANTINE_DIR "/" SEG_LOST_FILE) ||
+	    !(f = fopen(p, "rb")))
+		return;
+	buf = malloc(SEG_LOST_MAX_BYTES);
+	if (buf) {
+		n = fread(buf, 1, SEG_LOST_MAX_BYTES, f);
+		seg_lost_parse(buf, n, r);
+		free(buf);
+	}
+	fclose(f);
+}
+
+/* The directory holding path's segment files (path itself for a directory
+ * of segment files); 1 if path is one file, -1 if it does not exist. */
+static int seg_dir_of(const char *path, char *out, size_t n)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode))
+		return 1;
+	if (!seg_path(out, n, path, ENG_SEGMENTS_DIR) && stat(out, &st) == 0)
+		return 0;
+	seg_msg(out, n, "%s", path);
+	return 0;
+}
+
+/* Each segment file of path with its size, for on_segment. */
+static void list_segments(const char *path, const edgelog_scan *s)
+{
+	char dir[4200], p[4300];
+	struct stat st;
+	seg_list l = {0};
+	seg_err e;
+	size_t i;
+	int k = seg_dir_of(path, dir, sizeof(dir));
+
+	if (k < 0)
+		return;
+	if (k == 1) {
+		const char *slash = strrchr(path, '/');
+		if (stat(path, &st) == 0)
+			s->on_segment(s->payload, slash ? slash + 1 : path, (uint64_t)st.st_size);
+		return;
+	}
+	if (seg_list_read(seg_vfs_posix(), dir, &l, &e))
+		return;
+	for (i = 0; i < l.n; i++) {
+		char name[SEG_NAME_LEN + 1];
+		seg_name(name, l.base[i]);
+		if (!seg_path(p, sizeof(p), dir, name) && stat(p, &st) == 0)
+			s->on_segment(s->payload, name, (uint64_t)st.st_size);
+	}
+	seg_list_free(&l);
+}
+
+/* ---- the newest segment's end -------------------------------------------- */
+
+/* Scan the newest segment of a directory deep: the end of the data, or the
+ * start of an invalid tail (*tail_len bytes). 0, 1 if its header does not
+ * verify, -1 if there is nothing to look at. */
+static int scan_newest(const char *segdir, const char *name, uint64_t *tail_off, uint64_t *tail_len,
+		       uint64_t *size_out)
+{
+	char p[4300];
+	struct stat st;
+	uint64_t doff, dlen;
+	seg_scan sc;
+	seg_frame f;
+	void *map;
+	int fd, k, r = 0;
+
+	*tail_off = *tail_len = 0;
+	if (seg_path(p, sizeof(p), segdir, name) || (fd = open(p, O_RDONLY)) < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || st.st_size < (off_t)SEG_HEADER_SIZE) {
+		close(fd);
+		return -1;
+	}
+	*size_out = (uint64_t)st.st_size;
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return -1;
+	k = seg_scan_init(&sc, map, (size_t)st.st_size, 1);
+	if (k == SEG_BAD) {
+		r = 1;
+	} else if (k == SEG_OK) {
+		while ((k = seg_scan_next(&sc, &f, &doff, &dlen)) == SEG_SCAN_FRAME ||
+		       k == SEG_SCAN_DAMAGE)
+			;
+		if (k == SEG_SCAN_TAIL) {
+			*tail_off = doff;
+			*tail_len = dlen;
+		}
+	}
+	munmap(map, (size_t)st.st_size);
+	return r;
+}
+
+/*
+ * A reader treats the end of the newest segment as live: an invalid tail
+ * there may be a frame being written right now, a bad header a segment
+ * being created. Once the same state is seen again a moment later it is a
+ * torn tail (an incomplete last write: open or `edgelog repair` truncates
+ * it) or a damaged header.
+ */
+static void check_newest(const char *path, edgelog_scan *s)
+{
+	char dir[4200], name[SEG_NAME_LEN + 1];
+	seg_list l = {0};
+	seg_err e;
+	uint64_t off1, len1, off2, len2, size = 0;
+	int r1, r2;
+
+	if (seg_dir_of(path, dir, sizeof(dir)) != 0)
+		return; /* one file: the reader already read it deep */
+	if (seg_list_read(seg_vfs_posix(), dir, &l, &e) || !l.n) {
+		seg_list_free(&l);
+		return;
+	}
+	seg_name(name, l.base[l.n - 1]);
+	seg_list_free(&l);
+	r1 = scan_newest(dir, name, &off1, &len1, &size);
+	if (r1 < 0 || (r1 == 0 && !len1))
+		return;
+	usleep(100 * 1000);
+	r2 = scan_newest(dir, name, &off2, &len2, &size);
+	if (r2 != r1 || off2 != off1 || len2 != len1)
+		return; /* it moved: a writer is at work */
+	if (r1 == 1)
+		damage(s, name, 0, size, "segment header is damaged (newest segment)");
+	else
+		damage(s, name, off1, len1,
+		       "torn tail: an incomplete last write (`edgelog repair` or the next "
+		       "open truncates it)");
+}
+
+/* ---- salvage -------------------------------------------------------------- */
+
+typedef struct salvage {
+	char out[4096];
+	char segdir[4200];
+	seg_writer w;
+	int open;
+	seg_ranges saved; /* runs of consecutive seqs written */
+	seg_ranges lost;  /* seqs missing between saved ones */
+} salvage;
+
+/* 1 if path out (existing or not) lies inside or at directory src once
+ * symlinks and ".." are resolved: the deepest existing ancestor of out is
+ * resolved and the rest appended. */
+static int path_inside(const char *src, const char *out)
+{
+	char s[4096], o[4096], head[4096], rest[4096] = "", t[8200];
+	struct stat st;
+	size_t n;
+
+	if (stat(src, &st) != 0 || !S_ISDIR(st.st_mode) || !realpath(src, s))
+		return 0;
+	if (strlen(out) >= sizeof(head))
+		return 0;
+	snprintf(head, sizeof(head), "%s", out);
+	while (!realpath(*head ? head : ".", o)) {
+		char *sl = strrchr(head, '/');
+		snprintf(t, sizeof(t), "/%s%s", sl ? sl + 1 : head, rest);
+		if (strlen(t) >= sizeof(rest))
+			return 0;
+		memcpy(rest, t, strlen(t) + 1);
+		if (!sl) {
+			head[0] = '\0';
+		} else if (sl == head) {
+			head[1] = '\0';
+			if (!realpath(head, o))
+				return 0;
+			break;
+		} else {
+			*sl = '\0';
+		}
+	}
+	if (strlen(o) + strlen(rest) >= sizeof(o))
+		return 0;
+	strcat(o, strcmp(o, "/") ? rest : rest + (*rest == '/'));
+	n = strlen(s);
+	return !strncmp(o, s, n) && (o[n] == '/' || o[n] == '\0' || !strcmp(s, "/"));
+}
+
+/* OUTDIR must be new or an empty directory; created here. */
+static int salvage_prepare(salvage *sv, const char *out, const char *src, seg_err *e)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+
+	if (strlen(out) >= sizeof(sv->out) - 64)
+		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", out);
+	snprintf(sv->out, sizeof(sv->out), "%s", out);
+	/* Writing into the directory being read would read the copies back
+	 * and put a second log (and its seqs) inside the first. */
+	if (path_inside(src, out))
+		return seg_fail(e, EDGELOG_EINVAL,
+				"%s is inside %s, the directory being read; give one outside it",
+				out, src);
+	if (stat(out, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return seg_fail(e, EDGELOG_EINVAL, "%s exists and is not a directory", out);
+		if (!(d = opendir(out)))
+			return seg_fail(e, EDGELOG_EINVAL, "%s: %s", out, strerror(errno));
+		while ((de = readdir(d)))
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+				closedir(d);
+				return seg_fail(e, EDGELOG_EINVAL,
+						"%s is not empty (give a new or empty directory)",
+						out);
+			}
+		closedir(d);
+	} else if (errno != ENOENT) {
+		return seg_fail(e, EDGELOG_EINVAL, "%s: %s", out, strerror(errno));
+	} else if (mkdir(out, 0700) != 0) {
+		return seg_fail(e, EDGELOG_EINVAL, "cannot create %s: %s", out, strerror(errno));
+	}
+	snprintf(sv->segdir, sizeof(sv->segdir), "%s/%s", out, ENG_SEGMENTS_DIR);
+	return 0;
+}
+
+static int salvage_put(salvage *sv, const edgelog_record *rec, seg_err *e)
+{
+	seg_open_report orep;
+	uint64_t seq;
+
+	if (!sv->open) {
+		/* A segment is never rolled for age here: the records keep
+		 * their own times. */
+		if (seg_writer_open(&sv->w, seg_vfs_posix(), sv->segdir, 4u << 20, INT64_MAX / 4, 1,
+				    &orep, e))
+			return EDGELOG_EIO;
+		sv->open = 1;
+	}
+	/* Keep the record's seq: the writer numbers from next_seq, and seqs
+	 * may skip (FORMAT.md), so the gaps of the source are kept too. */
+	if (rec->seq < sv->w.next_seq)
+		return 0; /* cannot happen: the reader returns ascending seqs */
+	sv->w.next_seq = rec->seq;
+	if (seg_writer_append(&sv->w, rec->data, (uint32_t)rec->len, rec->ts_ms, &seq, e)) {
+		char m[sizeof(e->msg)];
+		snprintf(m, sizeof(m), "%s", e->msg);
+		return seg_fail(e, EDGELOG_EIO, "seq %llu: %s", (unsigned long long)rec->seq, m);
+	}
+	if (sv->saved.n && sv->saved.hi[sv->saved.n - 1] + 1 == seq) {
+		sv->saved.hi[sv->saved.n - 1] = seq;
+	} else {
+		if (sv->saved.n &&
+		    seg_ranges_add(&sv->lost, sv->saved.hi[sv->saved.n - 1] + 1, seq - 1))
+			return seg_fail(e, EDGELOG_ENOMEM, "out of memory");
+		if (seg_ranges_add(&sv->saved, seq, seq))
+			return seg_fail(e, EDGELOG_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* Sync the segments, then write the lost ranges and the cursor. The new
+ * cursor acknowledges nothing that was saved. */
+static int salvage_finish(salvage *sv, const cur_state *src, int have_src, seg_err *e)
+{
+	char path[4300];
+	cur_state c;
+	size_t i;
+	int fd, r;
+	FILE *f;
+
+	if (!sv->open) {
+		/* Nothing valid: still leave a valid, empty directory. */
+		if (mkdir(sv->segdir, 0700) != 0 && errno != EEXIST)
+			return seg_fail_errno(e, -errno, "mkdir %s", sv->segdir);
+		return 0;
+	}
+	r = seg_writer_close(&sv->w, e);
+	sv->open = 0;
+	if (r)
+		return r;
+	memset(&c, 0, sizeof(c));
+	c.acked_seq = sv->saved.lo[0] - 1;
+	c.last_seq = sv->saved.hi[sv->saved.n - 1];
+	/* Never hand out a seq the source may have used. */
+	if (have_src && src->last_seq > c.last_seq)
+		c.last_seq = src->last_seq;
+	if (have_src && src->acked_seq > c.last_seq)
+		c.last_seq = src->acked_seq;
+	for (i = 0; i < sv->lost.n; i++)
+		cur_gap_add(&c, sv->lost.lo[i] - 1, sv->lost.hi[i]);
+	if (sv->lost.n) {
+		snprintf(path, sizeof(path), "%s/%s", sv->out, SEG_QUARANTINE_DIR);
+		if (mkdir(path, 0700) != 0 && errno != EEXIST)
+			return seg_fail_errno(e, -errno, "mkdir %s", path);
+		snprintf(path, sizeof(path), "%s/%s/%s", sv->out, SEG_QUARANTINE_DIR,
+			 SEG_LOST_FILE);
+		if (!(f = fopen(path, "w")))
+			return seg_fail_errno(e, -errno, "%s", path);
+		fprintf(f, "# seq ranges no stored record holds (LO HI inclusive), written by "
+			   "edgelog dump --recover\n");
+		for (i = 0; i < sv->lost.n; i++)
+			fprintf(f, "%llu %llu not recovered\n", (unsigned long long)sv->lost.lo[i],
+				(unsigned long long)sv->lost.hi[i]);
+		r = fflush(f) || fsync(fileno(f));
+		if (fclose(f) || r)
+			return seg_fail_errno(e, -errno, "write %s", path);
+	}
+	snprintf(path, sizeof(path), "%s/%s", sv->out, CUR_FILE);
+	fd = cur_open(seg_vfs_posix(), path, e);
+	if (fd < 0)
+		return fd;
+	r = cur_store(seg_vfs_posix(), fd, &c, e);
+	close(fd);
+	if (r)
+		return r;
+	/* The names of segments/, cursor and quarantine/ must be durable. */
+	if ((fd = open(sv->out, O_RDONLY | O_DIRECTORY)) >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	return 0;
+}
+
+/* ---- the walk ------------------------------------------------------------- */
+
+static int walk(const char *path, const char *outdir, edgelog_scan *s)
+{
+	edgelog_reader *r;
+	edgelog_record rec;
+	cur_state cur;
+	char cpath[4200];
+	seg_ranges known = {0};
+	salvage *sv = NULL;
+	seg_err e;
+	int how = CUR_MISSING, rc, i;
+	uint64_t n = 0, last = 0;
+
+	if (!path || !s || s->version != EDGELOG_SCAN_VERSION || (outdir && !*outdir))
+		return eng_tls_error(EDGELOG_EINVAL, "%s: %s",
+				     outdir ? "edgelog_salvage" : "edgelog_verify",
+				     !path || !s ? "path or s is NULL" :
+				     s->version != EDGELOG_SCAN_VERSION ?
+						   "s->version unset (call edgelog_scan_init)" :
+						   "empty directory name");
+	clear_output(s);
+	memset(&cur, 0, sizeof(cur));
+	if ((rc = edgelog_reader_open(&r, path, s->from_seq)))
+		return rc;
+	if (outdir) {
+		if (!(sv = calloc(1, sizeof(*sv)))) {
+			edgelog_reader_close(r);
+			return eng_tls_error(EDGELOG_ENOMEM, "edgelog_salvage: out of memory");
+		}
+		if ((rc = salvage_prepare(sv, outdir, path, &e))) {
+			edgelog_reader_close(r);
+			free(sv);
+			return eng_tls_error(rc, "%s", e.msg);
+		}
+	}
+	edgelog_reader_on_corrupt(r, damage, s);
+
+	/* The cursor tells acked from pending (edgelog directories only). */
+	if (!seg_path(cpath, sizeof(cpath), path, CUR_FILE)) {
+		rc = cur_load(seg_vfs_posix(), cpath, &cur, &how, &e);
+		if (rc == 0 && how != CUR_MISSING) {
+			s->have_cursor = how != CUR_GARBAGE;
+			if ((s->flags & EDGELOG_SCAN_CURSOR) && how != CUR_LOADED) {
+				s->damaged++;
+				if (s->on_file_damage)
+					s->on_file_damage(s->payload, cpath,
+							  how == CUR_FALLBACK ?
+								  "newest slot invalid (older slot "
+								  "used)" :
+								  "no valid slot");
+			}
+		} else if (rc && (s->flags & EDGELOG_SCAN_CURSOR)) {
+			s->damaged++;
+			if (s->on_file_damage)
+				s->on_file_damage(s->payload, cpath, e.msg);
+		}
+	}
+	if (s->have_cursor) {
+		s->cursor_acked_seq = cur.acked_seq;
+		s->cursor_last_seq = cur.last_seq;
+	}
+	/* Gaps that are accounted for: acknowledged, in the cursor's gaps,
+	 * or recorded by repair. */
+	if (s->have_cursor) {
+		if (cur.acked_seq)
+			seg_ranges_add(&known, 1, cur.acked_seq);
+		for (i = 0; i < CUR_MAX_GAPS; i++)
+			if (cur.gap_hi[i])
+				seg_ranges_add(&known, cur.gap_lo[i] + 1, cur.gap_hi[i]);
+	}
+	load_lost(path, &known);
+	if (s->on_segment)
+		list_segments(path, s);
+
+	while ((rc = edgelog_reader_next(r, &rec)) == 0) {
+		if (rec.seq > s->to_seq)
+			break;
+		if (n && rec.seq != last + 1) {
+			uint64_t ua, ub;
+			int open_gap =
+				seg_ranges_uncovered(&known, last + 1, rec.seq - 1, &ua, &ub);
+			if (open_gap)
+				s->gaps++;
+			else
+				s->gaps_accounted++;
+			if (s->on_gap)
+				s->on_gap(s->payload, last + 1, rec.seq - 1, !open_gap, &rec);
+		}
+		if (!n)
+			s->first_seq = rec.seq;
+		last = s->last_seq = rec.seq;
+		n++;
+		if (sv && (rc = salvage_put(sv, &rec, &e))) {
+			rc = eng_tls_error(rc, "%s", e.msg);
+			break;
+		}
+		s->records++;
+		s->data_bytes += rec.len;
+		if (s->on_record &&
+		    (rc = s->on_record(s->payload, &rec,
+				       !s->have_cursor ? -1 : rec.seq <= cur.acked_seq)))
+			break;
+	}
+	seg_ranges_free(&known);
+	edgelog_reader_close(r);
+	if (rc == EDGELOG_EOF)
+		rc = 0;
+	if (!rc && (s->flags & EDGELOG_SCAN_TAIL) && s->to_seq == UINT64_MAX)
+		check_newest(path, s);
+	if (sv) {
+		size_t k;
+		if (!rc && (rc = salvage_finish(sv, &cur, s->have_cursor, &e)))
+			rc = eng_tls_error(rc, "%s", e.msg);
+		if (sv->open)
+			seg_writer_close(&sv->w, NULL);
+		s->lost_ranges = sv->lost.n;
+		for (k = 0; !rc && s->on_range && k < sv->saved.n; k++)
+			s->on_range(s->payload, 0, sv->saved.lo[k], sv->saved.hi[k]);
+		for (k = 0; !rc && s->on_range && k < sv->lost.n; k++)
+			s->on_range(s->payload, 1, sv->lost.lo[k], sv->lost.hi[k]);
+		seg_ranges_free(&sv->saved);
+		seg_ranges_free(&sv->lost);
+		free(sv);
+	}
+	return rc;
+}
+
+int edgelog_verify(const char *path, edgelog_scan *s)
+{
+	return walk(path, NULL, s);
+}
+
+int edgelog_salvage(const char *path, const char *outdir, edgelog_scan *s)
+{
+	if (!outdir)
+		return eng_tls_error(EDGELOG_EINVAL, "edgelog_salvage: outdir is NULL");
+	return walk(path, outdir, s);
+}
+
+int edgelog_record_json(const edgelog_record *rec, const char *device_id, char *out, size_t cap,
+			size_t *len)
+{
+	seg_buf b = {0};
+
+	if (!rec || (!rec->data && rec->len))
+		return eng_tls_error(EDGELOG_EINVAL, "edgelog_record_json: rec is NULL");
+	if (device_id) {
+		seg_buf_puts(&b, "{\"device_id\":");
+		seg_json_string(&b, device_id, strlen(device_id));
+		seg_buf_printf(&b,
+			       ",\"seq\":%llu,\"ts\":%lld,\"data\":", (unsigned long long)rec->seq,
+			       (long long)rec->ts_ms);
+	}
+	if (seg_mp_to_json(rec->data, rec->len, &b)) {
+		seg_buf_free(&b);
+		return eng_tls_error(EDGELOG_EINVAL,
+				     "seq %llu: the record is not one well-formed msgpack object",
+				     (unsigned long long)rec->seq);
+	}
+	if (device_id)
+		seg_buf_puts(&b, "}");
+	return eng_give_text(&b, out, cap, len);
+}
