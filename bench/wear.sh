@@ -9,7 +9,11 @@
 # /sys/block/loopN/stat (field 7) before and after, with a sync on both
 # sides. The case's files are kept until the count is read (--keep), so
 # their deletion is not counted; everything else the case caused is (data,
-# journal commits, metadata, the final flush).
+# journal commits, metadata, the final flush). The last column counts the
+# commits of ext4's journal during the case (/proc/fs/jbd2/loopN-8/info):
+# each costs the device at least a descriptor block, the metadata blocks it
+# logs and a commit block (3 x 4 KiB for an interval sync of edgelog's,
+# segments/FORMAT.md, "Flash wear").
 #
 #   bench/wear.sh [BUILD_DIR] [SECONDS]     (default build/release, 30)
 #
@@ -47,8 +51,18 @@ loop=$(losetup --find --show "$img")
 mount "$loop" "$mnt"
 dev=$(basename "$loop")
 sectors() { awk '{print $7}' "/sys/block/$dev/stat"; }
+jinfo=$(ls -d /proc/fs/jbd2/"$dev"-* 2>/dev/null | head -1)/info
+# journal transactions so far (0 without jbd2)
+commits() {
+	if [ -r "$jinfo" ]; then
+		awk 'NR == 1 { print $1 }' "$jinfo"
+	else
+		echo 0
+	fi
+}
 
-printf '%-18s %6s %8s %12s %10s %9s\n' case rate records device_bytes B/record x_record
+printf '%-18s %6s %8s %12s %10s %9s %8s\n' case rate records device_bytes B/record x_record \
+	commits
 status=0
 for rate in $rates; do
 	n=$((rate * secs))
@@ -63,10 +77,12 @@ for rate in $rates; do
 		mkdir -p "$mnt/b"
 		sync
 		s0=$(sectors)
+		t0=$(commits)
 		out=$("$bin" --only "$c" --rate "$rate" --n "$n" --sqlite-n "$n" --keep \
 			--interval-ms "$ims" --no-verify --dir "$mnt/b" 2>/dev/null) || status=1
 		sync
 		s1=$(sectors)
+		t1=$(commits)
 		# the record's own size: msgpack for edgelog, JSON text for SQLite
 		if [ "$c" = interval-1t ]; then
 			rec=$(printf '%s\n' "$out" | sed -n 's/.*msgpack \([0-9.]*\) B.*/\1/p')
@@ -74,7 +90,9 @@ for rate in $rates; do
 			rec=$(printf '%s\n' "$out" | sed -n 's/.*JSON \([0-9.]*\) B.*/\1/p')
 		fi
 		awk -v c="$label" -v r="$rate" -v n="$n" -v b="$(((s1 - s0) * 512))" -v rec="$rec" \
-			'BEGIN { printf "%-18s %6d %8d %12d %10.1f %9.2f\n", c, r, n, b, b / n, b / n / rec }'
+			-v t="$((t1 - t0))" \
+			'BEGIN { printf "%-18s %6d %8d %12d %10.1f %9.2f %8d\n", c, r, n, b, b / n,
+				b / n / rec, t }'
 	done
 done
 rm -rf "$mnt/b"
