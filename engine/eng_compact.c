@@ -22,48 +22,6 @@
 #include "eng_internal.h"
 #include "seg_dir.h"
 
-int64_t eng_age_now(const edgelog *log)
-{
-	return log->age_base_ms + (log->vfs->mono_ms(log->vfs) - log->age_mono_ms);
-}
-
-uint64_t eng_used_bytes(const edgelog *log)
-{
-	return log->w.bytes + log->dead_bytes + CUR_FILE_SIZE;
-}
-
-typedef struct sized {
-	const seg_vfs *v;
-	const char *dir;
-	uint64_t bytes;
-} sized;
-
-static int add_size(void *ud, const char *name)
-{
-	sized *z = ud;
-	char path[4400];
-	uint64_t alloc = 0;
-
-	if (!seg_path(path, sizeof(path), z->dir, name) &&
-	    z->v->stat(z->v, path, NULL, &alloc) == 0)
-		z->bytes += alloc;
-	return 0;
-}
-
-int eng_dir_bytes(const seg_vfs *v, const char *dir, uint64_t *bytes)
-{
-	sized z = {v, dir, 0};
-	int r = v->list(v, dir, add_size, &z);
-
-	*bytes = 0;
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	*bytes = z.bytes;
-	return 0;
-}
-
 /* Sealed segments of dir (every one but the newest), oldest first, with
  * the bounds their successors' headers give. No lock needed: read-only. */
 static int gather(const seg_vfs *v, const char *dir, cmp_seg **out, size_t *n, char (**names)[32],

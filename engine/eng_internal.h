@@ -176,7 +176,7 @@ struct edgelog {
 	char errmsg[512];  /* eng_set_error, eng_set_msg (eng_config.c) */
 	int64_t errmsg_at; /* unix seconds */
 
-	/* Retention (eng_compact.c). */
+	/* Retention (eng_compact.c; the age clock and dead_bytes: eng_space.c). */
 	int64_t age_base_ms, age_mono_ms; /* the age clock: age_base at age_mono */
 	int compacting;
 	int64_t next_compact_mono;
@@ -190,14 +190,21 @@ struct edgelog {
 	pthread_mutex_t dead_mu; /* eng_dead.c: one dead-letter expiry at a time */
 };
 
+/* eng_space.c: clock and space accounting (below every other engine file). */
+/* The age clock now (mu held or not: reads constants and the clock). */
+int64_t eng_age_now(const edgelog *log);
+/* Bytes counted against the cap (mu held). */
+uint64_t eng_used_bytes(const edgelog *log);
+/* Bytes allocated to the entries of dir into *bytes (a missing dir: 0).
+ * 0, or -errno when the listing failed (then *bytes is 0: not a size). */
+int eng_dir_bytes(const seg_vfs *v, const char *dir, uint64_t *bytes);
+
 /* eng_upload.c: the engine side of the uploader. */
 int eng_upload_init(edgelog *log, seg_err *e);
 int eng_upload_work(edgelog *log, int flush); /* mu held; 1 if it did something */
 void eng_upload_drain(edgelog *log);          /* at close, without the worker */
 void eng_upload_free(edgelog *log);
 int eng_store_cursor(edgelog *log);
-/* The age clock now (mu held or not: reads constants and the clock). */
-int64_t eng_age_now(const edgelog *log);
 /* Run retention (mu held; dropped around I/O). need: bytes to free on top
  * of the cap's headroom (a failed allocation). Returns 0 or an error. */
 int eng_compact(edgelog *log, uint64_t need);
@@ -205,11 +212,6 @@ int eng_compact(edgelog *log, uint64_t need);
  * open log maps two segments (the active one and the spare) and each
  * reader one more, out of 2 to 3 GiB of address space. */
 #define ENG_SEGMENT_BYTES_MAX (sizeof(void *) >= 8 ? 1u << 30 : 1u << 28)
-/* Bytes allocated to the entries of dir into *bytes (a missing dir: 0).
- * 0, or -errno when the listing failed (then *bytes is 0: not a size). */
-int eng_dir_bytes(const seg_vfs *v, const char *dir, uint64_t *bytes);
-/* Bytes counted against the cap (mu held). */
-uint64_t eng_used_bytes(const edgelog *log);
 /* Lead one sync round (mu held; dropped around the fdatasync calls). */
 int eng_lead_sync(edgelog *log);
 /* Wait (mu held) until seq is durable, leading rounds when nobody else
