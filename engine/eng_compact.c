@@ -1,104 +1,52 @@
 /*
- * eng_compact.c - the engine runs retention: gathers the sealed segments,
- * asks the compactor which go, and removes them in the one safe order:
+ * eng_compact.c - the engine's side of retention: when it runs is the
+ * caller's (the worker's schedule, an append that met the cap,
+ * edgelog_cleanup); what it does on disk is the compactor's
+ * (compactor/cmp.h: gather, plan, then cursor -> unlink -> directory
+ * fsync, through the I/O seam). This file gives the compactor the policy's
+ * figures, counts what a pass costs into the cursor (expired, dropped:
+ * logged with their seq range), hands it the cursor store as its step 1,
+ * and takes what was really removed off the size accounting. Removing
+ * unacknowledged records is always a named policy.
  *
- *   1. the cursor, moved past every removed record and carrying the new
- *      counts, is stored and fdatasynced;
- *   2. the segment files are unlinked, oldest first;
- *   3. the segments directory is fsynced.
- *
- * A crash after 1 leaves segments the cursor has passed: the next pass
- * removes them as acknowledged, counting nothing twice. A crash before 1
- * changes nothing. Removing unacknowledged records is always a named
- * policy (expired, dropped), counted and logged with its seq range.
+ * Offers (eng_internal.h): eng_compact. State: the retention part of
+ * struct edgelog (compacting, dead_bytes) under mu. Calls eng_sync
+ * (eng_store_cursor), eng_space and eng_config; nothing calls back.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmp.h"
 #include "eng_internal.h"
-#include "seg_dir.h"
 
-/* Sealed segments of dir (every one but the newest), oldest first, with
- * the bounds their successors' headers give. No lock needed: read-only. */
-static int gather(const seg_vfs *v, const char *dir, cmp_seg **out, size_t *n, char (**names)[32],
-		  seg_err *e)
+/* The compactor's step 1: the cursor (already moved under mu) made
+ * durable. Called without mu. */
+static int commit_cursor(void *ud, seg_err *e)
 {
-	seg_list l = {0};
-	cmp_seg *s = NULL;
-	size_t i, k = 0;
-	int rc;
+	edgelog *log = ud;
+	int rc = eng_store_cursor(log);
 
-	*out = NULL;
-	*n = 0;
-	if ((rc = seg_list_read(v, dir, &l, e)))
-		return rc;
-	if (l.n < 2) {
-		seg_list_free(&l);
-		return 0;
+	if (rc) {
+		pthread_mutex_lock(&log->mu);
+		snprintf(e->msg, sizeof(e->msg), "%s", log->errmsg);
+		pthread_mutex_unlock(&log->mu);
 	}
-	s = calloc(l.n, sizeof(*s));
-	*names = calloc(l.n, sizeof(**names));
-	if (!s || !*names) {
-		free(s);
-		free(*names);
-		seg_list_free(&l);
-		return seg_fail(e, EDGELOG_ENOMEM, "out of memory");
-	}
-	for (i = 0; i + 1 < l.n; i++) {
-		char path[4400], next[4400];
-		uint8_t hb[SEG_HEADER_SIZE];
-		seg_header h;
-		uint64_t alloc = 0;
-		int fd;
-
-		seg_name((*names)[k], l.base[i]);
-		seg_name(next, l.base[i + 1]);
-		if (seg_path(path, sizeof(path), dir, next))
-			continue;
-		/* The successor's header bounds this segment's newest record. */
-		fd = v->open(v, path, O_RDONLY, 0);
-		if (fd < 0)
-			break;
-		if (v->pread(v, fd, hb, sizeof(hb), 0) != (ssize_t)sizeof(hb) ||
-		    seg_header_decode(hb, &h) != SEG_OK) {
-			/* Unreadable successor: no safe age bound; stop here (only a
-			 * prefix is ever removed). */
-			v->close(v, fd);
-			break;
-		}
-		v->close(v, fd);
-		if (seg_path(path, sizeof(path), dir, (*names)[k]) ||
-		    v->stat(v, path, NULL, &alloc))
-			break;
-		s[k].base = l.base[i];
-		s[k].last = l.base[i + 1] - 1;
-		s[k].newest_wall_ms = h.base_ts_ms;
-		s[k].newest_age_ms = h.age_ms;
-		s[k].bytes = alloc;
-		k++;
-	}
-	seg_list_free(&l);
-	*out = s;
-	*n = k;
-	return 0;
+	return rc;
 }
 
 int eng_compact(edgelog *log, uint64_t need)
 {
+	seg_err e;
 	const seg_vfs *v = log->vfs;
 	cmp_seg *segs = NULL;
 	cmp_action *act = NULL;
-	char(*names)[32] = NULL;
 	cmp_policy p;
+	cmp_done done;
 	size_t n = 0, k, i;
-	uint64_t new_acked, freed = 0, lost_expired = 0, lost_dropped = 0;
+	uint64_t new_acked, lost_expired = 0, lost_dropped = 0;
 	uint64_t dead;
 	int dead_rc;
-	seg_err e;
 	int rc = 0;
 
 	if (log->compacting)
@@ -106,7 +54,7 @@ int eng_compact(edgelog *log, uint64_t need)
 	log->compacting = 1;
 	pthread_mutex_unlock(&log->mu);
 
-	rc = gather(v, log->segdir, &segs, &n, &names, &e);
+	rc = cmp_gather(v, log->segdir, &segs, &n, &e);
 	dead = 0;
 	dead_rc = log->faileddir[0] ? eng_dir_bytes(v, log->faileddir, &dead) : 0;
 	if (dead_rc < 0)
@@ -160,7 +108,8 @@ int eng_compact(edgelog *log, uint64_t need)
 	if (!k)
 		goto out;
 
-	/* Step 1: the cursor passes every removed record, with the counts. */
+	/* The cursor passes every removed record, with the counts (stored by
+	 * the compactor's step 1, below). */
 	new_acked = log->cur.acked_seq;
 	for (i = 0; i < k; i++) {
 		const cmp_action *a = &act[i];
@@ -171,18 +120,20 @@ int eng_compact(edgelog *log, uint64_t need)
 			lost_expired += lost;
 		if (a->reason == CMP_DROPPED)
 			lost_dropped += lost;
-		if (lost)
+		if (lost) {
+			char name[SEG_NAME_LEN + 1];
+			seg_name(name, segs[a->idx].base);
 			eng_log(&log->conf, EDGELOG_LOG_WARN,
 				"%s: %llu unacknowledged record(s), seq %llu..%llu, removed: %s",
-				names[a->idx], (unsigned long long)lost, (unsigned long long)lo + 1,
+				name, (unsigned long long)lost, (unsigned long long)lo + 1,
 				(unsigned long long)a->lost_hi,
 				a->reason == CMP_EXPIRED ?
 					"older than retention_days (expired)" :
 					"over max_size_mb, full_policy=drop_oldest "
 					"(dropped)");
+		}
 		if (segs[a->idx].last > new_acked)
 			new_acked = segs[a->idx].last;
-		freed += segs[a->idx].bytes;
 	}
 	log->cur.expired += lost_expired;
 	log->cur.dropped += lost_dropped;
@@ -193,39 +144,18 @@ int eng_compact(edgelog *log, uint64_t need)
 	if (log->first_seq <= new_acked)
 		log->first_seq = new_acked + 1;
 	pthread_mutex_unlock(&log->mu);
-	rc = eng_store_cursor(log);
-	if (!rc) {
-		/* Steps 2 and 3. */
-		char path[4400];
-		size_t done = 0;
-		for (i = 0; i < k; i++) {
-			int r;
-			if (seg_path(path, sizeof(path), log->segdir, names[act[i].idx]))
-				continue;
-			r = v->unlink(v, path);
-			if (r < 0 && r != -ENOENT) {
-				rc = seg_fail_errno(&e, r, "unlink %s", path);
-				break;
-			}
-			done++;
-		}
-		if (done) {
-			int r = v->fsync_dir(v, log->segdir);
-			if (r < 0 && !rc)
-				rc = seg_fail_errno(&e, r, "fsync directory %s", log->segdir);
-		}
-		pthread_mutex_lock(&log->mu);
-		seg_writer_forget(&log->w, done, freed);
-	} else {
-		pthread_mutex_lock(&log->mu);
-		snprintf(e.msg, sizeof(e.msg), "%s", log->errmsg);
-	}
+	/* A failed cursor store removes nothing (the counts stay in memory,
+	 * and the next store writes them); a failed unlink or directory fsync
+	 * keeps the segments it did not remove counted against the cap, and
+	 * the next pass removes them as acknowledged (cmp.h). */
+	rc = cmp_execute(v, log->segdir, segs, act, k, commit_cursor, log, &done, &e);
+	pthread_mutex_lock(&log->mu);
+	seg_writer_forget(&log->w, done.removed, done.freed);
 out:
 	if (rc)
 		eng_set_error(log, rc, &e);
 	free(act);
 	free(segs);
-	free(names);
 	log->compacting = 0;
 	pthread_cond_broadcast(&log->sync_cv);
 	return rc;

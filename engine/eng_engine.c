@@ -7,7 +7,7 @@
  * cleanup/get_status, and (eng_internal.h) eng_open_vfs, eng_append_raw,
  * eng_requeue_append. Owns struct edgelog's core fields; calls the files
  * below it (eng_upload, eng_compact, eng_guard, eng_dead, eng_sync,
- * eng_status, eng_meta, eng_lock, eng_config), none of which calls back.
+ * eng_status, eng_meta, eng_lock, eng_space, eng_config), none of which calls back.
  *
  * Locking: `mu` guards the writer, the counters and the sync state; it is
  * held for the memcpy of an append and never across a syscall that can

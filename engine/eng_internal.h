@@ -205,8 +205,9 @@ int eng_upload_work(edgelog *log, int flush); /* mu held; 1 if it did something 
 void eng_upload_drain(edgelog *log);          /* at close, without the worker */
 void eng_upload_free(edgelog *log);
 int eng_store_cursor(edgelog *log);
-/* Run retention (mu held; dropped around I/O). need: bytes to free on top
- * of the cap's headroom (a failed allocation). Returns 0 or an error. */
+/* eng_compact.c: run a retention pass (mu held; dropped around I/O).
+ * need: bytes to free on top of the cap's headroom (a failed allocation).
+ * Returns 0 or an error (recorded as the handle's). */
 int eng_compact(edgelog *log, uint64_t need);
 /* The largest segment_bytes: 1 GiB; 256 MiB on a 32-bit target, where an
  * open log maps two segments (the active one and the spare) and each
