@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
-#include <sys/mman.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>

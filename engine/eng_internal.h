@@ -1,6 +1,22 @@
 /*
  * eng_internal.h - the engine's private state, shared by the engine's files
  * and by the tests (which open an engine on a fault-injecting I/O seam).
+ *
+ * Who owns what: struct edgelog is in parts, each named with the file that
+ * owns (writes) it; the declarations at the end are grouped by the file
+ * that defines them, in layer order, so a file calls only those listed
+ * after its own:
+ *
+ *   eng_json.c eng_offline.c       above the engine (append_json, requeue)
+ *   eng_repair.c eng_reader.c      beside it (a directory, no engine open)
+ *   eng_engine.c                   open, append, worker, acks, status, close
+ *   eng_upload.c eng_compact.c     what the worker runs: upload, retention,
+ *   eng_guard.c eng_dead.c         the guard, dead-letter expiry
+ *   eng_sync.c                     group commit, cursor stores
+ *   eng_status.c eng_meta.c        status, alerts, snapshot; meta.json
+ *   eng_jread.c                    reading back the JSON it wrote
+ *   eng_space.c                    the age clock, bytes against the cap
+ *   eng_lock.c eng_config.c        the directory lock; config, errors, log
  */
 #ifndef ENG_INTERNAL_H
 #define ENG_INTERNAL_H
@@ -22,6 +38,10 @@
 #define ENG_LOCK_FILE "LOCK"
 /* The cap holds at least this many segments (eng_config.c). */
 #define ENG_MIN_SEGMENTS 4
+/* The largest segment_bytes (eng_config.c): 1 GiB; 256 MiB on a 32-bit
+ * target, where an open log maps two segments (the active one and the
+ * spare) and each reader one more, out of 2 to 3 GiB of address space. */
+#define ENG_SEGMENT_BYTES_MAX (sizeof(void *) >= 8 ? 1u << 30 : 1u << 28)
 #define ENG_META_FILE "meta.json"
 
 /* DIR/meta.json (eng_meta.c, FORMAT.md). */
@@ -190,96 +210,48 @@ struct edgelog {
 	pthread_mutex_t dead_mu; /* eng_dead.c: one dead-letter expiry at a time */
 };
 
-/* eng_space.c: clock and space accounting (below every other engine file). */
-/* The age clock now (mu held or not: reads constants and the clock). */
-int64_t eng_age_now(const edgelog *log);
-/* Bytes counted against the cap (mu held). */
-uint64_t eng_used_bytes(const edgelog *log);
-/* Bytes allocated to the entries of dir into *bytes (a missing dir: 0).
- * 0, or -errno when the listing failed (then *bytes is 0: not a size). */
-int eng_dir_bytes(const seg_vfs *v, const char *dir, uint64_t *bytes);
+/* ---- what each file offers ---------------------------------------------
+ *
+ * In layer order: a file calls only files in the sections after its own
+ * (the call graph between engine/ files has no circle). eng_json.c and
+ * eng_offline.c stand above the engine; eng_reader.c and eng_repair.c
+ * beside it (public calls on a directory, no engine open).
+ */
 
-/* eng_upload.c: the engine side of the uploader. */
+/* eng_json.c (above the engine): edgelog_append_json; JSON text to one
+ * msgpack object (malloc'd into *out). */
+int eng_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_len, seg_err *e);
+
+/* eng_offline.c (above the engine): edgelog_requeue_failed on a given I/O
+ * seam (tests). */
+int eng_requeue_failed_vfs(const char *dir, const seg_vfs *vfs);
+
+/* eng_repair.c: edgelog_repair on a given I/O seam (tests). */
+int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *report);
+
+/* eng_engine.c: the public calls on an open log, and: */
+/* Open on a given I/O seam (tests pass fault injectors). */
+int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs);
+/* Append without validation (the record was validated once already). */
+int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq);
+
+/* eng_upload.c (eng_upload_off.c without the uploader): the engine side
+ * of the uploader. State: eng_upload. */
 int eng_upload_init(edgelog *log, seg_err *e);
 int eng_upload_work(edgelog *log, int flush); /* mu held; 1 if it did something */
 void eng_upload_drain(edgelog *log);          /* at close, without the worker */
 void eng_upload_free(edgelog *log);
-int eng_store_cursor(edgelog *log);
+
 /* eng_compact.c: run a retention pass (mu held; dropped around I/O).
  * need: bytes to free on top of the cap's headroom (a failed allocation).
- * Returns 0 or an error (recorded as the handle's). */
+ * Returns 0 or an error (recorded as the handle's). State: the retention
+ * fields. */
 int eng_compact(edgelog *log, uint64_t need);
-/* The largest segment_bytes: 1 GiB; 256 MiB on a 32-bit target, where an
- * open log maps two segments (the active one and the spare) and each
- * reader one more, out of 2 to 3 GiB of address space. */
-#define ENG_SEGMENT_BYTES_MAX (sizeof(void *) >= 8 ? 1u << 30 : 1u << 28)
-/* Lead one sync round (mu held; dropped around the fdatasync calls). */
-int eng_lead_sync(edgelog *log);
-/* Wait (mu held) until seq is durable, leading rounds when nobody else
- * is; the error of the round that covered seq. */
-int eng_wait_durable(edgelog *log, uint64_t seq);
 
-/* Take dir's exclusive lock: a flock on the directory itself (which
- * cannot be unlinked and recreated under us) and on DIR/LOCK (which also
- * holds our pid); EDGELOG_ELOCKED naming the holder's pid if another
- * process (or handle) has either. fds[0..1] keep the locks until
- * eng_drop_lock. */
-int eng_take_lock(const seg_vfs *v, const char *dir, int fds[2], seg_err *e);
-void eng_drop_lock(const seg_vfs *v, int fds[2]);
-/* 1 (and the pid LOCK names, or 0) if a process holds dir's lock, else 0. */
-int eng_lock_held(const seg_vfs *v, const char *dir, long *pid);
-
-/* Open on a given I/O seam (tests pass fault injectors). */
-int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs);
-
-/* Record e's message as the handle's last error (mu held); returns code. */
-int eng_set_error(edgelog *log, int code, const seg_err *e);
-/* The same from a thread that does not hold mu (takes it). */
-int eng_set_msg(edgelog *log, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* The thread-local message behind edgelog_errmsg(NULL). */
-int eng_tls_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void eng_tls_set(const char *msg);
-
-/* Report through the configured log function. */
-void eng_log(const eng_conf *c, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* eng_status.c */
-unsigned eng_alert_bits(const edgelog_status *st);
-/* 0 if st's version is one this library fills, else -1. */
-int eng_status_check(const edgelog_status *st);
-/* b's text into out, as edgelog_status_json documents (ERANGE when cut);
- * frees b. */
-int eng_give_text(seg_buf *b, char *out, size_t cap, size_t *len);
-/* Report alerts that started or cleared since the last call (no lock held). */
-void eng_alerts_update(eng_snap *s, const eng_conf *c, const edgelog_status *st);
-/* Status as one JSON object ({"source": source, ...} when source is set). */
-void eng_status_json(const edgelog_status *st, const char *source, seg_buf *out);
-/* "live", "offline" or "stale" for edgelog_status_dir's *live. */
-const char *eng_status_source(int live);
-/* Status as Prometheus text exposition. */
-void eng_status_prom(const edgelog_status *st, seg_buf *out);
-/* What is due at now (monotonic ms) (s->mu held): 0, ENG_SNAP_ALERTS (look at alerts: compute the status) or
- * ENG_SNAP_WRITE (also write the files). Moves the deadlines on. */
-#define ENG_SNAP_ALERTS 1
-#define ENG_SNAP_WRITE 2
-int eng_snapshot_due(eng_snap *s, const eng_conf *c, int64_t now);
-/* Write the status snapshot (DIR/status.json) and the metrics file from st
- * (s->mu held). final: at close, "stopped" and always written; otherwise
- * unchanged figures are not rewritten within 30 s (returns 0 then, else 1). */
-int eng_snapshot_write(eng_snap *s, const seg_vfs *v, const eng_conf *c, const edgelog_status *st,
-		       int final);
-/* Once a second (mu held): if the active segment or the cursor was
- * removed or replaced under the engine, report it and write it back. */
+/* eng_guard.c: once a second (mu held): if the active segment or the
+ * cursor was removed or replaced under the engine, report it and write it
+ * back. State: eng_guard_state. */
 void eng_guard(edgelog *log);
-
-/* eng_meta.c: load DIR/meta.json (0, or -1 if missing or unreadable);
- * store one (durably). */
-int eng_meta_load(const seg_vfs *v, const char *dir, eng_meta *m);
-int eng_meta_store(const seg_vfs *v, const char *dir, const eng_meta *m, seg_err *e);
-/* Store the engine's metadata if it changed since last stored, or with
- * force (no lock held but snap.mu, or at close). */
-void eng_meta_sync(edgelog *log, int force);
 
 /* eng_dead.c: dead-letter files (failed/) and the journal that makes a
  * requeue or an expiry happen exactly once (the steps: top of eng_dead.c). */
@@ -313,18 +285,54 @@ int eng_journal_read(edgelog *log, eng_journal *j, seg_err *e);
 int eng_journal_count(edgelog *log, const eng_journal *j, seg_err *e);
 /* Dead letters older than retention_days (cleanup with force). */
 int eng_expire_dead(edgelog *log);
-
-/* eng_engine.c: step 2 of a requeue, for the records of d whose seq is
- * not in the log yet (appended and synced). */
+/* Step 2 (eng_engine.c, the one caller above this file that appends):
+ * the records of d whose seq is not in the log yet, appended and synced. */
 int eng_requeue_append(edgelog *log, const eng_journal *j, const eng_dead_recs *d, seg_err *e);
 
-/* eng_offline.c */
-/* Append without validation (the record was validated once already). */
-int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq);
-/* edgelog_requeue_failed on a given I/O seam (tests). */
-int eng_requeue_failed_vfs(const char *dir, const seg_vfs *vfs);
-/* edgelog_repair on a given I/O seam (tests). */
-int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *report);
+/* eng_sync.c: group commit and cursor stores. State: eng_sync. */
+/* Lead one sync round (mu held; dropped around the fdatasync calls). */
+int eng_lead_sync(edgelog *log);
+/* Wait (mu held) until seq is durable, leading rounds when nobody else
+ * is; the error of the round that covered seq. */
+int eng_wait_durable(edgelog *log, uint64_t seq);
+/* Store the cursor: takes cur_mu, snapshots under mu, writes without mu. */
+int eng_store_cursor(edgelog *log);
+
+/* eng_status.c: status as JSON and Prometheus text, alerts, the snapshot,
+ * a directory's status without an engine. State: eng_snap. */
+unsigned eng_alert_bits(const edgelog_status *st);
+/* 0 if st's version is one this library fills, else -1. */
+int eng_status_check(const edgelog_status *st);
+/* b's text into out, as edgelog_status_json documents (ERANGE when cut);
+ * frees b. */
+int eng_give_text(seg_buf *b, char *out, size_t cap, size_t *len);
+/* Report alerts that started or cleared since the last call (no lock held). */
+void eng_alerts_update(eng_snap *s, const eng_conf *c, const edgelog_status *st);
+/* Status as one JSON object ({"source": source, ...} when source is set). */
+void eng_status_json(const edgelog_status *st, const char *source, seg_buf *out);
+/* "live", "offline" or "stale" for edgelog_status_dir's *live. */
+const char *eng_status_source(int live);
+/* Status as Prometheus text exposition. */
+void eng_status_prom(const edgelog_status *st, seg_buf *out);
+/* What is due at now (monotonic ms; s->mu held): 0, ENG_SNAP_ALERTS (look
+ * at alerts: compute the status) or ENG_SNAP_WRITE (also write the
+ * files). Moves the deadlines on. */
+#define ENG_SNAP_ALERTS 1
+#define ENG_SNAP_WRITE 2
+int eng_snapshot_due(eng_snap *s, const eng_conf *c, int64_t now);
+/* Write the status snapshot (DIR/status.json) and the metrics file from st
+ * (s->mu held). final: at close, "stopped" and always written; otherwise
+ * unchanged figures are not rewritten within 30 s (returns 0 then, else 1). */
+int eng_snapshot_write(eng_snap *s, const seg_vfs *v, const eng_conf *c, const edgelog_status *st,
+		       int final);
+
+/* eng_meta.c: load DIR/meta.json (0, or -1 if missing or unreadable);
+ * store one (durably). State: eng_meta_state. */
+int eng_meta_load(const seg_vfs *v, const char *dir, eng_meta *m);
+int eng_meta_store(const seg_vfs *v, const char *dir, const eng_meta *m, seg_err *e);
+/* Store the engine's metadata if it changed since last stored, or with
+ * force (no lock held but snap.mu, or at close). */
+void eng_meta_sync(edgelog *log, int force);
 
 /* eng_jread.c: reading back JSON the engine wrote (status.json). A value
  * found in a text: its type ('s' string, 'n' number, 't' true, 'f'
@@ -346,7 +354,37 @@ int eng_jv_int(const eng_jv *v, int64_t *out);
  * fit): 0, else -1. */
 int eng_jv_str(const eng_jv *v, char *out, size_t cap);
 
-/* JSON text to one msgpack object (malloc'd into *out). */
-int eng_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_len, seg_err *e);
+/* eng_space.c: clock and space accounting (below every other engine file
+ * but eng_config.c). */
+/* The age clock now (mu held or not: reads constants and the clock). */
+int64_t eng_age_now(const edgelog *log);
+/* Bytes counted against the cap (mu held). */
+uint64_t eng_used_bytes(const edgelog *log);
+/* Bytes allocated to the entries of dir into *bytes (a missing dir: 0).
+ * 0, or -errno when the listing failed (then *bytes is 0: not a size). */
+int eng_dir_bytes(const seg_vfs *v, const char *dir, uint64_t *bytes);
+
+/* eng_lock.c: take dir's exclusive lock: a flock on the directory itself
+ * (which cannot be unlinked and recreated under us) and on DIR/LOCK (which
+ * also holds our pid); EDGELOG_ELOCKED naming the holder's pid if another
+ * process (or handle) has either. fds[0..1] keep the locks until
+ * eng_drop_lock. */
+int eng_take_lock(const seg_vfs *v, const char *dir, int fds[2], seg_err *e);
+void eng_drop_lock(const seg_vfs *v, int fds[2]);
+/* 1 (and the pid LOCK names, or 0) if a process holds dir's lock, else 0. */
+int eng_lock_held(const seg_vfs *v, const char *dir, long *pid);
+
+/* eng_config.c: eng_conf_resolve and eng_conf_free (above), and the
+ * error messages and the log. */
+/* Record e's message as the handle's last error (mu held); returns code. */
+int eng_set_error(edgelog *log, int code, const seg_err *e);
+/* The same from a thread that does not hold mu (takes it). */
+int eng_set_msg(edgelog *log, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The thread-local message behind edgelog_errmsg(NULL). */
+int eng_tls_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void eng_tls_set(const char *msg);
+/* Report through the configured log function. */
+void eng_log(const eng_conf *c, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif
