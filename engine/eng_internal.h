@@ -8,7 +8,8 @@
  * after its own:
  *
  *   eng_json.c eng_offline.c       above the engine (append_json, requeue)
- *   eng_repair.c eng_reader.c      beside it (a directory, no engine open)
+ *   eng_repair.c eng_scan.c        beside it (a directory, no engine open)
+ *   eng_reader.c                   the public reader (eng_scan.c reads with it)
  *   eng_engine.c                   open, append, worker, acks, status, close
  *   eng_upload.c eng_compact.c     what the worker runs: upload, retention,
  *   eng_guard.c eng_dead.c         the guard, dead-letter expiry
@@ -214,8 +215,9 @@ struct edgelog {
  *
  * In layer order: a file calls only files in the sections after its own
  * (the call graph between engine/ files has no circle). eng_json.c and
- * eng_offline.c stand above the engine; eng_reader.c and eng_repair.c
- * beside it (public calls on a directory, no engine open).
+ * eng_offline.c stand above the engine; eng_repair.c, eng_scan.c and
+ * eng_reader.c beside it (public calls on a directory, no engine open;
+ * eng_scan.c declares nothing here: its calls are edgelog.h's).
  */
 
 /* eng_json.c (above the engine): edgelog_append_json; JSON text to one
