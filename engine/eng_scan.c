@@ -528,6 +528,62 @@ int edgelog_salvage(const char *path, const char *outdir, edgelog_scan *s)
 	return walk(path, outdir, s);
 }
 
+int edgelog_list_segments(const char *path,
+			  int (*fn)(void *payload, const char *segment, uint64_t base_seq,
+				    uint64_t file_bytes),
+			  void *payload)
+{
+	char dir[4200], p[4300];
+	struct stat st;
+	seg_list l = {0};
+	seg_err e;
+	size_t i;
+	int rc, k;
+
+	if (!path)
+		return eng_tls_error(EDGELOG_EINVAL, "edgelog_list_segments: path is NULL");
+	k = seg_dir_of(path, dir, sizeof(dir));
+	if (k < 0)
+		return eng_tls_error(EDGELOG_ENOTFOUND, "%s: %s", path, strerror(errno));
+	if (k == 1)
+		return eng_tls_error(EDGELOG_EINVAL, "%s: not a directory", path);
+	if ((rc = seg_list_read(seg_vfs_posix(), dir, &l, &e)))
+		return eng_tls_error(rc, "%s", e.msg);
+	for (i = 0; i < l.n; i++) {
+		char name[SEG_NAME_LEN + 1];
+		uint64_t size = 0;
+		seg_name(name, l.base[i]);
+		if (!seg_path(p, sizeof(p), dir, name) && stat(p, &st) == 0)
+			size = (uint64_t)st.st_size;
+		if (fn && fn(payload, name, l.base[i], size)) {
+			i++;
+			break;
+		}
+	}
+	seg_list_free(&l);
+	return (int)(i < (size_t)INT32_MAX ? i : INT32_MAX);
+}
+
+int edgelog_dir_acked_seq(const char *dir, uint64_t *acked_seq)
+{
+	char path[4200];
+	cur_state cur;
+	seg_err e;
+	int how = CUR_MISSING, rc;
+
+	if (!dir || !acked_seq)
+		return eng_tls_error(EDGELOG_EINVAL, "edgelog_dir_acked_seq: NULL argument");
+	*acked_seq = 0;
+	if (seg_path(path, sizeof(path), dir, CUR_FILE))
+		return eng_tls_error(EDGELOG_EINVAL, "path too long: %s", dir);
+	if ((rc = cur_load(seg_vfs_posix(), path, &cur, &how, &e)))
+		return eng_tls_error(rc, "%s", e.msg);
+	if (how == CUR_MISSING)
+		return eng_tls_error(EDGELOG_ENOTFOUND, "%s: no cursor", path);
+	*acked_seq = cur.acked_seq;
+	return 0;
+}
+
 int edgelog_record_json(const edgelog_record *rec, const char *device_id, char *out, size_t cap,
 			size_t *len)
 {

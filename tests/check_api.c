@@ -654,6 +654,45 @@ START_TEST(test_salvage_copies_every_valid_record)
 }
 END_TEST
 
+static int count_seg(void *p, const char *segment, uint64_t base, uint64_t bytes)
+{
+	int *n = p;
+
+	ck_assert_uint_eq(strlen(segment) > 4, 1);
+	ck_assert_uint_gt(bytes, 0);
+	ck_assert_uint_eq(base, 1); /* the one segment starts at seq 1 */
+	(*n)++;
+	return 0;
+}
+
+START_TEST(test_list_segments_and_acked_seq)
+{
+	char *dir = ten_records(), *empty = tmp_dir();
+	char path[4200];
+	uint64_t acked = 99;
+	int n = 0;
+
+	ck_assert_int_eq(edgelog_list_segments(dir, count_seg, &n), 1);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(edgelog_list_segments(dir, NULL, NULL), 1);
+	snprintf(path, sizeof(path), "%s/segments", dir);
+	ck_assert_int_eq(edgelog_list_segments(path, NULL, NULL), 1);
+	ck_assert_int_eq(edgelog_list_segments(empty, NULL, NULL), 0);
+	snprintf(path, sizeof(path), "%s/nope", dir);
+	ck_assert_int_eq(edgelog_list_segments(path, NULL, NULL), EDGELOG_ENOTFOUND);
+	snprintf(path, sizeof(path), "%s/cursor", dir);
+	ck_assert_int_eq(edgelog_list_segments(path, NULL, NULL), EDGELOG_EINVAL);
+
+	ck_assert_int_eq(edgelog_dir_acked_seq(dir, &acked), 0);
+	ck_assert_uint_eq(acked, 2);
+	ck_assert_int_eq(edgelog_dir_acked_seq(empty, &acked), EDGELOG_ENOTFOUND);
+	ck_assert_uint_eq(acked, 0);
+	ck_assert_int_eq(edgelog_dir_acked_seq(NULL, &acked), EDGELOG_EINVAL);
+	rm_rf(dir);
+	rm_rf(empty);
+}
+END_TEST
+
 Suite *api_suite(void);
 Suite *api_suite(void)
 {
@@ -673,6 +712,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_verify_reports_every_frame);
 	tcase_add_test(tc, test_verify_reports_damage_and_gaps);
 	tcase_add_test(tc, test_salvage_copies_every_valid_record);
+	tcase_add_test(tc, test_list_segments_and_acked_seq);
 	suite_add_tcase(s, tc);
 	return s;
 }

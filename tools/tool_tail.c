@@ -28,10 +28,6 @@
 
 #include <edgelog.h>
 
-#include "seg_cursor.h"
-#include "seg_dir.h"
-#include "seg_json.h"
-#include "seg_vfs.h"
 #include "tool.h"
 
 #define TAIL_POLL_MS 100
@@ -61,8 +57,8 @@ typedef struct tail_ctx {
 	const char *device;
 	unsigned long long damaged;
 	int have_cursor;
-	cur_state cur;
-	char cpath[4200];
+	uint64_t acked_seq;
+	const char *dir;
 	int out_err; /* errno of a failed write to stdout; EPIPE: reader gone */
 } tail_ctx;
 
@@ -87,13 +83,9 @@ static void on_corrupt(void *payload, const char *segment, uint64_t offset, uint
 /* The cursor tells acked from pending in the table (as dump shows it). */
 static void load_cursor(tail_ctx *c)
 {
-	int how = CUR_MISSING;
-	seg_err e;
-
-	if (c->json || !c->cpath[0])
+	if (c->json)
 		return;
-	c->have_cursor = cur_load(seg_vfs_posix(), c->cpath, &c->cur, &how, &e) == 0 &&
-			 how != CUR_MISSING;
+	c->have_cursor = edgelog_dir_acked_seq(c->dir, &c->acked_seq) == 0;
 }
 
 static int print_header(tail_ctx *c)
@@ -114,9 +106,9 @@ static int print_record(tail_ctx *c, const edgelog_record *rec)
 	char *line;
 	size_t len;
 	int k = tool_record_line(&line, &len, rec, c->json, c->device,
-				 !c->have_cursor              ? "-" :
-				 rec->seq <= c->cur.acked_seq ? "acked" :
-								"pending");
+				 !c->have_cursor          ? "-" :
+				 rec->seq <= c->acked_seq ? "acked" :
+							    "pending");
 
 	if (k == -1) {
 		c->damaged++;
@@ -164,33 +156,63 @@ static int count_segment(const char *dir, uint64_t base, uint64_t hi, uint64_t *
  * segments from the newest backwards, so it reads about `want` records'
  * worth of segments (at least the newest one), never the whole backlog.
  */
-static int find_start(const char *dir, const char *segdir, uint64_t want, uint64_t *base,
-		      uint64_t *skip)
+typedef struct start_ctx {
+	const char *dir;
+	uint64_t want, total, base, hi;
+	uint64_t *bases;
+	size_t n, cap;
+	int rc;
+} start_ctx;
+
+static int add_base(void *payload, const char *segment, uint64_t base_seq, uint64_t file_bytes)
 {
-	seg_list l = {0};
-	seg_err e;
+	start_ctx *s = payload;
+
+	(void)segment;
+	(void)file_bytes;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		uint64_t *g = realloc(s->bases, cap * sizeof(*g));
+		if (!g) {
+			s->rc = EDGELOG_ENOMEM;
+			return 1;
+		}
+		s->bases = g;
+		s->cap = cap;
+	}
+	s->bases[s->n++] = base_seq;
+	return 0;
+}
+
+static int find_start(const char *dir, uint64_t want, uint64_t *base, uint64_t *skip)
+{
+	start_ctx s;
 	uint64_t total = 0, n;
 	size_t i;
 	int rc;
 
+	memset(&s, 0, sizeof(s));
 	*base = 0;
 	*skip = 0;
-	if ((rc = seg_list_read(seg_vfs_posix(), segdir, &l, &e))) {
-		fprintf(stderr, "edgelog tail: %s\n", e.msg);
+	if ((rc = edgelog_list_segments(dir, add_base, &s)) < 0 || (rc = s.rc)) {
+		fprintf(stderr, "edgelog tail: %s\n",
+			rc == EDGELOG_ENOMEM ? "out of memory" : edgelog_errmsg(NULL));
+		free(s.bases);
 		return rc;
 	}
-	for (i = l.n; i-- > 0;) {
-		rc = count_segment(dir, l.base[i], i + 1 < l.n ? l.base[i + 1] : UINT64_MAX, &n);
+	rc = 0;
+	for (i = s.n; i-- > 0;) {
+		rc = count_segment(dir, s.bases[i], i + 1 < s.n ? s.bases[i + 1] : UINT64_MAX, &n);
 		if (rc) {
 			fprintf(stderr, "edgelog tail: %s\n", edgelog_errmsg(NULL));
 			break;
 		}
 		total += n;
-		*base = l.base[i];
+		*base = s.bases[i];
 		if (total >= want)
 			break;
 	}
-	seg_list_free(&l);
+	free(s.bases);
 	*skip = total > want ? total - want : 0;
 	return rc;
 }
@@ -200,9 +222,6 @@ static int find_start(const char *dir, const char *segdir, uint64_t want, uint64
 static int resolve_segdir(const char *dir, char *segdir, size_t n)
 {
 	struct stat st;
-	seg_list l = {0};
-	seg_err e;
-	int have;
 
 	if (stat(dir, &st) != 0)
 		return tool_fail("tail", TOOL_USAGE, "%s: %s", dir, strerror(errno));
@@ -210,17 +229,15 @@ static int resolve_segdir(const char *dir, char *segdir, size_t n)
 		return tool_fail("tail", TOOL_USAGE,
 				 "%s: not a directory (for one segment file use `edgelog dump`)",
 				 dir);
-	if (seg_path(segdir, n, dir, "segments"))
+	if ((size_t)snprintf(segdir, n, "%s/segments", dir) >= n)
 		return tool_fail("tail", TOOL_USAGE, "%s: path too long", dir);
 	if (stat(segdir, &st) == 0 && S_ISDIR(st.st_mode))
 		return 0;
-	have = seg_list_read(seg_vfs_posix(), dir, &l, &e) == 0 && l.n > 0;
-	seg_list_free(&l);
-	if (!have)
+	if (edgelog_list_segments(dir, NULL, NULL) <= 0)
 		return tool_fail("tail", TOOL_USAGE,
 				 "%s: not an edgelog directory (no segments/ and no segment files)",
 				 dir);
-	seg_msg(segdir, n, "%s", dir);
+	snprintf(segdir, n, "%s", dir);
 	return 0;
 }
 
@@ -345,8 +362,7 @@ int tool_tail(int argc, char **argv)
 	tool_table_width = tool_terminal_width(1, full);
 	if ((rc = resolve_segdir(dir, segdir, sizeof(segdir))))
 		return rc;
-	if (seg_path(c.cpath, sizeof(c.cpath), dir, CUR_FILE))
-		c.cpath[0] = '\0';
+	c.dir = dir;
 
 	/* A closed pipe is the normal end of `segtail -f | head`: no
 	 * SIGPIPE death, EPIPE ends the output cleanly instead. */
@@ -367,7 +383,7 @@ int tool_tail(int argc, char **argv)
 		goto done_flush;
 	if (have_from) {
 		base = from;
-	} else if ((rc = find_start(dir, segdir, want, &base, &skip))) {
+	} else if ((rc = find_start(dir, want, &base, &skip))) {
 		return TOOL_PROBLEM;
 	}
 	if ((rc = edgelog_reader_open(&r, dir, base))) {

@@ -672,6 +672,23 @@ EDGELOG_API int edgelog_verify(const char *path, edgelog_scan *s);
  */
 EDGELOG_API int edgelog_salvage(const char *path, const char *outdir, edgelog_scan *s);
 
+/* The segment files of path (an edgelog directory, or a directory of
+ * segment files), oldest first: for each, its file name, the lowest seq it
+ * can hold (its base, from the name) and its size in bytes. fn may be
+ * NULL; a non-zero return from it stops the listing. Returns the number
+ * of segment files listed (>= 0), or EDGELOG_ENOTFOUND, EDGELOG_EIO. */
+EDGELOG_API int edgelog_list_segments(const char *path,
+				      int (*fn)(void *payload, const char *segment,
+						uint64_t base_seq, uint64_t file_bytes),
+				      void *payload);
+
+/* What the cursor of directory dir says is acknowledged: every seq <=
+ * *acked_seq. 0; EDGELOG_ENOTFOUND when dir has no cursor (or path is not
+ * a directory). A cursor with no valid copy left gives 0 and *acked_seq 0
+ * (nothing is taken as acknowledged; edgelog_verify with
+ * EDGELOG_SCAN_CURSOR reports it). */
+EDGELOG_API int edgelog_dir_acked_seq(const char *dir, uint64_t *acked_seq);
+
 #ifdef __cplusplus
 }
 #endif
