@@ -9,8 +9,8 @@
  * and takes what was really removed off the size accounting. Removing
  * unacknowledged records is always a named policy.
  *
- * Offers (eng_internal.h): eng_compact. State: the retention part of
- * struct edgelog (compacting, dead_bytes) under mu. Calls eng_sync
+ * Offers (eng_internal.h): eng_compact. State: eng_retention (log->ret)
+ * under mu. Calls eng_sync
  * (eng_store_cursor), eng_space and eng_config; nothing calls back.
  */
 #include <stdio.h>
@@ -49,9 +49,9 @@ int eng_compact(edgelog *log, uint64_t need)
 	int dead_rc;
 	int rc = 0;
 
-	if (log->compacting)
+	if (log->ret.compacting)
 		return 0;
-	log->compacting = 1;
+	log->ret.compacting = 1;
 	pthread_mutex_unlock(&log->mu);
 
 	rc = cmp_gather(v, log->segdir, &segs, &n, &e);
@@ -65,10 +65,10 @@ int eng_compact(edgelog *log, uint64_t need)
 	/* A listing that failed keeps the last known size: counting the
 	 * dead letters as 0 bytes would let the directory outgrow its cap. */
 	if (!dead_rc)
-		log->dead_bytes = dead;
+		log->ret.dead_bytes = dead;
 	/* The writer may not start a segment that would break the cap. */
 	{
-		uint64_t other = log->dead_bytes + CUR_FILE_SIZE;
+		uint64_t other = log->ret.dead_bytes + CUR_FILE_SIZE;
 		seg_writer_set_cap(&log->w, log->conf.max_size_bytes > other ?
 						    log->conf.max_size_bytes - other :
 						    1);
@@ -156,7 +156,7 @@ out:
 		eng_set_error(log, rc, &e);
 	free(act);
 	free(segs);
-	log->compacting = 0;
+	log->ret.compacting = 0;
 	pthread_cond_broadcast(&log->sync_cv);
 	return rc;
 }

@@ -153,8 +153,8 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 	if ((rc = cur_load(vfs, log->cursor_path, &log->cur, &how, &e)))
 		goto fail;
 	/* The age clock resumes where the last run left it (retention). */
-	log->age_base_ms = log->cur.age_ms > 0 ? log->cur.age_ms : 1;
-	log->age_mono_ms = vfs->mono_ms(vfs);
+	log->ret.age_base_ms = log->cur.age_ms > 0 ? log->cur.age_ms : 1;
+	log->ret.age_mono_ms = vfs->mono_ms(vfs);
 	hw = log->cur.acked_seq > log->cur.last_seq ? log->cur.acked_seq : log->cur.last_seq;
 	/* Saturated: a cursor past the seq limit makes the writer refuse to
 	 * open instead of wrapping to 0 and handing out old seqs again. */
@@ -165,7 +165,7 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		goto fail;
 	data_last = rep.last_seq;
 	log->first_seq = rep.first_seq;
-	seg_writer_set_age_clock(&log->w, log->age_base_ms, log->age_mono_ms);
+	seg_writer_set_age_clock(&log->w, log->ret.age_base_ms, log->ret.age_mono_ms);
 	seg_writer_set_cap(&log->w, log->conf.max_size_bytes > CUR_FILE_SIZE ?
 					    log->conf.max_size_bytes - CUR_FILE_SIZE :
 					    1);
@@ -364,7 +364,7 @@ int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq_out
 			    log->conf.full_policy == EDGELOG_FULL_DROP_OLDEST && round <= 16;
 	     round++) {
 		uint64_t used = eng_used_bytes(log);
-		while (log->compacting)
+		while (log->ret.compacting)
 			pthread_cond_wait(&log->sync_cv, &log->mu);
 		eng_compact(log,
 			    rc == EDGELOG_ENOSPC ? (uint64_t)log->conf.segment_bytes * round : 0);
@@ -613,13 +613,13 @@ static int step_locked(edgelog *log, int timeout_ms)
 	if (log->upload.up && eng_upload_work(log, 0))
 		did = 1;
 	now = log->vfs->mono_ms(log->vfs);
-	if (now >= log->next_compact_mono && !log->compacting) {
+	if (now >= log->ret.next_compact_mono && !log->ret.compacting) {
 		uint64_t used;
 		eng_compact(log, 0);
 		/* Often when near the cap, so drop_oldest frees room before an
 		 * append has to; rarely otherwise. */
 		used = eng_used_bytes(log);
-		log->next_compact_mono =
+		log->ret.next_compact_mono =
 			now + (used * 10 > log->conf.max_size_bytes * 9 ? 1000 : 10000);
 	}
 	if (!did && timeout_ms > 0 && !log->stopping) {
@@ -751,7 +751,7 @@ int edgelog_cleanup(edgelog *log, int force)
 	if (force && (rc = eng_expire_dead(log)))
 		return rc;
 	pthread_mutex_lock(&log->mu);
-	while (log->compacting)
+	while (log->ret.compacting)
 		pthread_cond_wait(&log->sync_cv, &log->mu);
 	rc = eng_compact(log, 0);
 	pthread_mutex_unlock(&log->mu);
@@ -797,7 +797,7 @@ int edgelog_get_status(edgelog *log, edgelog_status *st)
 	st->sync_failures = log->cur.sync_failures;
 	st->requeued = log->cur.requeued;
 	st->appended -= st->requeued < st->appended ? st->requeued : st->appended;
-	st->failed_bytes = log->dead_bytes;
+	st->failed_bytes = log->ret.dead_bytes;
 	st->alert_pending = log->conf.alert_pending;
 	st->alert_size_pct = log->conf.alert_size_pct;
 	st->alert_failed = log->conf.alert_failed;

@@ -101,6 +101,15 @@ typedef struct eng_snap {
 	int64_t written_mono;
 } eng_snap;
 
+/* Retention (eng_compact.c; the age clock is read through eng_space.c),
+ * under mu. */
+typedef struct eng_retention {
+	int64_t age_base_ms, age_mono_ms; /* the age clock: age_base at age_mono */
+	int compacting;                   /* a pass runs (others wait on sync_cv) */
+	int64_t next_compact_mono;
+	uint64_t dead_bytes; /* failed/ on disk, as last measured */
+} eng_retention;
+
 /* Group commit (eng_sync.c), under mu: one leader syncs at a time, the
  * others wait on edgelog.sync_cv. */
 typedef struct eng_sync {
@@ -197,12 +206,7 @@ struct edgelog {
 	char errmsg[512];  /* eng_set_error, eng_set_msg (eng_config.c) */
 	int64_t errmsg_at; /* unix seconds */
 
-	/* Retention (eng_compact.c; the age clock and dead_bytes: eng_space.c). */
-	int64_t age_base_ms, age_mono_ms; /* the age clock: age_base at age_mono */
-	int compacting;
-	int64_t next_compact_mono;
-	uint64_t dead_bytes; /* failed/ on disk, as last measured */
-
+	eng_retention ret;       /* eng_compact.c, eng_space.c */
 	eng_sync sync;           /* eng_sync.c */
 	eng_upload upload;       /* eng_upload.c */
 	eng_guard_state guard;   /* eng_guard.c */

@@ -3,6 +3,9 @@
  * (which retention and the cursor read) and the bytes counted against the
  * size cap (which retention, appends and status read). It sits below
  * every engine file that uses it and calls none of them.
+ *
+ * Offers (eng_internal.h): eng_age_now, eng_used_bytes, eng_dir_bytes.
+ * Reads eng_retention's age clock and dead_bytes; writes nothing.
  */
 #include <errno.h>
 
@@ -10,12 +13,12 @@
 
 int64_t eng_age_now(const edgelog *log)
 {
-	return log->age_base_ms + (log->vfs->mono_ms(log->vfs) - log->age_mono_ms);
+	return log->ret.age_base_ms + (log->vfs->mono_ms(log->vfs) - log->ret.age_mono_ms);
 }
 
 uint64_t eng_used_bytes(const edgelog *log)
 {
-	return log->w.bytes + log->dead_bytes + CUR_FILE_SIZE;
+	return log->w.bytes + log->ret.dead_bytes + CUR_FILE_SIZE;
 }
 
 typedef struct sized {
