@@ -46,7 +46,7 @@ START_TEST(test_server_never_answers)
 	int64_t took;
 
 	snprintf(g_secret, sizeof(g_secret), "%s", token);
-	srv_set(s, 0, 8000);
+	srv_set(s, 0, (long)TU_MS(8000));
 	cfg_std(&c, dir, url);
 	c.auth_token = token;
 	log = tu_open_ok(&c);
@@ -66,7 +66,8 @@ START_TEST(test_server_never_answers)
 		      (long long)(r1.t_arrive_us - r0.t_arrive_us) / 1000);
 	check_no_secret(log, NULL, token);
 	took = close_timed(log);
-	ck_assert_msg(took <= 2000 + 1000 + 1500, "edgelog_close took %lld ms", (long long)took);
+	ck_assert_msg(took <= TU_MS(2000 + 1000 + 1500), "edgelog_close took %lld ms",
+		      (long long)took);
 	st = offline_status(dir);
 	ck_assert_uint_eq(st.acked_seq, 0);
 	ck_assert_uint_eq(st.sent, 0);
@@ -193,7 +194,7 @@ START_TEST(test_huge_body_200_bounded_memory)
 	ck_assert_msg(grown < RSS_LIMIT,
 		      "resident set grew by %ld KiB while a %ld MiB answer was read", grown / 1024,
 		      (long)HUGE_BODY >> 20);
-	ck_assert_int_le(close_timed(h.log), 3000);
+	ck_assert_int_le(close_timed(h.log), TU_MS(3000));
 	huge_end(&h);
 }
 END_TEST
@@ -222,7 +223,7 @@ START_TEST(test_huge_body_500_retried_short_error)
 	pthread_mutex_lock(&g_log_mu);
 	ck_assert_int_eq(g_log_long, 0);
 	pthread_mutex_unlock(&g_log_mu);
-	ck_assert_int_le(close_timed(h.log), 2000 + 1000 + 1500);
+	ck_assert_int_le(close_timed(h.log), TU_MS(2000 + 1000 + 1500));
 	st = offline_status(h.dir);
 	ck_assert_uint_eq(st.acked_seq, 0);
 	huge_end(&h);
@@ -319,7 +320,7 @@ START_TEST(test_garbage_answer_not_acked)
 	ck_assert_uint_eq(st.failed, 0);
 	ck_assert_uint_eq(st.pending, 10);
 	ck_assert(strlen(st.last_error) < 255);
-	ck_assert_int_le(close_timed(log), 2000 + 1000 + 1500);
+	ck_assert_int_le(close_timed(log), TU_MS(2000 + 1000 + 1500));
 	st = offline_status(dir);
 	ck_assert_uint_eq(st.acked_seq, 0);
 	raw_stop(&r);
@@ -346,7 +347,7 @@ START_TEST(test_connection_refused_then_recover)
 	ck_assert_int_eq(edgelog_start(log), 0);
 	append_samples(log, 1, 100);
 	WAIT_FOR(log, st, 10000, st.sent == 100 && st.pending == 0);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s1);
 
 	/* Run 2: nobody listens. */
@@ -354,7 +355,7 @@ START_TEST(test_connection_refused_then_recover)
 	log = tu_open_ok(&c);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	append_samples(log, 101, 100);
-	until = mono_ms() + 5000;
+	until = mono_ms() + TU_MS(5000);
 	for (;;) {
 		st = status_of(log);
 		ck_assert_uint_eq(st.sent, 100);
@@ -370,7 +371,8 @@ START_TEST(test_connection_refused_then_recover)
 	ck_assert_msg(has_ci(st.last_error, "connect") || has_ci(st.last_error, "refused"),
 		      "last_error '%s'", st.last_error);
 	took = close_timed(log);
-	ck_assert_msg(took <= 2000 + 1000 + 1500, "edgelog_close took %lld ms", (long long)took);
+	ck_assert_msg(took <= TU_MS(2000 + 1000 + 1500), "edgelog_close took %lld ms",
+		      (long long)took);
 	st = offline_status(dir);
 	ck_assert_uint_eq(st.pending, 100);
 	ck_assert_uint_eq(st.sent, 100);
@@ -385,7 +387,7 @@ START_TEST(test_connection_refused_then_recover)
 	ck_assert_uint_eq(st.sent, 200); /* counted on from run 1 */
 	ck_assert_int_eq(st.is_connected, 1);
 	check_acked_range(s2, 101, 200, 0);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s2);
 	free(url1);
 	free(url2);
@@ -430,7 +432,7 @@ START_TEST(test_recovered_counts_backlog_after_outage)
 	WAIT_FOR(log, st, 10000, st.pending == 0 && st.sent == 1600);
 	ck_assert_uint_eq(st.recovered, 1000);
 	check_acked_range(s, 1, 1600, 0);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	st = offline_status(dir);
 	ck_assert_uint_eq(st.recovered, 1000); /* persisted */
 	ck_assert_uint_eq(st.sent, 1600);
@@ -471,7 +473,7 @@ START_TEST(test_every_2xx_acks)
 	WAIT_FOR(log, st, 10000, st.pending == 0);
 	ck_assert_uint_eq(st.sent, 20);
 	ck_assert_uint_eq(st.failed, 0);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 	free(url);
 	free(dir);
@@ -506,7 +508,7 @@ START_TEST(test_redirect_not_dead_lettered)
 	ck_assert_msg(st.failed == 0 && st.pending == 20,
 		      "HTTP %ld moved records to failed/: " STATUS_FMT, codes[_i], STATUS_ARGS(st));
 	ck_assert_msg(strstr(st.last_error, code) != NULL, "last_error '%s'", st.last_error);
-	ck_assert_int_le(close_timed(log), 2000 + 1000 + 1500);
+	ck_assert_int_le(close_timed(log), TU_MS(2000 + 1000 + 1500));
 	srv_stop(s);
 	free(url);
 	free(dir);

@@ -55,7 +55,7 @@ START_TEST(test_token_never_printed_on_failures)
 	srv_set(s, 0, 0);
 	WAIT_FOR(log, st, 10000, st.sent == 20 && st.pending == 0);
 	ck_assert_uint_eq(st.failed, 0);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	nd = read_dead(dir, dead, 64);
 	ck_assert_uint_eq(nd, 0);
 	(void)i;
@@ -69,7 +69,7 @@ START_TEST(test_token_never_printed_on_failures)
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 5000, st.last_error[0] && !st.is_connected);
 	check_no_secret(log, NULL, token);
-	ck_assert_int_le(close_timed(log), 2000 + 1000 + 1500);
+	ck_assert_int_le(close_timed(log), TU_MS(2000 + 1000 + 1500));
 	ck_assert_msg(!strstr(edgelog_errmsg(NULL), token), "token in errmsg(NULL)");
 	pthread_mutex_lock(&g_log_mu);
 	ck_assert_int_eq(g_secret_leaks, 0);
@@ -105,7 +105,7 @@ START_TEST(test_token_from_file_and_env)
 	WAIT_FOR(log, st, 10000, st.sent == 10);
 	check_request_headers(s, EDGELOG_FORMAT_NDJSON, 1, "file-tok-9f8e7d");
 	check_no_secret(log, NULL, "file-tok-9f8e7d");
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 
 	/* EDGELOG_AUTH_TOKEN from the environment. */
@@ -123,7 +123,7 @@ START_TEST(test_token_from_file_and_env)
 	WAIT_FOR(log, st, 10000, st.sent == 10);
 	check_request_headers(s, EDGELOG_FORMAT_NDJSON, 1, "env-tok-31337");
 	check_no_secret(log, dir2, "env-tok-31337");
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	unsetenv("EDGELOG_AUTH_TOKEN");
 	srv_stop(s);
 	free(url);
@@ -206,7 +206,7 @@ START_TEST(test_tls_right_ca_delivers)
 	ck_assert_msg(srv_decode_errors(s, e, sizeof(e)) == 0, "%s", e);
 	check_acked_range(s, 1, 100, 0);
 	check_request_headers(s, EDGELOG_FORMAT_NDJSON, 1, NULL);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 	free(url);
 	free(key);
@@ -244,7 +244,7 @@ START_TEST(test_tls_verification_fails_clearly)
 	ck_assert_uint_eq(st.sent, 0);
 	ck_assert_uint_eq(st.failed, 0);
 	ck_assert_uint_eq(st.pending, 20);
-	ck_assert_int_le(close_timed(log), 2000 + 1000 + 1500);
+	ck_assert_int_le(close_timed(log), TU_MS(2000 + 1000 + 1500));
 	ck_assert_uint_eq(srv_nreq(s), 0); /* no request got through */
 	st = offline_status(dir);
 	ck_assert_uint_eq(st.acked_seq, 0);

@@ -72,7 +72,7 @@ START_TEST(test_happy_path_10k)
 	check_request_headers(s, EDGELOG_FORMAT_NDJSON, 1, token);
 	check_no_secret(log, dir, token);
 
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	st = offline_status(dir);
 	ck_assert_uint_eq(st.sent, 10000); /* persisted */
 	ck_assert_uint_eq(st.pending, 0);
@@ -141,7 +141,7 @@ START_TEST(test_body_never_exceeds_upload_max_kb)
 		ck_assert_int_eq(edgelog_start(log), 0);
 		WAIT_FOR(log, st, 20000, st.pending == 0);
 		ck_assert_uint_eq(st.sent, 2001);
-		ck_assert_int_le(close_timed(log), 3000);
+		ck_assert_int_le(close_timed(log), TU_MS(3000));
 		pthread_mutex_lock(&s->mu);
 		n = s->nreq;
 		for (i = 0; i < n; i++) {
@@ -195,7 +195,7 @@ START_TEST(test_after_413_next_requests_start_at_accepted_size)
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 20000, st.pending == 0);
 	ck_assert_msg(st.sent == 3000 && st.failed == 0, STATUS_FMT, STATUS_ARGS(st));
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	pthread_mutex_lock(&s->mu);
 	n413 = s->p[1];
 	{
@@ -255,7 +255,7 @@ START_TEST(test_413_splits_until_accepted)
 		if (s->reqs[i].status == 200)
 			ck_assert_uint_le(s->reqs[i].nrec, 7);
 	pthread_mutex_unlock(&s->mu);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	ck_assert_uint_eq(read_dead(dir, NULL, 0), 0);
 	srv_stop(s);
 	free(url);
@@ -291,8 +291,8 @@ START_TEST(test_batch_size_and_timeout)
 	ck_assert_msg(wait_ms >= 600 - 2,
 		      "5 of 32 records sent after %lld ms, before the %d ms timeout",
 		      (long long)wait_ms, 600);
-	ck_assert_msg(wait_ms <= 600 + 100 + 400, "5 records sent after %lld ms (timeout 600)",
-		      (long long)wait_ms);
+	ck_assert_msg(wait_ms <= 600 + TU_MS(100 + 400),
+		      "5 records sent after %lld ms (timeout 600)", (long long)wait_ms);
 	ck_assert_uint_eq(r.nrec, 5);
 	/* A full batch goes at once. */
 	t0 = mono_us();
@@ -300,8 +300,9 @@ START_TEST(test_batch_size_and_timeout)
 	WAIT_FOR(log, st, 5000, st.sent == 37);
 	r = srv_get(s, 1);
 	wait_ms = (r.t_arrive_us - t0) / 1000;
-	ck_assert_msg(wait_ms < 400, "a full batch of 32 waited %lld ms", (long long)wait_ms);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_msg(wait_ms < TU_MS(400), "a full batch of 32 waited %lld ms",
+		      (long long)wait_ms);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 	free(url);
 	free(dir);
@@ -332,7 +333,7 @@ START_TEST(test_batch_caps_while_draining)
 		maxn = s->reqs[i].nrec > maxn ? s->reqs[i].nrec : maxn;
 	pthread_mutex_unlock(&s->mu);
 	ck_assert_uint_eq(maxn, 100); /* full batches while draining */
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 
 	/* 4 KiB of payload per request: about ten 430-byte samples. */
@@ -360,7 +361,7 @@ START_TEST(test_batch_caps_while_draining)
 			      i, (unsigned long long)bytes);
 	}
 	pthread_mutex_unlock(&s->mu);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 	free(url);
 	free(dir);

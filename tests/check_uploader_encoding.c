@@ -936,7 +936,7 @@ START_TEST(test_formats_engine)
 	ck_assert_msg(srv_decode_errors(s, e, sizeof(e)) == 0, "%s", e);
 	check_acked_range(s, 1, 300, 0);
 	check_request_headers(s, format, gz, NULL);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 	free(url);
 	free(dir);
@@ -986,7 +986,7 @@ START_TEST(test_nested_map_keys_record_delivered)
 		WAIT_FOR(log, st, 15000, st.pending == 0 && st.acked_seq == 100);
 		ck_assert_msg(st.sent == 100 && st.failed == 0, "format %d: " STATUS_FMT, f,
 			      STATUS_ARGS(st));
-		ck_assert_int_le(close_timed(log), 3000);
+		ck_assert_int_le(close_timed(log), TU_MS(3000));
 		a = srv_acked(s, &na);
 		ck_assert_uint_eq(na, 100);
 		{

@@ -85,7 +85,7 @@ START_TEST(test_unencodable_record_dead_lettered)
 		WAIT_FOR(log, st, 15000, st.pending == 0 && st.acked_seq == 50);
 		ck_assert_uint_eq(st.failed, 1);
 		ck_assert_uint_eq(st.sent, 49);
-		ck_assert_int_le(close_timed(log), 3000);
+		ck_assert_int_le(close_timed(log), TU_MS(3000));
 		check_acked_range(s, 1, 50, 4);
 		nd = read_dead(dir, dead, 4);
 		ck_assert_uint_eq(nd, 1);
@@ -126,7 +126,7 @@ START_TEST(test_poison_record_dead_lettered)
 	ck_assert_uint_eq(st.acked_seq, 1000);
 	check_acked_range(s, 1, 1000, 500);
 	ck_assert_msg(srv_nreq(s) <= 200, "%zu requests to isolate one record", srv_nreq(s));
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 
 	nd = read_dead(dir, dead, 8);
 	ck_assert_uint_eq(nd, 1);
@@ -219,7 +219,7 @@ START_TEST(test_poison_500_only_that_record_dead_lettered)
 			      (unsigned long long)where[w], STATUS_ARGS(st));
 		ck_assert_uint_eq(st.sent, where[w] == 1000 ? 1000 : 999);
 		check_acked_range(s, 1, where[w] == 1000 ? 1001 : 1000, where[w]);
-		ck_assert_int_le(close_timed(log), 3000);
+		ck_assert_int_le(close_timed(log), TU_MS(3000));
 
 		nd = read_dead(dir, dead, 4);
 		ck_assert_uint_eq(nd, 1);
@@ -269,7 +269,7 @@ START_TEST(test_poison_fully_down_500_nothing_dead_lettered)
 	append_samples(log, 1, 300);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	{
-		int64_t until = mono_ms() + 20000;
+		int64_t until = mono_ms() + TU_MS(20000);
 		while (srv_nreq(s) < 400 && mono_ms() < until)
 			sleep_ms(10);
 	}
@@ -300,7 +300,7 @@ START_TEST(test_poison_fully_down_500_nothing_dead_lettered)
 		}
 		free(a);
 	}
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	ck_assert_uint_eq(read_dead(dir, NULL, 0), 0);
 	srv_stop(s);
 	free(url);
@@ -343,7 +343,7 @@ START_TEST(test_poison_max_size_record)
 	WAIT_FOR(log, st, 15000, st.pending == 0);
 	ck_assert_uint_eq(st.failed, 1);
 	ck_assert_uint_eq(st.sent, 6);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	nd = read_dead(dir, dead, 4);
 	ck_assert_uint_eq(nd, 1);
 	ck_assert_uint_eq(dead[0].seq, 4);

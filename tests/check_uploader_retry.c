@@ -294,7 +294,7 @@ START_TEST(test_retry_after_seconds_engine)
 		      (long long)gap / 1000);
 	ck_assert_str_eq(r0.idem, r1.idem);
 	ck_assert_msg(saw_retry_in, "retry_in_s was 0 right after the 429");
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 	free(url);
 	free(dir);
@@ -332,8 +332,8 @@ START_TEST(test_retry_after_date_engine)
 		      (long long)((int64_t)when * 1000 - r1.t_arrive_real_ms));
 	ck_assert_msg(r1.t_arrive_us - r0.t_reply_us >= 999000, "gap %lld us",
 		      (long long)(r1.t_arrive_us - r0.t_reply_us));
-	ck_assert_msg(r1.t_arrive_real_ms <= (int64_t)when * 1000 + 10000, "came %lld ms late",
-		      (long long)(r1.t_arrive_real_ms - (int64_t)when * 1000));
+	ck_assert_msg(r1.t_arrive_real_ms <= (int64_t)when * 1000 + TU_MS(10000),
+		      "came %lld ms late", (long long)(r1.t_arrive_real_ms - (int64_t)when * 1000));
 
 	/* A date in the past: retry at once (after the backoff only). */
 	m = srv_nreq(s);
@@ -350,7 +350,7 @@ START_TEST(test_retry_after_date_engine)
 	ck_assert_msg(r3.t_arrive_us - r2.t_reply_us <= (20 * 2 + SLACK_MS) * 1000,
 		      "past Retry-After date: next request %lld ms later",
 		      (long long)(r3.t_arrive_us - r2.t_reply_us) / 1000);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 	free(url);
 	free(dir);
@@ -381,9 +381,9 @@ START_TEST(test_retry_after_capped)
 	gap_ms = (r1.t_arrive_us - r0.t_reply_us) / 1000;
 	/* Honoured beyond the longest backoff (500 ms), but capped (the engine
    * caps at ten times retry_max_ms). */
-	ck_assert_msg(gap_ms >= 500 && gap_ms <= 10 * 500 + 1000,
+	ck_assert_msg(gap_ms >= 500 && gap_ms <= 10 * 500 + TU_MS(1000),
 		      "Retry-After: 3600 gave a %lld ms wait", (long long)gap_ms);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 	free(url);
 	free(dir);
@@ -447,7 +447,7 @@ START_TEST(test_backoff_503_burst_then_reset)
 	ck_assert_msg(b.t_arrive_us - a.t_reply_us <= (2 * 20 + SLACK_MS) * 1000,
 		      "after a reset the retry came %lld ms later",
 		      (long long)(b.t_arrive_us - a.t_reply_us) / 1000);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 	free(url);
 	free(dir);
@@ -485,7 +485,7 @@ START_TEST(test_idempotency_key_stable_on_retry)
 	ck_assert_uint_eq(srv_get(s, 3).status, 200);
 	check_request_headers(s, EDGELOG_FORMAT_NDJSON, 1, NULL);
 	check_acked_range(s, 1, 100, 0);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 	free(url);
 	free(dir);

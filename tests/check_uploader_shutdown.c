@@ -26,7 +26,7 @@ START_TEST(test_step_driven_without_worker)
 	cfg_std(&c, dir, url);
 	log = tu_open_ok(&c);
 	append_samples(log, 1, 500);
-	until = mono_ms() + 10000;
+	until = mono_ms() + TU_MS(10000);
 	do {
 		ck_assert_int_eq(edgelog_step(log, 20), 0);
 		st = status_of(log);
@@ -35,7 +35,7 @@ START_TEST(test_step_driven_without_worker)
 	} while (st.pending);
 	ck_assert_uint_eq(st.sent, 500);
 	check_acked_range(s, 1, 500, 0);
-	ck_assert_int_le(close_timed(log), 3000);
+	ck_assert_int_le(close_timed(log), TU_MS(3000));
 	srv_stop(s);
 	free(url);
 	free(dir);
@@ -55,7 +55,7 @@ START_TEST(test_close_drains_within_grace)
 	log = tu_open_ok(&c);
 	append_samples(log, 1, 3000);
 	/* Never started: close alone delivers the backlog. */
-	ck_assert_int_le(close_timed(log), 2000 + 500);
+	ck_assert_int_le(close_timed(log), TU_MS(2000 + 500));
 	check_acked_range(s, 1, 3000, 0);
 	st = offline_status(dir);
 	ck_assert_uint_eq(st.pending, 0);
@@ -80,16 +80,19 @@ START_TEST(test_close_while_backing_off)
 
 	srv_set(s, 0, 1000); /* every request */
 	srv_set(s, 1, 503);
-	srv_set(s, 2, 3); /* Retry-After: 3600, capped at 10 x 500 ms */
+	srv_set(s, 2, 3); /* Retry-After: 3600, capped at 10 x retry_max_ms */
 	cfg_std(&c, dir, url);
+	/* The back-off outlasts the close grace at any time factor. */
+	c.retry_max_ms = (uint32_t)TU_MS(500);
 	log = tu_open_ok(&c);
 	append_samples(log, 1, 10);
 	ck_assert_int_eq(edgelog_start(log), 0);
 	WAIT_FOR(log, st, 5000, strstr(st.last_error, "503") != NULL);
-	ck_assert_msg(st.retry_in_s >= 4 && st.retry_in_s <= 5, "retry_in_s %llu",
-		      (unsigned long long)st.retry_in_s);
+	ck_assert_msg(st.retry_in_s >= (uint64_t)TU_MS(5) - 1 &&
+			      st.retry_in_s <= (uint64_t)TU_MS(5),
+		      "retry_in_s %llu", (unsigned long long)st.retry_in_s);
 	took = close_timed(log);
-	ck_assert_msg(took <= 2000 + SLACK_MS * 3, "close took %lld ms while backing off",
+	ck_assert_msg(took <= TU_MS(2000) + SLACK_MS * 3, "close took %lld ms while backing off",
 		      (long long)took);
 	ck_assert_uint_eq(srv_nreq(s), 1);
 	st = offline_status(dir);

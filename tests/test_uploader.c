@@ -600,7 +600,7 @@ size_t srv_nreq(srv *s)
 srv_req srv_get(srv *s, size_t i)
 {
 	srv_req r;
-	int64_t until = mono_ms() + 15000;
+	int64_t until = mono_ms() + TU_MS(15000);
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
 		ck_assert_uint_lt(i, s->nreq);
@@ -614,10 +614,10 @@ srv_req srv_get(srv *s, size_t i)
 
 void srv_wait_reqs(srv *s, size_t n, int timeout_ms)
 {
-	int64_t until = mono_ms() + timeout_ms;
+	int64_t until = mono_ms() + TU_MS(timeout_ms);
 	while (srv_nreq(s) < n) {
 		ck_assert_msg(mono_ms() < until, "server saw %zu request(s) in %d ms, expected %zu",
-			      srv_nreq(s), timeout_ms, n);
+			      srv_nreq(s), (int)TU_MS(timeout_ms), n);
 		sleep_ms(2);
 	}
 }
@@ -701,8 +701,8 @@ void cfg_std(edgelog_config *c, const char *dir, const char *endpoint)
 	c->retry_base_ms = 20;
 	c->retry_max_ms = 500;
 	c->batch_timeout_ms = 50;
-	c->http_timeout_ms = 1000;
-	c->close_grace_ms = 2000;
+	c->http_timeout_ms = (uint32_t)TU_MS(1000);
+	c->close_grace_ms = (uint32_t)TU_MS(2000);
 	c->log_fn = cap_log;
 	c->log_payload = NULL;
 }

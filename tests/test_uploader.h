@@ -41,7 +41,12 @@ Suite *uploader_suite_create(const char *name);
 void uploader_engine_tcase(TCase *tc);
 
 #define DEV "cam-test-01"
-#define SLACK_MS 100 /* scheduling slack on a loaded 2-core machine */
+/* A time limit of ms milliseconds, multiplied by the test time factor
+ * (EDGELOG_TEST_TIME_FACTOR, 10 under qemu): config timeouts, waits and
+ * bounds on how long a call took grow together. */
+#define TU_MS(ms) ((int64_t)(ms)*tu_time_factor())
+/* Scheduling slack on a loaded 2-core machine (times the factor). */
+#define SLACK_MS TU_MS(100)
 
 /* ------------------------------------------------------------------------
  * Clocks and small helpers
@@ -203,18 +208,18 @@ void append_samples(edgelog *log, uint64_t first, uint64_t n);
 		(st).last_error
 
 /* Poll the status until cond holds (st is the snapshot it sees). */
-#define WAIT_FOR(log, st, ms, cond)                                                        \
-	do {                                                                               \
-		int64_t until_ = mono_ms() + (ms);                                         \
-		for (;;) {                                                                 \
-			ck_assert_int_eq(edgelog_get_status((log), &(st)), 0);             \
-			if (cond)                                                          \
-				break;                                                     \
-			if (mono_ms() > until_)                                            \
-				ck_abort_msg("line %d: waited %d ms for %s; " STATUS_FMT,  \
-					     __LINE__, (int)(ms), #cond, STATUS_ARGS(st)); \
-			sleep_ms(3);                                                       \
-		}                                                                          \
+#define WAIT_FOR(log, st, ms, cond)                                                             \
+	do {                                                                                    \
+		int64_t until_ = mono_ms() + TU_MS(ms);                                         \
+		for (;;) {                                                                      \
+			ck_assert_int_eq(edgelog_get_status((log), &(st)), 0);                  \
+			if (cond)                                                               \
+				break;                                                          \
+			if (mono_ms() > until_)                                                 \
+				ck_abort_msg("line %d: waited %d ms for %s; " STATUS_FMT,       \
+					     __LINE__, (int)TU_MS(ms), #cond, STATUS_ARGS(st)); \
+			sleep_ms(3);                                                            \
+		}                                                                               \
 	} while (0)
 
 edgelog_status status_of(edgelog *log);
