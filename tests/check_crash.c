@@ -13,7 +13,9 @@
  *
  * The guarantee checked is the one of edgelog.h: a record whose append
  * returned survives the death of the process (the page cache keeps it).
- * EDGELOG_TEST_SEED picks the random sequence (default 1); timing makes
+ * 300 trials (200 + 50 + 50); EDGELOG_TEST_ITERATIONS (a percentage, see
+ * tu_iterations) runs a share of them under qemu, where each costs ten
+ * times more. EDGELOG_TEST_SEED picks the random sequence (default 1); timing makes
  * runs differ anyway, so failures print the trial and the seed.
  */
 #include <check.h>
@@ -428,20 +430,20 @@ static void crash_loop(edgelog_sync_mode sync, int trials, const char *name)
 
 START_TEST(test_kill9_sync_interval)
 {
-	crash_loop(EDGELOG_SYNC_INTERVAL, 200, "sync=interval");
+	crash_loop(EDGELOG_SYNC_INTERVAL, tu_iterations(200), "sync=interval");
 }
 END_TEST
 
 START_TEST(test_kill9_sync_always)
 {
-	crash_loop(EDGELOG_SYNC_ALWAYS, 50, "sync=always");
+	crash_loop(EDGELOG_SYNC_ALWAYS, tu_iterations(50), "sync=always");
 }
 END_TEST
 
 START_TEST(test_kill9_sync_none)
 {
 	/* The kill -9 guarantee holds without any sync. */
-	crash_loop(EDGELOG_SYNC_NONE, 50, "sync=none");
+	crash_loop(EDGELOG_SYNC_NONE, tu_iterations(50), "sync=none");
 }
 END_TEST
 

@@ -55,6 +55,18 @@ int tu_time_factor(void)
 	return n > 0 ? n : 1;
 }
 
+int tu_iterations(int full)
+{
+	const char *p = getenv("EDGELOG_TEST_ITERATIONS");
+	long pct = p ? strtol(p, NULL, 10) : 100;
+	long n;
+
+	if (pct <= 0 || pct > 100)
+		pct = 100;
+	n = (long)full * pct / 100;
+	return n > 0 ? (int)n : 1;
+}
+
 const char *tu_tmpdir(void)
 {
 	const char *t = getenv("TMPDIR");

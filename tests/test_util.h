@@ -25,6 +25,12 @@ void tu_buf_free(tu_buf *b);
  * deadlines, never what is asserted. */
 int tu_time_factor(void);
 
+/* full scaled by EDGELOG_TEST_ITERATIONS, a percentage (default 100; at
+ * least 1 is left): how many trials a long randomised test runs. Under
+ * qemu (scripts/cross.sh) the slowest runners do a share of their trials;
+ * natively (./test.sh, CI's sanitizer runs) always the full count. */
+int tu_iterations(int full);
+
 /* Where test directories go: $TMPDIR if set (CI points it at an ext4
  * mount to run the suite on a real disk file system), else /tmp. */
 const char *tu_tmpdir(void);
