@@ -67,6 +67,8 @@ const char *edgelog_strerror(int code)
 		return "EDGELOG_ETIMEDOUT: timed out";
 	case EDGELOG_ERANGE:
 		return "EDGELOG_ERANGE: text larger than the buffer given";
+	case EDGELOG_ENOTSUP:
+		return "EDGELOG_ENOTSUP: not built into this library";
 	default:
 		return "EDGELOG_E?: unknown error code";
 	}

@@ -1,7 +1,7 @@
 /*
  * eng_jread.c - reading back the JSON the engine writes itself
- * (DIR/status.json): find an object's member by name, an array's element
- * by index, and take a value as an integer or a string. No allocation, no
+ * (DIR/status.json, DIR/meta.json): find an object's member by name, an
+ * array's element by index, and take a value as an integer or a string. No allocation, no
  * tree: each lookup walks the text, which is small (about 1.5 KiB).
  *
  * The text may have been damaged or planted by someone else: every walk

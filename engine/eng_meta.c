@@ -14,9 +14,8 @@
  * State: eng_meta_state.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include "eng_internal.h"
 #include "seg_durable.h"
@@ -26,25 +25,40 @@
 
 int eng_meta_load(const seg_vfs *v, const char *dir, eng_meta *m)
 {
-	char path[4300];
+	char path[4300], *text;
 	uint64_t size = 0;
-	json_t *o, *x;
+	size_t got, i = 0;
+	eng_jv x;
+	int64_t n;
+	FILE *f;
 
 	memset(m, 0, sizeof(*m));
 	if (seg_path(path, sizeof(path), dir, ENG_META_FILE) ||
 	    v->stat(v, path, &size, NULL) != 0 || size > META_MAX_BYTES)
 		return -1;
-	if (!(o = json_load_file(path, 0, NULL)))
+	if (!(f = fopen(path, "rbe")))
 		return -1;
-	if (json_is_string(x = json_object_get(o, "device_id")))
-		snprintf(m->device_id, sizeof(m->device_id), "%s", json_string_value(x));
-	if (json_is_string(x = json_object_get(o, "last_error")))
-		snprintf(m->last_error, sizeof(m->last_error), "%s", json_string_value(x));
-	if (json_is_integer(x = json_object_get(o, "last_error_at")))
-		m->last_error_at = (int64_t)json_integer_value(x);
-	if (json_is_integer(x = json_object_get(o, "poisoned")) && json_integer_value(x) >= 0)
-		m->poisoned = (uint64_t)json_integer_value(x);
-	json_decref(o);
+	if (!(text = malloc(META_MAX_BYTES + 1))) {
+		fclose(f);
+		return -1;
+	}
+	got = fread(text, 1, META_MAX_BYTES + 1, f);
+	fclose(f);
+	while (i < got && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+		i++;
+	if (got > META_MAX_BYTES || i == got || text[i] != '{') {
+		free(text);
+		return -1;
+	}
+	if (!eng_json_member(text, got, "device_id", &x))
+		eng_jv_str(&x, m->device_id, sizeof(m->device_id));
+	if (!eng_json_member(text, got, "last_error", &x))
+		eng_jv_str(&x, m->last_error, sizeof(m->last_error));
+	if (!eng_json_member(text, got, "last_error_at", &x) && !eng_jv_int(&x, &n))
+		m->last_error_at = n;
+	if (!eng_json_member(text, got, "poisoned", &x) && !eng_jv_int(&x, &n) && n >= 0)
+		m->poisoned = (uint64_t)n;
+	free(text);
 	return 0;
 }
 

@@ -5,10 +5,16 @@
 # (open, append, close, read back) from a clean directory four ways, running
 # each program:
 #
-#   find_package(edgelog), static library   (uploader off: Debian ships no
-#   pkg-config --static, static library      static libcurl dependencies)
-#   find_package(edgelog), shared library   (uploader on)
+#   find_package(edgelog), static library   (the firmware profile: JSON
+#   pkg-config --static, static library      input and uploader off; Debian
+#                                            ships no static libcurl
+#                                            dependencies anyway)
+#   find_package(edgelog), shared library   (uploader and JSON on)
 #   pkg-config, shared library
+#
+# The firmware profile's static consumers must link with libedgelog.a and
+# libc alone: `pkg-config --static --libs edgelog` names nothing else and
+# the programs need no shared library but libc.
 #
 # Also checks that the installed edgelog.pc and the segdump/segtail links
 # point inside the prefix. Exit 0 when every way builds and runs.
@@ -24,7 +30,7 @@ common=(-DCMAKE_BUILD_TYPE=Release -DEDGELOG_BUILD_TESTS=OFF -DEDGELOG_BUILD_BEN
 # Configure with the default prefix (/usr/local) and install elsewhere: the
 # installed files must not remember the configure-time prefix.
 cmake -S "$src" -B "$work/build-static" "${common[@]}" -DBUILD_SHARED_LIBS=OFF \
-	-DEDGELOG_WITH_UPLOADER=OFF -DEDGELOG_BUILD_TOOLS=OFF >/dev/null
+	-DEDGELOG_WITH_UPLOADER=OFF -DEDGELOG_WITH_JSON=OFF -DEDGELOG_BUILD_TOOLS=OFF >/dev/null
 cmake --build "$work/build-static" >/dev/null
 cmake --install "$work/build-static" --prefix "$work/static" >/dev/null
 cmake -S "$src" -B "$work/build-shared" "${common[@]}" -DBUILD_SHARED_LIBS=ON >/dev/null
@@ -93,6 +99,18 @@ pcdir=$(dirname "$(pc_of "$work/static")")
 	$(PKG_CONFIG_PATH="$pcdir" pkg-config --static --cflags --libs edgelog) ||
 	fail "pkg-config --static: build"
 run "pkg-config static" "$work/pc-static"
+libs=$(PKG_CONFIG_PATH="$pcdir" pkg-config --static --libs edgelog)
+echo "firmware profile, pkg-config --static --libs edgelog: $libs"
+case "$libs" in
+"-L"*" -ledgelog" | "-L"*" -ledgelog ") ;;
+*) fail "the firmware profile's static library needs more than libc: $libs" ;;
+esac
+for p in "$work/cmake-static/consumer" "$work/pc-static"; do
+	case "$(needed "$p")" in
+	"libc.so.6 " | "libc.so.6 ld-linux"*) ;;
+	*) fail "$p (firmware profile, static) needs $(needed "$p")" ;;
+	esac
+done
 pcdir=$(dirname "$(pc_of "$work/shared")")
 libdir=$(PKG_CONFIG_PATH="$pcdir" pkg-config --variable=libdir edgelog)
 # shellcheck disable=SC2046

@@ -143,9 +143,9 @@ edgelog_deps_ensure()
 # Cross builds under qemu-user (scripts/cross.sh; CI only): Debian's cross
 # toolchains, qemu-user-static, and per architecture the multiarch -dev
 # packages of every library the build and tests link. musl-tools builds
-# the core library against musl (scripts/musl-test.sh), with jansson and
-# msgpack-c built from Debian's source packages (deb-src, dpkg-dev). file names the
-# architecture of what was built; e2fsprogs makes the ext4 test image.
+# the core library against musl (scripts/musl-test.sh: the firmware
+# profile needs no other library). file names the architecture of what
+# was built; e2fsprogs makes the ext4 test image.
 EDGELOG_CROSS_DEV=(
 	libcurl4-openssl-dev
 	libdeflate-dev
@@ -176,15 +176,6 @@ edgelog_cross_deps_install()
 			pkgs+=("$p:$arch")
 		done
 	done
-	# scripts/musl-test.sh builds jansson and msgpack-c from Debian's
-	# source packages: deb-src entries for bookworm.
-	if ! grep -rqs '^Types: deb-src' /etc/apt/sources.list.d/ &&
-		! grep -qs '^deb-src' /etc/apt/sources.list; then
-		printf '%s\n' 'Types: deb-src' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm' \
-			'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
-			>/etc/apt/sources.list.d/edgelog-src.sources
-	fi
-	pkgs+=(dpkg-dev)
 	_edgelog_apt update
 	_edgelog_apt install -y --no-install-recommends "${pkgs[@]}"
 }

@@ -81,6 +81,7 @@ EDGELOG_API const char *edgelog_version(void);
 #define EDGELOG_ENET (-15)      /* upload failed (transport or HTTP status) */
 #define EDGELOG_ETIMEDOUT (-16) /* a wait ran out of time */
 #define EDGELOG_ERANGE (-17)    /* text larger than the buffer given for it */
+#define EDGELOG_ENOTSUP (-18)   /* not built into this library (a build option is off) */
 
 /* Largest payload one record may carry, in bytes. */
 #define EDGELOG_MAX_RECORD (1u << 20)
@@ -277,7 +278,9 @@ EDGELOG_API int edgelog_open(edgelog **out, const edgelog_config *cfg);
 EDGELOG_API int edgelog_append(edgelog *log, const void *data, size_t len, uint64_t *seq);
 
 /* As edgelog_append, from one JSON value (converted to msgpack). Invalid
- * JSON gives EDGELOG_EINVAL with the byte offset in edgelog_errmsg(). */
+ * JSON gives EDGELOG_EINVAL with the byte offset in edgelog_errmsg(). A
+ * library built with EDGELOG_WITH_JSON=OFF (firmware profile) has no JSON
+ * parser: EDGELOG_ENOTSUP, nothing stored. */
 EDGELOG_API int edgelog_append_json(edgelog *log, const char *json, size_t len, uint64_t *seq);
 
 /* Make every record appended so far durable (fdatasync of the segment and,

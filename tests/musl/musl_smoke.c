@@ -1,7 +1,9 @@
 /*
  * musl_smoke.c - the core library linked against musl (scripts/musl-test.sh):
  * append 100 records, close, reopen (the sequence goes on at 101), append
- * one more, close, and read all 101 back in order with their content.
+ * one more, close, and read all 101 back in order with their content. Built
+ * in the firmware profile: edgelog_append_json is EDGELOG_ENOTSUP and
+ * stores nothing.
  */
 #include <edgelog.h>
 #include <stdio.h>
@@ -47,6 +49,12 @@ int main(int argc, char **argv)
 		return fail("reopen");
 	if (edgelog_append(log, b, record(b, 101), &seq) || seq != 101)
 		return fail("append after reopen");
+	if ((rc = edgelog_append_json(log, "{\"a\":1}", 7, &seq)) != EDGELOG_ENOTSUP ||
+	    !strstr(edgelog_errmsg(log), "EDGELOG_WITH_JSON=OFF")) {
+		fprintf(stderr, "musl_smoke: append_json gave %d (%s), want EDGELOG_ENOTSUP\n", rc,
+			edgelog_errmsg(log));
+		return 1;
+	}
 	if (edgelog_close(log) || edgelog_reader_open(&r, c.dir, 1))
 		return fail("reader");
 	while ((rc = edgelog_reader_next(r, &rec)) == 0) {
@@ -57,7 +65,8 @@ int main(int argc, char **argv)
 	edgelog_reader_close(r);
 	if (rc != EDGELOG_EOF || want != 102)
 		return fail("read back");
-	printf("musl_smoke: edgelog %s on musl: 101 records appended across a reopen, read back\n",
+	printf("musl_smoke: edgelog %s on musl: 101 records appended across a reopen, read back; "
+	       "JSON input not built in (EDGELOG_ENOTSUP)\n",
 	       edgelog_version());
 	return 0;
 }
