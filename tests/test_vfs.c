@@ -106,6 +106,38 @@ static int64_t real_ms(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * The fake clock both tables use: wall and monotonic time in ms that the
+ * test sets and moves. While it is off, a table reads real time (the fault
+ * table from the table it wraps, the in-memory one from clock_gettime).
+ * The owner's mutex guards it.
+ */
+typedef struct tvfs_clock {
+	int fake;
+	int64_t now, mono;
+} tvfs_clock;
+
+static int64_t clock_value(const tvfs_clock *c, int mono)
+{
+	return mono ? c->mono : c->now;
+}
+
+static void clock_set(tvfs_clock *c, int64_t now_ms, int64_t mono_ms)
+{
+	c->fake = 1;
+	c->now = now_ms;
+	c->mono = mono_ms;
+}
+
+/* Both clocks forward by ms (mono), or the wall clock alone (may be
+ * negative: NTP stepping back). */
+static void clock_move(tvfs_clock *c, int64_t ms, int mono)
+{
+	c->now += ms;
+	if (mono)
+		c->mono += ms;
+}
+
 static const char *const op_names[] = {
 	"open",  "pwrite",    "fsync",  "ftruncate", "fallocate", "rename", "unlink",
 	"mkdir", "fsync_dir", "mmap",   "pread",     "punch",     "fstat",  "stat",
@@ -149,8 +181,7 @@ struct tvfs_fault {
 	void *hook_ud;
 	FILE *trace;
 
-	int fake_clock;
-	int64_t now, mono;
+	tvfs_clock clock;
 };
 
 static uint64_t count_locked(const tvfs_fault *f, unsigned mask)
@@ -359,32 +390,29 @@ static int ft_file_id(const seg_vfs *v, int fd, const char *path, uint64_t id[2]
 	return r;
 }
 
-static int64_t ft_now_ms(const seg_vfs *v)
+static int64_t ft_clock(const seg_vfs *v, int mono)
 {
 	tvfs_fault *f = FAULT(v);
-	int64_t t = 0;
+	int64_t t;
 	int fake;
 
 	pthread_mutex_lock(&f->mu);
-	fake = f->fake_clock;
-	if (fake)
-		t = f->now;
+	fake = f->clock.fake;
+	t = clock_value(&f->clock, mono);
 	pthread_mutex_unlock(&f->mu);
-	return fake ? t : f->base->now_ms(f->base);
+	if (fake)
+		return t;
+	return mono ? f->base->mono_ms(f->base) : f->base->now_ms(f->base);
+}
+
+static int64_t ft_now_ms(const seg_vfs *v)
+{
+	return ft_clock(v, 0);
 }
 
 static int64_t ft_mono_ms(const seg_vfs *v)
 {
-	tvfs_fault *f = FAULT(v);
-	int64_t t = 0;
-	int fake;
-
-	pthread_mutex_lock(&f->mu);
-	fake = f->fake_clock;
-	if (fake)
-		t = f->mono;
-	pthread_mutex_unlock(&f->mu);
-	return fake ? t : f->base->mono_ms(f->base);
+	return ft_clock(v, 1);
 }
 
 static int ft_random(const seg_vfs *v, void *buf, size_t len)
@@ -522,36 +550,30 @@ void tvfs_fault_trace(tvfs_fault *f, FILE *out)
 void tvfs_fault_clock_fake(tvfs_fault *f, int on)
 {
 	pthread_mutex_lock(&f->mu);
-	if (on && !f->fake_clock) {
-		/* Start the fake clock where the real one is. */
-		f->now = f->base->now_ms(f->base);
-		f->mono = f->base->mono_ms(f->base);
-	}
-	f->fake_clock = on;
+	if (on && !f->clock.fake) /* start the fake clock where the real one is */
+		clock_set(&f->clock, f->base->now_ms(f->base), f->base->mono_ms(f->base));
+	f->clock.fake = on;
 	pthread_mutex_unlock(&f->mu);
 }
 
 void tvfs_fault_clock_set(tvfs_fault *f, int64_t now_ms, int64_t mono_ms)
 {
 	pthread_mutex_lock(&f->mu);
-	f->fake_clock = 1;
-	f->now = now_ms;
-	f->mono = mono_ms;
+	clock_set(&f->clock, now_ms, mono_ms);
 	pthread_mutex_unlock(&f->mu);
 }
 
 void tvfs_fault_clock_advance(tvfs_fault *f, int64_t ms)
 {
 	pthread_mutex_lock(&f->mu);
-	f->now += ms;
-	f->mono += ms;
+	clock_move(&f->clock, ms, 1);
 	pthread_mutex_unlock(&f->mu);
 }
 
 void tvfs_fault_clock_jump(tvfs_fault *f, int64_t ms)
 {
 	pthread_mutex_lock(&f->mu);
-	f->now += ms;
+	clock_move(&f->clock, ms, 0);
 	pthread_mutex_unlock(&f->mu);
 }
 
@@ -623,8 +645,7 @@ struct tvfs_mem {
 	size_t nmaps, capmaps;
 
 	uint64_t rng;
-	int real_clock;
-	int64_t now, mono;
+	tvfs_clock clock;
 	unsigned keep_pct, torn_pct, page_pct;
 };
 
@@ -1393,24 +1414,27 @@ static int mem_file_id(const seg_vfs *v, int fd, const char *path, uint64_t id[2
 	return r;
 }
 
-static int64_t mem_now_ms(const seg_vfs *v)
+static int64_t mem_clock(const seg_vfs *v, int mono)
 {
 	tvfs_mem *m = MEM(v);
 	int64_t t;
 	pthread_mutex_lock(&m->mu);
-	t = m->real_clock ? real_ms(CLOCK_REALTIME) : m->now;
+	if (m->clock.fake)
+		t = clock_value(&m->clock, mono);
+	else
+		t = real_ms(mono ? CLOCK_MONOTONIC : CLOCK_REALTIME);
 	pthread_mutex_unlock(&m->mu);
 	return t;
 }
 
+static int64_t mem_now_ms(const seg_vfs *v)
+{
+	return mem_clock(v, 0);
+}
+
 static int64_t mem_mono_ms(const seg_vfs *v)
 {
-	tvfs_mem *m = MEM(v);
-	int64_t t;
-	pthread_mutex_lock(&m->mu);
-	t = m->real_clock ? real_ms(CLOCK_MONOTONIC) : m->mono;
-	pthread_mutex_unlock(&m->mu);
-	return t;
+	return mem_clock(v, 1);
 }
 
 static int mem_random(const seg_vfs *v, void *buf, size_t len)
@@ -1439,8 +1463,7 @@ tvfs_mem *tvfs_mem_new(uint64_t seed)
 	m->root_rel = node_new(m, 1);
 	m->next_fd = 100; /* unlike any real descriptor a test might confuse it with */
 	m->rng = seed;
-	m->now = 1700000000000;
-	m->mono = 1000000;
+	clock_set(&m->clock, 1700000000000, 1000000);
 	m->keep_pct = 50;
 	m->torn_pct = 25;
 	m->page_pct = 0;
@@ -1686,31 +1709,28 @@ void tvfs_mem_set_loss(tvfs_mem *m, unsigned keep_pct, unsigned torn_pct, unsign
 void tvfs_mem_clock_set(tvfs_mem *m, int64_t now_ms, int64_t mono_ms)
 {
 	pthread_mutex_lock(&m->mu);
-	m->real_clock = 0;
-	m->now = now_ms;
-	m->mono = mono_ms;
+	clock_set(&m->clock, now_ms, mono_ms);
 	pthread_mutex_unlock(&m->mu);
 }
 
 void tvfs_mem_clock_advance(tvfs_mem *m, int64_t ms)
 {
 	pthread_mutex_lock(&m->mu);
-	m->now += ms;
-	m->mono += ms;
+	clock_move(&m->clock, ms, 1);
 	pthread_mutex_unlock(&m->mu);
 }
 
 void tvfs_mem_clock_jump(tvfs_mem *m, int64_t ms)
 {
 	pthread_mutex_lock(&m->mu);
-	m->now += ms;
+	clock_move(&m->clock, ms, 0);
 	pthread_mutex_unlock(&m->mu);
 }
 
 void tvfs_mem_clock_real(tvfs_mem *m, int on)
 {
 	pthread_mutex_lock(&m->mu);
-	m->real_clock = on;
+	m->clock.fake = !on;
 	pthread_mutex_unlock(&m->mu);
 }
 
