@@ -7,6 +7,7 @@
  * recursion.
  */
 #include "seg_json.h"
+#include "seg_mphead.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -341,7 +342,7 @@ static int walk_key(mp_in *in, seg_buf *out, int depth, int in_key)
 	if (need(in, 1))
 		return -1;
 	b = in->p[in->pos];
-	if ((b >= 0xa0 && b <= 0xbf) || b == 0xd9 || b == 0xda || b == 0xdb || in_key)
+	if (seg_mp_types[b].kind == SEG_MP_STR || in_key)
 		return walk(in, out, depth, in_key);
 	{
 		seg_buf tmp = {0};
@@ -359,85 +360,54 @@ static int walk(mp_in *in, seg_buf *out, int depth, int in_key)
 {
 	unsigned char b;
 	uint64_t n = 0, i;
+	seg_mp_hdr h;
+	unsigned hs;
 	char tmp[32];
 
 	if (depth > JSON_MAX_DEPTH || need(in, 1))
 		return -1;
-	b = in->p[in->pos++];
-	if (b <= 0x7f) {
-		seg_buf_u64(out, b, 0);
-		return 0;
-	}
-	if (b >= 0xe0) {
-		seg_buf_i64(out, (int8_t)b);
-		return 0;
-	}
-	if (b >= 0x80 && b <= 0x8f) {
-		n = b & 0x0f;
-		goto map;
-	}
-	if (b >= 0x90 && b <= 0x9f) {
-		n = b & 0x0f;
-		goto array;
-	}
-	if (b >= 0xa0 && b <= 0xbf) {
-		n = b & 0x1f;
-		goto str;
-	}
-	switch (b) {
-	case 0xc0:
+	b = in->p[in->pos];
+	hs = seg_mp_head(in->p + in->pos, in->len - in->pos, &h);
+	if (!hs)
+		return -1;
+	in->pos += hs;
+	n = h.n;
+	switch (h.kind) {
+	case SEG_MP_NIL:
 		seg_buf_put(out, "null", 4);
 		return 0;
-	case 0xc2:
+	case SEG_MP_FALSE:
 		seg_buf_put(out, "false", 5);
 		return 0;
-	case 0xc3:
+	case SEG_MP_TRUE:
 		seg_buf_put(out, "true", 4);
 		return 0;
-	case 0xc4:
-	case 0xc5:
-	case 0xc6: {
-		unsigned w = b == 0xc4 ? 1 : b == 0xc5 ? 2 : 4;
-		if (need(in, w))
-			return -1;
-		n = be(in, w);
-		if (need(in, (size_t)n))
-			return -1;
-		base64(out, in->p + in->pos, (size_t)n);
-		in->pos += (size_t)n;
-		return 0;
-	}
-	case 0xc7:
-	case 0xc8:
-	case 0xc9:
-	case 0xd4:
-	case 0xd5:
-	case 0xd6:
-	case 0xd7:
-	case 0xd8: {
-		/* ext: {"ext": type, "data": base64} */
-		int8_t type;
-		if (b >= 0xd4) {
-			n = 1u << (b - 0xd4);
-		} else {
-			unsigned w = b == 0xc7 ? 1 : b == 0xc8 ? 2 : 4;
-			if (need(in, w))
-				return -1;
-			n = be(in, w);
+	case SEG_MP_UINT:
+		if (b <= 0x7f) { /* positive fixint */
+			seg_buf_u64(out, b, 0);
+			return 0;
 		}
-		if (need(in, 1))
-			return -1;
-		type = (int8_t)in->p[in->pos++];
 		if (need(in, (size_t)n))
 			return -1;
-		snprintf(tmp, sizeof(tmp), "{\"ext\":%d,\"data\":", type);
-		seg_buf_puts(out, tmp);
-		base64(out, in->p + in->pos, (size_t)n);
-		seg_buf_put(out, "}", 1);
-		in->pos += (size_t)n;
+		seg_buf_u64(out, be(in, (unsigned)n), 0);
+		return 0;
+	case SEG_MP_INT: {
+		uint64_t u;
+		int64_t v;
+		if (b >= 0xe0) { /* negative fixint */
+			seg_buf_i64(out, (int8_t)b);
+			return 0;
+		}
+		if (need(in, (size_t)n))
+			return -1;
+		u = be(in, (unsigned)n);
+		if (n < 8 && (u >> (n * 8 - 1)))
+			u |= ~0ull << (n * 8); /* sign-extend */
+		memcpy(&v, &u, 8);
+		seg_buf_i64(out, v);
 		return 0;
 	}
-	case 0xca: {
+	case SEG_MP_F32: {
 		uint32_t u;
 		float f;
 		if (need(in, 4))
@@ -447,7 +417,7 @@ static int walk(mp_in *in, seg_buf *out, int depth, int in_key)
 		put_double(out, f);
 		return 0;
 	}
-	case 0xcb: {
+	case SEG_MP_F64: {
 		uint64_t u;
 		double d;
 		if (need(in, 8))
@@ -457,52 +427,30 @@ static int walk(mp_in *in, seg_buf *out, int depth, int in_key)
 		put_double(out, d);
 		return 0;
 	}
-	case 0xcc:
-	case 0xcd:
-	case 0xce:
-	case 0xcf: {
-		unsigned w = 1u << (b - 0xcc);
-		if (need(in, w))
+	case SEG_MP_BIN:
+		if (need(in, (size_t)n))
 			return -1;
-		seg_buf_u64(out, be(in, w), 0);
+		base64(out, in->p + in->pos, (size_t)n);
+		in->pos += (size_t)n;
+		return 0;
+	case SEG_MP_EXT: {
+		/* ext: {"ext": type, "data": base64}; n counts the type byte */
+		int8_t type;
+		if (need(in, (size_t)n))
+			return -1;
+		type = (int8_t)in->p[in->pos++];
+		snprintf(tmp, sizeof(tmp), "{\"ext\":%d,\"data\":", type);
+		seg_buf_puts(out, tmp);
+		base64(out, in->p + in->pos, (size_t)n - 1);
+		seg_buf_put(out, "}", 1);
+		in->pos += (size_t)n - 1;
 		return 0;
 	}
-	case 0xd0:
-	case 0xd1:
-	case 0xd2:
-	case 0xd3: {
-		unsigned w = 1u << (b - 0xd0);
-		uint64_t u;
-		int64_t v;
-		if (need(in, w))
-			return -1;
-		u = be(in, w);
-		if (w < 8 && (u >> (w * 8 - 1)))
-			u |= ~0ull << (w * 8); /* sign-extend */
-		memcpy(&v, &u, 8);
-		seg_buf_i64(out, v);
-		return 0;
-	}
-	case 0xd9:
-	case 0xda:
-	case 0xdb: {
-		unsigned w = b == 0xd9 ? 1 : b == 0xda ? 2 : 4;
-		if (need(in, w))
-			return -1;
-		n = be(in, w);
+	case SEG_MP_STR:
 		goto str;
-	}
-	case 0xdc:
-	case 0xdd:
-		if (need(in, b == 0xdc ? 2 : 4))
-			return -1;
-		n = be(in, b == 0xdc ? 2 : 4);
+	case SEG_MP_ARRAY:
 		goto array;
-	case 0xde:
-	case 0xdf:
-		if (need(in, b == 0xde ? 2 : 4))
-			return -1;
-		n = be(in, b == 0xde ? 2 : 4);
+	case SEG_MP_MAP:
 		goto map;
 	default:
 		return -1;

@@ -2,6 +2,7 @@
  * seg_mpack.c - the msgpack writer and object length of seg_mpack.h.
  */
 #include "seg_mpack.h"
+#include "seg_mphead.h"
 
 #include <string.h>
 
@@ -107,92 +108,19 @@ size_t seg_mp_next(const void *data, size_t len)
 	uint64_t owed = 1; /* objects still to read */
 
 	while (owed) {
-		uint8_t c;
-		uint64_t skip = 0, children = 0;
-		unsigned lenbytes = 0, i;
+		seg_mp_hdr h;
+		unsigned hs;
+		uint64_t skip, children;
 
 		if (pos >= len)
 			return 0;
 		owed--;
-		c = p[pos++];
-		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
-			/* fixint, nil, bool */
-		} else if (c <= 0x8f) {
-			children = (uint64_t)(c & 0x0f) * 2;
-		} else if (c <= 0x9f) {
-			children = c & 0x0f;
-		} else if (c <= 0xbf) {
-			skip = c & 0x1f;
-		} else {
-			switch (c) {
-			case 0xc4: /* bin8, str8, ext8 */
-			case 0xd9:
-			case 0xc7:
-				lenbytes = 1;
-				break;
-			case 0xc5:
-			case 0xda:
-			case 0xc8:
-			case 0xdc: /* array16, map16 */
-			case 0xde:
-				lenbytes = 2;
-				break;
-			case 0xc6:
-			case 0xdb:
-			case 0xc9:
-			case 0xdd:
-			case 0xdf:
-				lenbytes = 4;
-				break;
-			case 0xcc:
-			case 0xd0:
-				skip = 1;
-				break;
-			case 0xcd:
-			case 0xd1:
-			case 0xd4: /* fixext1: type + 1 */
-				skip = 2;
-				break;
-			case 0xd5:
-				skip = 3;
-				break;
-			case 0xca:
-			case 0xce:
-			case 0xd2:
-				skip = 4;
-				break;
-			case 0xd6:
-				skip = 5;
-				break;
-			case 0xcb:
-			case 0xcf:
-			case 0xd3:
-				skip = 8;
-				break;
-			case 0xd7:
-				skip = 9;
-				break;
-			case 0xd8:
-				skip = 17;
-				break;
-			default: /* 0xc1 */
-				return 0;
-			}
-			if (lenbytes) {
-				uint64_t n = 0;
-				if (len - pos < lenbytes)
-					return 0;
-				for (i = 0; i < lenbytes; i++)
-					n = n << 8 | p[pos + i];
-				pos += lenbytes;
-				if (c == 0xdc || c == 0xdd)
-					children = n;
-				else if (c == 0xde || c == 0xdf)
-					children = n * 2;
-				else
-					skip = n + (c >= 0xc7 && c <= 0xc9); /* ext: type byte */
-			}
-		}
+		hs = seg_mp_head(p + pos, len - pos, &h);
+		if (!hs) /* 0xc1, or a length cut short */
+			return 0;
+		pos += hs;
+		skip = seg_mp_payload(&h);
+		children = seg_mp_children(&h);
 		if (skip > len - pos)
 			return 0;
 		pos += (size_t)skip;

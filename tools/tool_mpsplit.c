@@ -5,6 +5,8 @@
  */
 #include "tool_mpsplit.h"
 
+#include "seg_mphead.h"
+
 /* An element ended, with `children` elements of its own to come. */
 static int mp_element_end(tool_mp_split *m, uint64_t children)
 {
@@ -22,64 +24,34 @@ static int mp_element_end(tool_mp_split *m, uint64_t children)
 /* The length after a type byte is complete. */
 static int mp_length_done(tool_mp_split *m)
 {
-	switch (m->type) {
-	case 0xc7:
-	case 0xc8:
-	case 0xc9: /* ext: length, then a type byte and the data */
-		m->skip = m->hdr_val + 1;
-		return TOOL_MP_MORE;
-	case 0xdc:
-	case 0xdd: /* array */
-		return mp_element_end(m, m->hdr_val);
-	case 0xde:
-	case 0xdf: /* map: keys and values */
-		return mp_element_end(m, m->hdr_val * 2);
-	default: /* bin, str */
-		m->skip = m->hdr_val;
-		return m->skip ? TOOL_MP_MORE : mp_element_end(m, 0);
-	}
+	seg_mp_hdr h = {seg_mp_types[m->type].kind, m->hdr_val};
+
+	if (h.kind == SEG_MP_EXT)
+		h.n++; /* the ext's type byte comes before its data */
+	if (h.kind >= SEG_MP_ARRAY)
+		return mp_element_end(m, seg_mp_children(&h));
+	m->skip = seg_mp_payload(&h); /* str, bin, ext */
+	return m->skip ? TOOL_MP_MORE : mp_element_end(m, 0);
 }
 
-/* A type byte. */
+/* A type byte (seg_mphead.h's table says what follows it). */
 static int mp_type(tool_mp_split *m, uint8_t b)
 {
-	static const uint8_t fixed[] = {
-		/* 0xc4..0xdf: bytes of length field (high nibble 1) or of fixed
-		 * payload (0x80 | n) after the type byte */
-		[0xc4 - 0xc4] = 0x01, [0xc5 - 0xc4] = 0x02, [0xc6 - 0xc4] = 0x04,
-		[0xc7 - 0xc4] = 0x01, [0xc8 - 0xc4] = 0x02, [0xc9 - 0xc4] = 0x04,
-		[0xca - 0xc4] = 0x84, [0xcb - 0xc4] = 0x88, [0xcc - 0xc4] = 0x81,
-		[0xcd - 0xc4] = 0x82, [0xce - 0xc4] = 0x84, [0xcf - 0xc4] = 0x88,
-		[0xd0 - 0xc4] = 0x81, [0xd1 - 0xc4] = 0x82, [0xd2 - 0xc4] = 0x84,
-		[0xd3 - 0xc4] = 0x88, [0xd4 - 0xc4] = 0x82, [0xd5 - 0xc4] = 0x83,
-		[0xd6 - 0xc4] = 0x85, [0xd7 - 0xc4] = 0x89, [0xd8 - 0xc4] = 0x91,
-		[0xd9 - 0xc4] = 0x01, [0xda - 0xc4] = 0x02, [0xdb - 0xc4] = 0x04,
-		[0xdc - 0xc4] = 0x02, [0xdd - 0xc4] = 0x04, [0xde - 0xc4] = 0x02,
-		[0xdf - 0xc4] = 0x04,
-	};
-	uint8_t f;
+	const seg_mp_type t = seg_mp_types[b];
+	seg_mp_hdr h = {t.kind, t.n};
 
-	if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
-		return mp_element_end(m, 0); /* fixint, nil, bool */
-	if (b <= 0x8f)
-		return mp_element_end(m, (uint64_t)(b & 0x0f) * 2); /* fixmap */
-	if (b <= 0x9f)
-		return mp_element_end(m, b & 0x0f); /* fixarray */
-	if (b <= 0xbf) {                            /* fixstr */
-		m->skip = b & 0x1f;
-		return m->skip ? TOOL_MP_MORE : mp_element_end(m, 0);
-	}
-	if (b == 0xc1)
-		return TOOL_MP_BAD; /* never used */
-	f = fixed[b - 0xc4];
-	if (f & 0x80) {
-		m->skip = f & 0x7f;
+	if (t.kind == SEG_MP_BAD)
+		return TOOL_MP_BAD; /* 0xc1, never used */
+	if (t.lenw) {               /* a length of lenw bytes follows */
+		m->type = b;
+		m->hdr_need = t.lenw;
+		m->hdr_val = 0;
 		return TOOL_MP_MORE;
 	}
-	m->type = b;
-	m->hdr_need = f;
-	m->hdr_val = 0;
-	return TOOL_MP_MORE;
+	if (t.kind >= SEG_MP_ARRAY)
+		return mp_element_end(m, seg_mp_children(&h));
+	m->skip = seg_mp_payload(&h);
+	return m->skip ? TOOL_MP_MORE : mp_element_end(m, 0);
 }
 
 /* Feed p[0..n) (n > 0). Stops at the end of the current object (TOOL_MP_DONE),
