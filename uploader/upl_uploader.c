@@ -429,6 +429,18 @@ static int dead_letter(upl *u, const rec_ref *r, long status, const char *why, i
 	return rc;
 }
 
+/* The dead letter of rr could not be written (e): the record stays in the
+ * log, unacknowledged, rather than be lost; the step reports the failure
+ * and the next try waits retry_max_ms. */
+static void dead_letter_failed(upl *u, const rec_ref *rr, const seg_err *e, upl_result *res)
+{
+	seg_msg(res->error, sizeof(res->error), "dead letter for seq %llu: %s",
+		(unsigned long long)rr->seq, e->msg);
+	u->retry_at_ms = u->vfs->mono_ms(u->vfs) + u->c.retry_max_ms;
+	res->retry_at_ms = u->retry_at_ms;
+	res->failure = 1;
+}
+
 /* Why encode() gave no body. */
 enum {
 	ENC_FAILED = 1, /* resp filled: retry later like a transport error */
@@ -589,11 +601,7 @@ static int poison_5xx(upl *u, size_t lo, size_t hi, uint64_t limit, const upl_re
 			"accepted other records)",
 			r->status, r->body, u->head_5xx);
 		if ((*rc = dead_letter(u, rr, r->status, why, 0, &e))) {
-			seg_msg(res->error, sizeof(res->error), "dead letter for seq %llu: %s",
-				(unsigned long long)rr->seq, e.msg);
-			u->retry_at_ms = u->vfs->mono_ms(u->vfs) + u->c.retry_max_ms;
-			res->retry_at_ms = u->retry_at_ms;
-			res->failure = 1;
+			dead_letter_failed(u, rr, &e, res);
 			return POISON_STOP;
 		}
 		seg_msg(res->error, sizeof(res->error), "seq %llu dead-lettered: %s",
@@ -786,13 +794,7 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 						rr->len);
 				rc = dead_letter(u, rr, 0, why, enc == ENC_BAD, &e);
 				if (rc) {
-					seg_msg(res->error, sizeof(res->error),
-						"dead letter for seq %llu: %s",
-						(unsigned long long)rr->seq, e.msg);
-					u->retry_at_ms =
-						u->vfs->mono_ms(u->vfs) + u->c.retry_max_ms;
-					res->retry_at_ms = u->retry_at_ms;
-					res->failure = 1;
+					dead_letter_failed(u, rr, &e, res);
 					return rc;
 				}
 				seg_msg(res->error, sizeof(res->error), "seq %llu %s",
@@ -910,14 +912,7 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 			seg_msg(why, sizeof(why), "HTTP %ld: %s", r.status, r.body);
 			rc = dead_letter(u, &u->cur->recs[lo], r.status, why, 0, &e);
 			if (rc) {
-				/* Could not store it: keep the record in the log and
-				 * try again later rather than lose it. */
-				seg_msg(res->error, sizeof(res->error),
-					"dead letter for seq %llu: %s",
-					(unsigned long long)u->cur->recs[lo].seq, e.msg);
-				u->retry_at_ms = u->vfs->mono_ms(u->vfs) + u->c.retry_max_ms;
-				res->retry_at_ms = u->retry_at_ms;
-				res->failure = 1;
+				dead_letter_failed(u, &u->cur->recs[lo], &e, res);
 				return rc;
 			}
 			res->dead++;
