@@ -162,19 +162,50 @@ static long bad_header_byte(const char *s, int url)
 }
 
 /* Copy s into the config's own storage. */
+/*
+ * The strings edgelog_config_from_env sets. The config struct borrows its
+ * strings (its owner allocates it, often on the stack, and never frees
+ * it), so the copies live here, for the life of the process: one copy per
+ * distinct value (interned), so the memory is bounded by the values the
+ * environment held, however often a config is read from it. Copies, not
+ * getenv's pointers: a later setenv must not change or free a config's
+ * strings.
+ */
+#define KEEP_MAX 8191 /* longest value taken */
+
+typedef struct kept {
+	struct kept *next;
+	char s[];
+} kept;
+
+static kept *kept_list;
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static const char *keep(edgelog_config *cfg, const char *var, const char *s, int *rc)
 {
 	size_t n = strlen(s) + 1;
-	char *p;
+	kept *k;
 
-	if (cfg->strbuf_used_ + n > sizeof(cfg->strbuf_)) {
+	(void)cfg;
+	if (n - 1 > KEEP_MAX) {
 		*rc = eng_tls_error(EDGELOG_ECONFIG, "%s: value too long (%zu bytes)", var, n - 1);
 		return NULL;
 	}
-	p = cfg->strbuf_ + cfg->strbuf_used_;
-	memcpy(p, s, n);
-	cfg->strbuf_used_ += n;
-	return p;
+	pthread_mutex_lock(&kept_mu);
+	for (k = kept_list; k; k = k->next)
+		if (!strcmp(k->s, s))
+			break;
+	if (!k && (k = malloc(sizeof(*k) + n))) {
+		memcpy(k->s, s, n);
+		k->next = kept_list;
+		kept_list = k;
+	}
+	pthread_mutex_unlock(&kept_mu);
+	if (!k) {
+		*rc = eng_tls_error(EDGELOG_ENOMEM, "%s: out of memory", var);
+		return NULL;
+	}
+	return k->s;
 }
 
 /* First set variable of a pair (edgelog's own name wins). */
@@ -438,10 +469,12 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e)
 	memset(c, 0, sizeof(*c));
 	if (!cfg)
 		return seg_fail(e, EDGELOG_EINVAL, "config is NULL");
-	if (cfg->version != EDGELOG_CONFIG_VERSION)
+	/* Version 1 had 8 KiB of private string storage after poison_tries;
+	 * every field before it is the same: read as version 2. */
+	if (cfg->version != EDGELOG_CONFIG_VERSION && cfg->version != 1)
 		return seg_fail(e, EDGELOG_ECONFIG,
 				"config field version: %u (call edgelog_config_init; this library "
-				"knows version %u)",
+				"knows versions 1 and %u)",
 				cfg->version, EDGELOG_CONFIG_VERSION);
 	if ((unsigned)cfg->sync > EDGELOG_SYNC_NONE)
 		return seg_fail(e, EDGELOG_ECONFIG, "config field sync: %d is not a sync mode",

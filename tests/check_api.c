@@ -693,6 +693,58 @@ START_TEST(test_list_segments_and_acked_seq)
 }
 END_TEST
 
+/* ---- the config ------------------------------------------------------------------ */
+
+START_TEST(test_config_keeps_env_strings_outside_the_struct)
+{
+	edgelog_config a, b;
+	char *dir = tmp_dir(), *longv;
+	edgelog *log = NULL;
+	const char *kept;
+
+	/* No 8 KiB of private storage in the caller's struct any more. */
+	ck_assert_uint_lt(sizeof(edgelog_config), 512);
+	ck_assert_uint_eq(EDGELOG_CONFIG_VERSION, 2);
+	setenv("EDGELOG_DIR", dir, 1);
+	setenv("EDGELOG_DEVICE_ID", "cam-env-1", 1);
+	edgelog_config_init(&a);
+	ck_assert_int_eq(edgelog_config_from_env(&a), 0);
+	ck_assert_str_eq(a.dir, dir);
+	ck_assert_str_eq(a.device_id, "cam-env-1");
+	kept = a.device_id;
+	/* A later setenv changes neither the strings already set ... */
+	setenv("EDGELOG_DEVICE_ID", "cam-env-2", 1);
+	ck_assert_str_eq(a.device_id, "cam-env-1");
+	edgelog_config_init(&b);
+	ck_assert_int_eq(edgelog_config_from_env(&b), 0);
+	ck_assert_str_eq(b.device_id, "cam-env-2");
+	/* ... and a value seen before is the same copy (bounded memory). */
+	setenv("EDGELOG_DEVICE_ID", "cam-env-1", 1);
+	ck_assert_int_eq(edgelog_config_from_env(&b), 0);
+	ck_assert_ptr_eq(b.device_id, kept);
+	/* A config of version 1 (the layout with the storage) still opens. */
+	a.version = 1;
+	ck_assert_int_eq(edgelog_open(&log, &a), 0);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	a.version = 3;
+	ck_assert_int_eq(edgelog_open(&log, &a), EDGELOG_ECONFIG);
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), "version"), "%s", edgelog_errmsg(NULL));
+	/* Values past 8191 bytes are refused, naming the variable. */
+	longv = malloc(9000);
+	memset(longv, 'x', 8999);
+	longv[8999] = '\0';
+	setenv("EDGELOG_CA_FILE", longv, 1);
+	ck_assert_int_eq(edgelog_config_from_env(&b), EDGELOG_ECONFIG);
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), "EDGELOG_CA_FILE: value too long"), "%s",
+		      edgelog_errmsg(NULL));
+	unsetenv("EDGELOG_CA_FILE");
+	unsetenv("EDGELOG_DIR");
+	unsetenv("EDGELOG_DEVICE_ID");
+	free(longv);
+	rm_rf(dir);
+}
+END_TEST
+
 Suite *api_suite(void);
 Suite *api_suite(void)
 {
@@ -706,6 +758,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_status_prometheus_lines);
 	tcase_add_test(tc, test_alert_names_and_messages);
 	tcase_add_test(tc, test_status_dir_reads_the_snapshot_back);
+	tcase_add_test(tc, test_config_keeps_env_strings_outside_the_struct);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("scan");
 	tcase_add_test(tc, test_record_json_envelope_and_data);

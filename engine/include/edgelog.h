@@ -93,7 +93,9 @@ EDGELOG_API const char *edgelog_strerror(int code);
 /* ------------------------------------------------------------------------
  * Configuration
  * ---------------------------------------------------------------------- */
-#define EDGELOG_CONFIG_VERSION 1
+/* 2: the 8 KiB of private string storage version 1 carried at the end is
+ * gone (edgelog_config_from_env keeps its strings in the library). */
+#define EDGELOG_CONFIG_VERSION 2
 
 /* For every enum field, 0 means "the default". */
 typedef enum edgelog_sync_mode {
@@ -135,9 +137,6 @@ typedef enum edgelog_compression {
 #define EDGELOG_LOG_ERROR 0
 #define EDGELOG_LOG_WARN 1
 #define EDGELOG_LOG_INFO 2
-
-/* Size of the private string storage inside edgelog_config. */
-#define EDGELOG_CONFIG_STRBUF 8192
 
 /*
  * The engine's configuration. Initialise with edgelog_config_init(), then
@@ -224,11 +223,6 @@ typedef struct edgelog_config {
 	 * failing is dead-lettered only once the endpoint accepted other
 	 * records meanwhile (EDGELOG_POISON_TRIES; default 5, 1 .. 1000). */
 	uint32_t poison_tries;
-
-	/* Private: strings copied by edgelog_config_from_env live here, so the
-	 * struct owns them and needs no free. Do not touch. */
-	char strbuf_[EDGELOG_CONFIG_STRBUF];
-	size_t strbuf_used_;
 } edgelog_config;
 
 /* Fill *cfg with defaults (all zero: every field takes its default). */
@@ -242,7 +236,9 @@ EDGELOG_API void edgelog_config_init(edgelog_config *cfg);
  * wins when both are set). Unset variables leave fields as they are.
  * Returns EDGELOG_ECONFIG for an invalid value; edgelog_errmsg(NULL) then
  * names the variable and the value. Fields set before the failing variable
- * may already be changed.
+ * may already be changed. The strings it sets point to copies the library
+ * keeps for the life of the process (one per distinct value, so reading
+ * the environment again costs nothing more): the config needs no free.
  */
 EDGELOG_API int edgelog_config_from_env(edgelog_config *cfg);
 

@@ -52,8 +52,7 @@ from ctypes import (
 )
 from typing import Any, List, Optional, Tuple
 
-CONFIG_STRBUF = 8192
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2
 STATUS_VERSION = 1
 
 LOG_FN = CFUNCTYPE(None, c_void_p, c_int, c_char_p)
@@ -103,8 +102,6 @@ class Config(Structure):
         ("metrics_file", c_char_p),
         ("data_encoding", c_int),
         ("poison_tries", c_uint32),
-        ("strbuf_", c_char * CONFIG_STRBUF),
-        ("strbuf_used_", c_size_t),
     ]
 
 
