@@ -1464,7 +1464,7 @@ START_TEST(test_open_invalid_fields)
 	BAD(c.device_id = "cam\n7", "device_id");
 	BAD(c.device_id = "", "device_id");
 	BAD(c.version = 0, "version");
-	BAD(c.version = 2, "version");
+	BAD(c.version = EDGELOG_CONFIG_VERSION + 1, "version");
 	BAD(c.dir = "", "dir");
 	BAD(c.max_size_mb = UINT32_MAX, "max_size_mb");
 	BAD(c.alert_size_pct = 101, "alert_size_pct");
