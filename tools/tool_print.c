@@ -104,7 +104,7 @@ int tool_record_line(char **line, size_t *len, const edgelog_record *rec, int js
 			return rc;
 		}
 	} else {
-		char when[40], where[96];
+		char when[80], where[96];
 		int k;
 		tool_fmt_time(rec->ts_ms, when, sizeof(when));
 		snprintf(where, sizeof(where), "%s:%llu", rec->segment,
