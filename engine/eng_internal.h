@@ -7,7 +7,8 @@
  * that defines them, in layer order, so a file calls only those listed
  * after its own:
  *
- *   eng_json.c eng_offline.c       above the engine (append_json, requeue)
+ *   eng_json.c eng_offline.c       above the engine (append_json, requeue;
+ *                                  eng_json_off.c: built without JSON)
  *   eng_repair.c eng_scan.c        beside it (a directory, no engine open)
  *   eng_reader.c                   the public reader (eng_scan.c reads with it)
  *   eng_engine.c                   open, append, worker, acks, status, close
