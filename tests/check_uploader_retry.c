@@ -17,9 +17,11 @@
 
 #include <edgelog.h>
 
+#include "eng_internal.h"
 #include "test_main.h"
 #include "test_uploader.h"
 #include "test_util.h"
+#include "test_vfs.h"
 #include "upl_internal.h"
 
 /* ------------------------------------------------------------------------
@@ -357,6 +359,58 @@ START_TEST(test_retry_after_date_engine)
 }
 END_TEST
 
+/* An HTTP-date Retry-After is measured against the I/O seam's wall clock,
+ * not the process's: with the fake clock 3 s before the server's date
+ * (1994-11-06 08:49:37 GMT, long past by the real clock), the uploader
+ * waits exactly 3 s of (fake, frozen) monotonic time. Read with time(NULL)
+ * the date is past and the wait is the 20 ms backoff. */
+START_TEST(test_retry_after_date_seam_clock)
+{
+	const int64_t date_ms = 784111777000LL; /* Sun, 06 Nov 1994 08:49:37 GMT */
+	char *dir = tu_mkdtemp("ra-seam");
+	srv *s = srv_start(script_retry_after);
+	char *url = url_for(s->port, "http", "127.0.0.1");
+	tvfs_fault *f = tvfs_fault_new(NULL);
+	edgelog_config c;
+	edgelog *log;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
+	int64_t until = mono_ms() + 10000 * tu_time_factor();
+
+	srv_set(s, 0, 1);
+	srv_set(s, 1, 503);
+	srv_set(s, 2, 2); /* the 1994 date */
+	/* Fake monotonic time starts at the real one, so turning the fake
+	 * clock off before closing never moves it backwards. */
+	tvfs_fault_clock_set(f, date_ms - 3000, mono_ms());
+	cfg_std(&c, dir, url);
+	ck_assert_int_eq(eng_open_vfs(&log, &c, tvfs_fault_vfs(f)), 0);
+	append_samples(log, 1, 10);
+	ck_assert_int_eq(edgelog_start(log), 0);
+	/* Time moves only when the test moves it: 5 ms a step until the 503
+	 * is in, then it stands still, so retry_in_s is the whole wait. */
+	for (;;) {
+		ck_assert_int_eq(edgelog_get_status(log, &st), 0);
+		if (strstr(st.last_error, "503"))
+			break;
+		ck_assert_msg(mono_ms() < until, "no 503 seen; " STATUS_FMT, STATUS_ARGS(st));
+		tvfs_fault_clock_advance(f, 5);
+		sleep_ms(5);
+	}
+	ck_assert_msg(st.retry_in_s == 3,
+		      "Retry-After 3 s ahead of the seam's clock: retry in %llu s",
+		      (unsigned long long)st.retry_in_s);
+	ck_assert_uint_eq(st.sent, 0);
+	/* 3 s of fake time later the retry goes out and succeeds. */
+	tvfs_fault_clock_advance(f, 3000);
+	WAIT_FOR(log, st, 10000, st.sent == 10);
+	ck_assert_int_le(close_timed(log), 3000);
+	tvfs_fault_free(f);
+	srv_stop(s);
+	free(url);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_retry_after_capped)
 {
 	char *dir = tu_mkdtemp("ra-cap");
@@ -513,6 +567,7 @@ static Suite *retry_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_retry_after_seconds_engine);
 	tcase_add_test(tc, test_retry_after_date_engine);
+	tcase_add_test(tc, test_retry_after_date_seam_clock);
 	tcase_add_test(tc, test_retry_after_capped);
 	tcase_add_test(tc, test_backoff_503_burst_then_reset);
 	tcase_add_test(tc, test_idempotency_key_stable_on_retry);

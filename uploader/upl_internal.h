@@ -52,7 +52,8 @@ typedef struct upl_response {
 	char error[256];        /* what went wrong, for humans (no secrets) */
 } upl_response;
 
-int upl_http_new(upl_http **out, const upl_conf *c, seg_err *e);
+/* v's wall clock dates an HTTP-date Retry-After (the only clock read here). */
+int upl_http_new(upl_http **out, const upl_conf *c, const seg_vfs *v, seg_err *e);
 /* Start a POST and return once the request is on its way; the body must
  * stay valid until upl_http_finish(), which waits for the response and
  * fills *r (given here). A start that fails fills *r at once and finish is

@@ -167,7 +167,7 @@ int upl_create(upl **out, const upl_conf *c, const seg_vfs *v, const char *segdi
 		free(u);
 		return seg_fail(e, EDGELOG_ENOMEM, "out of memory (gzip compressor)");
 	}
-	if ((rc = upl_http_new(&u->http, &u->c, e))) {
+	if ((rc = upl_http_new(&u->http, &u->c, u->vfs, e))) {
 		libdeflate_free_compressor(u->gzc);
 		free(u);
 		return rc;
