@@ -15,10 +15,17 @@ void tool_fmt_time(int64_t ms, char *out, size_t n)
 {
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
+	char buf[80]; /* room for any int fields: gcc -O3 -Werror=format-truncation */
 
 	gmtime_r(&t, &tm);
-	snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000 + 1000) % 1000);
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (int)(ms % 1000 + 1000) % 1000);
+	if (n) { /* cut to fit, as snprintf would */
+		size_t l = strlen(buf) < n ? strlen(buf) : n - 1;
+		memcpy(out, buf, l);
+		out[l] = '\0';
+	}
 }
 
 const char *tool_device_id(const char *arg, const char *path, char *host, size_t n)
