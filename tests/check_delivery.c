@@ -459,14 +459,16 @@ START_TEST(test_100k_sink_restarted_three_times)
 	pthread_create(&ap.th, NULL, appender_main, &ap);
 	for (k = 0; k < 3; k++) {
 		int sig = k == 1 ? SIGKILL : SIGTERM, ws;
-		sleep_ms(700 + 250 * k);
+		/* While records flow: the appender and the upload run
+		 * tu_time_factor() times slower under qemu. */
+		sleep_ms((700 + 250 * k) * tu_time_factor());
 		st = status_of(log);
 		sent_at_kill[k] = st.sent;
 		ws = sink_stop(&sk, sig);
 		if (sig == SIGTERM)
 			ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
 				      "sink did not exit cleanly on SIGTERM (status %d)", ws);
-		sleep_ms(300 + 200 * k); /* down: the engine backs off */
+		sleep_ms((300 + 200 * k) * tu_time_factor()); /* down: the engine backs off */
 		st = status_of(log);
 		ck_assert_uint_gt(st.pending, 0);
 		sink_start(&sk, port);
