@@ -360,6 +360,9 @@ int eng_jv_int(const eng_jv *v, int64_t *out);
 /* A string, unescaped, into out (cap > 0 bytes, NUL-terminated, cut to
  * fit): 0, else -1. */
 int eng_jv_str(const eng_jv *v, char *out, size_t cap);
+/* Code point cp (<= 0x10FFFF) as UTF-8 into u: its length, 1 to 4
+ * (eng_json.c). */
+size_t eng_utf8_encode(unsigned cp, char u[4]);
 
 /* eng_space.c: clock and space accounting (below every other engine file
  * but eng_config.c). */

@@ -250,24 +250,7 @@ int eng_jv_str(const eng_jv *v, char *out, size_t cap)
 				} else if (cp >= 0xd800 && cp < 0xe000) {
 					cp = 0xfffd; /* a lone surrogate */
 				}
-				if (cp < 0x80) {
-					u8[0] = (char)cp;
-				} else if (cp < 0x800) {
-					u8[0] = (char)(0xc0 | cp >> 6);
-					u8[1] = (char)(0x80 | (cp & 0x3f));
-					k = 2;
-				} else if (cp < 0x10000) {
-					u8[0] = (char)(0xe0 | cp >> 12);
-					u8[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-					u8[2] = (char)(0x80 | (cp & 0x3f));
-					k = 3;
-				} else {
-					u8[0] = (char)(0xf0 | cp >> 18);
-					u8[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-					u8[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-					u8[3] = (char)(0x80 | (cp & 0x3f));
-					k = 4;
-				}
+				k = eng_utf8_encode(cp, u8);
 				break;
 			default: /* \" \\ \/ */
 				u8[0] = v->p[i];

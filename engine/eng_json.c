@@ -107,31 +107,35 @@ static int hex4(jp *p, unsigned *v)
 	return 0;
 }
 
-static void put_utf8(seg_buf *b, unsigned cp)
+size_t eng_utf8_encode(unsigned cp, char u[4])
 {
-	char u[4];
-	size_t n;
-
 	if (cp < 0x80) {
 		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
+		return 1;
+	}
+	if (cp < 0x800) {
 		u[0] = (char)(0xc0 | cp >> 6);
 		u[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
+		return 2;
+	}
+	if (cp < 0x10000) {
 		u[0] = (char)(0xe0 | cp >> 12);
 		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
 		u[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (char)(0xf0 | cp >> 18);
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
+		return 3;
 	}
-	seg_buf_put(b, u, n);
+	u[0] = (char)(0xf0 | cp >> 18);
+	u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	u[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+static void put_utf8(seg_buf *b, unsigned cp)
+{
+	char u[4];
+
+	seg_buf_put(b, u, eng_utf8_encode(cp, u));
 }
 
 /* A string at p->i (the opening quote) into p->str; *raw_off / *raw_len:
