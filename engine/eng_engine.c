@@ -132,7 +132,7 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		pthread_cond_init(&log->sync.gather_cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	if ((rc = eng_conf_resolve(&log->conf, cfg, &e)))
+	if ((rc = eng_conf_resolve(&log->conf, cfg, vfs, &e)))
 		goto fail;
 	/* mkdir -p, each directory created made durable in its parent, else
 	 * a power cut could take the whole buffer directory with it. */
@@ -634,6 +634,11 @@ static int step_locked(edgelog *log, int timeout_ms)
 			if (u < wait)
 				wait = u > 0 ? u : 0;
 		}
+		/* Not a clock read for logic (that is mono_ms above, through
+		 * the seam): pthread_cond_timedwait wants an absolute deadline
+		 * on work_cv's own clock, CLOCK_MONOTONIC. A fake seam clock
+		 * cannot serve here; only how long the worker sleeps depends on
+		 * it, and every decision after waking reads the seam again. */
 		if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
 			/* No clock to put a deadline on: sleep the wait out
 			 * (a wake-up is then late, never lost: the next step

@@ -86,8 +86,8 @@ typedef struct eng_conf {
 } eng_conf;
 
 /* Fill *c from cfg with defaults applied; EDGELOG_ECONFIG naming the field
- * on an invalid value. */
-int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, seg_err *e);
+ * on an invalid value. auth_token_file is read through v (the I/O seam). */
+int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, const seg_vfs *v, seg_err *e);
 void eng_conf_free(eng_conf *c);
 
 /* Alerts and the status snapshot: owned by eng_status.c, which is given
@@ -235,6 +235,10 @@ int eng_requeue_failed_vfs(const char *dir, const seg_vfs *vfs);
 
 /* eng_repair.c: edgelog_repair on a given I/O seam (tests). */
 int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *report);
+
+/* eng_status.c: edgelog_status_dir on a given I/O seam (tests): the lock
+ * probe, the snapshot, its clock and the files all read through v. */
+int eng_status_dir_vfs(const seg_vfs *v, const char *dir, edgelog_status *st, int *live);
 
 /* eng_engine.c: the public calls on an open log, and: */
 /* Open on a given I/O seam (tests pass fault injectors). */

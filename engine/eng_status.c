@@ -491,9 +491,9 @@ int eng_snapshot_write(eng_snap *s, const seg_vfs *v, const eng_conf *c, const e
 
 /* Status from the files: the cursor for the counters, the newest segment
  * for the last seq, the first pending record for the age. */
-static int status_offline(const char *dir, const eng_conf *c, edgelog_status *st, seg_err *e)
+static int status_offline(const seg_vfs *v, const char *dir, const eng_conf *c, edgelog_status *st,
+			  seg_err *e)
 {
-	const seg_vfs *v = seg_vfs_posix();
 	char segdir[4300], curpath[4300], faileddir[4300];
 	cur_state cur;
 	seg_list l = {0};
@@ -506,8 +506,8 @@ static int status_offline(const char *dir, const eng_conf *c, edgelog_status *st
 	    seg_path(curpath, sizeof(curpath), dir, CUR_FILE) ||
 	    seg_path(faileddir, sizeof(faileddir), dir, "failed"))
 		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", dir);
-	if (access(dir, F_OK) != 0)
-		return seg_fail_errno(e, -errno, "%s", dir);
+	if ((rc = v->stat(v, dir, NULL, NULL)) < 0)
+		return seg_fail_errno(e, rc, "%s", dir);
 	if ((rc = cur_load(v, curpath, &cur, &how, e)))
 		return rc;
 	if ((rc = seg_list_read(v, segdir, &l, e)))
@@ -598,7 +598,7 @@ static int status_conf(const char *dir, eng_conf *c, seg_err *e)
 		cfg.dir = dir;
 	cfg.auth_token = NULL;
 	cfg.auth_token_file = NULL;
-	return eng_conf_resolve(c, &cfg, e);
+	return eng_conf_resolve(c, &cfg, seg_vfs_posix(), e); /* no token: nothing read */
 }
 
 /* The whole of a file of at most max bytes, through the I/O seam, into a
@@ -630,13 +630,14 @@ static int read_small(const seg_vfs *v, const char *path, size_t max, char **tex
 
 /* Status of c->dir: the running engine's snapshot when there is a fresh
  * one, else computed from the files. */
-static int status_of(const eng_conf *c, edgelog_status *st, int *live, seg_err *e)
+static int status_of(const seg_vfs *vfs, const eng_conf *c, edgelog_status *st, int *live,
+		     seg_err *e)
 {
 	long pid;
 
 	edgelog_status_init(st);
 	*live = 0;
-	if (eng_lock_held(seg_vfs_posix(), c->dir, &pid)) {
+	if (eng_lock_held(vfs, c->dir, &pid)) {
 		/* An engine runs: its snapshot is the truth if it is fresh and
 		 * was written by that process. */
 		char path[4300];
@@ -646,7 +647,7 @@ static int status_of(const eng_conf *c, edgelog_status *st, int *live, seg_err *
 		int64_t wpid = 0, at = 0, ivl = 2000;
 		/* Ours is about 1.5 KiB; anything large is not ours: ignored. */
 		if (!seg_path(path, sizeof(path), c->dir, SNAPSHOT_FILE) &&
-		    read_small(seg_vfs_posix(), path, 65536, &text, &n) == 0) {
+		    read_small(vfs, path, 65536, &text, &n) == 0) {
 			int64_t age, fresh;
 			if (!eng_json_member(text, n, "pid", &v))
 				eng_jv_int(&v, &wpid);
@@ -654,7 +655,7 @@ static int status_of(const eng_conf *c, edgelog_status *st, int *live, seg_err *
 				eng_jv_int(&v, &at);
 			if (!eng_json_member(text, n, "interval_ms", &v))
 				eng_jv_int(&v, &ivl);
-			age = seg_ms_sub(seg_vfs_posix()->now_ms(seg_vfs_posix()), at);
+			age = seg_ms_sub(vfs->now_ms(vfs), at);
 			/* The file is only read: a crafted interval must not
 			 * overflow (or make a stale snapshot look fresh). */
 			fresh = 3 * (ivl < 0 || ivl > 3600000 ? 2000 : ivl);
@@ -669,10 +670,15 @@ static int status_of(const eng_conf *c, edgelog_status *st, int *live, seg_err *
 		if (!*live)
 			*live = -1; /* held, but no fresh snapshot */
 	}
-	return *live == 1 ? 0 : status_offline(c->dir, c, st, e);
+	return *live == 1 ? 0 : status_offline(vfs, c->dir, c, st, e);
 }
 
 int edgelog_status_dir(const char *dir, edgelog_status *st, int *live)
+{
+	return eng_status_dir_vfs(seg_vfs_posix(), dir, st, live);
+}
+
+int eng_status_dir_vfs(const seg_vfs *v, const char *dir, edgelog_status *st, int *live)
 {
 	eng_conf c;
 	seg_err e;
@@ -691,7 +697,7 @@ int edgelog_status_dir(const char *dir, edgelog_status *st, int *live)
 	memset(&c, 0, sizeof(c));
 	if ((rc = status_conf(dir, &c, &e)))
 		return eng_tls_error(rc, "%s", e.msg);
-	rc = status_of(&c, st, &is_live, &e);
+	rc = status_of(v, &c, st, &is_live, &e);
 	eng_conf_free(&c);
 	if (rc)
 		return eng_tls_error(rc, "%s", e.msg);
@@ -737,7 +743,7 @@ int edgelog_export_stats(const char *dir, const char *out_path)
 	memset(&c, 0, sizeof(c));
 	if ((rc = status_conf(dir, &c, &e)))
 		return eng_tls_error(rc, "%s", e.msg);
-	if (!(rc = status_of(&c, &st, &live, &e)) &&
+	if (!(rc = status_of(v, &c, &st, &live, &e)) &&
 	    seg_path(segdir, sizeof(segdir), c.dir, ENG_SEGMENTS_DIR))
 		rc = seg_fail(&e, EDGELOG_EINVAL, "path too long: %s", c.dir);
 	if (!rc)

@@ -800,6 +800,37 @@ START_TEST(test_lock_holds_when_lock_file_is_deleted)
 }
 END_TEST
 
+/* edgelog_status_dir reads through the I/O seam: a directory that exists
+ * only in the in-memory file system, held by an engine there (the lock
+ * probe) and then closed (the files). */
+START_TEST(test_status_dir_through_the_seam)
+{
+	tvfs_mem *mem = tvfs_mem_new(11);
+	const seg_vfs *v = tvfs_mem_vfs(mem);
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
+	edgelog_config c;
+	edgelog *log = NULL;
+	int live = 0;
+
+	ck_assert_int_eq(tvfs_mem_mkdirs(mem, "/s"), 0);
+	cfg_for(&c, "/s/buf");
+	ck_assert_msg(eng_open_vfs(&log, &c, v) == 0, "%s", edgelog_errmsg(NULL));
+	append_samples(log, 1, 3);
+	ck_assert_int_eq(edgelog_sync(log), 0);
+	ck_assert_msg(eng_status_dir_vfs(v, "/s/buf", &st, &live) == 0, "%s", edgelog_errmsg(NULL));
+	ck_assert_int_ne(live, 0); /* the holder's lock is seen */
+	close_ok(log);
+	edgelog_status_init(&st);
+	ck_assert_msg(eng_status_dir_vfs(v, "/s/buf", &st, &live) == 0, "%s", edgelog_errmsg(NULL));
+	ck_assert_int_eq(live, 0);
+	ck_assert_uint_eq(st.last_seq, 3);
+	ck_assert_uint_eq(st.pending, 3);
+	ck_assert_int_ne(eng_status_dir_vfs(v, "/s/none", &st, &live), 0);
+	ck_assert_ptr_nonnull(strstr(edgelog_errmsg(NULL), "/s/none"));
+	tvfs_mem_free(mem);
+}
+END_TEST
+
 START_TEST(test_lock_file_symlink_not_followed)
 {
 	/* Issue 9 defect 4: LOCK planted as a symlink was truncated to a pid
@@ -1184,6 +1215,47 @@ START_TEST(test_env_control_characters_in_header_values_refused)
 	tu_write_file(tok, "  s3cret \n", 10);
 	log = open_ok(&c);
 	close_ok(log);
+}
+END_TEST
+
+/* auth_token_file is read through the I/O seam: a token that exists only
+ * in the in-memory file system is found, and a read the fault seam fails
+ * is an error naming the file (fopen would look on the real disk). */
+static int fail_token_open(void *ud, unsigned op, uint64_t n, const char *path)
+{
+	(void)ud;
+	(void)n;
+	return op == TVFS_OP_OPEN && path && !strcmp(path, "/t/token") ? -EACCES : 0;
+}
+
+START_TEST(test_token_file_read_through_the_seam)
+{
+	tvfs_mem *mem = tvfs_mem_new(10);
+	const seg_vfs *v = tvfs_mem_vfs(mem);
+	tvfs_fault *f = tvfs_fault_new(v);
+	edgelog_config c;
+	edgelog *log = NULL;
+	int fd;
+
+	ck_assert_int_eq(tvfs_mem_mkdirs(mem, "/t"), 0);
+	fd = v->open(v, "/t/token", O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(v->pwrite(v, fd, "  tok-in-mem \n", 14, 0), 14);
+	ck_assert_int_eq(v->close(v, fd), 0);
+	cfg_for(&c, "/t/buf");
+	c.auth_token_file = "/t/token";
+	ck_assert_msg(eng_open_vfs(&log, &c, v) == 0, "%s", edgelog_errmsg(NULL));
+	ck_assert_str_eq(log->conf.auth_token, "tok-in-mem");
+	close_ok(log);
+
+	log = NULL;
+	tvfs_fault_set_hook(f, fail_token_open, NULL);
+	ck_assert_int_eq(eng_open_vfs(&log, &c, tvfs_fault_vfs(f)), EDGELOG_ECONFIG);
+	ck_assert_ptr_null(log);
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), "auth_token_file /t/token: Permission denied"),
+		      "%s", edgelog_errmsg(NULL));
+	tvfs_fault_free(f);
+	tvfs_mem_free(mem);
 }
 END_TEST
 
@@ -2333,6 +2405,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_lock_other_process);
 	tcase_add_test(tc, test_lock_released_when_holder_killed);
 	tcase_add_test(tc, test_lock_holds_when_lock_file_is_deleted);
+	tcase_add_test(tc, test_status_dir_through_the_seam);
 	tcase_add_test(tc, test_lock_file_symlink_not_followed);
 	tcase_add_test(tc, test_cursor_symlink_not_followed);
 	suite_add_tcase(s, tc);
@@ -2346,6 +2419,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_env_invalid_strings);
 	tcase_add_test(tc, test_env_control_characters_in_header_values_refused);
 	tcase_add_test(tc, test_env_invalid_at_open);
+	tcase_add_test(tc, test_token_file_read_through_the_seam);
 	tcase_add_test(tc, test_env_valid_values_applied);
 	tcase_add_test(tc, test_env_every_enum_name);
 	tcase_add_test(tc, test_env_unset_leaves_fields);
