@@ -365,7 +365,7 @@ int eng_jv_int(const eng_jv *v, int64_t *out);
  * fit): 0, else -1. */
 int eng_jv_str(const eng_jv *v, char *out, size_t cap);
 /* Code point cp (<= 0x10FFFF) as UTF-8 into u: its length, 1 to 4
- * (eng_json.c). */
+ * (eng_jread.c: built with and without JSON input). */
 size_t eng_utf8_encode(unsigned cp, char u[4]);
 
 /* eng_space.c: clock and space accounting (below every other engine file

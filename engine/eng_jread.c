@@ -208,6 +208,32 @@ static int hex4(const char *p, unsigned *v)
 	return 0;
 }
 
+/* In this file, not eng_json.c: built without JSON input too
+ * (EDGELOG_WITH_JSON=OFF), for the readers here. */
+size_t eng_utf8_encode(unsigned cp, char u[4])
+{
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		u[0] = (char)(0xc0 | cp >> 6);
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | cp >> 12);
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	u[0] = (char)(0xf0 | cp >> 18);
+	u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	u[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
 int eng_jv_str(const eng_jv *v, char *out, size_t cap)
 {
 	size_t i, o = 0;

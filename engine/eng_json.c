@@ -107,30 +107,6 @@ static int hex4(jp *p, unsigned *v)
 	return 0;
 }
 
-size_t eng_utf8_encode(unsigned cp, char u[4])
-{
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		u[0] = (char)(0xc0 | cp >> 6);
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | cp >> 12);
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	u[0] = (char)(0xf0 | cp >> 18);
-	u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	u[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
 static void put_utf8(seg_buf *b, unsigned cp)
 {
 	char u[4];
