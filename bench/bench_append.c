@@ -47,7 +47,7 @@
  * Options
  * ---------------------------------------------------------------------- */
 static struct {
-	int quick, json, open, worker, verify, keep;
+	int quick, json, open, worker, verify, keep, floor;
 	const char *only;
 	const char *dir;
 	uint64_t n, always_n, sqlite_n, sqlite_full_n;
@@ -62,6 +62,7 @@ static struct {
 } opt = {
 	.worker = 1,
 	.verify = 1,
+	.floor = 1,
 	.dir = "./bench-tmp",
 	.n = 1000000,
 	.always_n = 20000,
@@ -169,6 +170,15 @@ struct result {
 	 * engine's: stores into pages writeback left write-protected, fresh
 	 * pages of a new segment) */
 	uint64_t append_faults;
+	/* The machine's jitter floor, same run: each appending thread, after
+	 * its appends, runs the same loop (same count, same pacing) timing a
+	 * pure-CPU spin as long as its median append instead of the append.
+	 * What the floor shows (preemption by other processes, timer ticks)
+	 * is the scheduler's, not edgelog's. */
+	int floor_ran;
+	uint64_t fl_spin_ns; /* spin length aimed at (median append) */
+	uint64_t fl_p50, fl_p999, fl_p9999, fl_max, fl_over_100us, fl_over_1ms;
+	uint64_t fl_faults; /* page faults in the floor loop (expected 0) */
 
 	uint64_t disk_bytes, apparent_bytes, files; /* after close */
 	uint64_t live_disk_bytes, live_files;       /* before close */
@@ -630,18 +640,20 @@ struct worker {
 	const char *db_dir;
 	uint64_t live_bytes, live_files; /* set by one thread (the serial one) */
 	uint64_t faults;                 /* page faults this thread took while appending */
+	uint64_t *floor;                 /* count spin timings (ns), the jitter floor */
+	uint64_t floor_faults, spin_ns;
 };
 
 /* With --rate: sleep until append i of this thread is due (start + i /
  * rate), the device regime. */
-static void pace(const struct worker *w, uint64_t i)
+static void pace_from(uint64_t start_ns, uint64_t i)
 {
 	uint64_t due;
 	struct timespec ts;
 
 	if (!opt.rate)
 		return;
-	due = w->start_ns + i * 1000000000ull / opt.rate;
+	due = start_ns + i * 1000000000ull / opt.rate;
 	ts.tv_sec = (time_t)(due / 1000000000ull);
 	ts.tv_nsec = (long)(due % 1000000000ull);
 	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
@@ -677,6 +689,83 @@ static void wall_time(struct result *r, struct worker *w, int threads)
 }
 
 /* ------------------------------------------------------------------------
+ * Jitter floor: the loop of the append phase with the append replaced by a
+ * spin of the same length, in the same process, threads and pacing.
+ * ---------------------------------------------------------------------- */
+static uint64_t spin_sink;
+
+/* k rounds of a multiply-add the compiler cannot fold away. */
+static void spin(uint64_t k)
+{
+	uint64_t x = spin_sink;
+	for (uint64_t i = 0; i < k; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		__asm__ volatile("" : "+r"(x));
+	}
+	spin_sink = x;
+}
+
+/* Median of a thread's append latencies, from at most ~10,000 of them. */
+static uint64_t median_sampled(const uint64_t *lat, uint64_t n)
+{
+	uint64_t step = n / 10000 + 1, m = 0, v[10001];
+
+	for (uint64_t i = 0; i < n && m < 10001; i += step)
+		v[m++] = lat[i];
+	if (!m)
+		return 0;
+	qsort(v, m, sizeof(v[0]), cmp_u64);
+	return v[m / 2];
+}
+
+static void floor_loop(struct worker *w)
+{
+	uint64_t best = UINT64_MAX, rounds, start;
+	struct rusage ru0, ru1;
+
+	/* Spin rounds per ns: the fastest of five calibrations (the others
+	 * may have been preempted). */
+	for (int k = 0; k < 5; k++) {
+		uint64_t t0 = now_ns();
+		spin(100000);
+		uint64_t d = now_ns() - t0;
+		if (d < best)
+			best = d;
+	}
+	w->spin_ns = median_sampled(w->lat, w->count);
+	rounds = best ? w->spin_ns * 100000 / best : 0;
+	getrusage(RUSAGE_THREAD, &ru0);
+	start = now_ns();
+	for (uint64_t i = 0; i < w->count; i++) {
+		uint64_t t0, t1;
+		pace_from(start, i);
+		t0 = now_ns();
+		spin(rounds);
+		t1 = now_ns();
+		w->floor[i] = t1 - t0;
+	}
+	getrusage(RUSAGE_THREAD, &ru1);
+	w->floor_faults = (uint64_t)(ru1.ru_minflt - ru0.ru_minflt + ru1.ru_majflt - ru0.ru_majflt);
+}
+
+/* The floor's figures over all threads (sorts fl in place). */
+static void floor_stats(struct result *r, uint64_t *fl, uint64_t n)
+{
+	if (n == 0)
+		return;
+	for (uint64_t i = 0; i < n; i++) {
+		r->fl_over_100us += fl[i] > 100000;
+		r->fl_over_1ms += fl[i] > 1000000;
+	}
+	qsort(fl, n, sizeof(*fl), cmp_u64);
+	r->fl_p50 = pct(fl, n, 50);
+	r->fl_p999 = pct(fl, n, 99.9);
+	r->fl_p9999 = pct(fl, n, 99.99);
+	r->fl_max = fl[n - 1];
+	r->floor_ran = 1;
+}
+
+/* ------------------------------------------------------------------------
  * edgelog cases
  * ---------------------------------------------------------------------- */
 static void *edgelog_thread(void *arg)
@@ -694,7 +783,7 @@ static void *edgelog_thread(void *arg)
 		uint64_t seq = 0, t0, t1;
 		int rc;
 
-		pace(w, i);
+		pace_from(w->start_ns, i);
 		t0 = now_ns();
 		rc = edgelog_append(w->log, pool.mp + pool.mp_off[k], pool.mp_len[k], &seq);
 		t1 = now_ns();
@@ -717,6 +806,8 @@ static void *edgelog_thread(void *arg)
 	w->end_ns = now_ns();
 	getrusage(RUSAGE_THREAD, &ru1);
 	w->faults = (uint64_t)(ru1.ru_minflt - ru0.ru_minflt + ru1.ru_majflt - ru0.ru_majflt);
+	if (w->floor)
+		floor_loop(w);
 	return NULL;
 }
 
@@ -795,6 +886,10 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 	uint64_t n = r->n;
 	uint64_t *lat = xmalloc(n * sizeof(uint64_t));
 	uint64_t *seqs = xmalloc(n * sizeof(uint64_t));
+	/* The floor of an always case would spin for an fdatasync's time per
+	 * record: it is left out there (the fdatasync dominates anyway). */
+	int floor = opt.floor && cases[c].mode != EDGELOG_SYNC_ALWAYS;
+	uint64_t *fl = floor ? xmalloc(n * sizeof(uint64_t)) : NULL;
 	struct worker *w = calloc((size_t)threads, sizeof(*w));
 	edgelog_config cfg;
 	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
@@ -805,6 +900,8 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 	/* Touch everything the timed loop writes, so it takes no page fault. */
 	memset(lat, 0xff, n * sizeof(uint64_t));
 	memset(seqs, 0xff, n * sizeof(uint64_t));
+	if (fl)
+		memset(fl, 0xff, n * sizeof(uint64_t));
 	(void)pool_touch();
 	r->rss_base_kb = maxrss_kb();
 
@@ -833,6 +930,7 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 	atomic_store(&fds_ns, 0);
 	for (int t = 0; t < threads; t++) {
 		w[t].log = log;
+		w[t].floor = fl ? fl + (w[t].lat - lat) : NULL;
 		if (pthread_create(&w[t].tid, NULL, edgelog_thread, &w[t]) != 0) {
 			fprintf(stderr, "bench_append: pthread_create failed\n");
 			_exit(1);
@@ -844,6 +942,11 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 	r->fds_calls = atomic_load(&fds_calls);
 	for (int t = 0; t < threads; t++)
 		r->append_faults += w[t].faults;
+	for (int t = 0; t < threads; t++) {
+		r->fl_faults += w[t].floor_faults;
+		if (w[t].spin_ns > r->fl_spin_ns)
+			r->fl_spin_ns = w[t].spin_ns;
+	}
 	r->fds_ns = (double)atomic_load(&fds_ns);
 	wall_time(r, w, threads);
 	for (int t = 0; t < threads; t++)
@@ -879,12 +982,23 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 			done += w[t].count;
 		}
 		latency_stats(r, lat, done);
+		if (fl) {
+			done = 0;
+			for (int t = 0; t < threads; t++) {
+				if (w[t].floor != fl + done)
+					memmove(fl + done, w[t].floor,
+						w[t].count * sizeof(uint64_t));
+				done += w[t].count;
+			}
+			floor_stats(r, fl, done);
+		}
 	}
 	if (opt.verify && r->ok)
 		verify_edgelog_dir(r, dir, w, threads, n);
 out:
 	free(lat);
 	free(seqs);
+	free(fl);
 	free(w);
 }
 
@@ -974,7 +1088,7 @@ static void *sqlite_thread(void *arg)
 		uint64_t t0, t1;
 		int rc1, rc2, rc3;
 
-		pace(w, i);
+		pace_from(w->start_ns, i);
 		t0 = now_ns();
 		clock_gettime(CLOCK_REALTIME, &rt);
 		rc1 = sql_step(begin, &w->busy_retries);
@@ -1601,6 +1715,29 @@ static void print_human(double total_s)
 			       r->sql_busy_retries);
 	}
 
+	/* The jitter floor: what the same loop shows without edgelog in it. */
+	any = 0;
+	for (int c = 0; c < C_COUNT; c++)
+		any |= results[c].ran && results[c].floor_ran;
+	if (any) {
+		printf("\n%-17s %8s %9s %9s %10s %10s %8s %6s %7s\n", "jitter floor", "spin us",
+		       "p50 us", "p99.9 us", "p99.99 us", "max us", ">100us", ">1ms", "faults");
+		for (int c = 0; c < C_COUNT; c++) {
+			const struct result *r = &results[c];
+			if (!r->ran || !r->floor_ran)
+				continue;
+			printf("%-17s %8.3f %9.3f %9.3f %10.3f %10.3f %8" PRIu64 " %6" PRIu64
+			       " %7" PRIu64 "\n",
+			       case_names[c], r->fl_spin_ns / 1e3, r->fl_p50 / 1e3,
+			       r->fl_p999 / 1e3, r->fl_p9999 / 1e3, r->fl_max / 1e3,
+			       r->fl_over_100us, r->fl_over_1ms, r->fl_faults);
+		}
+		printf("  the same threads, count and pacing, after the appends, timing a spin as "
+		       "long as\n  the median append instead of edgelog_append: the machine's own "
+		       "jitter\n  (preemption, interrupts). An append's max near the floor's is "
+		       "the scheduler's.\n");
+	}
+
 	/* Group commit (sync=always): records per fdatasync against the
 	 * threads waiting, and appends/s against the disk's ceiling for that
 	 * many waiters (threads / fdatasync latency, both from this run). */
@@ -1787,6 +1924,14 @@ static void print_json(double total_s, int all_ok)
 			r->lat_min, r->lat_mean, r->lat_p50, r->lat_p90, r->lat_p99, r->lat_p999,
 			r->lat_p9999, r->lat_max, r->over_10us, r->over_100us, r->over_1ms,
 			r->fds_calls, r->fds_ns, r->append_faults);
+		if (r->floor_ran)
+			fprintf(f,
+				",\"floor_ns\":{\"spin\":%" PRIu64 ",\"p50\":%" PRIu64
+				",\"p999\":%" PRIu64 ",\"p9999\":%" PRIu64 ",\"max\":%" PRIu64
+				",\"over_100us\":%" PRIu64 ",\"over_1ms\":%" PRIu64
+				",\"faults\":%" PRIu64 "}",
+				r->fl_spin_ns, r->fl_p50, r->fl_p999, r->fl_p9999, r->fl_max,
+				r->fl_over_100us, r->fl_over_1ms, r->fl_faults);
 		fprintf(f, ",\"bytes_per_record\":");
 		json_num(f, r->n ? (double)r->disk_bytes / (double)r->n : NAN);
 		fprintf(f, ",\"apparent_bytes_per_record\":");
@@ -1909,6 +2054,8 @@ static void usage(FILE *f)
 		   "  --open-runs R      open/close repetitions in open1g (default 5)\n"
 		   "  --no-worker        do not call edgelog_start()\n"
 		   "  --no-verify        skip reading the records back\n"
+		   "  --no-floor         skip the jitter floor (the append loop timing a spin\n"
+		   "                     as long as the median append, after the appends)\n"
 		   "  --keep             keep the scratch directories\n"
 		   "  --timeout S        per-case limit before the child is killed (default 900)\n"
 		   "cases: none-1t none-4t interval-1t interval-4t always-1t always-4t\n"
@@ -1966,6 +2113,7 @@ int main(int argc, char **argv)
 		O_OPEN_RUNS,
 		O_NO_WORKER,
 		O_NO_VERIFY,
+		O_NO_FLOOR,
 		O_KEEP,
 		O_TIMEOUT,
 		O_HELP
@@ -1989,6 +2137,7 @@ int main(int argc, char **argv)
 		{"open-runs", required_argument, NULL, O_OPEN_RUNS},
 		{"no-worker", no_argument, NULL, O_NO_WORKER},
 		{"no-verify", no_argument, NULL, O_NO_VERIFY},
+		{"no-floor", no_argument, NULL, O_NO_FLOOR},
 		{"keep", no_argument, NULL, O_KEEP},
 		{"timeout", required_argument, NULL, O_TIMEOUT},
 		{"help", no_argument, NULL, O_HELP},
@@ -2052,6 +2201,9 @@ int main(int argc, char **argv)
 			break;
 		case O_NO_VERIFY:
 			opt.verify = 0;
+			break;
+		case O_NO_FLOOR:
+			opt.floor = 0;
 			break;
 		case O_KEEP:
 			opt.keep = 1;
@@ -2146,8 +2298,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, " cold open median %.3f ms\n",
 				median(r->o_cold_ms, r->o_runs));
 		else
-			fprintf(stderr, " %.0f/s p99 %.3f us max %.3f us%s\n", r->rate,
-				r->lat_p99 / 1e3, r->lat_max / 1e3,
+			fprintf(stderr, " %.0f/s p99 %.3f us max %.3f us (floor max %.3f us)%s\n",
+				r->rate, r->lat_p99 / 1e3, r->lat_max / 1e3, r->fl_max / 1e3,
 				r->verified && !r->verify_ok ? "  VERIFY FAILED" : "");
 		if (!r->ok || (r->verified && !r->verify_ok))
 			all_ok = 0;
