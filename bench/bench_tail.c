@@ -1,0 +1,452 @@
+/*
+ * bench_tail.c - where an append's tail latency comes from, and what a
+ * staging area would take away: the design experiment of issue 13 part 2.
+ *
+ * One appending thread stores frame-sized records (--size bytes) at
+ * --rate records/s (0: full speed) into a preallocated file on the
+ * file system under test, while a sync thread runs every --interval-ms, as
+ * edgelog's worker does under sync=interval. Three ways to store, each in
+ * the same run on the same file system:
+ *
+ *   mmap     memcpy into a shared writable mapping of the fallocate'd file
+ *            (pre-faulted read-only), fdatasync every interval: edgelog's
+ *            segment writer without its redirty step.
+ *   redirty  the same, plus MADV_POPULATE_WRITE after each fdatasync over
+ *            the tail page and as many bytes as the last interval took:
+ *            edgelog's segment writer as it is.
+ *   stage    memcpy into a shared mapping of a file on tmpfs (--stage-dir,
+ *            default /dev/shm), pre-faulted writable; every --copy-ms the
+ *            sync thread pwrite()s the new bytes into the file, and
+ *            fdatasyncs it every interval. tmpfs pages are never written
+ *            back, so the appender's pages are never write-protected.
+ *
+ * Per way: the appender's page faults (getrusage RUSAGE_THREAD), latency
+ * p50/p99/p99.9/p99.99/max and the counts above 10 µs, 100 µs and 1 ms; and
+ * the jitter floor of the same loop timing a spin as long as the median
+ * store, same pacing, same process. Nothing here asserts a time.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+enum way {
+	W_MMAP,
+	W_REDIRTY,
+	W_STAGE,
+	W_COUNT
+};
+static const char *way_names[W_COUNT] = {"mmap", "redirty", "stage"};
+
+static struct {
+	uint64_t n, rate;
+	uint32_t size, interval_ms, copy_ms;
+	const char *dir, *stage_dir, *only;
+} opt = {
+	.n = 20000,
+	.rate = 1000,
+	.size = 441, /* the 425-byte sample prediction and its 16-byte frame header */
+	.interval_ms = 100,
+	.copy_ms = 10,
+	.dir = "./bench-tail-tmp",
+	.stage_dir = "/dev/shm",
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until(uint64_t due)
+{
+	struct timespec ts = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)};
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static uint64_t faults_now(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_THREAD, &ru);
+	return (uint64_t)(ru.ru_minflt + ru.ru_majflt);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t spin_sink;
+static void spin(uint64_t k)
+{
+	uint64_t x = spin_sink;
+	for (uint64_t i = 0; i < k; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		__asm__ volatile("" : "+r"(x));
+	}
+	spin_sink = x;
+}
+
+struct stats {
+	uint64_t p50, p99, p999, p9999, max, over_10us, over_100us, over_1ms;
+};
+
+/* Sorts v. Nearest-rank percentiles. */
+static struct stats stats_of(uint64_t *v, uint64_t n)
+{
+	struct stats s = {0};
+	for (uint64_t i = 0; i < n; i++) {
+		s.over_10us += v[i] > 10000;
+		s.over_100us += v[i] > 100000;
+		s.over_1ms += v[i] > 1000000;
+	}
+	qsort(v, n, sizeof(*v), cmp_u64);
+#define PCT(p) v[(uint64_t)((double)(p) / 100.0 * (double)n + 0.999999) - 1]
+	s.p50 = PCT(50);
+	s.p99 = PCT(99);
+	s.p999 = PCT(99.9);
+	s.p9999 = PCT(99.99);
+#undef PCT
+	s.max = v[n - 1];
+	return s;
+}
+
+struct run {
+	enum way way;
+	int fd;
+	uint8_t *seg;   /* the file's mapping (mmap, redirty) */
+	uint8_t *stage; /* the tmpfs mapping (stage) */
+	size_t len;
+	_Atomic size_t pos; /* bytes stored (published with release) */
+	atomic_int stop;
+	uint64_t syncs, copies, copy_ns_max, sync_ns_max;
+	int err;
+};
+
+static void *sync_main(void *arg)
+{
+	struct run *r = arg;
+	uint64_t next_sync = now_ns() + opt.interval_ms * 1000000ull, last_ahead_pos = 0;
+	size_t copied = 0;
+
+	while (!atomic_load(&r->stop)) {
+		uint64_t t = now_ns(), step = (r->way == W_STAGE ? opt.copy_ms : opt.interval_ms);
+		sleep_until(t + step * 1000000ull);
+		size_t pos = atomic_load_explicit(&r->pos, memory_order_acquire);
+		if (r->way == W_STAGE && pos > copied) {
+			/* Whole new bytes, from the tail page that is still being
+			 * filled on: the file gets the same bytes at the same
+			 * offsets. */
+			uint64_t t0 = now_ns();
+			ssize_t w = pwrite(r->fd, r->stage + copied, pos - copied, (off_t)copied);
+			uint64_t d = now_ns() - t0;
+			if (w != (ssize_t)(pos - copied)) {
+				r->err = errno ? errno : EIO;
+				return NULL;
+			}
+			copied = pos;
+			r->copies++;
+			if (d > r->copy_ns_max)
+				r->copy_ns_max = d;
+		}
+		if (now_ns() < next_sync && !atomic_load(&r->stop))
+			continue;
+		next_sync += opt.interval_ms * 1000000ull;
+		{
+			uint64_t t0 = now_ns();
+			if (fdatasync(r->fd) < 0) {
+				r->err = errno;
+				return NULL;
+			}
+			uint64_t d = now_ns() - t0;
+			if (d > r->sync_ns_max)
+				r->sync_ns_max = d;
+			r->syncs++;
+		}
+		if (r->way == W_REDIRTY) {
+			/* As eng_sync.c's redirty_tail: the tail page and what the
+			 * last interval took, made writable again here. */
+			size_t ahead = pos - last_ahead_pos, start = pos & ~(size_t)4095;
+			size_t end = (pos + ahead + 4096) & ~(size_t)4095;
+			if (end > r->len)
+				end = r->len;
+			if (end > start)
+				(void)madvise(r->seg + start, end - start, MADV_POPULATE_WRITE);
+			last_ahead_pos = pos;
+		}
+	}
+	return NULL;
+}
+
+static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec)
+{
+	char path[4096], spath[4096];
+	struct run r = {.way = way, .fd = -1};
+	pthread_t th;
+	uint64_t f0, f1, ff0, ff1, start, best = UINT64_MAX, rounds;
+	size_t len = ((size_t)opt.n * opt.size + 4095) & ~(size_t)4095;
+	struct stats s, fs;
+	uint8_t *dst;
+	int sfd = -1;
+
+	snprintf(path, sizeof(path), "%s/tail-%s.seg", opt.dir, way_names[way]);
+	r.fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (r.fd < 0 || posix_fallocate(r.fd, 0, (off_t)len) != 0) {
+		fprintf(stderr, "bench_tail: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fsync(r.fd);
+	r.len = len;
+	if (way == W_STAGE) {
+		snprintf(spath, sizeof(spath), "%s/bench-tail-%d.stage", opt.stage_dir,
+			 (int)getpid());
+		sfd = open(spath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (sfd < 0 || ftruncate(sfd, (off_t)len) < 0) {
+			fprintf(stderr, "bench_tail: %s: %s\n", spath, strerror(errno));
+			return -1;
+		}
+		r.stage = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+		if (r.stage == MAP_FAILED) {
+			fprintf(stderr, "bench_tail: mmap %s: %s\n", spath, strerror(errno));
+			return -1;
+		}
+		(void)madvise(r.stage, len, MADV_POPULATE_WRITE);
+		dst = r.stage;
+	} else {
+		r.seg = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, 0);
+		if (r.seg == MAP_FAILED) {
+			fprintf(stderr, "bench_tail: mmap %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+		(void)madvise(r.seg, len, MADV_POPULATE_READ);
+		dst = r.seg;
+	}
+	pthread_create(&th, NULL, sync_main, &r);
+
+	f0 = faults_now();
+	start = now_ns();
+	for (uint64_t i = 0; i < opt.n; i++) {
+		uint64_t t0, t1;
+		size_t pos = (size_t)i * opt.size;
+		if (opt.rate)
+			sleep_until(start + i * 1000000000ull / opt.rate);
+		t0 = now_ns();
+		memcpy(dst + pos, rec, opt.size);
+		atomic_store_explicit(&r.pos, pos + opt.size, memory_order_release);
+		t1 = now_ns();
+		lat[i] = t1 - t0;
+	}
+	f1 = faults_now();
+	atomic_store(&r.stop, 1);
+	pthread_join(th, NULL);
+	if (r.err) {
+		fprintf(stderr, "bench_tail: %s: sync thread: %s\n", way_names[way],
+			strerror(r.err));
+		return -1;
+	}
+	if (way == W_STAGE) {
+		/* The last copy: the file must hold every byte the stage did. */
+		size_t pos = atomic_load(&r.pos);
+		if (pwrite(r.fd, r.stage, pos, 0) != (ssize_t)pos || fdatasync(r.fd) < 0) {
+			fprintf(stderr, "bench_tail: final copy: %s\n", strerror(errno));
+			return -1;
+		}
+	}
+
+	/* The floor: same loop and pacing, a spin as long as the median store. */
+	for (int k = 0; k < 5; k++) {
+		uint64_t t0 = now_ns();
+		spin(100000);
+		uint64_t d = now_ns() - t0;
+		if (d < best)
+			best = d;
+	}
+	memcpy(fl, lat, opt.n * sizeof(*lat));
+	s = stats_of(fl, opt.n);
+	rounds = best ? s.p50 * 100000 / best : 0;
+	ff0 = faults_now();
+	start = now_ns();
+	for (uint64_t i = 0; i < opt.n; i++) {
+		uint64_t t0, t1;
+		if (opt.rate)
+			sleep_until(start + i * 1000000000ull / opt.rate);
+		t0 = now_ns();
+		spin(rounds);
+		t1 = now_ns();
+		fl[i] = t1 - t0;
+	}
+	ff1 = faults_now();
+	fs = stats_of(fl, opt.n);
+
+	printf("%-8s %7" PRIu64 " %8.3f %8.3f %9.3f %10.3f %10.3f %7" PRIu64 " %7" PRIu64
+	       " %5" PRIu64 " | %9.3f %10.3f %6" PRIu64 " %6" PRIu64 " | %6" PRIu64
+	       " %8.1f %8.1f\n",
+	       way_names[way], f1 - f0, s.p50 / 1e3, s.p99 / 1e3, s.p999 / 1e3, s.p9999 / 1e3,
+	       s.max / 1e3, s.over_10us, s.over_100us, s.over_1ms, fs.p9999 / 1e3, fs.max / 1e3,
+	       fs.over_100us, ff1 - ff0, r.syncs, r.sync_ns_max / 1e6, r.copy_ns_max / 1e6);
+	fflush(stdout);
+
+	if (r.seg)
+		munmap(r.seg, len);
+	if (r.stage) {
+		munmap(r.stage, len);
+		close(sfd);
+		unlink(spath);
+	}
+	close(r.fd);
+	unlink(path);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bench_tail [options]\n"
+		   "  --n N            records per way (default 20000)\n"
+		   "  --rate R         records/s, paced by absolute sleeps; 0: full speed\n"
+		   "                   (default 1000)\n"
+		   "  --size B         bytes per record (default 441: the sample prediction\n"
+		   "                   and its frame header)\n"
+		   "  --interval-ms M  fdatasync every M ms (default 100)\n"
+		   "  --copy-ms M      stage: copy into the file every M ms (default 10)\n"
+		   "  --dir D          directory on the file system under test\n"
+		   "                   (default ./bench-tail-tmp)\n"
+		   "  --stage-dir D    tmpfs directory of the stage (default /dev/shm)\n"
+		   "  --only LIST      ways to run, comma-separated: mmap,redirty,stage\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"n", required_argument, NULL, 'n'},
+		{"rate", required_argument, NULL, 'r'},
+		{"size", required_argument, NULL, 's'},
+		{"interval-ms", required_argument, NULL, 'i'},
+		{"copy-ms", required_argument, NULL, 'c'},
+		{"dir", required_argument, NULL, 'd'},
+		{"stage-dir", required_argument, NULL, 'S'},
+		{"only", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	uint64_t *lat, *fl;
+	uint8_t *rec;
+	int ch, rc = 0;
+
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		char *end = NULL;
+		unsigned long long v = 0;
+		if (ch == 'n' || ch == 'r' || ch == 's' || ch == 'i' || ch == 'c') {
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno || !end || *end || (ch != 'r' && v == 0)) {
+				fprintf(stderr, "bench_tail: --%s: not a number: %s\n",
+					ch == 'n' ? "n" :
+					ch == 'r' ? "rate" :
+					ch == 's' ? "size" :
+					ch == 'i' ? "interval-ms" :
+						    "copy-ms",
+					optarg);
+				return 2;
+			}
+		}
+		switch (ch) {
+		case 'n':
+			opt.n = v;
+			break;
+		case 'r':
+			opt.rate = v;
+			break;
+		case 's':
+			opt.size = (uint32_t)v;
+			break;
+		case 'i':
+			opt.interval_ms = (uint32_t)v;
+			break;
+		case 'c':
+			opt.copy_ms = (uint32_t)v;
+			break;
+		case 'd':
+			opt.dir = optarg;
+			break;
+		case 'S':
+			opt.stage_dir = optarg;
+			break;
+		case 'o':
+			opt.only = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bench_tail: unexpected argument: %s\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (mkdir(opt.dir, 0700) < 0 && errno != EEXIST) {
+		fprintf(stderr, "bench_tail: --dir %s: %s\n", opt.dir, strerror(errno));
+		return 2;
+	}
+	lat = malloc(opt.n * sizeof(*lat));
+	fl = malloc(opt.n * sizeof(*fl));
+	rec = malloc(opt.size);
+	if (!lat || !fl || !rec) {
+		fprintf(stderr, "bench_tail: out of memory for %" PRIu64 " records\n", opt.n);
+		return 2;
+	}
+	memset(lat, 0xff, opt.n * sizeof(*lat));
+	memset(fl, 0xff, opt.n * sizeof(*fl));
+	for (uint32_t i = 0; i < opt.size; i++)
+		rec[i] = (uint8_t)(i * 131 + 7);
+
+	{
+		char pace[64] = "full speed";
+		if (opt.rate)
+			snprintf(pace, sizeof(pace), "%" PRIu64 "/s", opt.rate);
+		printf("bench_tail: %" PRIu64 " records of %u B at %s, fdatasync every %u ms, "
+		       "dir %s, stage %s\n",
+		       opt.n, opt.size, pace, opt.interval_ms, opt.dir, opt.stage_dir);
+	}
+	printf("%-8s %7s %8s %8s %9s %10s %10s %7s %7s %5s | %9s %10s %6s %6s | %6s %8s %8s\n",
+	       "way", "faults", "p50 us", "p99 us", "p99.9 us", "p99.99 us", "max us", ">10us",
+	       ">100us", ">1ms", "floor .01", "floor max", ">100us", "faults", "syncs", "sync ms",
+	       "copy ms");
+	for (int w = 0; w < W_COUNT; w++) {
+		if (opt.only && !strstr(opt.only, way_names[w]))
+			continue;
+		if (run_way((enum way)w, lat, fl, rec) < 0)
+			rc = 1;
+	}
+	printf("faults: the appending thread's page faults while storing; floor: the same loop "
+	       "timing a spin\nas long as the median store (floor .01: its p99.99); sync/copy "
+	       "ms: the slowest fdatasync / pwrite.\n");
+	rmdir(opt.dir);
+	free(lat);
+	free(fl);
+	free(rec);
+	return rc;
+}
