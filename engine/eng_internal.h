@@ -10,6 +10,7 @@
  *   eng_json.c eng_offline.c       above the engine (append_json, requeue;
  *                                  eng_json_off.c: built without JSON)
  *   eng_repair.c eng_scan.c        beside it (a directory, no engine open)
+ *   eng_msgpack.c                  beside it: where a msgpack object ends
  *   eng_reader.c                   the public reader (eng_scan.c reads with it)
  *   eng_engine.c                   open, append, worker, acks, status, close
  *   eng_upload.c eng_compact.c     what the worker runs: upload, retention,

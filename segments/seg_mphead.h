@@ -2,7 +2,8 @@
  * seg_mphead.h - the one decoder of msgpack headers. Every walker of
  * msgpack bytes reads its type bytes here: the validator (seg_msgpack.c),
  * the object length (seg_mpack.c), the msgpack -> JSON writer
- * (seg_json.c) and `edgelog run`'s streaming splitter (tool_mpsplit.c).
+ * (seg_json.c) and the streaming splitter (seg_mpsplit.c: the public
+ * edgelog_msgpack_measure and edgelog_msgpack_split_*).
  *
  * SEG_MP_TABLE is the msgpack specification's format table, one
  * F(kind, lenw, n) per lead byte 0x00..0xff:

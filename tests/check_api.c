@@ -3,7 +3,7 @@
  * this runner includes <edgelog.h> and nothing of the library's insides,
  * and links the edgelog library target only. Status text (JSON and
  * Prometheus), the status struct's version, alerts; the scan, verify and
- * salvage calls the tools stand on.
+ * salvage calls the tools stand on; where a msgpack object ends.
  */
 #include <check.h>
 #include <errno.h>
@@ -745,6 +745,286 @@ START_TEST(test_config_keeps_env_strings_outside_the_struct)
 }
 END_TEST
 
+/* ---- msgpack: where an object ends -------------------------------------------- */
+
+/* One msgpack object per kind and size boundary, written here by hand (the
+ * specification's formats, not the library's writer). */
+typedef struct mp_obj {
+	unsigned char *p;
+	size_t len;
+} mp_obj;
+
+/* lead byte, then the big-endian length of lenw bytes, then body bytes of
+ * filler (ext: its type byte included). */
+static mp_obj mp_make(unsigned lead, unsigned lenw, uint64_t lenv, size_t body)
+{
+	mp_obj o;
+	unsigned i;
+
+	o.len = 1 + lenw + body;
+	o.p = malloc(o.len);
+	ck_assert_ptr_nonnull(o.p);
+	o.p[0] = (unsigned char)lead;
+	for (i = 0; i < lenw; i++)
+		o.p[1 + i] = (unsigned char)(lenv >> (8 * (lenw - 1 - i)));
+	memset(o.p + 1 + lenw, 'x', body);
+	return o;
+}
+
+/* A container header followed by n copies of the one-byte element 0x01
+ * (map: n is keys plus values). */
+static mp_obj mp_container(unsigned lead, unsigned lenw, uint64_t count, size_t n)
+{
+	mp_obj o = mp_make(lead, lenw, count, n);
+
+	memset(o.p + 1 + lenw, 0x01, n);
+	return o;
+}
+
+static size_t mp_catalogue(mp_obj *o)
+{
+	size_t k = 0;
+
+	o[k++] = mp_make(0x00, 0, 0, 0); /* positive fixint */
+	o[k++] = mp_make(0x7f, 0, 0, 0);
+	o[k++] = mp_make(0xe0, 0, 0, 0); /* negative fixint */
+	o[k++] = mp_make(0xc0, 0, 0, 0); /* nil */
+	o[k++] = mp_make(0xc3, 0, 0, 0); /* true */
+	o[k++] = mp_make(0xcc, 0, 0, 1); /* uint 8 .. 64 */
+	o[k++] = mp_make(0xcd, 0, 0, 2);
+	o[k++] = mp_make(0xce, 0, 0, 4);
+	o[k++] = mp_make(0xcf, 0, 0, 8);
+	o[k++] = mp_make(0xd0, 0, 0, 1); /* int 8 .. 64 */
+	o[k++] = mp_make(0xd3, 0, 0, 8);
+	o[k++] = mp_make(0xca, 0, 0, 4); /* float 32, 64 */
+	o[k++] = mp_make(0xcb, 0, 0, 8);
+	o[k++] = mp_make(0xa0, 0, 0, 0); /* fixstr 0, 31 */
+	o[k++] = mp_make(0xbf, 0, 0, 31);
+	o[k++] = mp_make(0xd9, 1, 0, 0); /* str 8: 0, 255 */
+	o[k++] = mp_make(0xd9, 1, 255, 255);
+	o[k++] = mp_make(0xda, 2, 65535, 65535); /* str 16 */
+	o[k++] = mp_make(0xdb, 4, 65536, 65536); /* str 32 */
+	o[k++] = mp_make(0xc4, 1, 1, 1);         /* bin 8, 16, 32 */
+	o[k++] = mp_make(0xc5, 2, 256, 256);
+	o[k++] = mp_make(0xc6, 4, 3, 3);
+	o[k++] = mp_make(0xd4, 0, 0, 2); /* fixext 1 .. 16: type + data */
+	o[k++] = mp_make(0xd8, 0, 0, 17);
+	o[k++] = mp_make(0xc7, 1, 0, 1); /* ext 8, 16, 32: type + data */
+	o[k++] = mp_make(0xc8, 2, 300, 301);
+	o[k++] = mp_make(0xc9, 4, 5, 6);
+	o[k++] = mp_container(0x90, 0, 0, 0); /* fixarray 0, 15 */
+	o[k++] = mp_container(0x9f, 0, 15, 15);
+	o[k++] = mp_container(0xdc, 2, 16, 16); /* array 16, 32 */
+	o[k++] = mp_container(0xdd, 4, 70000, 70000);
+	o[k++] = mp_container(0x80, 0, 0, 0); /* fixmap 0, 15 */
+	o[k++] = mp_container(0x8f, 0, 15, 30);
+	o[k++] = mp_container(0xde, 2, 2, 4); /* map 16, 32 */
+	o[k++] = mp_container(0xdf, 4, 40000, 80000);
+	return k;
+}
+
+START_TEST(test_msgpack_measure_every_kind_and_every_cut)
+{
+	mp_obj o[40];
+	size_t n = mp_catalogue(o), i, k, got;
+
+	for (i = 0; i < n; i++) {
+		/* Complete, with anything after it (even a byte that is never
+		 * valid): its own length. */
+		unsigned char *buf = malloc(o[i].len + 1);
+		ck_assert_ptr_nonnull(buf);
+		memcpy(buf, o[i].p, o[i].len);
+		buf[o[i].len] = 0xc1;
+		got = 12345;
+		ck_assert_int_eq(edgelog_msgpack_measure(buf, o[i].len + 1, &got), 0);
+		ck_assert_uint_eq(got, o[i].len);
+		ck_assert_int_eq(edgelog_msgpack_measure(buf, o[i].len, &got), 0);
+		ck_assert_uint_eq(got, o[i].len);
+		/* Every cut short: more bytes needed, *size the bytes given. */
+		for (k = 0; k < o[i].len; k = k < 64 ? k + 1 : k * 2 + 1) {
+			ck_assert_msg(edgelog_msgpack_measure(buf, k, &got) == EDGELOG_EOF,
+				      "object %zu (lead 0x%02x) cut to %zu bytes", i, o[i].p[0], k);
+			ck_assert_uint_eq(got, k);
+		}
+		ck_assert_int_eq(edgelog_msgpack_measure(buf, o[i].len - 1, &got), EDGELOG_EOF);
+		free(buf);
+		free(o[i].p);
+	}
+}
+END_TEST
+
+START_TEST(test_msgpack_measure_names_the_invalid_byte)
+{
+	static const unsigned char c1[] = {0xc1, 0x01};
+	/* [1, 2, <0xc1>] and {"a": <0xc1>}: the byte is where it stops. */
+	static const unsigned char in_array[] = {0x93, 0x01, 0x02, 0xc1};
+	static const unsigned char in_map[] = {0x81, 0xa1, 'a', 0xc1, 0x01};
+	/* 0xc1 inside a string is payload, not a type byte. */
+	static const unsigned char in_str[] = {0xa2, 0xc1, 0xc1};
+	unsigned char deep[300 + 4];
+	size_t got = 99;
+
+	ck_assert_int_eq(edgelog_msgpack_measure(c1, sizeof(c1), &got), EDGELOG_EINVAL);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_int_eq(edgelog_msgpack_measure(in_array, sizeof(in_array), &got), EDGELOG_EINVAL);
+	ck_assert_uint_eq(got, 3);
+	ck_assert_int_eq(edgelog_msgpack_measure(in_map, sizeof(in_map), &got), EDGELOG_EINVAL);
+	ck_assert_uint_eq(got, 3);
+	ck_assert_int_eq(edgelog_msgpack_measure(in_str, sizeof(in_str), &got), 0);
+	ck_assert_uint_eq(got, 3);
+
+	/* EDGELOG_MSGPACK_DEPTH one-element arrays around 1: complete. */
+	memset(deep, 0x91, sizeof(deep));
+	deep[EDGELOG_MSGPACK_DEPTH] = 0x01;
+	ck_assert_int_eq(edgelog_msgpack_measure(deep, EDGELOG_MSGPACK_DEPTH + 1, &got), 0);
+	ck_assert_uint_eq(got, EDGELOG_MSGPACK_DEPTH + 1);
+	/* An empty one at the next level opens nothing: complete too. */
+	deep[EDGELOG_MSGPACK_DEPTH] = 0x90;
+	ck_assert_int_eq(edgelog_msgpack_measure(deep, EDGELOG_MSGPACK_DEPTH + 1, &got), 0);
+	/* One more level with an element: invalid at that header's byte. */
+	deep[EDGELOG_MSGPACK_DEPTH] = 0x91;
+	deep[EDGELOG_MSGPACK_DEPTH + 1] = 0x01;
+	ck_assert_int_eq(edgelog_msgpack_measure(deep, EDGELOG_MSGPACK_DEPTH + 2, &got),
+			 EDGELOG_EINVAL);
+	ck_assert_uint_eq(got, EDGELOG_MSGPACK_DEPTH);
+	/* An array 16 header there: its last byte. */
+	deep[EDGELOG_MSGPACK_DEPTH] = 0xdc;
+	deep[EDGELOG_MSGPACK_DEPTH + 1] = 0x00;
+	deep[EDGELOG_MSGPACK_DEPTH + 2] = 0x01;
+	deep[EDGELOG_MSGPACK_DEPTH + 3] = 0x01;
+	ck_assert_int_eq(edgelog_msgpack_measure(deep, EDGELOG_MSGPACK_DEPTH + 4, &got),
+			 EDGELOG_EINVAL);
+	ck_assert_uint_eq(got, EDGELOG_MSGPACK_DEPTH + 2);
+
+	/* Empty input needs bytes; NULL arguments are refused. */
+	ck_assert_int_eq(edgelog_msgpack_measure(c1, 0, &got), EDGELOG_EOF);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_int_eq(edgelog_msgpack_measure(NULL, 0, &got), EDGELOG_EOF);
+	ck_assert_int_eq(edgelog_msgpack_measure(NULL, 1, &got), EDGELOG_EINVAL);
+	ck_assert_int_eq(edgelog_msgpack_measure(c1, 1, NULL), EDGELOG_EINVAL);
+}
+END_TEST
+
+/* What measure calls complete, edgelog_append stores; what it calls invalid,
+ * edgelog_append refuses. */
+START_TEST(test_msgpack_measure_agrees_with_append)
+{
+	char *dir = tmp_dir();
+	edgelog_config cfg;
+	edgelog *log = open_dir(dir, &cfg);
+	unsigned char deep[EDGELOG_MSGPACK_DEPTH + 2];
+	mp_obj o[40];
+	size_t n = mp_catalogue(o), i, got;
+
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(edgelog_msgpack_measure(o[i].p, o[i].len, &got), 0);
+		ck_assert_msg(edgelog_append(log, o[i].p, got, NULL) == 0, "object %zu: %s", i,
+			      edgelog_errmsg(log));
+		free(o[i].p);
+	}
+	memset(deep, 0x91, sizeof(deep));
+	deep[EDGELOG_MSGPACK_DEPTH] = 0x01;
+	ck_assert_int_eq(edgelog_msgpack_measure(deep, EDGELOG_MSGPACK_DEPTH + 1, &got), 0);
+	ck_assert_int_eq(edgelog_append(log, deep, got, NULL), 0);
+	deep[EDGELOG_MSGPACK_DEPTH] = 0x91;
+	deep[EDGELOG_MSGPACK_DEPTH + 1] = 0x01;
+	ck_assert_int_eq(edgelog_msgpack_measure(deep, sizeof(deep), &got), EDGELOG_EINVAL);
+	ck_assert_int_eq(edgelog_append(log, deep, sizeof(deep), NULL), EDGELOG_EINVAL);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	rm_rf(dir);
+}
+END_TEST
+
+/* Feed s the stream in chunks of `chunk` bytes; the ends found (offsets
+ * past each object) into ends; returns how many, *bad the offset + 1 of
+ * an invalid byte (0: none), *pending what was left unfinished. */
+static size_t split_all(const unsigned char *p, size_t n, size_t chunk, size_t *ends, size_t *bad,
+			uint64_t *pending)
+{
+	edgelog_msgpack_split *s = NULL;
+	size_t pos = 0, k = 0;
+
+	ck_assert_int_eq(edgelog_msgpack_split_open(&s), 0);
+	ck_assert_uint_eq(edgelog_msgpack_split_pending(s), 0);
+	*bad = 0;
+	/* Checked with ck_assert_msg only when wrong: the 1-byte chunks
+	 * make hundreds of thousands of calls. */
+	while (pos < n) {
+		size_t take = n - pos < chunk ? n - pos : chunk, used = 0;
+		int rc = edgelog_msgpack_split_feed(s, p + pos, take, &used);
+		uint64_t left = edgelog_msgpack_split_pending(s);
+		if (used > take || used == 0 || (rc == 0 && left) ||
+		    (rc == EDGELOG_EOF && (used != take || !left)))
+			ck_assert_msg(0, "at %zu: %d, used %zu of %zu, pending %llu", pos, rc, used,
+				      take, (unsigned long long)left);
+		pos += used;
+		if (rc == 0) {
+			ends[k++] = pos;
+		} else if (rc != EDGELOG_EOF) {
+			ck_assert_int_eq(rc, EDGELOG_EINVAL);
+			*bad = pos;
+			/* Spent: nothing more is read. */
+			ck_assert_int_eq(edgelog_msgpack_split_feed(s, p, n, &used),
+					 EDGELOG_EINVAL);
+			ck_assert_uint_eq(used, 0);
+			break;
+		}
+	}
+	*pending = edgelog_msgpack_split_pending(s);
+	edgelog_msgpack_split_close(s);
+	return k;
+}
+
+START_TEST(test_msgpack_split_any_chunking_finds_the_same_ends)
+{
+	mp_obj o[40];
+	size_t n = mp_catalogue(o), i, len = 0, k, bad;
+	size_t ends[64], want[64];
+	static const size_t chunks[] = {1, 2, 3, 7, 64, 4096, 1u << 30};
+	unsigned char *stream;
+	uint64_t pending;
+
+	for (i = 0; i < n; i++)
+		len += o[i].len;
+	stream = malloc(len + 3);
+	ck_assert_ptr_nonnull(stream);
+	len = 0;
+	for (i = 0; i < n; i++) {
+		memcpy(stream + len, o[i].p, o[i].len);
+		len += o[i].len;
+		want[i] = len;
+		free(o[i].p);
+	}
+	for (k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+		ck_assert_uint_eq(split_all(stream, len, chunks[k], ends, &bad, &pending), n);
+		ck_assert_mem_eq(ends, want, n * sizeof(size_t));
+		ck_assert_uint_eq(bad, 0);
+		ck_assert_uint_eq(pending, 0);
+	}
+	/* Cut inside the last object (a map 32 of 80,001 bytes): what it read. */
+	for (k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+		ck_assert_uint_eq(split_all(stream, len - 5, chunks[k], ends, &bad, &pending),
+				  n - 1);
+		ck_assert_uint_eq(pending, len - 5 - want[n - 2]);
+	}
+	/* Then an array [1, <0xc1>]: the objects before it, and the byte. */
+	memcpy(stream + len, "\x92\x01\xc1", 3);
+	for (k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+		ck_assert_uint_eq(split_all(stream, len + 3, chunks[k], ends, &bad, &pending), n);
+		ck_assert_uint_eq(bad, len + 3);
+		ck_assert_uint_eq(stream[bad - 1], 0xc1);
+	}
+	free(stream);
+
+	/* NULL arguments. */
+	ck_assert_int_eq(edgelog_msgpack_split_open(NULL), EDGELOG_EINVAL);
+	ck_assert_int_eq(edgelog_msgpack_split_feed(NULL, "", 1, &k), EDGELOG_EINVAL);
+	ck_assert_uint_eq(k, 0);
+	ck_assert_uint_eq(edgelog_msgpack_split_pending(NULL), 0);
+	edgelog_msgpack_split_close(NULL);
+}
+END_TEST
+
 Suite *api_suite(void);
 Suite *api_suite(void)
 {
@@ -766,6 +1046,12 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_verify_reports_damage_and_gaps);
 	tcase_add_test(tc, test_salvage_copies_every_valid_record);
 	tcase_add_test(tc, test_list_segments_and_acked_seq);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("msgpack");
+	tcase_add_test(tc, test_msgpack_measure_every_kind_and_every_cut);
+	tcase_add_test(tc, test_msgpack_measure_names_the_invalid_byte);
+	tcase_add_test(tc, test_msgpack_measure_agrees_with_append);
+	tcase_add_test(tc, test_msgpack_split_any_chunking_finds_the_same_ends);
 	suite_add_tcase(s, tc);
 	return s;
 }

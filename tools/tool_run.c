@@ -33,7 +33,6 @@
 #include <edgelog.h>
 
 #include "tool.h"
-#include "tool_mpsplit.h"
 
 static const char RUN_USAGE[] =
 	"usage: edgelog run [--dir D] [--endpoint URL] [--input FILE] [OPTIONS]\n"
@@ -284,17 +283,16 @@ out:
 /* ------------------------------------------------------------------------
  * A msgpack stream, split into objects as the bytes arrive.
  *
- * A walk over the encoding like seg_mp_validate's (objects still owed per
- * nesting level), but resumable at any byte, so one object never needs to
- * be in memory whole to find its end: an object longer than
+ * The library's splitter (edgelog_msgpack_split_feed) finds where each
+ * object ends, resumable at any byte and holding none, so one object never
+ * needs to be in memory whole to find its end: an object longer than
  * EDGELOG_MAX_RECORD is skipped as it streams past (reported, counted) and
  * the next one is read normally. Only a byte that cannot start an element
- * (0xc1) or nesting deeper than TOOL_MP_DEPTH makes the rest of the stream
- * unreadable: msgpack has no marker to resynchronise on, so that ends the
- * input (reported with its byte offset, counted as one bad object). An
- * object cut short by the end of input is reported and counted too.
- * edgelog_append checks each object again before storing it. The splitter
- * is tool_mpsplit.c.
+ * (0xc1) or nesting deeper than EDGELOG_MSGPACK_DEPTH makes the rest of the
+ * stream unreadable: msgpack has no marker to resynchronise on, so that
+ * ends the input (reported with its byte offset, counted as one bad
+ * object). An object cut short by the end of input is reported and counted
+ * too. edgelog_append checks each object again before storing it.
  */
 
 /* Read msgpack objects until end of input, a signal or an unreadable
@@ -305,12 +303,12 @@ static int read_msgpack(run_state *s)
 	tool_bytes obj = {0};
 	uint64_t off = 0, start = 0;
 	int overlong = 0, rc = 0, stop = 0;
-	tool_mp_split m;
+	edgelog_msgpack_split *m = NULL;
 
-	if (!chunk)
+	if (!chunk || edgelog_msgpack_split_open(&m)) {
+		free(chunk);
 		return tool_fail("run", -1, "out of memory");
-	memset(&m, 0, sizeof(m));
-	tool_mp_init(&m);
+	}
 	while (!stop) {
 		size_t pos = 0;
 		ssize_t n = next_chunk(s, chunk);
@@ -322,13 +320,13 @@ static int read_msgpack(run_state *s)
 			break;
 		}
 		if (n == 0) {
-			if (m.depth >= 0) {
+			if (edgelog_msgpack_split_pending(m)) {
 				s->bad++;
 				report(s,
 				       "at byte %llu: cut short by the end of input after %llu "
 				       "bytes; not stored",
 				       (unsigned long long)start,
-				       (unsigned long long)(off - start));
+				       (unsigned long long)edgelog_msgpack_split_pending(m));
 			}
 			break;
 		}
@@ -336,13 +334,13 @@ static int read_msgpack(run_state *s)
 			size_t used;
 			int r;
 
-			if (m.depth < 0) {
+			if (!edgelog_msgpack_split_pending(m)) {
 				start = off + pos;
 				s->lines++; /* objects, numbered from 1 */
 				obj.len = 0;
 				overlong = 0;
 			}
-			r = tool_mp_feed(&m, chunk + pos, (size_t)n - pos, &used);
+			r = edgelog_msgpack_split_feed(m, chunk + pos, (size_t)n - pos, &used);
 			if (!overlong && obj.len + used > EDGELOG_MAX_RECORD) {
 				overlong = 1;
 				report(s,
@@ -357,13 +355,12 @@ static int read_msgpack(run_state *s)
 				}
 			}
 			pos += used;
-			if (r == TOOL_MP_DONE) {
+			if (r == 0) {
 				if (overlong)
 					s->bad++;
 				else
 					store(s, obj.p, obj.len, 0);
-				m.depth = -1;
-			} else if (r == TOOL_MP_BAD) {
+			} else if (r == EDGELOG_EINVAL) {
 				s->bad++;
 				report(s,
 				       "at byte %llu: not msgpack (byte 0x%02x at offset %llu%s); "
@@ -378,12 +375,13 @@ static int read_msgpack(run_state *s)
 		}
 		off += (uint64_t)n;
 	}
-	if (run_signal && m.depth >= 0) {
+	if (run_signal && edgelog_msgpack_split_pending(m)) {
 		s->bad++;
 		report(s, "at byte %llu: unfinished when the signal came; not stored",
 		       (unsigned long long)start);
 	}
 out:
+	edgelog_msgpack_split_close(m);
 	tool_bytes_free(&obj);
 	free(chunk);
 	return rc;

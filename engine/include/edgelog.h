@@ -64,7 +64,7 @@ EDGELOG_API const char *edgelog_version(void);
  * Error codes. Stable numbers: append new codes, never renumber.
  * ---------------------------------------------------------------------- */
 #define EDGELOG_OK 0
-#define EDGELOG_EOF (-1)        /* reader: no more records (not an error) */
+#define EDGELOG_EOF (-1)        /* not an error: reader at the end; msgpack: more bytes needed */
 #define EDGELOG_EINVAL (-2)     /* bad argument, or a record that is not one msgpack object */
 #define EDGELOG_ECONFIG (-3)    /* invalid configuration value or variable */
 #define EDGELOG_EIO (-4)        /* an I/O call failed (detail: edgelog_errmsg) */
@@ -567,6 +567,67 @@ EDGELOG_API void edgelog_reader_close(edgelog_reader *r);
  * envelope. */
 EDGELOG_API int edgelog_record_json(const edgelog_record *rec, const char *device_id, char *out,
 				    size_t cap, size_t *len);
+
+/* ------------------------------------------------------------------------
+ * msgpack objects: where one ends. For a program that receives records as
+ * concatenated msgpack objects (`edgelog run --input-format msgpack`, a
+ * receiver of msgpack bodies) and cuts them into the single objects
+ * edgelog_append takes. Both read each header with the library's own
+ * decoder and apply the rules edgelog_append applies, no more: the byte
+ * 0xc1 (never used) is invalid, and so is nesting deeper than
+ * EDGELOG_MSGPACK_DEPTH. Every object they find complete, edgelog_append
+ * accepts. msgpack has no marker to resynchronise on: after an invalid
+ * byte the rest of the input cannot be split.
+ * ---------------------------------------------------------------------- */
+#define EDGELOG_MSGPACK_DEPTH 256
+
+/*
+ * Measure the msgpack object that starts at buf (len bytes readable; more
+ * may follow it). Returns:
+ *  - 0: it is complete, *size bytes long (buf[0 .. *size));
+ *  - EDGELOG_EOF: buf ends inside it (len 0 too): more bytes are needed;
+ *    *size = len;
+ *  - EDGELOG_EINVAL: buf[*size] is the byte where it stops being msgpack
+ *    (0xc1, or the last byte of the header of a container opened below
+ *    EDGELOG_MSGPACK_DEPTH levels); also, with *size 0 or size NULL, for
+ *    buf NULL with len > 0.
+ * One pass over the headers (payload bytes are stepped over, not read), no
+ * recursion, no allocation: bounded on any input. Thread safe.
+ */
+EDGELOG_API int edgelog_msgpack_measure(const void *buf, size_t len, size_t *size);
+
+/* A stream of msgpack objects split as its bytes arrive, in chunks of any
+ * size: edgelog_msgpack_measure, resumable. It keeps no byte of the input
+ * (about 2 KiB of state), so a caller can pass over an object too large
+ * to hold and go on with the next. One splitter per stream; not thread
+ * safe. */
+typedef struct edgelog_msgpack_split edgelog_msgpack_split;
+
+/* A splitter between objects. EDGELOG_ENOMEM, EDGELOG_EINVAL (out NULL). */
+EDGELOG_API int edgelog_msgpack_split_open(edgelog_msgpack_split **out);
+
+/*
+ * Feed the next n bytes of the stream, p[0 .. n). Stops at the end of an
+ * object. Returns:
+ *  - 0: an object ends at p[*used - 1] (it began where the previous one
+ *    ended, or at the stream's first byte); the next call starts the next
+ *    object;
+ *  - EDGELOG_EOF: all n bytes were read (*used = n) and the object goes on
+ *    (n 0 too);
+ *  - EDGELOG_EINVAL: p[*used - 1] is the byte where the stream stops being
+ *    msgpack (as edgelog_msgpack_measure says); the splitter is spent:
+ *    every later call returns EDGELOG_EINVAL with *used 0. Also for a NULL
+ *    argument (*used 0 when used is not NULL).
+ */
+EDGELOG_API int edgelog_msgpack_split_feed(edgelog_msgpack_split *s, const void *p, size_t n,
+					   size_t *used);
+
+/* Bytes of the current object read so far: 0 between objects (after a
+ * return of 0, and before the first byte). Non-zero at the end of the
+ * input means the last object was cut short. */
+EDGELOG_API uint64_t edgelog_msgpack_split_pending(const edgelog_msgpack_split *s);
+
+EDGELOG_API void edgelog_msgpack_split_close(edgelog_msgpack_split *s);
 
 /* ------------------------------------------------------------------------
  * Verifying and salvaging: a walk over every frame of a directory (or a
