@@ -223,7 +223,7 @@ struct edgelog {
  * (the call graph between engine/ files has no circle). eng_json.c and
  * eng_offline.c stand above the engine; eng_repair.c, eng_scan.c and
  * eng_reader.c beside it (public calls on a directory, no engine open;
- * eng_scan.c declares nothing here: its calls are edgelog.h's).
+ * their _vfs forms, for tests, are declared here).
  */
 
 /* eng_json.c (above the engine): edgelog_append_json; JSON text to one
@@ -240,6 +240,14 @@ int eng_repair_vfs(const seg_vfs *v, const char *dir, edgelog_repair_report *rep
 /* eng_status.c: edgelog_status_dir on a given I/O seam (tests): the lock
  * probe, the snapshot, its clock and the files all read through v. */
 int eng_status_dir_vfs(const seg_vfs *v, const char *dir, edgelog_status *st, int *live);
+
+/* eng_scan.c: edgelog_verify and edgelog_salvage on a given I/O seam
+ * (tests): the walk, the reads and the salvage's copy all go through v. */
+int eng_verify_vfs(const seg_vfs *v, const char *path, edgelog_scan *s);
+int eng_salvage_vfs(const seg_vfs *v, const char *path, const char *outdir, edgelog_scan *s);
+
+/* eng_reader.c: edgelog_reader_open on a given I/O seam. */
+int eng_reader_open_vfs(const seg_vfs *v, edgelog_reader **out, const char *dir, uint64_t from_seq);
 
 /* eng_engine.c: the public calls on an open log, and: */
 /* Open on a given I/O seam (tests pass fault injectors). */

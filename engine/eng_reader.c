@@ -27,7 +27,11 @@ static void on_damage(void *ud, const char *segment, uint64_t off, uint64_t len,
 
 int edgelog_reader_open(edgelog_reader **out, const char *dir, uint64_t from_seq)
 {
-	const seg_vfs *v = seg_vfs_posix();
+	return eng_reader_open_vfs(seg_vfs_posix(), out, dir, from_seq);
+}
+
+int eng_reader_open_vfs(const seg_vfs *v, edgelog_reader **out, const char *dir, uint64_t from_seq)
+{
 	edgelog_reader *er;
 	char sub[4200];
 	uint64_t size;

@@ -8,19 +8,25 @@
  * Read-only on the source. The salvage's copy is made durable before it
  * returns: segments synced by the writer's close, then lost-seqs, then the
  * cursor, then the directory entries (a crash before the end leaves a copy
- * that opens as an ordinary directory with fewer records).
+ * that opens as an ordinary directory with fewer records). A failed write,
+ * fsync or directory fsync of the copy fails the salvage.
+ *
+ * Every file operation goes through the I/O seam (seg_vfs.h), so the
+ * fault-injecting and power-loss file systems of the tests reach the walk
+ * and the salvage. One call stays outside: path_inside's realpath(3), which
+ * resolves symlinks the seam does not model (under another table it finds
+ * nothing to resolve and lets the walk go on).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "eng_internal.h"
+#include "seg_durable.h"
 #include "seg_format.h"
 #include "seg_lost.h"
 #include "seg_scan.h"
@@ -57,66 +63,90 @@ static void damage(void *payload, const char *segment, uint64_t offset, uint64_t
 }
 
 /* PATH/quarantine/lost-seqs into r (missing: nothing). */
-static void load_lost(const char *path, seg_ranges *r)
+static void load_lost(const seg_vfs *v, const char *path, seg_ranges *r)
 {
 	char p[4200];
-	FILE *f;
 	char *buf;
-	size_t n;
+	size_t n = 0;
+	ssize_t got;
+	int fd;
 
 	if (seg_path(p, sizeof(p), path, SEG_QUARANTINE_DIR "/" SEG_LOST_FILE) ||
-	    !(f = fopen(p, "rb")))
+	    (fd = v->open(v, p, O_RDONLY, 0)) < 0)
 		return;
 	buf = malloc(SEG_LOST_MAX_BYTES);
 	if (buf) {
-		n = fread(buf, 1, SEG_LOST_MAX_BYTES, f);
+		while (n < SEG_LOST_MAX_BYTES &&
+		       (got = v->pread(v, fd, buf + n, SEG_LOST_MAX_BYTES - n, n)) > 0)
+			n += (size_t)got;
 		seg_lost_parse(buf, n, r);
 		free(buf);
 	}
-	fclose(f);
+	v->close(v, fd);
+}
+
+static int stop_at_first(void *ud, const char *name)
+{
+	(void)name;
+	*(int *)ud = 1;
+	return 1;
+}
+
+/* 1 if path is a directory, 0 if it is something else, or -errno (it does
+ * not exist, ...); *empty: it has no entries. */
+static int is_dir(const seg_vfs *v, const char *path, int *empty)
+{
+	int any = 0, r = v->list(v, path, stop_at_first, &any);
+
+	if (empty)
+		*empty = !any;
+	if (r == -ENOTDIR)
+		return 0;
+	return r < 0 ? r : 1;
 }
 
 /* The directory holding path's segment files (path itself for a directory
- * of segment files); 1 if path is one file, -1 if it does not exist. */
-static int seg_dir_of(const char *path, char *out, size_t n)
+ * of segment files); 1 if path is one file, -errno if it does not exist. */
+static int seg_dir_of(const seg_vfs *v, const char *path, char *out, size_t n)
 {
-	struct stat st;
+	uint64_t size;
+	int k = is_dir(v, path, NULL);
 
-	if (stat(path, &st) != 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode))
+	if (k < 0)
+		return k;
+	if (k == 0)
 		return 1;
-	if (!seg_path(out, n, path, ENG_SEGMENTS_DIR) && stat(out, &st) == 0)
+	if (!seg_path(out, n, path, ENG_SEGMENTS_DIR) && v->stat(v, out, &size, NULL) == 0)
 		return 0;
 	seg_msg(out, n, "%s", path);
 	return 0;
 }
 
 /* Each segment file of path with its size, for on_segment. */
-static void list_segments(const char *path, const edgelog_scan *s)
+static void list_segments(const seg_vfs *v, const char *path, const edgelog_scan *s)
 {
 	char dir[4200], p[4300];
-	struct stat st;
+	uint64_t size;
 	seg_list l = {0};
 	seg_err e;
 	size_t i;
-	int k = seg_dir_of(path, dir, sizeof(dir));
+	int k = seg_dir_of(v, path, dir, sizeof(dir));
 
 	if (k < 0)
 		return;
 	if (k == 1) {
 		const char *slash = strrchr(path, '/');
-		if (stat(path, &st) == 0)
-			s->on_segment(s->payload, slash ? slash + 1 : path, (uint64_t)st.st_size);
+		if (v->stat(v, path, &size, NULL) == 0)
+			s->on_segment(s->payload, slash ? slash + 1 : path, size);
 		return;
 	}
-	if (seg_list_read(seg_vfs_posix(), dir, &l, &e))
+	if (seg_list_read(v, dir, &l, &e))
 		return;
 	for (i = 0; i < l.n; i++) {
 		char name[SEG_NAME_LEN + 1];
 		seg_name(name, l.base[i]);
-		if (!seg_path(p, sizeof(p), dir, name) && stat(p, &st) == 0)
-			s->on_segment(s->payload, name, (uint64_t)st.st_size);
+		if (!seg_path(p, sizeof(p), dir, name) && v->stat(v, p, &size, NULL) == 0)
+			s->on_segment(s->payload, name, size);
 	}
 	seg_list_free(&l);
 }
@@ -126,30 +156,30 @@ static void list_segments(const char *path, const edgelog_scan *s)
 /* Scan the newest segment of a directory deep: the end of the data, or the
  * start of an invalid tail (*tail_len bytes). 0, 1 if its header does not
  * verify, -1 if there is nothing to look at. */
-static int scan_newest(const char *segdir, const char *name, uint64_t *tail_off, uint64_t *tail_len,
-		       uint64_t *size_out)
+static int scan_newest(const seg_vfs *v, const char *segdir, const char *name, uint64_t *tail_off,
+		       uint64_t *tail_len, uint64_t *size_out)
 {
 	char p[4300];
-	struct stat st;
-	uint64_t doff, dlen;
+	uint64_t doff, dlen, size;
 	seg_scan sc;
 	seg_frame f;
 	void *map;
-	int fd, k, r = 0;
+	int fd, k, err, r = 0;
 
 	*tail_off = *tail_len = 0;
-	if (seg_path(p, sizeof(p), segdir, name) || (fd = open(p, O_RDONLY)) < 0)
+	if (seg_path(p, sizeof(p), segdir, name) || (fd = v->open(v, p, O_RDONLY, 0)) < 0)
 		return -1;
-	if (fstat(fd, &st) != 0 || st.st_size < (off_t)SEG_HEADER_SIZE) {
-		close(fd);
+	if (v->fstat(v, fd, &size, NULL) != 0 || size < SEG_HEADER_SIZE ||
+	    (uint64_t)(size_t)size != size) {
+		v->close(v, fd);
 		return -1;
 	}
-	*size_out = (uint64_t)st.st_size;
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
+	*size_out = size;
+	map = v->mmap(v, fd, (size_t)size, 0, SEG_POPULATE_NONE, &err);
+	v->close(v, fd);
+	if (!map)
 		return -1;
-	k = seg_scan_init(&sc, map, (size_t)st.st_size, 1);
+	k = seg_scan_init(&sc, map, (size_t)size, 1);
 	if (k == SEG_BAD) {
 		r = 1;
 	} else if (k == SEG_OK) {
@@ -161,7 +191,7 @@ static int scan_newest(const char *segdir, const char *name, uint64_t *tail_off,
 			*tail_len = dlen;
 		}
 	}
-	munmap(map, (size_t)st.st_size);
+	v->munmap(v, map, (size_t)size);
 	return r;
 }
 
@@ -172,7 +202,7 @@ static int scan_newest(const char *segdir, const char *name, uint64_t *tail_off,
  * torn tail (an incomplete last write: open or `edgelog repair` truncates
  * it) or a damaged header.
  */
-static void check_newest(const char *path, edgelog_scan *s)
+static void check_newest(const seg_vfs *v, const char *path, edgelog_scan *s)
 {
 	char dir[4200], name[SEG_NAME_LEN + 1];
 	seg_list l = {0};
@@ -180,19 +210,19 @@ static void check_newest(const char *path, edgelog_scan *s)
 	uint64_t off1, len1, off2, len2, size = 0;
 	int r1, r2;
 
-	if (seg_dir_of(path, dir, sizeof(dir)) != 0)
+	if (seg_dir_of(v, path, dir, sizeof(dir)) != 0)
 		return; /* one file: the reader already read it deep */
-	if (seg_list_read(seg_vfs_posix(), dir, &l, &e) || !l.n) {
+	if (seg_list_read(v, dir, &l, &e) || !l.n) {
 		seg_list_free(&l);
 		return;
 	}
 	seg_name(name, l.base[l.n - 1]);
 	seg_list_free(&l);
-	r1 = scan_newest(dir, name, &off1, &len1, &size);
+	r1 = scan_newest(v, dir, name, &off1, &len1, &size);
 	if (r1 < 0 || (r1 == 0 && !len1))
 		return;
 	usleep(100 * 1000);
-	r2 = scan_newest(dir, name, &off2, &len2, &size);
+	r2 = scan_newest(v, dir, name, &off2, &len2, &size);
 	if (r2 != r1 || off2 != off1 || len2 != len1)
 		return; /* it moved: a writer is at work */
 	if (r1 == 1)
@@ -206,6 +236,7 @@ static void check_newest(const char *path, edgelog_scan *s)
 /* ---- salvage -------------------------------------------------------------- */
 
 typedef struct salvage {
+	const seg_vfs *v;
 	char out[4096];
 	char segdir[4200];
 	seg_writer w;
@@ -219,11 +250,10 @@ typedef struct salvage {
  * resolved and the rest appended. */
 static int path_inside(const char *src, const char *out)
 {
-	char s[4096], o[4096], head[4096], rest[4096] = "", t[8200];
-	struct stat st;
+	char s[PATH_MAX], o[PATH_MAX], head[4096], rest[4096] = "", t[8200];
 	size_t n;
 
-	if (stat(src, &st) != 0 || !S_ISDIR(st.st_mode) || !realpath(src, s))
+	if (!realpath(src, s))
 		return 0;
 	if (strlen(out) >= sizeof(head))
 		return 0;
@@ -252,41 +282,35 @@ static int path_inside(const char *src, const char *out)
 	return !strncmp(o, s, n) && (o[n] == '/' || o[n] == '\0' || !strcmp(s, "/"));
 }
 
-/* OUTDIR must be new or an empty directory; created here. */
+/* OUTDIR must be new or an empty directory; created here, durably. */
 static int salvage_prepare(salvage *sv, const char *out, const char *src, seg_err *e)
 {
-	struct stat st;
-	DIR *d;
-	struct dirent *de;
+	const seg_vfs *v = sv->v;
+	int k, empty, src_dir = is_dir(v, src, NULL) == 1;
 
 	if (strlen(out) >= sizeof(sv->out) - 64)
 		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", out);
 	snprintf(sv->out, sizeof(sv->out), "%s", out);
 	/* Writing into the directory being read would read the copies back
 	 * and put a second log (and its seqs) inside the first. */
-	if (path_inside(src, out))
+	if (src_dir && path_inside(src, out))
 		return seg_fail(e, EDGELOG_EINVAL,
 				"%s is inside %s, the directory being read; give one outside it",
 				out, src);
-	if (stat(out, &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			return seg_fail(e, EDGELOG_EINVAL, "%s exists and is not a directory", out);
-		if (!(d = opendir(out)))
-			return seg_fail(e, EDGELOG_EINVAL, "%s: %s", out, strerror(errno));
-		while ((de = readdir(d)))
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-				closedir(d);
-				return seg_fail(e, EDGELOG_EINVAL,
-						"%s is not empty (give a new or empty directory)",
-						out);
-			}
-		closedir(d);
-	} else if (errno != ENOENT) {
-		return seg_fail(e, EDGELOG_EINVAL, "%s: %s", out, strerror(errno));
-	} else if (mkdir(out, 0700) != 0) {
-		return seg_fail(e, EDGELOG_EINVAL, "cannot create %s: %s", out, strerror(errno));
-	}
+	k = is_dir(v, out, &empty);
+	if (k == 0)
+		return seg_fail(e, EDGELOG_EINVAL, "%s exists and is not a directory", out);
+	if (k == 1 && !empty)
+		return seg_fail(e, EDGELOG_EINVAL,
+				"%s is not empty (give a new or empty directory)", out);
+	if (k < 0 && k != -ENOENT)
+		return seg_fail(e, EDGELOG_EINVAL, "%s: %s", out, strerror(-k));
+	/* Created (or found empty) with a durable name, and so is
+	 * segments/ in it: the writer's own mkdir does not sync the parent. */
 	snprintf(sv->segdir, sizeof(sv->segdir), "%s/%s", out, ENG_SEGMENTS_DIR);
+	if ((k = seg_mkdir_durable(v, out, 0700, e)) < 0 ||
+	    (k = seg_mkdir_durable(v, sv->segdir, 0700, e)) < 0)
+		return k;
 	return 0;
 }
 
@@ -298,8 +322,8 @@ static int salvage_put(salvage *sv, const edgelog_record *rec, seg_err *e)
 	if (!sv->open) {
 		/* A segment is never rolled for age here: the records keep
 		 * their own times. */
-		if (seg_writer_open(&sv->w, seg_vfs_posix(), sv->segdir, 4u << 20, INT64_MAX / 4, 1,
-				    &orep, e))
+		if (seg_writer_open(&sv->w, sv->v, sv->segdir, 4u << 20, INT64_MAX / 4, 1, &orep,
+				    e))
 			return EDGELOG_EIO;
 		sv->open = 1;
 	}
@@ -325,22 +349,19 @@ static int salvage_put(salvage *sv, const edgelog_record *rec, seg_err *e)
 	return 0;
 }
 
-/* Sync the segments, then write the lost ranges and the cursor. The new
- * cursor acknowledges nothing that was saved. */
+/* Sync the segments, then write the lost ranges and the cursor, then the
+ * directory's entries. The new cursor acknowledges nothing that was saved. */
 static int salvage_finish(salvage *sv, const cur_state *src, int have_src, seg_err *e)
 {
-	char path[4300];
+	const seg_vfs *v = sv->v;
+	char path[4300], qdir[4200];
 	cur_state c;
+	seg_buf b = {0};
 	size_t i;
 	int fd, r;
-	FILE *f;
 
-	if (!sv->open) {
-		/* Nothing valid: still leave a valid, empty directory. */
-		if (mkdir(sv->segdir, 0700) != 0 && errno != EEXIST)
-			return seg_fail_errno(e, -errno, "mkdir %s", sv->segdir);
-		return 0;
-	}
+	if (!sv->open)
+		return 0; /* nothing valid: a valid, empty directory (prepare made it) */
 	r = seg_writer_close(&sv->w, e);
 	sv->open = 0;
 	if (r)
@@ -356,41 +377,41 @@ static int salvage_finish(salvage *sv, const cur_state *src, int have_src, seg_e
 	for (i = 0; i < sv->lost.n; i++)
 		cur_gap_add(&c, sv->lost.lo[i] - 1, sv->lost.hi[i]);
 	if (sv->lost.n) {
-		snprintf(path, sizeof(path), "%s/%s", sv->out, SEG_QUARANTINE_DIR);
-		if (mkdir(path, 0700) != 0 && errno != EEXIST)
-			return seg_fail_errno(e, -errno, "mkdir %s", path);
-		snprintf(path, sizeof(path), "%s/%s/%s", sv->out, SEG_QUARANTINE_DIR,
-			 SEG_LOST_FILE);
-		if (!(f = fopen(path, "w")))
-			return seg_fail_errno(e, -errno, "%s", path);
-		fprintf(f, "# seq ranges no stored record holds (LO HI inclusive), written by "
-			   "edgelog dump --recover\n");
+		snprintf(qdir, sizeof(qdir), "%s/%s", sv->out, SEG_QUARANTINE_DIR);
+		snprintf(path, sizeof(path), "%s/%s", qdir, SEG_LOST_FILE);
+		seg_buf_puts(&b, "# seq ranges no stored record holds (LO HI inclusive), written "
+				 "by edgelog dump --recover\n");
 		for (i = 0; i < sv->lost.n; i++)
-			fprintf(f, "%llu %llu not recovered\n", (unsigned long long)sv->lost.lo[i],
-				(unsigned long long)sv->lost.hi[i]);
-		r = fflush(f) || fsync(fileno(f));
-		if (fclose(f) || r)
-			return seg_fail_errno(e, -errno, "write %s", path);
+			seg_buf_printf(&b, "%llu %llu not recovered\n",
+				       (unsigned long long)sv->lost.lo[i],
+				       (unsigned long long)sv->lost.hi[i]);
+		if (b.oom)
+			r = seg_fail(e, EDGELOG_ENOMEM, "out of memory");
+		else if ((r = seg_mkdir_durable(v, qdir, 0700, e)) > 0)
+			r = 0;
+		if (!r)
+			r = seg_write_atomic(v, path, b.p, b.len, 0600, qdir, e);
+		seg_buf_free(&b);
+		if (r)
+			return r;
 	}
 	snprintf(path, sizeof(path), "%s/%s", sv->out, CUR_FILE);
-	fd = cur_open(seg_vfs_posix(), path, e);
+	fd = cur_open(v, path, e);
 	if (fd < 0)
 		return fd;
-	r = cur_store(seg_vfs_posix(), fd, &c, e);
-	close(fd);
+	r = cur_store(v, fd, &c, e);
+	v->close(v, fd);
 	if (r)
 		return r;
-	/* The names of segments/, cursor and quarantine/ must be durable. */
-	if ((fd = open(sv->out, O_RDONLY | O_DIRECTORY)) >= 0) {
-		fsync(fd);
-		close(fd);
-	}
+	/* The cursor's name must be durable (segments/ and quarantine/ are). */
+	if ((r = v->fsync_dir(v, sv->out)) < 0)
+		return seg_fail_errno(e, r, "fsync directory %s", sv->out);
 	return 0;
 }
 
 /* ---- the walk ------------------------------------------------------------- */
 
-static int walk(const char *path, const char *outdir, edgelog_scan *s)
+static int walk(const seg_vfs *v, const char *path, const char *outdir, edgelog_scan *s)
 {
 	edgelog_reader *r;
 	edgelog_record rec;
@@ -411,13 +432,14 @@ static int walk(const char *path, const char *outdir, edgelog_scan *s)
 						   "empty directory name");
 	clear_output(s);
 	memset(&cur, 0, sizeof(cur));
-	if ((rc = edgelog_reader_open(&r, path, s->from_seq)))
+	if ((rc = eng_reader_open_vfs(v, &r, path, s->from_seq)))
 		return rc;
 	if (outdir) {
 		if (!(sv = calloc(1, sizeof(*sv)))) {
 			edgelog_reader_close(r);
 			return eng_tls_error(EDGELOG_ENOMEM, "edgelog_salvage: out of memory");
 		}
+		sv->v = v;
 		if ((rc = salvage_prepare(sv, outdir, path, &e))) {
 			edgelog_reader_close(r);
 			free(sv);
@@ -428,7 +450,7 @@ static int walk(const char *path, const char *outdir, edgelog_scan *s)
 
 	/* The cursor tells acked from pending (edgelog directories only). */
 	if (!seg_path(cpath, sizeof(cpath), path, CUR_FILE)) {
-		rc = cur_load(seg_vfs_posix(), cpath, &cur, &how, &e);
+		rc = cur_load(v, cpath, &cur, &how, &e);
 		if (rc == 0 && how != CUR_MISSING) {
 			s->have_cursor = how != CUR_GARBAGE;
 			if ((s->flags & EDGELOG_SCAN_CURSOR) && how != CUR_LOADED) {
@@ -459,9 +481,9 @@ static int walk(const char *path, const char *outdir, edgelog_scan *s)
 			if (cur.gap_hi[i])
 				seg_ranges_add(&known, cur.gap_lo[i] + 1, cur.gap_hi[i]);
 	}
-	load_lost(path, &known);
+	load_lost(v, path, &known);
 	if (s->on_segment)
-		list_segments(path, s);
+		list_segments(v, path, s);
 
 	while ((rc = edgelog_reader_next(r, &rec)) == 0) {
 		if (rec.seq > s->to_seq)
@@ -497,7 +519,7 @@ static int walk(const char *path, const char *outdir, edgelog_scan *s)
 	if (rc == EDGELOG_EOF)
 		rc = 0;
 	if (!rc && (s->flags & EDGELOG_SCAN_TAIL) && s->to_seq == UINT64_MAX)
-		check_newest(path, s);
+		check_newest(v, path, s);
 	if (sv) {
 		size_t k;
 		if (!rc && (rc = salvage_finish(sv, &cur, s->have_cursor, &e)))
@@ -518,14 +540,24 @@ static int walk(const char *path, const char *outdir, edgelog_scan *s)
 
 int edgelog_verify(const char *path, edgelog_scan *s)
 {
-	return walk(path, NULL, s);
+	return walk(seg_vfs_posix(), path, NULL, s);
 }
 
 int edgelog_salvage(const char *path, const char *outdir, edgelog_scan *s)
 {
+	return eng_salvage_vfs(seg_vfs_posix(), path, outdir, s);
+}
+
+int eng_verify_vfs(const seg_vfs *v, const char *path, edgelog_scan *s)
+{
+	return walk(v, path, NULL, s);
+}
+
+int eng_salvage_vfs(const seg_vfs *v, const char *path, const char *outdir, edgelog_scan *s)
+{
 	if (!outdir)
 		return eng_tls_error(EDGELOG_EINVAL, "edgelog_salvage: outdir is NULL");
-	return walk(path, outdir, s);
+	return walk(v, path, outdir, s);
 }
 
 int edgelog_list_segments(const char *path,
@@ -533,8 +565,8 @@ int edgelog_list_segments(const char *path,
 				    uint64_t file_bytes),
 			  void *payload)
 {
+	const seg_vfs *v = seg_vfs_posix();
 	char dir[4200], p[4300];
-	struct stat st;
 	seg_list l = {0};
 	seg_err e;
 	size_t i;
@@ -542,19 +574,19 @@ int edgelog_list_segments(const char *path,
 
 	if (!path)
 		return eng_tls_error(EDGELOG_EINVAL, "edgelog_list_segments: path is NULL");
-	k = seg_dir_of(path, dir, sizeof(dir));
+	k = seg_dir_of(v, path, dir, sizeof(dir));
 	if (k < 0)
-		return eng_tls_error(EDGELOG_ENOTFOUND, "%s: %s", path, strerror(errno));
+		return eng_tls_error(EDGELOG_ENOTFOUND, "%s: %s", path, strerror(-k));
 	if (k == 1)
 		return eng_tls_error(EDGELOG_EINVAL, "%s: not a directory", path);
-	if ((rc = seg_list_read(seg_vfs_posix(), dir, &l, &e)))
+	if ((rc = seg_list_read(v, dir, &l, &e)))
 		return eng_tls_error(rc, "%s", e.msg);
 	for (i = 0; i < l.n; i++) {
 		char name[SEG_NAME_LEN + 1];
 		uint64_t size = 0;
 		seg_name(name, l.base[i]);
-		if (!seg_path(p, sizeof(p), dir, name) && stat(p, &st) == 0)
-			size = (uint64_t)st.st_size;
+		if (!seg_path(p, sizeof(p), dir, name) && v->stat(v, p, &size, NULL) != 0)
+			size = 0;
 		if (fn && fn(payload, name, l.base[i], size)) {
 			i++;
 			break;

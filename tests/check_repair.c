@@ -994,6 +994,236 @@ START_TEST(test_fault_at_every_step_then_rerun)
 }
 END_TEST
 
+/* ---- edgelog_salvage through the I/O seam --------------------------------
+ *
+ * The source: N_RECORDS predictions on the in-memory file system, record 120
+ * damaged (so the copy has a lost range and a lost-seqs file). */
+#define SV_SRC "/m/src"
+#define SV_OUT "/m/out"
+
+static tvfs_mem *salvage_source(void)
+{
+	tvfs_mem *m = tvfs_mem_new(5);
+	const seg_vfs *v = tvfs_mem_vfs(m);
+	edgelog_reader *r;
+	edgelog_record rec;
+	edgelog_config c;
+	edgelog *log;
+	char path[256];
+	uint8_t *data;
+	size_t size;
+	uint64_t i, seq, off = 0;
+
+	tvfs_mem_set_loss(m, 0, 0, 0); /* a cut keeps exactly what was synced */
+	ck_assert_int_eq(tvfs_mem_mkdirs(m, "/m"), 0);
+	edgelog_config_init(&c);
+	c.dir = SV_SRC;
+	c.segment_bytes = SEG_BYTES;
+	c.device_id = "cam-salvage";
+	c.log_fn = tu_quiet_log;
+	ck_assert_int_eq(eng_open_vfs(&log, &c, v), 0);
+	for (i = 1; i <= N_RECORDS; i++) {
+		tu_buf b = tu_prediction(i, 7);
+		ck_assert_int_eq(edgelog_append(log, b.data, b.len, &seq), 0);
+		tu_buf_free(&b);
+	}
+	ck_assert_int_eq(edgelog_close(log), 0);
+	ck_assert_int_eq(eng_reader_open_vfs(v, &r, SV_SRC, 120), 0);
+	ck_assert_int_eq(edgelog_reader_next(r, &rec), 0);
+	ck_assert_uint_eq(rec.seq, 120);
+	snprintf(path, sizeof(path), SV_SRC "/segments/%s", rec.segment);
+	off = rec.offset;
+	edgelog_reader_close(r);
+	ck_assert_int_eq(tvfs_mem_read_file(m, path, &data, &size), 0);
+	ck_assert_uint_lt(off + SEG_FRAME_HEADER + 3, size);
+	data[off + SEG_FRAME_HEADER + 3] ^= 0x40;
+	ck_assert_int_eq(tvfs_mem_write_file(m, path, data, size, 1), 0);
+	free(data);
+	/* What a power cut keeps of it (the status snapshot is not synced):
+	 * the state a salvage's power cut is compared with. */
+	tvfs_mem_power_loss(m, 1);
+	return m;
+}
+
+typedef struct sv_file {
+	char path[256];
+	uint8_t *data;
+	size_t size;
+} sv_file;
+
+typedef struct sv_tree {
+	sv_file f[64];
+	int n;
+	tvfs_mem *m;
+	const char *dir;
+} sv_tree;
+
+static int sv_add(void *ud, const char *name)
+{
+	sv_tree *t = ud;
+	char path[256];
+	int k;
+
+	snprintf(path, sizeof(path), "%s/%s", t->dir, name);
+	ck_assert_int_lt(t->n, 64);
+	k = t->n++;
+	snprintf(t->f[k].path, sizeof(t->f[k].path), "%s", path);
+	if (tvfs_mem_read_file(t->m, path, &t->f[k].data, &t->f[k].size) != 0) {
+		t->n--; /* a directory: its entries */
+		const char *up = t->dir;
+		t->dir = path;
+		ck_assert_int_eq(tvfs_mem_vfs(t->m)->list(tvfs_mem_vfs(t->m), path, sv_add, t), 0);
+		t->dir = up;
+	}
+	return 0;
+}
+
+/* Every file under SV_SRC with its content. */
+static void sv_snapshot(tvfs_mem *m, sv_tree *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->m = m;
+	t->dir = SV_SRC;
+	ck_assert_int_eq(tvfs_mem_vfs(m)->list(tvfs_mem_vfs(m), SV_SRC, sv_add, t), 0);
+}
+
+static int sv_same(const sv_tree *a, const sv_tree *b)
+{
+	int i;
+
+	if (a->n != b->n)
+		return 0;
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->f[i].path, b->f[i].path) || a->f[i].size != b->f[i].size ||
+		    (a->f[i].size && memcmp(a->f[i].data, b->f[i].data, a->f[i].size)))
+			return 0;
+	return 1;
+}
+
+static void sv_free(sv_tree *t)
+{
+	int i;
+
+	for (i = 0; i < t->n; i++)
+		free(t->f[i].data);
+}
+
+/* Records of the copy: each must be the prediction of its seq. Returns
+ * their number; *lost_ok: the lost-seqs file names 120. */
+static uint64_t sv_read_copy(const seg_vfs *v, int *all_match)
+{
+	edgelog_reader *r;
+	edgelog_record rec;
+	uint64_t n = 0;
+
+	*all_match = 1;
+	if (eng_reader_open_vfs(v, &r, SV_OUT, 0) != 0)
+		return 0;
+	while (edgelog_reader_next(r, &rec) == 0) {
+		tu_buf want = tu_prediction(rec.seq, 7);
+		if (rec.seq == 120 || want.len != rec.len || memcmp(want.data, rec.data, rec.len))
+			*all_match = 0;
+		tu_buf_free(&want);
+		n++;
+	}
+	edgelog_reader_close(r);
+	return n;
+}
+
+/*
+ * A fault at every file operation of a salvage (alone, or from there on: a
+ * disk that went away), then a power cut: a salvage that returned 0 left a
+ * complete, durable copy (every valid record, the cursor, the lost range);
+ * one that failed said so, and left the source untouched and at most a
+ * partial copy that still opens as an ordinary directory.
+ */
+START_TEST(test_salvage_fault_at_every_step_is_reported)
+{
+	tvfs_mem *m = salvage_source();
+	tvfs_fault *f = tvfs_fault_new(tvfs_mem_vfs(m));
+	edgelog_scan sc;
+	sv_tree before, after;
+	uint64_t total, k, n;
+	int sticky, all, how, failed = 0;
+	cur_state cur;
+	seg_err e;
+	uint8_t *lost;
+	size_t lost_len;
+
+	edgelog_scan_init(&sc);
+	ck_assert_int_eq(eng_salvage_vfs(tvfs_fault_vfs(f), SV_SRC, SV_OUT, &sc), 0);
+	ck_assert_uint_eq(sc.records, N_RECORDS - 1);
+	ck_assert_uint_eq(sc.lost_ranges, 1);
+	total = tvfs_fault_count(f, TVFS_OP_COUNTED);
+	ck_assert_uint_gt(total, 10);
+	tvfs_fault_free(f);
+	tvfs_mem_free(m);
+
+	for (sticky = 0; sticky < 2; sticky++) {
+		for (k = 1; k <= total; k++) {
+			m = salvage_source();
+			f = tvfs_fault_new(tvfs_mem_vfs(m));
+			sv_snapshot(m, &before);
+			tvfs_fault_fail(f, TVFS_OP_COUNTED, k, -EIO, sticky);
+			edgelog_scan_init(&sc);
+			int rc = eng_salvage_vfs(tvfs_fault_vfs(f), SV_SRC, SV_OUT, &sc);
+			tvfs_fault_free(f);
+			tvfs_mem_power_loss(m, k);
+			sv_snapshot(m, &after);
+			ck_assert_msg(sv_same(&before, &after), "fault %llu%s: the source changed",
+				      (unsigned long long)k, sticky ? " on" : "");
+			n = sv_read_copy(tvfs_mem_vfs(m), &all);
+			ck_assert_msg(all, "fault %llu%s: the copy holds a wrong record",
+				      (unsigned long long)k, sticky ? " on" : "");
+			if (rc == 0) {
+				/* Success means complete and durable. */
+				ck_assert_msg(n == N_RECORDS - 1,
+					      "fault %llu%s ignored: %llu of %d records after a "
+					      "power cut",
+					      (unsigned long long)k, sticky ? " on" : "",
+					      (unsigned long long)n, N_RECORDS - 1);
+				ck_assert_msg(cur_load(tvfs_mem_vfs(m), SV_OUT "/" CUR_FILE, &cur,
+						       &how, &e) == 0 &&
+						      how == CUR_LOADED,
+					      "fault %llu%s ignored: no cursor after a power cut",
+					      (unsigned long long)k, sticky ? " on" : "");
+				ck_assert_uint_eq(cur.acked_seq, 0);
+				ck_assert_uint_eq(cur.last_seq, N_RECORDS);
+				ck_assert_msg(
+					tvfs_mem_read_file(
+						m, SV_OUT "/" SEG_QUARANTINE_DIR "/" SEG_LOST_FILE,
+						&lost, &lost_len) == 0 &&
+						lost_len > 0,
+					"fault %llu%s ignored: no lost-seqs after a power cut",
+					(unsigned long long)k, sticky ? " on" : "");
+				ck_assert_ptr_nonnull(strstr((char *)lost, "\n120 120 "));
+				free(lost);
+			} else {
+				edgelog_config c;
+				edgelog *log;
+				failed++;
+				ck_assert_str_ne(edgelog_errmsg(NULL), "");
+				ck_assert_uint_le(n, N_RECORDS - 1);
+				/* What is left opens as an ordinary directory. */
+				edgelog_config_init(&c);
+				c.dir = SV_OUT;
+				c.device_id = "cam-salvage";
+				c.log_fn = tu_quiet_log;
+				ck_assert_msg(eng_open_vfs(&log, &c, tvfs_mem_vfs(m)) == 0,
+					      "fault %llu%s: the partial copy does not open: %s",
+					      (unsigned long long)k, sticky ? " on" : "",
+					      edgelog_errmsg(NULL));
+				ck_assert_int_eq(edgelog_close(log), 0);
+			}
+			sv_free(&before);
+			sv_free(&after);
+			tvfs_mem_free(m);
+		}
+	}
+	ck_assert_int_gt(failed, 0);
+}
+END_TEST
+
 static Suite *repair_suite(void)
 {
 	Suite *s = suite_create("repair");
@@ -1022,6 +1252,7 @@ static Suite *repair_suite(void)
 	tcase_add_test(tc, test_refuses_while_this_process_holds_the_lock);
 	tcase_add_test(tc, test_refuses_while_another_process_holds_the_lock);
 	tcase_add_test(tc, test_fault_at_every_step_then_rerun);
+	tcase_add_test(tc, test_salvage_fault_at_every_step_is_reported);
 	suite_add_tcase(s, tc);
 	return s;
 }
