@@ -170,12 +170,15 @@ struct result {
 	 * engine's: stores into pages writeback left write-protected, fresh
 	 * pages of a new segment) */
 	uint64_t append_faults;
-	/* The machine's jitter floor, same run: each appending thread, after
-	 * its appends, runs the same loop (same count, same pacing) timing a
-	 * pure-CPU spin as long as its median append instead of the append.
-	 * What the floor shows (preemption by other processes, timer ticks)
-	 * is the scheduler's, not edgelog's. */
-	int floor_ran;
+	/* The machine's jitter floor, same run: each appending thread times a
+	 * pure-CPU spin as long as its median append, as many times as it
+	 * appends. With --rate each spin follows its append in the same paced
+	 * iteration (interleaved: the same moments, worker and load); at full
+	 * speed the spins run after the appends, same loop, so that they do
+	 * not change appends/s. What the floor shows (preemption by other
+	 * processes, interrupts, timer ticks) is the scheduler's, not
+	 * edgelog's. */
+	int floor_ran, fl_interleaved;
 	uint64_t fl_spin_ns; /* spin length aimed at (median append) */
 	uint64_t fl_p50, fl_p999, fl_p9999, fl_max, fl_over_100us, fl_over_1ms;
 	uint64_t fl_faults; /* page faults in the floor loop (expected 0) */
@@ -642,6 +645,7 @@ struct worker {
 	uint64_t faults;                 /* page faults this thread took while appending */
 	uint64_t *floor;                 /* count spin timings (ns), the jitter floor */
 	uint64_t floor_faults, spin_ns;
+	uint64_t spin_best; /* ns of spin(100000), fastest of five */
 };
 
 /* With --rate: sleep until append i of this thread is due (start + i /
@@ -718,13 +722,12 @@ static uint64_t median_sampled(const uint64_t *lat, uint64_t n)
 	return v[m / 2];
 }
 
-static void floor_loop(struct worker *w)
+/* ns of spin(100000): the fastest of five (the others may have been
+ * preempted). */
+static uint64_t spin_calibrate(void)
 {
-	uint64_t best = UINT64_MAX, rounds, start;
-	struct rusage ru0, ru1;
+	uint64_t best = UINT64_MAX;
 
-	/* Spin rounds per ns: the fastest of five calibrations (the others
-	 * may have been preempted). */
 	for (int k = 0; k < 5; k++) {
 		uint64_t t0 = now_ns();
 		spin(100000);
@@ -732,8 +735,36 @@ static void floor_loop(struct worker *w)
 		if (d < best)
 			best = d;
 	}
+	return best ? best : 1;
+}
+
+/* Interleaved floor (--rate): after append i, a spin as long as the
+ * running median of the appends so far (a stochastic median: a step of
+ * 1/32 towards each new sample). */
+static void floor_step(struct worker *w, uint64_t i, uint64_t lat)
+{
+	uint64_t t0, t1, m = w->spin_ns, step;
+
+	t0 = now_ns();
+	spin(m * 100000 / w->spin_best);
+	t1 = now_ns();
+	w->floor[i] = t1 - t0;
+	step = m / 32 + 1;
+	if (lat > m)
+		m += step;
+	else
+		m = m > step ? m - step : 1;
+	w->spin_ns = m;
+}
+
+/* Floor after the appends (full speed). */
+static void floor_loop(struct worker *w)
+{
+	uint64_t rounds, start;
+	struct rusage ru0, ru1;
+
 	w->spin_ns = median_sampled(w->lat, w->count);
-	rounds = best ? w->spin_ns * 100000 / best : 0;
+	rounds = w->spin_ns * 100000 / w->spin_best;
 	getrusage(RUSAGE_THREAD, &ru0);
 	start = now_ns();
 	for (uint64_t i = 0; i < w->count; i++) {
@@ -775,6 +806,10 @@ static void *edgelog_thread(void *arg)
 
 	struct rusage ru0, ru1;
 
+	if (w->floor) {
+		w->spin_best = spin_calibrate();
+		w->spin_ns = 1000; /* the running median's start */
+	}
 	pthread_barrier_wait(&start_barrier);
 	getrusage(RUSAGE_THREAD, &ru0);
 	w->start_ns = now_ns();
@@ -798,6 +833,8 @@ static void *edgelog_thread(void *arg)
 		}
 		w->lat[i] = t1 - t0;
 		w->seqs[i] = seq;
+		if (w->floor && opt.rate)
+			floor_step(w, i, t1 - t0);
 		if ((i & 1023) == 0 && atomic_load_explicit(&abort_flag, memory_order_relaxed)) {
 			w->count = i + 1;
 			break;
@@ -806,7 +843,9 @@ static void *edgelog_thread(void *arg)
 	w->end_ns = now_ns();
 	getrusage(RUSAGE_THREAD, &ru1);
 	w->faults = (uint64_t)(ru1.ru_minflt - ru0.ru_minflt + ru1.ru_majflt - ru0.ru_majflt);
-	if (w->floor)
+	/* Interleaved, the spins took no fault (they touch no memory), so
+	 * the faults above are the appends'. */
+	if (w->floor && !opt.rate)
 		floor_loop(w);
 	return NULL;
 }
@@ -942,6 +981,7 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 	r->fds_calls = atomic_load(&fds_calls);
 	for (int t = 0; t < threads; t++)
 		r->append_faults += w[t].faults;
+	r->fl_interleaved = fl && opt.rate;
 	for (int t = 0; t < threads; t++) {
 		r->fl_faults += w[t].floor_faults;
 		if (w[t].spin_ns > r->fl_spin_ns)
@@ -1726,16 +1766,20 @@ static void print_human(double total_s)
 			const struct result *r = &results[c];
 			if (!r->ran || !r->floor_ran)
 				continue;
+			char fa[24] = "-";
+			if (!r->fl_interleaved)
+				snprintf(fa, sizeof(fa), "%" PRIu64, r->fl_faults);
 			printf("%-17s %8.3f %9.3f %9.3f %10.3f %10.3f %8" PRIu64 " %6" PRIu64
-			       " %7" PRIu64 "\n",
+			       " %7s\n",
 			       case_names[c], r->fl_spin_ns / 1e3, r->fl_p50 / 1e3,
 			       r->fl_p999 / 1e3, r->fl_p9999 / 1e3, r->fl_max / 1e3,
-			       r->fl_over_100us, r->fl_over_1ms, r->fl_faults);
+			       r->fl_over_100us, r->fl_over_1ms, fa);
 		}
-		printf("  the same threads, count and pacing, after the appends, timing a spin as "
-		       "long as\n  the median append instead of edgelog_append: the machine's own "
-		       "jitter\n  (preemption, interrupts). An append's max near the floor's is "
-		       "the scheduler's.\n");
+		printf("  the same threads, count and pacing timing a spin as long as the median "
+		       "append\n  instead of edgelog_append: the machine's own jitter (preemption, "
+		       "interrupts).\n  With --rate each spin follows its append in the same "
+		       "iteration (faults: -);\n  at full speed the spins run after the appends. "
+		       "An append max near the floor's\n  is the scheduler's.\n");
 	}
 
 	/* Group commit (sync=always): records per fdatasync against the
@@ -1929,9 +1973,14 @@ static void print_json(double total_s, int all_ok)
 				",\"floor_ns\":{\"spin\":%" PRIu64 ",\"p50\":%" PRIu64
 				",\"p999\":%" PRIu64 ",\"p9999\":%" PRIu64 ",\"max\":%" PRIu64
 				",\"over_100us\":%" PRIu64 ",\"over_1ms\":%" PRIu64
-				",\"faults\":%" PRIu64 "}",
+				",\"interleaved\":%s,\"faults\":",
 				r->fl_spin_ns, r->fl_p50, r->fl_p999, r->fl_p9999, r->fl_max,
-				r->fl_over_100us, r->fl_over_1ms, r->fl_faults);
+				r->fl_over_100us, r->fl_over_1ms,
+				r->fl_interleaved ? "true" : "false");
+		if (r->floor_ran && r->fl_interleaved)
+			fputs("null}", f);
+		else if (r->floor_ran)
+			fprintf(f, "%" PRIu64 "}", r->fl_faults);
 		fprintf(f, ",\"bytes_per_record\":");
 		json_num(f, r->n ? (double)r->disk_bytes / (double)r->n : NAN);
 		fprintf(f, ",\"apparent_bytes_per_record\":");
