@@ -5,7 +5,7 @@
  * One appending thread stores frame-sized records (--size bytes) at
  * --rate records/s (0: full speed) into a preallocated file on the
  * file system under test, while a sync thread runs every --interval-ms, as
- * edgelog's worker does under sync=interval. Three ways to store, each in
+ * edgelog's worker does under sync=interval. Four ways to store, each in
  * the same run on the same file system:
  *
  *   mmap     memcpy into a shared writable mapping of the fallocate'd file
@@ -19,11 +19,17 @@
  *            sync thread pwrite()s the new bytes into the file, and
  *            fdatasyncs it every interval. tmpfs pages are never written
  *            back, so the appender's pages are never write-protected.
+ *   memory   the control: memcpy into private anonymous memory, pre-faulted;
+ *            the other thread wakes every --copy-ms and does nothing. What
+ *            stage shows beyond memory is the stage's; what memory shows
+ *            is the machine's (stores right after a wake-up, other
+ *            threads woken at the same tick).
  *
  * Per way: the appender's page faults (getrusage RUSAGE_THREAD), latency
  * p50/p99/p99.9/p99.99/max and the counts above 10 µs, 100 µs and 1 ms; and
- * the jitter floor of the same loop timing a spin as long as the median
- * store, same pacing, same process. Nothing here asserts a time.
+ * the jitter floor: a spin as long as the median store, timed after each
+ * store in the same paced iteration (at full speed: after all the stores).
+ * Nothing here asserts a time.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,9 +57,10 @@ enum way {
 	W_MMAP,
 	W_REDIRTY,
 	W_STAGE,
+	W_MEMORY,
 	W_COUNT
 };
-static const char *way_names[W_COUNT] = {"mmap", "redirty", "stage"};
+static const char *way_names[W_COUNT] = {"mmap", "redirty", "stage", "memory"};
 
 static struct {
 	uint64_t n, rate;
@@ -150,8 +157,10 @@ static void *sync_main(void *arg)
 	size_t copied = 0;
 
 	while (!atomic_load(&r->stop)) {
-		uint64_t t = now_ns(), step = (r->way == W_STAGE ? opt.copy_ms : opt.interval_ms);
+		uint64_t t = now_ns(), step = (r->way >= W_STAGE ? opt.copy_ms : opt.interval_ms);
 		sleep_until(t + step * 1000000ull);
+		if (r->way == W_MEMORY)
+			continue;
 		size_t pos = atomic_load_explicit(&r->pos, memory_order_acquire);
 		if (r->way == W_STAGE && pos > copied) {
 			/* Whole new bytes, from the tail page that is still being
@@ -203,7 +212,7 @@ static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec
 	char path[4096], spath[4096];
 	struct run r = {.way = way, .fd = -1};
 	pthread_t th;
-	uint64_t f0, f1, ff0, ff1, start, best = UINT64_MAX, rounds;
+	uint64_t f0, f1, ff0 = 0, ff1 = 0, start, best = UINT64_MAX, rounds, m = 200;
 	size_t len = ((size_t)opt.n * opt.size + 4095) & ~(size_t)4095;
 	struct stats s, fs;
 	uint8_t *dst;
@@ -232,6 +241,16 @@ static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec
 		}
 		(void)madvise(r.stage, len, MADV_POPULATE_WRITE);
 		dst = r.stage;
+	} else if (way == W_MEMORY) {
+		r.stage =
+			mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (r.stage == MAP_FAILED) {
+			fprintf(stderr, "bench_tail: mmap %zu anonymous bytes: %s\n", len,
+				strerror(errno));
+			return -1;
+		}
+		memset(r.stage, 0, len);
+		dst = r.stage;
 	} else {
 		r.seg = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, 0);
 		if (r.seg == MAP_FAILED) {
@@ -241,6 +260,16 @@ static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec
 		(void)madvise(r.seg, len, MADV_POPULATE_READ);
 		dst = r.seg;
 	}
+	/* ns of spin(100000), the fastest of five, for the floor. */
+	for (int k = 0; k < 5; k++) {
+		uint64_t t0 = now_ns();
+		spin(100000);
+		uint64_t d = now_ns() - t0;
+		if (d < best)
+			best = d;
+	}
+	if (!best)
+		best = 1;
 	pthread_create(&th, NULL, sync_main, &r);
 
 	f0 = faults_now();
@@ -255,6 +284,16 @@ static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec
 		atomic_store_explicit(&r.pos, pos + opt.size, memory_order_release);
 		t1 = now_ns();
 		lat[i] = t1 - t0;
+		if (opt.rate) {
+			/* The floor, interleaved: a spin as long as the running
+			 * median store (a step of 1/32 towards each sample), in
+			 * the same paced iteration. */
+			uint64_t step = m / 32 + 1;
+			t0 = now_ns();
+			spin(m * 100000 / best);
+			fl[i] = now_ns() - t0;
+			m = lat[i] > m ? m + step : m > step ? m - step : 1;
+		}
 	}
 	f1 = faults_now();
 	atomic_store(&r.stop, 1);
@@ -273,43 +312,42 @@ static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec
 		}
 	}
 
-	/* The floor: same loop and pacing, a spin as long as the median store. */
-	for (int k = 0; k < 5; k++) {
-		uint64_t t0 = now_ns();
-		spin(100000);
-		uint64_t d = now_ns() - t0;
-		if (d < best)
-			best = d;
+	if (opt.rate) {
+		fs = stats_of(fl, opt.n);
+		s = stats_of(lat, opt.n);
+	} else {
+		/* Full speed: the floor after the stores, the same loop, a spin
+		 * as long as the median store. */
+		s = stats_of(lat, opt.n);
+		rounds = s.p50 * 100000 / best;
+		ff0 = faults_now();
+		for (uint64_t i = 0; i < opt.n; i++) {
+			uint64_t t0 = now_ns();
+			spin(rounds);
+			fl[i] = now_ns() - t0;
+		}
+		ff1 = faults_now();
+		fs = stats_of(fl, opt.n);
 	}
-	memcpy(fl, lat, opt.n * sizeof(*lat));
-	s = stats_of(fl, opt.n);
-	rounds = best ? s.p50 * 100000 / best : 0;
-	ff0 = faults_now();
-	start = now_ns();
-	for (uint64_t i = 0; i < opt.n; i++) {
-		uint64_t t0, t1;
-		if (opt.rate)
-			sleep_until(start + i * 1000000000ull / opt.rate);
-		t0 = now_ns();
-		spin(rounds);
-		t1 = now_ns();
-		fl[i] = t1 - t0;
-	}
-	ff1 = faults_now();
-	fs = stats_of(fl, opt.n);
 
-	printf("%-8s %7" PRIu64 " %8.3f %8.3f %9.3f %10.3f %10.3f %7" PRIu64 " %7" PRIu64
-	       " %5" PRIu64 " | %9.3f %10.3f %6" PRIu64 " %6" PRIu64 " | %6" PRIu64
-	       " %8.1f %8.1f\n",
-	       way_names[way], f1 - f0, s.p50 / 1e3, s.p99 / 1e3, s.p999 / 1e3, s.p9999 / 1e3,
-	       s.max / 1e3, s.over_10us, s.over_100us, s.over_1ms, fs.p9999 / 1e3, fs.max / 1e3,
-	       fs.over_100us, ff1 - ff0, r.syncs, r.sync_ns_max / 1e6, r.copy_ns_max / 1e6);
+	{
+		char ffa[24] = "-";
+		if (!opt.rate)
+			snprintf(ffa, sizeof(ffa), "%" PRIu64, ff1 - ff0);
+		printf("%-8s %7" PRIu64 " %8.3f %8.3f %9.3f %10.3f %10.3f %7" PRIu64 " %7" PRIu64
+		       " %5" PRIu64 " | %9.3f %10.3f %6" PRIu64 " %6s | %6" PRIu64 " %8.1f %8.1f\n",
+		       way_names[way], f1 - f0, s.p50 / 1e3, s.p99 / 1e3, s.p999 / 1e3,
+		       s.p9999 / 1e3, s.max / 1e3, s.over_10us, s.over_100us, s.over_1ms,
+		       fs.p9999 / 1e3, fs.max / 1e3, fs.over_100us, ffa, r.syncs,
+		       r.sync_ns_max / 1e6, r.copy_ns_max / 1e6);
+	}
 	fflush(stdout);
 
 	if (r.seg)
 		munmap(r.seg, len);
-	if (r.stage) {
+	if (r.stage)
 		munmap(r.stage, len);
+	if (sfd >= 0) {
 		close(sfd);
 		unlink(spath);
 	}
@@ -331,7 +369,7 @@ static void usage(FILE *f)
 		   "  --dir D          directory on the file system under test\n"
 		   "                   (default ./bench-tail-tmp)\n"
 		   "  --stage-dir D    tmpfs directory of the stage (default /dev/shm)\n"
-		   "  --only LIST      ways to run, comma-separated: mmap,redirty,stage\n");
+		   "  --only LIST      ways to run, comma-separated: mmap,redirty,stage,memory\n");
 }
 
 int main(int argc, char **argv)
@@ -441,9 +479,10 @@ int main(int argc, char **argv)
 		if (run_way((enum way)w, lat, fl, rec) < 0)
 			rc = 1;
 	}
-	printf("faults: the appending thread's page faults while storing; floor: the same loop "
-	       "timing a spin\nas long as the median store (floor .01: its p99.99); sync/copy "
-	       "ms: the slowest fdatasync / pwrite.\n");
+	printf("faults: the appending thread's page faults while storing; floor: a spin as long "
+	       "as the median\nstore, after each store in the same paced iteration (at full "
+	       "speed: after all stores,\nthen its own faults are counted) (floor .01: its "
+	       "p99.99); sync/copy ms: the slowest\nfdatasync / pwrite.\n");
 	rmdir(opt.dir);
 	free(lat);
 	free(fl);
