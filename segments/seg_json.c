@@ -9,6 +9,7 @@
 #include "seg_json.h"
 #include "seg_mphead.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,16 +38,6 @@ int seg_buf_reserve(seg_buf *b, size_t n)
 	b->p = p;
 	b->cap = cap;
 	return 0;
-}
-
-void seg_buf_put(seg_buf *b, const void *s, size_t n)
-{
-	if (seg_buf_reserve(b, n))
-		return;
-	if (n)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
 }
 
 void seg_buf_puts(seg_buf *b, const char *s)
@@ -124,49 +115,88 @@ static const unsigned char
 #undef R16
 };
 
+/* Nonzero when one of the 8 bytes of x is below 0x20, a quote, a
+ * backslash or 0x80 and up: bytes that plain[] sends the slow way. The
+ * "below n" test (x - n*ones) & ~x & highs is exact about whether any byte
+ * qualifies, which is all that is asked. */
+static inline uint64_t word_special(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+
+	return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | x) & highs;
+}
+
+/*
+ * The output is written in place after one reservation: no byte of input
+ * becomes more than 6 bytes of output (\u00XX, \ufffd), so 6n + 2 is
+ * always enough. Runs of plain bytes, the common case, are found 8 bytes
+ * at a time and copied as they are.
+ */
 void seg_json_string(seg_buf *out, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0, run = 0;
+	size_t i = 0;
+	char *o;
 
-	seg_buf_put(out, "\"", 1);
+	if (n > (SIZE_MAX - 8) / 6) {
+		out->oom = 1;
+		return;
+	}
+	if (seg_buf_room(out, 6 * n + 2))
+		return;
+	o = out->p + out->len;
+	*o++ = '"';
 	while (i < n) {
-		unsigned char c = s[i];
+		unsigned char c;
 		size_t l;
-		if (plain[c]) {
-			i++;
-			run++;
-			continue;
+		while (n - i >= 8) {
+			uint64_t x;
+			memcpy(&x, s + i, 8);
+			if (word_special(x))
+				break;
+			memcpy(o, &x, 8);
+			o += 8;
+			i += 8;
 		}
-		seg_buf_put(out, s + i - run, run);
-		run = 0;
+		while (i < n && plain[s[i]])
+			*o++ = (char)s[i++];
+		if (i == n)
+			break;
+		c = s[i];
 		if (c == '"' || c == '\\') {
-			char esc[2] = {'\\', (char)c};
-			seg_buf_put(out, esc, 2);
+			*o++ = '\\';
+			*o++ = (char)c;
 			i++;
 		} else if (c < 0x20) {
-			char esc[8];
-			const char *named = c == '\n' ? "\\n" :
-					    c == '\r' ? "\\r" :
-					    c == '\t' ? "\\t" :
-							NULL;
-			if (named) {
-				seg_buf_put(out, named, 2);
+			static const char hex[] = "0123456789abcdef";
+			*o++ = '\\';
+			if (c == '\n') {
+				*o++ = 'n';
+			} else if (c == '\r') {
+				*o++ = 'r';
+			} else if (c == '\t') {
+				*o++ = 't';
 			} else {
-				snprintf(esc, sizeof(esc), "\\u%04x", c);
-				seg_buf_put(out, esc, 6);
+				memcpy(o, "u00", 3);
+				o[3] = hex[c >> 4];
+				o[4] = hex[c & 15];
+				o += 5;
 			}
 			i++;
 		} else if ((l = seg_utf8_len(s + i, n - i)) != 0) {
-			seg_buf_put(out, s + i, l);
+			memcpy(o, s + i, l);
+			o += l;
 			i += l;
 		} else {
-			seg_buf_put(out, "\\ufffd", 6);
+			memcpy(o, "\\ufffd", 6);
+			o += 6;
 			i++;
 		}
 	}
-	seg_buf_put(out, s + i - run, run);
-	seg_buf_put(out, "\"", 1);
+	*o++ = '"';
+	out->len = (size_t)(o - out->p);
+	out->p[out->len] = '\0';
 }
 
 static void base64(seg_buf *out, const unsigned char *s, size_t n)
@@ -209,12 +239,32 @@ static int need(mp_in *in, size_t n)
 	return n <= in->len - in->pos ? 0 : -1;
 }
 
+/* The n-byte (1, 2, 4 or 8) big-endian number at the read position;
+ * need(in, n) has been checked. */
 static uint64_t be(mp_in *in, unsigned n)
 {
-	uint64_t v = 0;
-	while (n--)
-		v = v << 8 | in->p[in->pos++];
-	return v;
+	const unsigned char *p = in->p + in->pos;
+	uint64_t v;
+
+	in->pos += n;
+	switch (n) {
+	case 1:
+		return p[0];
+	case 2:
+		return (uint64_t)p[0] << 8 | p[1];
+	case 4:
+		return (uint64_t)p[0] << 24 | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 8 | p[3];
+	default:
+		memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		v = __builtin_bswap64(v);
+#elif !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_BIG_ENDIAN__
+		v = 0;
+		for (unsigned i = 0; i < 8; i++)
+			v = v << 8 | p[i];
+#endif
+		return v;
+	}
 }
 
 void seg_buf_u64(seg_buf *out, uint64_t v, int neg)
@@ -237,10 +287,18 @@ void seg_buf_i64(seg_buf *out, int64_t v)
 }
 
 /* x (>= 0) rounded to the nearest integer, ties to even: nearbyint() under
- * the default rounding mode, without libm. From 2^53 on every double is an
- * integer; below it the cut to uint64_t and the difference are exact. */
+ * the default rounding mode, without libm. Below 2^52, adding and taking
+ * away 2^52 leaves x rounded by the FPU's own round-to-nearest-even (where
+ * doubles are evaluated as doubles: FLT_EVAL_METHOD 0); from 2^52 on every
+ * double is an integer. Elsewhere the cut to uint64_t and the difference
+ * are exact below 2^53. */
 static double round_even(double x)
 {
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+	if (!(x < 4503599627370496.0))
+		return x;
+	return (x + 4503599627370496.0) - 4503599627370496.0;
+#else
 	uint64_t t;
 	double f;
 
@@ -251,6 +309,7 @@ static double round_even(double x)
 	if (f > 0.5 || (f == 0.5 && (t & 1)))
 		t++;
 	return (double)t;
+#endif
 }
 
 /*
@@ -286,25 +345,30 @@ static void put_double(seg_buf *out, double d)
 				return;
 			}
 			if (m / p10[k] == a) {
+				/* sign, integer part, '.', k decimals (at least
+				 * one): at most 1 + 15 + 1 + 17 bytes */
 				uint64_t mi = (uint64_t)m, ip = mi, fp = 0;
+				char *e = tmp + sizeof(tmp), *q = e;
 				int i;
-				char frac[20];
 				if (k) {
 					uint64_t pk = (uint64_t)p10[k];
 					ip = mi / pk;
 					fp = mi % pk;
+					for (i = 0; i < k; i++) {
+						*--q = (char)('0' + fp % 10);
+						fp /= 10;
+					}
+				} else {
+					*--q = '0';
 				}
-				seg_buf_u64(out, ip, signbit(d));
-				seg_buf_put(out, ".", 1);
-				if (!k) {
-					seg_buf_put(out, "0", 1);
-					return;
-				}
-				for (i = k - 1; i >= 0; i--) {
-					frac[i] = (char)('0' + fp % 10);
-					fp /= 10;
-				}
-				seg_buf_put(out, frac, (size_t)k);
+				*--q = '.';
+				do {
+					*--q = (char)('0' + ip % 10);
+					ip /= 10;
+				} while (ip);
+				if (signbit(d))
+					*--q = '-';
+				seg_buf_put(out, q, (size_t)(e - q));
 				return;
 			}
 		}

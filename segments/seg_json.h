@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define SEG_JSON_MAX_EXPANSION 16
 
@@ -33,7 +34,23 @@ typedef struct seg_buf {
 
 /* Make room for n more bytes (sets oom on failure); returns 0 or -1. */
 int seg_buf_reserve(seg_buf *b, size_t n);
-void seg_buf_put(seg_buf *b, const void *s, size_t n);
+/* The same, with the common case (room already there) inline: the JSON
+ * writer asks for every token. */
+static inline int seg_buf_room(seg_buf *b, size_t n)
+{
+	return !b->oom && b->cap - b->len > n ? 0 : seg_buf_reserve(b, n);
+}
+/* Append n bytes and keep the text NUL-terminated; on lack of memory
+ * append nothing and set oom. */
+static inline void seg_buf_put(seg_buf *b, const void *s, size_t n)
+{
+	if (seg_buf_room(b, n))
+		return;
+	if (n)
+		memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
 void seg_buf_puts(seg_buf *b, const char *s);
 void seg_buf_printf(seg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void seg_buf_free(seg_buf *b);

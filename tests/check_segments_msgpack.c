@@ -467,6 +467,110 @@ START_TEST(test_json_double_round_trips)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * msgpack to JSON: strings
+ */
+
+/* The escaping rules written the slow, obvious way, one byte at a time:
+ * what seg_json_string's word-at-a-time scan must give. */
+static void ref_json_string(seg_buf *o, const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	seg_buf_put(o, "\"", 1);
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t l;
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			seg_buf_put(o, e, 2);
+			i++;
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			seg_buf_put(o, c == '\n' ? "\\n" : c == '\r' ? "\\r" : "\\t", 2);
+			i++;
+		} else if (c < 0x20) {
+			seg_buf_printf(o, "\\u%04x", c);
+			i++;
+		} else if (c < 0x80) {
+			seg_buf_put(o, &c, 1);
+			i++;
+		} else if ((l = seg_utf8_len(s + i, n - i)) != 0) {
+			seg_buf_put(o, s + i, l);
+			i += l;
+		} else {
+			seg_buf_put(o, "\\ufffd", 6);
+			i++;
+		}
+	}
+	seg_buf_put(o, "\"", 1);
+}
+
+/* Random strings of 0..80 bytes drawn from plain ASCII, every byte that
+ * needs escaping, valid and broken UTF-8, placed at every offset of the
+ * 8-byte words the fast scan reads; each appended after text already in
+ * the buffer (the output is written in place after the old end). */
+START_TEST(test_json_string_agrees_with_bytewise_escaping)
+{
+	static const char *pieces[] = {"a",
+				       "label",
+				       "0123456789abcdef",
+				       "\"",
+				       "\\",
+				       "\n",
+				       "\r",
+				       "\t",
+				       "\x01",
+				       "\x1f",
+				       "\x7f",
+				       "é",
+				       "€",
+				       "😀",
+				       "\xc3",
+				       "\xe2\x82",
+				       "\xed\xa0\x80",
+				       "\xf5\x80\x80\x80",
+				       "\xc0\xaf",
+				       "\xff"};
+	uint64_t r = 0x9e3779b97f4a7c15ull;
+	seg_buf got = {0}, want = {0};
+	int i;
+
+	for (i = 0; i < 200000; i++) {
+		unsigned char s[128];
+		size_t n = 0, target;
+		r ^= r << 13;
+		r ^= r >> 7;
+		r ^= r << 17;
+		target = r % 81;
+		while (n < target) {
+			const char *p;
+			size_t pl;
+			r ^= r << 13;
+			r ^= r >> 7;
+			r ^= r << 17;
+			/* mostly plain text, so the fast path runs long */
+			p = (r >> 8) % 4 ? "abcdefgh" + (r >> 16) % 8 : pieces[(r >> 24) % 20];
+			pl = strlen(p);
+			if (n + pl > target)
+				pl = target - n;
+			memcpy(s + n, p, pl);
+			n += pl;
+		}
+		got.len = want.len = 0;
+		seg_buf_put(&got, "x", (size_t)(r >> 40) % 2);
+		seg_buf_put(&want, "x", (size_t)(r >> 40) % 2);
+		seg_json_string(&got, (const char *)s, n);
+		ref_json_string(&want, s, n);
+		ck_assert(!got.oom && !want.oom);
+		ck_assert_uint_eq(got.len, want.len);
+		ck_assert_msg(memcmp(got.p, want.p, got.len) == 0 && got.p[got.len] == '\0',
+			      "string %d: got %s, want %s", i, got.p, want.p);
+	}
+	seg_buf_free(&got);
+	seg_buf_free(&want);
+}
+END_TEST
+
 static Suite *msgpack_suite(void)
 {
 	Suite *s = segments_suite_create("segments_msgpack");
@@ -488,6 +592,7 @@ static Suite *msgpack_suite(void)
 	tc = tcase_create("json");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_json_double_round_trips);
+	tcase_add_test(tc, test_json_string_agrees_with_bytewise_escaping);
 	suite_add_tcase(s, tc);
 
 	return s;
