@@ -635,11 +635,11 @@ END_TEST
 START_TEST(test_json_minify)
 {
 	const char *in = " { \"a b\" : [ 1 ,\n\t2 ] , \"c\\\" d\" : \"e \\\\\" } ";
-	seg_buf out = {0};
+	tool_bytes out = {0};
 
 	tool_sink_json_minify(in, strlen(in), &out);
 	ck_assert_str_eq(out.p, "{\"a b\":[1,2],\"c\\\" d\":\"e \\\\\"}");
-	seg_buf_free(&out);
+	tool_bytes_free(&out);
 }
 END_TEST
 

@@ -47,14 +47,28 @@ const char *tool_device_id(const char *arg, const char *path, char *host, size_t
  * full is 0; else 0). */
 extern size_t tool_table_width;
 size_t tool_terminal_width(int fd, int full);
-/* Bytes gathered from input (a line, a msgpack object). */
+/* ---- a growable byte buffer (tool_bytes.c) ---- */
+/* Bytes gathered from input (a line, a msgpack object), text being made;
+ * a NUL follows the bytes once any were put. */
 typedef struct tool_bytes {
 	char *p;
 	size_t len, cap;
 	int oom; /* an append failed for lack of memory (nothing appended) */
 } tool_bytes;
+/* Room for n more bytes: 0, or -1 (oom set). */
+int tool_bytes_reserve(tool_bytes *b, size_t n);
 void tool_bytes_put(tool_bytes *b, const void *s, size_t n);
+void tool_bytes_puts(tool_bytes *b, const char *s);
+void tool_bytes_printf(tool_bytes *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tool_bytes_free(tool_bytes *b);
+/* Append rec as JSON (edgelog_record_json: the wire envelope with device,
+ * else its data alone). 0; -1 (nothing appended) if rec->data is not one
+ * msgpack object; -2 out of memory. */
+int tool_bytes_json(tool_bytes *b, const edgelog_record *rec, const char *device);
+/* Append s (n bytes, any content) as a JSON string literal, escaped as the
+ * library escapes strings (invalid UTF-8 becomes U+FFFD). 0, or -2 out of
+ * memory. */
+int tool_bytes_json_string(tool_bytes *b, const char *s, size_t n);
 
 /* The table's header line. */
 /* Print the table's header line to out (0, or -1 when the write failed). */
@@ -65,6 +79,7 @@ int tool_table_header(FILE *out);
  * msgpack; -2 out of memory. */
 int tool_record_line(char **line, size_t *len, const edgelog_record *rec, int json,
 		     const char *device, const char *state);
+
 
 /* Arguments of the directory commands: --dir D (or --dir=D), one
  * positional DIR (or, with pos, one positional argument into *pos), -h /

@@ -2,6 +2,7 @@
  * tool_print.c - how `edgelog dump` and `edgelog tail` print a record, so
  * the two always agree line for line.
  */
+#include <errno.h>
 #include <sys/ioctl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,110 +70,48 @@ int tool_table_header(FILE *out)
 		       0;
 }
 
-/* rec as JSON (the envelope with device, else the data alone) after the
- * first `at` bytes of *buf (grown as needed); the new length in *len.
- * 0, -1 not msgpack, -2 out of memory. */
-static int put_json(char **buf, size_t *cap, size_t at, const edgelog_record *rec,
-		    const char *device, size_t *len)
-{
-	for (;;) {
-		size_t n = 0;
-		int rc = edgelog_record_json(rec, device, *buf + at, *cap - at, &n);
-		if (rc == 0) {
-			*len = at + n;
-			return 0;
-		}
-		if (rc != EDGELOG_ERANGE)
-			return rc == EDGELOG_ENOMEM ? -2 : -1;
-		{
-			char *g = realloc(*buf, at + n + 8);
-			if (!g)
-				return -2;
-			*buf = g;
-			*cap = at + n + 8;
-		}
-	}
-}
-
 int tool_record_line(char **line, size_t *len, const edgelog_record *rec, int json,
 		     const char *device, const char *state)
 {
-	size_t cap = 512, n = 0, at;
-	char *buf = malloc(cap);
+	tool_bytes b = {0};
 	int rc;
 
 	*line = NULL;
 	*len = 0;
-	if (!buf)
-		return -2;
 	if (json) {
-		if ((rc = put_json(&buf, &cap, 0, rec, device, &n))) {
-			free(buf);
-			return rc;
-		}
+		rc = tool_bytes_json(&b, rec, device);
 	} else {
 		char when[80], where[96];
-		int k;
+		size_t at;
 		tool_fmt_time(rec->ts_ms, when, sizeof(when));
 		snprintf(where, sizeof(where), "%s:%llu", rec->segment,
 			 (unsigned long long)rec->offset);
-		k = snprintf(buf, cap, "%-10llu %-24s %7zu  %-36s %-7s  ",
-			     (unsigned long long)rec->seq, when, rec->len, where, state);
-		if (k < 0 || (size_t)k >= cap) {
-			free(buf);
-			return -2;
-		}
-		at = (size_t)k;
+		tool_bytes_printf(&b, "%-10llu %-24s %7zu  %-36s %-7s  ",
+				  (unsigned long long)rec->seq, when, rec->len, where, state);
+		at = b.len;
 		/* The record as compact JSON, cut to the terminal's width
 		 * (whole when tool_table_width is 0). */
-		if ((rc = put_json(&buf, &cap, at, rec, NULL, &n)) == -2) {
-			free(buf);
-			return rc;
+		if ((rc = tool_bytes_json(&b, rec, NULL)) == -1) {
+			tool_bytes_puts(&b, "(not one msgpack object)");
+			rc = 0;
 		}
-		if (rc) {
-			static const char bad[] = "(not one msgpack object)";
-			memcpy(buf + at, bad, sizeof(bad)); /* cap >= 512 > at + sizeof(bad) */
-			n = at + sizeof(bad) - 1;
-		}
-		if (tool_table_width && n > tool_table_width) {
+		if (!rc && tool_table_width && b.len > tool_table_width) {
 			size_t cut = tool_table_width > 3 ? tool_table_width - 3 : 0;
 			if (cut < at)
 				cut = at;
 			/* Not inside a UTF-8 sequence. */
-			while (cut > at && ((unsigned char)buf[cut] & 0xc0) == 0x80)
+			while (cut > at && ((unsigned char)b.p[cut] & 0xc0) == 0x80)
 				cut--;
-			memcpy(buf + cut, "...", 4);
-			n = cut + 3;
+			b.len = cut;
+			tool_bytes_puts(&b, "...");
 		}
 	}
-	/* Room for the newline: put_json left at least 8 spare bytes, the
-	 * cut and the "not msgpack" text fewer than they had. */
-	buf[n++] = '\n';
-	*line = buf;
-	*len = n;
+	tool_bytes_put(&b, "\n", 1);
+	if (rc || b.oom) {
+		tool_bytes_free(&b);
+		return rc ? rc : -2;
+	}
+	*line = b.p;
+	*len = b.len;
 	return 0;
-}
-
-void tool_bytes_put(tool_bytes *b, const void *s, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *g;
-		while (cap < b->len + n)
-			cap *= 2;
-		if (!(g = realloc(b->p, cap))) {
-			b->oom = 1;
-			return;
-		}
-		b->p = g;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-void tool_bytes_free(tool_bytes *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
 }

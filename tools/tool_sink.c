@@ -132,7 +132,7 @@ typedef struct sink {
 } sink;
 
 typedef struct sink_req {
-	seg_buf body;
+	tool_bytes body;
 	unsigned long long over; /* bytes past --max-body, discarded */
 	unsigned long long held; /* taken from the --max-memory budget */
 } sink_req;
@@ -260,12 +260,12 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 static enum MHD_Result reply_error(sink *k, struct MHD_Connection *c, unsigned status,
 				   const char *msg)
 {
-	seg_buf b = {0};
+	tool_bytes b = {0};
 	enum MHD_Result ret;
 
-	seg_buf_puts(&b, "{\"error\":");
-	seg_json_string(&b, msg, strlen(msg));
-	seg_buf_puts(&b, "}");
+	tool_bytes_puts(&b, "{\"error\":");
+	tool_bytes_json_string(&b, msg, strlen(msg));
+	tool_bytes_puts(&b, "}");
 	pthread_mutex_lock(&k->mu);
 	if (status >= 500)
 		k->c.errors++;
@@ -274,7 +274,7 @@ static enum MHD_Result reply_error(sink *k, struct MHD_Connection *c, unsigned s
 	k->changes++;
 	pthread_mutex_unlock(&k->mu);
 	ret = b.oom ? MHD_NO : reply(c, status, b.p, NULL, 0);
-	seg_buf_free(&b);
+	tool_bytes_free(&b);
 	return ret;
 }
 
@@ -331,7 +331,7 @@ static enum MHD_Result finish(sink *k, struct MHD_Connection *c, sink_req *q)
 	const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
 	const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
 	char err[512], msg[96];
-	seg_buf inflated = {0};
+	tool_bytes inflated = {0};
 	tool_sink_batch b = {0};
 	const char *body = q->body.p ? q->body.p : "";
 	size_t len = q->body.len;
@@ -395,7 +395,7 @@ static enum MHD_Result finish(sink *k, struct MHD_Connection *c, sink_req *q)
 		rc = tool_sink_gunzip(body, len, (size_t)k->o.max_body, &inflated, err,
 				      sizeof(err));
 		if (rc) {
-			seg_buf_free(&inflated);
+			tool_bytes_free(&inflated);
 			return reply_error(k, c,
 					   rc == TOOL_SINK_ETOOBIG ? MHD_HTTP_CONTENT_TOO_LARGE :
 					   rc == TOOL_SINK_ENOMEM  ? MHD_HTTP_SERVICE_UNAVAILABLE :
@@ -405,7 +405,7 @@ static enum MHD_Result finish(sink *k, struct MHD_Connection *c, sink_req *q)
 		body = inflated.p ? inflated.p : "";
 		len = inflated.len;
 		/* The raw body is no longer needed: free it before parsing. */
-		seg_buf_free(&q->body);
+		tool_bytes_free(&q->body);
 	} else if (enc && *enc && strcasecmp(enc, "identity")) {
 		snprintf(err, sizeof(err),
 			 "Content-Encoding '%.200s' not accepted: use gzip or none", enc);
@@ -418,7 +418,7 @@ static enum MHD_Result finish(sink *k, struct MHD_Connection *c, sink_req *q)
 	if (mem_take(k, q, b.max_lines))
 		return busy(k, c);
 	rc = tool_sink_parse(format, body, len, k->o.rules, k->o.nrules, &b, err, sizeof(err));
-	seg_buf_free(&inflated);
+	tool_bytes_free(&inflated);
 	if (rc) {
 		tool_sink_batch_free(&b);
 		return reply_error(k, c,
@@ -500,7 +500,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (declared) {
 			if (mem_take(k, q, declared))
 				return busy(k, c);
-			seg_buf_reserve(&q->body, (size_t)declared);
+			tool_bytes_reserve(&q->body, (size_t)declared);
 		}
 		return MHD_YES;
 	}
@@ -514,7 +514,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			 * SINK_DISCARD_LIMIT is cut off. */
 			if (!q->over) {
 				q->over = q->body.len;
-				seg_buf_free(&q->body);
+				tool_bytes_free(&q->body);
 			}
 			q->over += *upload_size;
 			*upload_size = 0;
@@ -525,7 +525,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			*upload_size = 0;
 			return busy(k, c);
 		}
-		seg_buf_put(&q->body, upload, *upload_size);
+		tool_bytes_put(&q->body, upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
@@ -541,7 +541,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (q) {
 		mem_give_all(cls, q);
-		seg_buf_free(&q->body);
+		tool_bytes_free(&q->body);
 		free(q);
 		*con_cls = NULL;
 	}

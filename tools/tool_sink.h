@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "seg_json.h"
+#include "tool.h"
 
 /* Body formats, by Content-Type. */
 enum {
@@ -52,7 +52,7 @@ typedef struct tool_sink_rule {
 } tool_sink_rule;
 
 typedef struct tool_sink_batch {
-	seg_buf lines;
+	tool_bytes lines;
 	tool_sink_rec *recs;
 	size_t n, cap;
 	size_t max_lines;    /* set by the caller: 413 once lines grow past it (0: no cap) */
@@ -76,12 +76,13 @@ int tool_sink_json_string(const char *s, size_t len, size_t *pos, int *escaped);
 
 /* Append the valid JSON text s (n bytes) to out without its insignificant
  * whitespace. */
-void tool_sink_json_minify(const char *s, size_t n, seg_buf *out);
+void tool_sink_json_minify(const char *s, size_t n, tool_bytes *out);
 
 /* Inflate a gzip body (one or more members) into out, at most cap bytes.
  * 0, TOOL_SINK_EBAD (not gzip, corrupt, truncated, trailing garbage),
  * TOOL_SINK_ETOOBIG or TOOL_SINK_ENOMEM; err says what. */
-int tool_sink_gunzip(const void *in, size_t n, size_t cap, seg_buf *out, char *err, size_t errlen);
+int tool_sink_gunzip(const void *in, size_t n, size_t cap, tool_bytes *out, char *err,
+		     size_t errlen);
 
 /* Parse a whole body of the given format into b (records appended, lines
  * rendered). Every record must be {"device_id": string, "seq": unsigned

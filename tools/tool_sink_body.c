@@ -5,14 +5,14 @@
  *
  * Every format ends as JSON text, so what is stored does not depend on the
  * wire format: an NDJSON line and a JSON array element as sent, a msgpack
- * record through seg_mp_to_json (the converter the uploader uses for its
+ * record through edgelog_record_json (the converter the uploader uses for its
  * JSON bodies). A record is first read by the fast path, scan_record (the
  * strict validator of tool_sink_json.c; data is copied as sent, minus
  * insignificant whitespace); anything it does not take goes to jansson,
  * which either accepts it (stored as json_dump writes it) or names the
  * record and the field at fault. msgpack records are split with
- * seg_mp_validate, which checks every length and count against the bytes
- * present and allows the engine's nesting depth (256); msgpack-c's unpacker
+ * edgelog_msgpack_measure, which checks every length and count against the
+ * bytes present and allows the engine's nesting depth (256); msgpack-c's unpacker
  * stops at 32 levels and allocates by declared counts before it has seen
  * the elements.
  *
@@ -25,11 +25,10 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "seg_format.h"
 #include "tool_sink.h"
 
 /* JSON_PARSER_MAX_DEPTH (2048) bounds jansson's recursion; the msgpack
- * side is bounded by seg_mp_validate (256). */
+ * side is bounded by edgelog_msgpack_measure (EDGELOG_MSGPACK_DEPTH). */
 #define BODY_MAX_PATH 256
 
 static int bad(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -52,12 +51,13 @@ static int nomem(char *err, size_t n)
 
 void tool_sink_batch_free(tool_sink_batch *b)
 {
-	seg_buf_free(&b->lines);
+	tool_bytes_free(&b->lines);
 	free(b->recs);
 	memset(b, 0, sizeof(*b));
 }
 
-int tool_sink_gunzip(const void *in, size_t n, size_t cap, seg_buf *out, char *err, size_t errlen)
+int tool_sink_gunzip(const void *in, size_t n, size_t cap, tool_bytes *out, char *err,
+		     size_t errlen)
 {
 	const unsigned char *p = in;
 	z_stream z;
@@ -81,7 +81,7 @@ int tool_sink_gunzip(const void *in, size_t n, size_t cap, seg_buf *out, char *e
 	z.avail_in = (uInt)n; /* n <= --max-body <= 1 GiB */
 	for (;;) {
 		size_t room;
-		if (seg_buf_reserve(out, out->len ? out->cap : hint)) {
+		if (tool_bytes_reserve(out, out->len ? out->cap : hint)) {
 			rc = nomem(err, errlen);
 			break;
 		}
@@ -326,10 +326,10 @@ static int scan_record(const char *s, size_t len, size_t pos, size_t *end,
 	memset(r, 0, sizeof(*r));
 	r->seq = seq;
 	r->line_off = b->lines.len;
-	seg_buf_puts(&b->lines, "{\"device_id\":");
+	tool_bytes_puts(&b->lines, "{\"device_id\":");
 	r->key_off = b->lines.len;
 	if (dev_esc) {
-		/* The dedupe key is the literal as seg_json_string writes it,
+		/* The dedupe key is the literal as tool_bytes_json_string writes it,
 		 * whatever escapes the client chose. */
 		json_t *str = json_loadb(s + a[DEV], z[DEV] - a[DEV], JSON_DECODE_ANY, NULL);
 		if (!json_is_string(str)) {
@@ -337,26 +337,26 @@ static int scan_record(const char *s, size_t len, size_t pos, size_t *end,
 			b->lines.len = r->line_off;
 			return 1;
 		}
-		seg_json_string(&b->lines, json_string_value(str), json_string_length(str));
+		tool_bytes_json_string(&b->lines, json_string_value(str), json_string_length(str));
 		json_decref(str);
 	} else {
-		seg_buf_put(&b->lines, s + a[DEV], z[DEV] - a[DEV]);
+		tool_bytes_put(&b->lines, s + a[DEV], z[DEV] - a[DEV]);
 	}
 	r->key_len = b->lines.len - r->key_off;
-	seg_buf_puts(&b->lines, ",\"seq\":");
-	seg_buf_put(&b->lines, s + a[SEQ], z[SEQ] - a[SEQ]);
-	seg_buf_puts(&b->lines, ",\"ts\":");
+	tool_bytes_puts(&b->lines, ",\"seq\":");
+	tool_bytes_put(&b->lines, s + a[SEQ], z[SEQ] - a[SEQ]);
+	tool_bytes_puts(&b->lines, ",\"ts\":");
 	if (z[TS] - a[TS] == 2 && s[a[TS]] == '-' && s[a[TS] + 1] == '0')
-		seg_buf_puts(&b->lines, "0");
+		tool_bytes_puts(&b->lines, "0");
 	else
-		seg_buf_put(&b->lines, s + a[TS], z[TS] - a[TS]);
-	seg_buf_puts(&b->lines, ",\"data\":");
+		tool_bytes_put(&b->lines, s + a[TS], z[TS] - a[TS]);
+	tool_bytes_puts(&b->lines, ",\"data\":");
 	i = b->lines.len;
 	if (data_ws)
 		tool_sink_json_minify(s + a[DATA], z[DATA] - a[DATA], &b->lines);
 	else
-		seg_buf_put(&b->lines, s + a[DATA], z[DATA] - a[DATA]);
-	seg_buf_put(&b->lines, "}\n", 2);
+		tool_bytes_put(&b->lines, s + a[DATA], z[DATA] - a[DATA]);
+	tool_bytes_put(&b->lines, "}\n", 2);
 	if (b->lines.oom)
 		return nomem(err, errlen);
 	r->line_len = b->lines.len - r->line_off;
@@ -378,8 +378,8 @@ static int scan_record(const char *s, size_t len, size_t pos, size_t *end,
 
 static int put_cb(const char *s, size_t n, void *payload)
 {
-	seg_buf *b = payload;
-	seg_buf_put(b, s, n);
+	tool_bytes *b = payload;
+	tool_bytes_put(b, s, n);
 	return b->oom ? -1 : 0;
 }
 
@@ -415,16 +415,16 @@ static int add_record(json_t *rec, size_t idx, const char *what, const tool_sink
 	memset(r, 0, sizeof(*r));
 	r->seq = (uint64_t)json_integer_value(seq);
 	r->line_off = b->lines.len;
-	seg_buf_puts(&b->lines, "{\"device_id\":");
+	tool_bytes_puts(&b->lines, "{\"device_id\":");
 	r->key_off = b->lines.len;
-	seg_json_string(&b->lines, json_string_value(dev), json_string_length(dev));
+	tool_bytes_json_string(&b->lines, json_string_value(dev), json_string_length(dev));
 	r->key_len = b->lines.len - r->key_off;
-	seg_buf_printf(&b->lines, ",\"seq\":%llu,\"ts\":%" JSON_INTEGER_FORMAT ",\"data\":",
-		       (unsigned long long)r->seq, json_integer_value(ts));
+	tool_bytes_printf(&b->lines, ",\"seq\":%llu,\"ts\":%" JSON_INTEGER_FORMAT ",\"data\":",
+			  (unsigned long long)r->seq, json_integer_value(ts));
 	if (json_dump_callback(data, put_cb, &b->lines, JSON_COMPACT | JSON_ENCODE_ANY) != 0 &&
 	    !b->lines.oom)
 		return bad(err, errlen, "record %zu: field 'data' cannot be written as JSON", idx);
-	seg_buf_put(&b->lines, "}\n", 2);
+	tool_bytes_put(&b->lines, "}\n", 2);
 	if (b->lines.oom)
 		return nomem(err, errlen);
 	r->line_len = b->lines.len - r->line_off;
@@ -539,28 +539,29 @@ next:
 static int parse_msgpack(const char *body, size_t len, const tool_sink_rule *rules, size_t nrules,
 			 tool_sink_batch *b, char *err, size_t errlen)
 {
-	seg_buf text = {0};
+	tool_bytes text = {0};
 	size_t pos = 0, idx;
 	int rc = 0;
 
 	for (idx = 0; pos < len && !rc; idx++) {
-		size_t v = seg_mp_validate(body + pos, len - pos), n, stop;
+		edgelog_record rec = {0};
+		size_t n, stop;
 		json_error_t je;
-		json_t *rec;
+		json_t *obj;
 
-		/* v - 1 is where the bytes stop being one object: the end of the
-		 * first record if it is complete (checked on its own), else the
-		 * damage. */
-		n = v ? v - 1 : len - pos;
-		if (v && (n == 0 || seg_mp_validate(body + pos, n) != 0)) {
+		/* The first record's length, or where the bytes stop being one
+		 * (an invalid byte, or the end of the body inside it). */
+		if (edgelog_msgpack_measure(body + pos, len - pos, &n) != 0) {
 			rc = bad(err, errlen,
 				 "record %zu: invalid or truncated msgpack at byte %zu", idx,
 				 pos + n);
 			break;
 		}
 		text.len = 0;
-		if (seg_mp_to_json(body + pos, n, &text) || text.oom) {
-			rc = text.oom ? nomem(err, errlen) :
+		rec.data = body + pos;
+		rec.len = n;
+		if ((rc = tool_bytes_json(&text, &rec, NULL))) {
+			rc = rc == -2 ? nomem(err, errlen) :
 					bad(err, errlen, "record %zu: invalid msgpack at byte %zu",
 					    idx, pos);
 			break;
@@ -575,17 +576,17 @@ static int parse_msgpack(const char *body, size_t len, const tool_sink_rule *rul
 		else if (rc < 0)
 			break;
 		rc = 0;
-		rec = json_loadb(text.p, text.len, JSON_DECODE_ANY, &je);
-		if (!rec) {
+		obj = json_loadb(text.p, text.len, JSON_DECODE_ANY, &je);
+		if (!obj) {
 			rc = bad(err, errlen, "record %zu: msgpack not representable: %s", idx,
 				 je.text);
 			break;
 		}
-		rc = add_record(rec, idx, "msgpack map", rules, nrules, b, err, errlen);
-		json_decref(rec);
+		rc = add_record(obj, idx, "msgpack map", rules, nrules, b, err, errlen);
+		json_decref(obj);
 		pos += n;
 	}
-	seg_buf_free(&text);
+	tool_bytes_free(&text);
 	return rc;
 }
 

@@ -16,9 +16,9 @@
  * refused (as jansson refuses it), nesting at most TOOL_SINK_JSON_DEPTH. No
  * recursion: an explicit stack of container kinds.
  */
+#include <jansson.h>
 #include <string.h>
 
-#include "seg_json.h"
 #include "tool_sink.h"
 
 #define IS_WS(c) ((c) == ' ' || (c) == '\n' || (c) == '\r' || (c) == '\t')
@@ -89,9 +89,17 @@ static int scan_string(scan *p, int *escaped)
 		if (c < 0x20)
 			return -1;
 		if (c >= 0x80) {
-			if (!(l = seg_utf8_len(p->s + p->pos, p->len - p->pos)))
+			/* A run of non-ASCII bytes is valid UTF-8 on its own
+			 * or not at all: jansson's check judges it (json_stringn
+			 * refuses invalid UTF-8; one allocation per run). */
+			json_t *str;
+			l = p->pos;
+			while (l < p->len && p->s[l] >= 0x80)
+				l++;
+			if (!(str = json_stringn((const char *)p->s + p->pos, l - p->pos)))
 				return -1;
-			p->pos += l;
+			json_decref(str);
+			p->pos = l;
 			continue;
 		}
 		/* A backslash. */
@@ -241,7 +249,7 @@ int tool_sink_json_string(const char *s, size_t len, size_t *pos, int *escaped)
 	return 0;
 }
 
-void tool_sink_json_minify(const char *s, size_t n, seg_buf *out)
+void tool_sink_json_minify(const char *s, size_t n, tool_bytes *out)
 {
 	size_t i, run = 0;
 	int in_str = 0;
@@ -256,11 +264,11 @@ void tool_sink_json_minify(const char *s, size_t n, seg_buf *out)
 		} else if (c == '"') {
 			in_str = 1;
 		} else if (IS_WS(c)) {
-			seg_buf_put(out, s + i - run, run);
+			tool_bytes_put(out, s + i - run, run);
 			run = 0;
 			continue;
 		}
 		run++;
 	}
-	seg_buf_put(out, s + n - run, run);
+	tool_bytes_put(out, s + n - run, run);
 }

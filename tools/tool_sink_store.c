@@ -198,7 +198,7 @@ static void seq_remove(store_dev *d, uint64_t seq)
  * {"device_id":"<plain ASCII>","seq":N: read those directly (a restart
  * over a million records stays quick); anything else goes through jansson
  * and is re-escaped the way tool_sink_parse escapes it. */
-static int line_key(const char *line, size_t len, seg_buf *key, uint64_t *seq)
+static int line_key(const char *line, size_t len, tool_bytes *key, uint64_t *seq)
 {
 	static const char pre[] = "{\"device_id\":\"";
 	size_t i = sizeof(pre) - 1;
@@ -216,7 +216,8 @@ static int line_key(const char *line, size_t len, seg_buf *key, uint64_t *seq)
 			*seq = strtoull(line + i + 8, &end, 10);
 			if (!errno && (*end == ',' || *end == '}')) {
 				key->len = 0;
-				seg_buf_put(key, line + sizeof(pre) - 2, i + 1 - (sizeof(pre) - 2));
+				tool_bytes_put(key, line + sizeof(pre) - 2,
+					       i + 1 - (sizeof(pre) - 2));
 				return key->oom ? -1 : 0;
 			}
 		}
@@ -231,7 +232,7 @@ static int line_key(const char *line, size_t len, seg_buf *key, uint64_t *seq)
 		return -1;
 	}
 	key->len = 0;
-	seg_json_string(key, json_string_value(dev), json_string_length(dev));
+	tool_bytes_json_string(key, json_string_value(dev), json_string_length(dev));
 	*seq = (uint64_t)json_integer_value(sq);
 	json_decref(rec);
 	return key->oom ? -1 : 0;
@@ -239,7 +240,7 @@ static int line_key(const char *line, size_t len, seg_buf *key, uint64_t *seq)
 
 static int reload(tool_sink_store *s, int quiet, char *err, size_t errlen)
 {
-	seg_buf key = {0};
+	tool_bytes key = {0};
 	char *buf = NULL;
 	size_t cap = 1 << 20, have = 0, lineno = 0;
 	uint64_t unreadable = 0, first_bad = 0;
@@ -285,7 +286,7 @@ static int reload(tool_sink_store *s, int quiet, char *err, size_t errlen)
 				if (!d || seq_insert(d, seq) < 0) {
 					snprintf(err, errlen, "%s: out of memory", s->path);
 					free(buf);
-					seg_buf_free(&key);
+					tool_bytes_free(&key);
 					return -1;
 				}
 				s->count++;
@@ -299,7 +300,7 @@ static int reload(tool_sink_store *s, int quiet, char *err, size_t errlen)
 		have -= start;
 	}
 	free(buf);
-	seg_buf_free(&key);
+	tool_bytes_free(&key);
 	if (rc)
 		return rc;
 	if (unreadable && !quiet)

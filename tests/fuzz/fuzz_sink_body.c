@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "seg_json.h" /* SEG_JSON_MAX_EXPANSION */
 #include "tool_sink.h"
 
 #define CAP (1u << 20)
@@ -25,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int fmt, rc;
 	const char *body;
 	size_t len, i;
-	seg_buf plain = {0};
+	tool_bytes plain = {0};
 	tool_sink_batch b;
 	char err[256];
 
@@ -37,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 0x10) {
 		rc = tool_sink_gunzip(body, len, CAP, &plain, err, sizeof(err));
 		if (rc) {
-			seg_buf_free(&plain);
+			tool_bytes_free(&plain);
 			return 0;
 		}
 		FUZZ_CHECK(plain.len <= CAP, "inflated %zu bytes past the cap", plain.len);
@@ -75,6 +76,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	tool_sink_batch_free(&b);
-	seg_buf_free(&plain);
+	tool_bytes_free(&plain);
 	return 0;
 }
