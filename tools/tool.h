@@ -79,7 +79,12 @@ int tool_table_header(FILE *out);
  * msgpack; -2 out of memory. */
 int tool_record_line(char **line, size_t *len, const edgelog_record *rec, int json,
 		     const char *device, const char *state);
-
+/* Print rec's line to stdout (dump and tail). 0; 1 when rec is not valid
+ * msgpack (said on stderr, "edgelog CMD: SEGMENT offset N: record is not
+ * valid msgpack"; nothing printed); -1 out of memory; -2 the write to
+ * stdout failed (errno says why). */
+int tool_print_record(const char *cmd, const edgelog_record *rec, int json, const char *device,
+		      const char *state);
 
 /* Arguments of the directory commands: --dir D (or --dir=D), one
  * positional DIR (or, with pos, one positional argument into *pos), -h /

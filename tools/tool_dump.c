@@ -133,8 +133,6 @@ static void on_gap(void *payload, uint64_t lo, uint64_t hi, int accounted,
 static int on_record(void *payload, const edgelog_record *rec, int acked)
 {
 	dump_ctx *c = payload;
-	char *line;
-	size_t len;
 	int k;
 
 	if (c->stats) {
@@ -153,23 +151,17 @@ static int on_record(void *payload, const edgelog_record *rec, int acked)
 	}
 	if (!c->json && !c->table)
 		return 0; /* --verify, --recover: the library counts */
-	k = tool_record_line(&line, &len, rec, c->json, c->device,
-			     acked < 0 ? "-" :
-			     acked     ? "acked" :
-					 "pending");
-	if (k == -1) {
+	k = tool_print_record("dump", rec, c->json, c->device,
+			      acked < 0 ? "-" :
+			      acked     ? "acked" :
+					  "pending");
+	if (k == 1)
 		c->bad_msgpack++;
-		fprintf(stderr, "edgelog dump: %s offset %llu: record is not valid msgpack\n",
-			rec->segment, (unsigned long long)rec->offset);
-		return 0;
-	}
-	if (k) {
+	if (k == -1) {
 		c->oom = 1;
 		return 1;
 	}
-	fwrite(line, 1, len, stdout);
-	free(line);
-	return 0;
+	return 0; /* a failed write (-2) does not stop the walk */
 }
 
 static void on_range(void *payload, int lost, uint64_t lo, uint64_t hi)

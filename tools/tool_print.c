@@ -115,3 +115,25 @@ int tool_record_line(char **line, size_t *len, const edgelog_record *rec, int js
 	*len = b.len;
 	return 0;
 }
+
+int tool_print_record(const char *cmd, const edgelog_record *rec, int json, const char *device,
+		      const char *state)
+{
+	char *line;
+	size_t len;
+	int k = tool_record_line(&line, &len, rec, json, device, state), e;
+
+	if (k == -1) {
+		fprintf(stderr, "edgelog %s: %s offset %llu: record is not valid msgpack\n", cmd,
+			rec->segment, (unsigned long long)rec->offset);
+		return 1;
+	}
+	if (k)
+		return -1;
+	errno = 0;
+	k = fwrite(line, 1, len, stdout) == len ? 0 : -2;
+	e = errno;
+	free(line);
+	errno = e;
+	return k;
+}

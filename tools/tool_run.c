@@ -420,6 +420,47 @@ static const char *const full_names[] = {"drop_oldest", "reject", NULL};
 static const char *const input_names[] = {"json", "msgpack", NULL};
 static const char *const data_names[] = {"object", "string", NULL};
 
+/* Options that set one config enum (written as an int: the asserts below)
+ * to the value's index in names + 1. */
+static const struct {
+	const char *flag;
+	size_t off;
+	const char *const *names;
+} run_enum[] = {
+	{"--sync", offsetof(edgelog_config, sync), sync_names},
+	{"--format", offsetof(edgelog_config, format), format_names},
+	{"--compression", offsetof(edgelog_config, compression), comp_names},
+	{"--data-encoding", offsetof(edgelog_config, data_encoding), data_names},
+	{"--full-policy", offsetof(edgelog_config, full_policy), full_names},
+};
+_Static_assert(sizeof(edgelog_sync_mode) == sizeof(int) && sizeof(edgelog_format) == sizeof(int) &&
+		       sizeof(edgelog_compression) == sizeof(int) &&
+		       sizeof(edgelog_data_encoding) == sizeof(int) &&
+		       sizeof(edgelog_full_policy) == sizeof(int),
+	       "config enums are ints");
+
+/* Options that set one config string. */
+static const struct {
+	const char *flag;
+	size_t off;
+} run_str[] = {
+	{"--dir", offsetof(edgelog_config, dir)},
+	{"--endpoint", offsetof(edgelog_config, endpoint)},
+	{"--device-id", offsetof(edgelog_config, device_id)},
+	{"--ca-file", offsetof(edgelog_config, ca_file)},
+	{"--auth-token-file", offsetof(edgelog_config, auth_token_file)},
+};
+
+/* The options of run_opts that take a value. */
+static const char *const run_own[] = {"--input", "--input-format", "--drain-timeout", NULL};
+
+#define RUN_N(table) (sizeof(table) / sizeof((table)[0]))
+/* k: the index of flag a in table, or RUN_N(table). */
+#define RUN_FIND(table, a, k)                      \
+	for ((k) = 0; (k) < RUN_N(table); (k)++)   \
+		if (!strcmp((a), (table)[k].flag)) \
+	break
+
 /* v among names: *out = its index + 1 (the config enums' values). */
 static int parse_enum(const char *opt, const char *v, const char *const *names, int *out)
 {
@@ -445,7 +486,7 @@ static int parse_args(int argc, char **argv, edgelog_config *cfg, run_opts *o, i
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		unsigned long long n;
-		size_t k;
+		size_t ku, ke, ks, ko;
 		int e;
 
 		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -465,73 +506,42 @@ static int parse_args(int argc, char **argv, edgelog_config *cfg, run_opts *o, i
 			return tool_fail("run", TOOL_USAGE, "unexpected argument '%s' (see --help)",
 					 a);
 		}
-		for (k = 0; k < sizeof(run_u32) / sizeof(run_u32[0]); k++)
-			if (!strcmp(a, run_u32[k].flag))
-				break;
-		if (k < sizeof(run_u32) / sizeof(run_u32[0])) {
-			if (!v)
-				return tool_fail("run", TOOL_USAGE, "%s needs a value", a);
-			if (tool_parse_u64("run", a, v, &n))
-				return TOOL_USAGE;
-			if (n < run_u32[k].lo || n > run_u32[k].hi)
-				return tool_fail("run", TOOL_USAGE, "%s: %llu is outside %u..%u", a,
-						 n, run_u32[k].lo, run_u32[k].hi);
-			*(uint32_t *)((char *)cfg + run_u32[k].off) = (uint32_t)n;
-			i++;
-			continue;
-		}
-		if (strcmp(a, "--dir") && strcmp(a, "--endpoint") && strcmp(a, "--device-id") &&
-		    strcmp(a, "--input") && strcmp(a, "--input-format") &&
-		    strcmp(a, "--drain-timeout") && strcmp(a, "--sync") && strcmp(a, "--format") &&
-		    strcmp(a, "--compression") && strcmp(a, "--full-policy") &&
-		    strcmp(a, "--ca-file") && strcmp(a, "--auth-token-file") &&
-		    strcmp(a, "--data-encoding")) {
+		RUN_FIND(run_u32, a, ku);
+		RUN_FIND(run_enum, a, ke);
+		RUN_FIND(run_str, a, ks);
+		for (ko = 0; run_own[ko] && strcmp(a, run_own[ko]); ko++)
+			;
+		if (ku == RUN_N(run_u32) && ke == RUN_N(run_enum) && ks == RUN_N(run_str) &&
+		    !run_own[ko])
 			return tool_fail("run", TOOL_USAGE, "unknown option '%s' (see --help)", a);
-		}
 		if (!v)
 			return tool_fail("run", TOOL_USAGE, "%s needs a value", a);
 		i++;
-		if (!strcmp(a, "--dir")) {
-			if (!*v)
+		if (ku < RUN_N(run_u32)) {
+			if (tool_parse_u64("run", a, v, &n))
+				return TOOL_USAGE;
+			if (n < run_u32[ku].lo || n > run_u32[ku].hi)
+				return tool_fail("run", TOOL_USAGE, "%s: %llu is outside %u..%u", a,
+						 n, run_u32[ku].lo, run_u32[ku].hi);
+			*(uint32_t *)((char *)cfg + run_u32[ku].off) = (uint32_t)n;
+		} else if (ke < RUN_N(run_enum)) {
+			if (parse_enum(a, v, run_enum[ke].names, &e))
+				return TOOL_USAGE;
+			memcpy((char *)cfg + run_enum[ke].off, &e, sizeof(e));
+		} else if (ks < RUN_N(run_str)) {
+			if (!strcmp(a, "--dir") && !*v)
 				return tool_fail("run", TOOL_USAGE, "--dir: empty");
-			cfg->dir = v;
-		} else if (!strcmp(a, "--endpoint")) {
-			cfg->endpoint = *v ? v : NULL; /* "": buffer only */
-		} else if (!strcmp(a, "--device-id")) {
-			cfg->device_id = v;
-		} else if (!strcmp(a, "--ca-file")) {
-			cfg->ca_file = v;
-		} else if (!strcmp(a, "--auth-token-file")) {
-			cfg->auth_token_file = v;
+			if (!strcmp(a, "--endpoint") && !*v)
+				v = NULL; /* "": buffer only */
+			*(const char **)((char *)cfg + run_str[ks].off) = v;
 		} else if (!strcmp(a, "--input")) {
 			o->input = v;
 		} else if (!strcmp(a, "--input-format")) {
 			if (parse_enum(a, v, input_names, &e))
 				return TOOL_USAGE;
 			o->msgpack = e == 2;
-		} else if (!strcmp(a, "--drain-timeout")) {
-			if (tool_parse_u64("run", a, v, &o->drain_timeout))
-				return TOOL_USAGE;
-		} else if (!strcmp(a, "--sync")) {
-			if (parse_enum(a, v, sync_names, &e))
-				return TOOL_USAGE;
-			cfg->sync = (edgelog_sync_mode)e;
-		} else if (!strcmp(a, "--format")) {
-			if (parse_enum(a, v, format_names, &e))
-				return TOOL_USAGE;
-			cfg->format = (edgelog_format)e;
-		} else if (!strcmp(a, "--compression")) {
-			if (parse_enum(a, v, comp_names, &e))
-				return TOOL_USAGE;
-			cfg->compression = (edgelog_compression)e;
-		} else if (!strcmp(a, "--data-encoding")) {
-			if (parse_enum(a, v, data_names, &e))
-				return TOOL_USAGE;
-			cfg->data_encoding = (edgelog_data_encoding)e;
-		} else if (!strcmp(a, "--full-policy")) {
-			if (parse_enum(a, v, full_names, &e))
-				return TOOL_USAGE;
-			cfg->full_policy = (edgelog_full_policy)e;
+		} else if (tool_parse_u64("run", a, v, &o->drain_timeout)) {
+			return TOOL_USAGE;
 		}
 	}
 	return TOOL_OK;

@@ -103,31 +103,16 @@ static int print_header(tail_ctx *c)
 /* One record, as `edgelog dump` prints it. 0, or -1 when stdout failed. */
 static int print_record(tail_ctx *c, const edgelog_record *rec)
 {
-	char *line;
-	size_t len;
-	int k = tool_record_line(&line, &len, rec, c->json, c->device,
-				 !c->have_cursor          ? "-" :
-				 rec->seq <= c->acked_seq ? "acked" :
-							    "pending");
+	int k = tool_print_record("tail", rec, c->json, c->device,
+				  !c->have_cursor          ? "-" :
+				  rec->seq <= c->acked_seq ? "acked" :
+							     "pending");
 
-	if (k == -1) {
+	if (k == 1)
 		c->damaged++;
-		fprintf(stderr, "edgelog tail: %s offset %llu: record is not valid msgpack\n",
-			rec->segment, (unsigned long long)rec->offset);
-		return 0;
-	}
-	if (k) {
-		c->out_err = ENOMEM;
-		return -1;
-	}
-	errno = 0;
-	if (fwrite(line, 1, len, stdout) != len) {
-		c->out_err = errno ? errno : EIO;
-		free(line);
-		return -1;
-	}
-	free(line);
-	return 0;
+	else if (k)
+		c->out_err = k == -1 ? ENOMEM : errno ? errno : EIO;
+	return k < 0 ? -1 : 0;
 }
 
 /* Records with base <= seq < hi, read from the segment based at `base`

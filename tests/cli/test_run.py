@@ -117,6 +117,33 @@ def test_bad_flags(d):
         assert name in p.stderr, (args, p.stderr)
 
 
+def test_flag_messages_word_for_word(d):
+    """Every kind of option (number, choice, string, run's own) says the
+    same thing for the same mistake; an empty --endpoint means buffer only."""
+    cases = [
+        (["--batch-size"], "--batch-size needs a value"),
+        (["--segment-bytes", "5"], "--segment-bytes: 5 is outside 65536..1073741824"),
+        (["--sync"], "--sync needs a value"),
+        (["--format", "xml"], "--format: 'xml' is not one of ndjson, json, msgpack"),
+        (["--compression", "zstd"], "--compression: 'zstd' is not one of gzip, none"),
+        (["--data-encoding", "x"], "--data-encoding: 'x' is not one of object, string"),
+        (["--full-policy", "x"], "--full-policy: 'x' is not one of drop_oldest, reject"),
+        (["--endpoint"], "--endpoint needs a value"),
+        (["--ca-file"], "--ca-file needs a value"),
+        (["--dir", ""], "--dir: empty"),
+        (["--input"], "--input needs a value"),
+        (["--input-format", "xml"], "--input-format: 'xml' is not one of json, msgpack"),
+        (["--drain-timeout"], "--drain-timeout needs a value"),
+        (["--nope", "1"], "unknown option '--nope' (see --help)"),
+    ]
+    for args, msg in cases:
+        p = run(["run", "--dir", "buf"] + args, stdin="1\n", check_rc=2)
+        assert p.stderr == "edgelog run: %s\n" % msg, (args, p.stderr)
+    run(["run", "--dir", "buf", "--endpoint", "", "--sync", "none", "--format", "json",
+         "--full-policy", "reject", "--device-id", "cam"], stdin="1\n", check_rc=0)
+    assert [r["data"] for r in dump("buf")] == [1]
+
+
 def test_drain_needs_an_endpoint(d):
     p = run(["run", "--dir", "buf", "--drain"], stdin="1\n", check_rc=2)
     assert "--drain" in p.stderr and "endpoint" in p.stderr, p.stderr
