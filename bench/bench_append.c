@@ -19,6 +19,8 @@
 #include <msgpack.h>
 #include <sqlite3.h>
 
+#include "tool_sample.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -269,28 +271,6 @@ static long maxrss_kb(void)
 	return ru.ru_maxrss;
 }
 
-/* splitmix64: deterministic, so every run sees the same records. */
-static uint64_t rng_state;
-
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static double urand(double lo, double hi)
-{
-	return lo + (hi - lo) * (double)(rng() >> 11) / 9007199254740992.0;
-}
-
-static double round_to(double x, int decimals)
-{
-	double m = decimals == 3 ? 1000.0 : 10000.0;
-	return round(x * m) / m;
-}
-
 /* Disk use of every regular file under a directory. */
 static uint64_t du_alloc, du_apparent, du_files;
 
@@ -431,18 +411,11 @@ static struct {
 	uint32_t mp_min, mp_max, js_min, js_max;
 } pool;
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-	size_t len = strlen(s);
-	msgpack_pack_str(pk, len);
-	msgpack_pack_str_body(pk, s, len);
-}
-
+/* The pool: tool_sample's records in bench shape (TOOL_SAMPLE_FIXED: the
+ * same top-5 labels every time, numbers rounded as the JSON prints them, so
+ * both forms hold the same values), from the run's seed. */
 static void pool_build(unsigned n)
 {
-	static const char *labels[5] = {"person", "suitcase", "dog", "bottle", "chair"};
-	msgpack_sbuffer sbuf;
-	msgpack_packer pk;
 	size_t mp_cap = (size_t)n * 512, js_cap = (size_t)n * 600;
 	size_t mp_used = 0, js_used = 0;
 	uint64_t mp_sum = 0, js_sum = 0;
@@ -456,148 +429,48 @@ static void pool_build(unsigned n)
 	pool.js_len = xmalloc(n * sizeof(uint32_t));
 	pool.mp_min = pool.js_min = UINT32_MAX;
 
-	rng_state = opt.seed;
-	msgpack_sbuffer_init(&sbuf);
-	msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
-
 	for (unsigned i = 0; i < n; i++) {
-		/* One frame every ~33 ms starting at the sample's timestamp. */
-		int64_t ts_ms = 1715678493000 + (int64_t)i * 33 + (int64_t)(rng() % 5);
-		uint64_t ts_ns = (uint64_t)ts_ms * 1000000u + rng() % 1000000u;
-		time_t secs = (time_t)(ts_ms / 1000);
-		struct tm tm;
-		char ts[96], rid[48], js[1024];
-		uint64_t a = rng(), b = rng();
-		double s[5], conf, lat_ms, bbox[4];
-		unsigned frame = 100000u + i;
+		size_t ml = tool_sample_msgpack_ex(opt.seed, i, TOOL_SAMPLE_FIXED,
+						   pool.mp + mp_used, mp_cap - mp_used);
+		size_t jl = tool_sample_json_ex(opt.seed, i, TOOL_SAMPLE_FIXED, pool.js + js_used,
+						js_cap - js_used);
+		msgpack_unpacked u;
+		msgpack_unpack_return ur = MSGPACK_UNPACK_PARSE_ERROR;
+		size_t one = 0;
 
-		gmtime_r(&secs, &tm);
-		snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			 (int)(ts_ms % 1000));
-		snprintf(rid, sizeof(rid),
-			 "%08" PRIx32 "-%04" PRIx32 "-4%03" PRIx32 "-%04" PRIx32 "-%012" PRIx64,
-			 (uint32_t)(a >> 32), (uint32_t)(a >> 16) & 0xffffu, (uint32_t)a & 0xfffu,
-			 ((uint32_t)(b >> 48) & 0x3fffu) | 0x8000u, b & (uint64_t)0xffffffffffff);
-
-		/* Descending top-5 scores summing to about 1. */
-		double top = urand(0.35, 0.97), rest = 1.0 - top;
-		conf = round_to(top, 4);
-		s[0] = round_to(top, 3);
-		for (int k = 1; k < 5; k++) {
-			double take = rest * urand(0.35, 0.7);
-			s[k] = round_to(take, 3);
-			rest -= take;
-		}
-		lat_ms = round_to(urand(4.0, 12.0), 3);
-		bbox[0] = round_to(urand(0.0, 0.8), 3);
-		bbox[1] = round_to(urand(0.0, 0.8), 3);
-		bbox[2] = round_to(bbox[0] + urand(0.02, 0.19), 3);
-		bbox[3] = round_to(bbox[1] + urand(0.02, 0.19), 3);
-
-		/* msgpack, keys in prediction.json's order */
-		msgpack_sbuffer_clear(&sbuf);
-		msgpack_pack_map(&pk, 11);
-		pack_str(&pk, "device_id");
-		pack_str(&pk, "cam-0042");
-		pack_str(&pk, "model");
-		msgpack_pack_map(&pk, 2);
-		pack_str(&pk, "name");
-		pack_str(&pk, "yolov8n");
-		pack_str(&pk, "version");
-		pack_str(&pk, "2.3.1");
-		pack_str(&pk, "ts");
-		pack_str(&pk, ts);
-		pack_str(&pk, "ts_ns");
-		msgpack_pack_uint64(&pk, ts_ns);
-		pack_str(&pk, "request_id");
-		pack_str(&pk, rid);
-		pack_str(&pk, "label");
-		pack_str(&pk, labels[0]);
-		pack_str(&pk, "confidence");
-		msgpack_pack_double(&pk, conf);
-		pack_str(&pk, "top5");
-		msgpack_pack_array(&pk, 5);
-		for (int k = 0; k < 5; k++) {
-			msgpack_pack_map(&pk, 2);
-			pack_str(&pk, "label");
-			pack_str(&pk, labels[k]);
-			pack_str(&pk, "score");
-			msgpack_pack_double(&pk, s[k]);
-		}
-		pack_str(&pk, "latency_ms");
-		msgpack_pack_double(&pk, lat_ms);
-		pack_str(&pk, "bbox");
-		msgpack_pack_array(&pk, 4);
-		for (int k = 0; k < 4; k++)
-			msgpack_pack_double(&pk, bbox[k]);
-		pack_str(&pk, "meta");
-		msgpack_pack_map(&pk, 3);
-		pack_str(&pk, "fw");
-		pack_str(&pk, "1.8.2");
-		pack_str(&pk, "site");
-		pack_str(&pk, "s17");
-		pack_str(&pk, "frame");
-		msgpack_pack_uint32(&pk, frame);
-
-		/* Self-check: exactly one complete msgpack object. */
-		{
-			msgpack_unpacked u;
-			size_t off = 0;
+		/* Self-check (msgpack-c): exactly one complete msgpack object. */
+		if (ml) {
 			msgpack_unpacked_init(&u);
-			msgpack_unpack_return ur =
-				msgpack_unpack_next(&u, sbuf.data, sbuf.size, &off);
+			ur = msgpack_unpack_next(&u, (const char *)pool.mp + mp_used, ml, &one);
 			msgpack_unpacked_destroy(&u);
-			if (ur != MSGPACK_UNPACK_SUCCESS || off != sbuf.size) {
-				fprintf(stderr,
-					"bench_append: generated record %u is not one msgpack "
-					"object\n",
-					i);
-				exit(1);
-			}
 		}
-		if (mp_used + sbuf.size > mp_cap) {
-			fprintf(stderr, "bench_append: record pool overflow\n");
+		if (ur != MSGPACK_UNPACK_SUCCESS || one != ml) {
+			fprintf(stderr,
+				"bench_append: generated record %u is not one msgpack object\n", i);
 			exit(1);
 		}
-		memcpy(pool.mp + mp_used, sbuf.data, sbuf.size);
-		pool.mp_off[i] = mp_used;
-		pool.mp_len[i] = (uint32_t)sbuf.size;
-		mp_used += sbuf.size;
-
-		/* the same record as compact JSON */
-		int jl = snprintf(
-			js, sizeof(js),
-			"{\"device_id\":\"cam-0042\",\"model\":{\"name\":\"yolov8n\",\"version\":"
-			"\"2.3.1\"},\"ts\":\"%s\",\"ts_ns\":%" PRIu64 ",\"request_id\":\"%s\","
-			"\"label\":\"person\",\"confidence\":%.4f,\"top5\":[{\"label\":\"person\","
-			"\"score\":%.3f},{\"label\":\"suitcase\",\"score\":%.3f},{\"label\":"
-			"\"dog\",\"score\":%.3f},{\"label\":\"bottle\",\"score\":%.3f},{\"label\":"
-			"\"chair\",\"score\":%.3f}],\"latency_ms\":%.3f,\"bbox\":[%.3f,%.3f,%.3f,"
-			"%.3f],\"meta\":{\"fw\":\"1.8.2\",\"site\":\"s17\",\"frame\":%u}}",
-			ts, ts_ns, rid, conf, s[0], s[1], s[2], s[3], s[4], lat_ms, bbox[0],
-			bbox[1], bbox[2], bbox[3], frame);
-		if (jl <= 0 || (size_t)jl >= sizeof(js) || js_used + (size_t)jl + 1 > js_cap) {
+		if (!jl) {
 			fprintf(stderr, "bench_append: JSON record overflow\n");
 			exit(1);
 		}
-		memcpy(pool.js + js_used, js, (size_t)jl + 1);
+		pool.mp_off[i] = mp_used;
+		pool.mp_len[i] = (uint32_t)ml;
+		mp_used += ml;
 		pool.js_off[i] = js_used;
 		pool.js_len[i] = (uint32_t)jl;
-		js_used += (size_t)jl + 1;
+		js_used += jl + 1; /* NUL-terminated */
 
-		mp_sum += sbuf.size;
-		js_sum += (uint64_t)jl;
-		if (sbuf.size < pool.mp_min)
-			pool.mp_min = (uint32_t)sbuf.size;
-		if (sbuf.size > pool.mp_max)
-			pool.mp_max = (uint32_t)sbuf.size;
+		mp_sum += ml;
+		js_sum += jl;
+		if (ml < pool.mp_min)
+			pool.mp_min = (uint32_t)ml;
+		if (ml > pool.mp_max)
+			pool.mp_max = (uint32_t)ml;
 		if ((uint32_t)jl < pool.js_min)
 			pool.js_min = (uint32_t)jl;
 		if ((uint32_t)jl > pool.js_max)
 			pool.js_max = (uint32_t)jl;
 	}
-	msgpack_sbuffer_destroy(&sbuf);
 	pool.mp_avg = (double)mp_sum / n;
 	pool.js_avg = (double)js_sum / n;
 }

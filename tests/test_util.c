@@ -4,6 +4,7 @@
 #include <edgelog.h>
 
 #include "test_util.h"
+#include "tool_sample.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -11,7 +12,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
-#include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,100 +233,14 @@ uint64_t tu_rand_below(uint64_t *state, uint64_t n)
 	return n ? tu_rand(state) % n : 0;
 }
 
-static void tu_pack_cstr(msgpack_packer *pk, const char *s)
-{
-	msgpack_pack_str_with_body(pk, s, strlen(s));
-}
-
-static double tu_unit(uint64_t *st)
-{
-	return (double)(tu_rand(st) >> 11) / 9007199254740992.0; /* [0, 1) */
-}
-
 tu_buf tu_prediction(uint64_t index, uint64_t seed)
 {
-	static const char *labels[] = {"person", "suitcase", "dog",     "bottle",
-				       "chair",  "car",      "bicycle", "backpack"};
-	uint64_t st = seed * 0x100000001b3ull ^ (index + 1) * 0x9e3779b97f4a7c15ull;
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-
-	/* Timestamps: 2024-05-14T09:21:33Z plus 33 ms per record. */
-	uint64_t ms = 1715678493000ull + index * 33u;
-	uint64_t ts_ns = ms * 1000000ull + tu_rand_below(&st, 1000000);
-	time_t secs = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	char ts[64];
-	snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (unsigned)(ms % 1000));
-	char rid[64];
-	uint64_t a = tu_rand(&st), b = tu_rand(&st);
-	snprintf(rid, sizeof rid, "%08x-%04x-4%03x-%04x-%012" PRIx64, (unsigned)(a >> 32),
-		 (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
-		 0x8000u | ((unsigned)(b >> 48) & 0x3fff), (uint64_t)(b & 0xffffffffffffu));
-
-	/* Five descending scores summing to at most 1. */
-	double scores[5], left = 1.0;
-	for (int i = 0; i < 5; i++) {
-		scores[i] = left * (0.3 + 0.6 * tu_unit(&st));
-		left -= scores[i];
-	}
-	size_t first = (size_t)tu_rand_below(&st, 8);
-
-	msgpack_pack_map(&pk, 11);
-	tu_pack_cstr(&pk, "device_id");
-	tu_pack_cstr(&pk, "cam-0042");
-	tu_pack_cstr(&pk, "model");
-	msgpack_pack_map(&pk, 2);
-	tu_pack_cstr(&pk, "name");
-	tu_pack_cstr(&pk, "yolov8n");
-	tu_pack_cstr(&pk, "version");
-	tu_pack_cstr(&pk, "2.3.1");
-	tu_pack_cstr(&pk, "ts");
-	tu_pack_cstr(&pk, ts);
-	tu_pack_cstr(&pk, "ts_ns");
-	msgpack_pack_uint64(&pk, ts_ns);
-	tu_pack_cstr(&pk, "request_id");
-	tu_pack_cstr(&pk, rid);
-	tu_pack_cstr(&pk, "label");
-	tu_pack_cstr(&pk, labels[first]);
-	tu_pack_cstr(&pk, "confidence");
-	msgpack_pack_double(&pk, scores[0]);
-	tu_pack_cstr(&pk, "top5");
-	msgpack_pack_array(&pk, 5);
-	for (size_t i = 0; i < 5; i++) {
-		msgpack_pack_map(&pk, 2);
-		tu_pack_cstr(&pk, "label");
-		tu_pack_cstr(&pk, labels[(first + i) % 8]);
-		tu_pack_cstr(&pk, "score");
-		msgpack_pack_double(&pk, scores[i]);
-	}
-	tu_pack_cstr(&pk, "latency_ms");
-	msgpack_pack_double(&pk, 4.0 + 8.0 * tu_unit(&st));
-	tu_pack_cstr(&pk, "bbox");
-	msgpack_pack_array(&pk, 4);
-	double x0 = 0.8 * tu_unit(&st), y0 = 0.8 * tu_unit(&st);
-	msgpack_pack_double(&pk, x0);
-	msgpack_pack_double(&pk, y0);
-	msgpack_pack_double(&pk, x0 + 0.2 * tu_unit(&st));
-	msgpack_pack_double(&pk, y0 + 0.2 * tu_unit(&st));
-	tu_pack_cstr(&pk, "meta");
-	msgpack_pack_map(&pk, 3);
-	tu_pack_cstr(&pk, "fw");
-	tu_pack_cstr(&pk, "1.8.2");
-	tu_pack_cstr(&pk, "site");
-	tu_pack_cstr(&pk, "s17");
-	tu_pack_cstr(&pk, "frame");
-	msgpack_pack_uint64(&pk, 100000u + index);
-
 	tu_buf out;
-	out.len = sb.size;
-	out.data = (uint8_t *)msgpack_sbuffer_release(&sb);
-	msgpack_sbuffer_destroy(&sb);
+
+	out.data = malloc(1024);
+	ck_assert_ptr_nonnull(out.data);
+	out.len = tool_sample_msgpack_ex(seed, index, 0, out.data, 1024);
+	ck_assert_uint_gt(out.len, 0);
 	return out;
 }
 

@@ -74,8 +74,10 @@ uint64_t tu_rand_below(uint64_t *state, uint64_t n);
 /*
  * One msgpack prediction record (a map of 11 keys: device_id, model, ts,
  * ts_ns, request_id, label, confidence, top5, latency_ms, bbox, meta), with
- * request_id, ts, ts_ns, scores, box and meta.frame derived from index and
- * seed so that no two records are alike. About 400 bytes.
+ * request_id, ts, ts_ns, label, scores, box and meta.frame derived from
+ * index and seed so that no two records are alike: the sample generator's
+ * tool_sample_msgpack_ex(seed, index, 0) (tools/tool_sample.h), in a
+ * malloc'd buffer. About 425 bytes.
  */
 tu_buf tu_prediction(uint64_t index, uint64_t seed);
 

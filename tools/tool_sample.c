@@ -1,7 +1,7 @@
 /*
- * tool_sample.c - sample predictions. Fields vary per record as a real
- * detector's do (request id, timestamps, scores, box, frame number), so
- * sizes and compression ratios stay realistic.
+ * tool_sample.c - sample predictions (tool_sample.h): one value model
+ * (make), one msgpack and one JSON encoder, in the shapes the callers
+ * need.
  */
 #include "tool_sample.h"
 
@@ -38,9 +38,16 @@ typedef struct sample {
 static const char *const LABELS[] = {"person", "suitcase", "dog",      "bottle", "chair",
 				     "car",    "bicycle",  "backpack", "cup",    "laptop"};
 
-static void make(uint64_t i, sample *s)
+/* x >= 0 rounded to `scale` (1000: 3 decimals). */
+static double round_to(double x, double scale)
 {
-	uint64_t st = i * 7919 + 17, a = mix(&st), b = mix(&st);
+	return (double)(uint64_t)(x * scale + 0.5) / scale;
+}
+
+static void make(uint64_t seed, uint64_t i, unsigned flags, sample *s)
+{
+	/* Seed 0 is the sequence tool_sample_msgpack always had. */
+	uint64_t st = i * 7919 + 17 + seed * 0xd1b54a32d192ed03ull, a = mix(&st), b = mix(&st);
 	uint64_t sec = 1715678493ull + i / 30;
 	unsigned ms = (unsigned)(i % 30) * 33;
 	double rest;
@@ -77,6 +84,17 @@ static void make(uint64_t i, sample *s)
 	s->box[2] = s->box[0] + unit(&st) * 0.2;
 	s->box[3] = s->box[1] + unit(&st) * 0.2;
 	s->frame = 100000 + i;
+	if (flags & TOOL_SAMPLE_FIXED) {
+		s->label = LABELS[0];
+		s->conf = round_to(s->conf, 10000);
+		for (k = 0; k < 5; k++) {
+			s->labels[k] = LABELS[k];
+			s->top[k] = round_to(s->top[k], 1000);
+		}
+		s->lat = round_to(s->lat, 1000);
+		for (k = 0; k < 4; k++)
+			s->box[k] = round_to(s->box[k], 1000);
+	}
 }
 
 static void pack_str(msgpack_packer *pk, const char *s)
@@ -104,16 +122,16 @@ static int fixed_write(void *data, const char *buf, size_t len)
 	return 0;
 }
 
-size_t tool_sample_msgpack(uint64_t i, uint8_t *buf, size_t cap)
+size_t tool_sample_msgpack_ex(uint64_t seed, uint64_t i, unsigned flags, uint8_t *buf, size_t cap)
 {
 	fixed_buf fb = {buf, cap, 0, 0};
 	msgpack_packer pk;
 	sample s;
 	int k;
 
-	make(i, &s);
+	make(seed, i, flags, &s);
 	msgpack_packer_init(&pk, &fb, fixed_write);
-	msgpack_pack_map(&pk, 12);
+	msgpack_pack_map(&pk, flags & TOOL_SAMPLE_SEQ_HINT ? 12 : 11);
 	pack_str(&pk, "device_id");
 	pack_str(&pk, "cam-0042");
 	pack_str(&pk, "model");
@@ -155,17 +173,27 @@ size_t tool_sample_msgpack(uint64_t i, uint8_t *buf, size_t cap)
 	pack_str(&pk, "s17");
 	pack_str(&pk, "frame");
 	msgpack_pack_uint64(&pk, s.frame);
-	pack_str(&pk, "seq_hint");
-	msgpack_pack_uint64(&pk, i);
+	if (flags & TOOL_SAMPLE_SEQ_HINT) {
+		pack_str(&pk, "seq_hint");
+		msgpack_pack_uint64(&pk, i);
+	}
 	return fb.over ? 0 : fb.len;
 }
 
-size_t tool_sample_json(uint64_t i, char *buf, size_t cap)
+size_t tool_sample_msgpack(uint64_t i, uint8_t *buf, size_t cap)
 {
+	return tool_sample_msgpack_ex(0, i, TOOL_SAMPLE_SEQ_HINT, buf, cap);
+}
+
+size_t tool_sample_json_ex(uint64_t seed, uint64_t i, unsigned flags, char *buf, size_t cap)
+{
+	char hint[40] = "";
 	sample s;
 	int n;
 
-	make(i, &s);
+	make(seed, i, flags, &s);
+	if (flags & TOOL_SAMPLE_SEQ_HINT)
+		snprintf(hint, sizeof(hint), ",\"seq_hint\":%llu", (unsigned long long)i);
 	n = snprintf(
 		buf, cap,
 		"{\"device_id\":\"cam-0042\",\"model\":{\"name\":\"yolov8n\",\"version\":"
@@ -174,10 +202,15 @@ size_t tool_sample_json(uint64_t i, char *buf, size_t cap)
 		"\"label\":\"%s\",\"score\":%.3f},{\"label\":\"%s\",\"score\":%.3f},{"
 		"\"label\":\"%s\",\"score\":%.3f},{\"label\":\"%s\",\"score\":%.3f}],"
 		"\"latency_ms\":%.3f,\"bbox\":[%.3f,%.3f,%.3f,%.3f],\"meta\":{\"fw\":\"1.8.2\","
-		"\"site\":\"s17\",\"frame\":%llu},\"seq_hint\":%llu}",
+		"\"site\":\"s17\",\"frame\":%llu}%s}",
 		s.ts, (unsigned long long)s.ts_ns, s.request_id, s.label, s.conf, s.labels[0],
 		s.top[0], s.labels[1], s.top[1], s.labels[2], s.top[2], s.labels[3], s.top[3],
 		s.labels[4], s.top[4], s.lat, s.box[0], s.box[1], s.box[2], s.box[3],
-		(unsigned long long)s.frame, (unsigned long long)i);
+		(unsigned long long)s.frame, hint);
 	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+size_t tool_sample_json(uint64_t i, char *buf, size_t cap)
+{
+	return tool_sample_json_ex(0, i, TOOL_SAMPLE_SEQ_HINT, buf, cap);
 }
