@@ -1530,6 +1530,20 @@ static void compute_targets(void)
 					      iv ? (double)iv->lat_max / 1e3 : NAN,
 					      1000,
 					      0};
+	/* Tail latency (issue 13): p99.9, and the max in the device regime
+	 * (--rate; not measured at full speed). */
+	targets[ntargets++] = (struct target){"interval_1t_p999_us",
+					      "p99.9 append (interval 1t)",
+					      "us",
+					      iv ? (double)iv->lat_p999 / 1e3 : NAN,
+					      10,
+					      0};
+	targets[ntargets++] = (struct target){"interval_1t_paced_max_us",
+					      "max append (interval 1t, --rate)",
+					      "us",
+					      iv && opt.rate ? (double)iv->lat_max / 1e3 : NAN,
+					      100,
+					      0};
 	targets[ntargets++] = (struct target){"open_1g_cold_median_ms",
 					      "edgelog_open on 1 GB, median (page cache dropped)",
 					      "ms",
