@@ -312,6 +312,149 @@ static double round_even(double x)
 #endif
 }
 
+#if defined(__SIZEOF_INT128__)
+/* 17 significant digits of a (1e-7 <= a < 1e15), correctly rounded (ties
+ * to even, as glibc's printf), as the integer q (10^16 <= q < 10^17) and
+ * the decimal exponent x of its first digit: a ~ q * 10^(x - 16). With
+ * a = M * 2^e (M < 2^53) and k = 16 - x, a * 10^k = M * 5^k * 2^(k + e):
+ * M * 5^k fits 107 bits for k <= 23, so the product is exact in 128 bits
+ * and the shift's remainder decides the rounding. */
+static int digits17(double a, uint64_t *q, int *x)
+{
+	static const uint64_t pow5[] = {1ull,
+					5ull,
+					25ull,
+					125ull,
+					625ull,
+					3125ull,
+					15625ull,
+					78125ull,
+					390625ull,
+					1953125ull,
+					9765625ull,
+					48828125ull,
+					244140625ull,
+					1220703125ull,
+					6103515625ull,
+					30517578125ull,
+					152587890625ull,
+					762939453125ull,
+					3814697265625ull,
+					19073486328125ull,
+					95367431640625ull,
+					476837158203125ull,
+					2384185791015625ull,
+					11920928955078125ull,
+					59604644775390625ull};
+	const uint64_t lo = 10000000000000000ull, hi = 100000000000000000ull;
+	uint64_t bits, m;
+	int e, xe, tries;
+
+	memcpy(&bits, &a, 8);
+	if (!(bits >> 52)) /* zero or subnormal: not in the range */
+		return -1;
+	m = (bits & ((1ull << 52) - 1)) | 1ull << 52;
+	e = (int)(bits >> 52) - 1075;
+	/* floor(log10(2^(e+52))), within one of x: corrected below */
+	xe = ((e + 52) * 78913) >> 18;
+	for (tries = 0; tries < 3; tries++) {
+		int k = 16 - xe, s;
+		unsigned __int128 p;
+		uint64_t r;
+		if (k < 0 || k > 24)
+			return -1;
+		p = (unsigned __int128)m * pow5[k];
+		s = k + e;
+		if (s >= 0) {
+			if (s > 10)
+				return -1;
+			r = (uint64_t)(p << s);
+		} else {
+			unsigned sh = (unsigned)-s;
+			unsigned __int128 rem, half;
+			if (sh >= 120)
+				return -1;
+			r = (uint64_t)(p >> sh);
+			rem = p & (((unsigned __int128)1 << sh) - 1);
+			half = (unsigned __int128)1 << (sh - 1);
+			if (rem > half || (rem == half && (r & 1)))
+				r++;
+		}
+		if (r >= hi) {
+			if (r == hi) { /* rounded up to the next power of ten */
+				*q = lo;
+				*x = xe + 1;
+				return 0;
+			}
+			xe++;
+		} else if (r < lo) {
+			xe--;
+		} else {
+			*q = r;
+			*x = xe;
+			return 0;
+		}
+	}
+	return -1;
+}
+#endif
+
+/* What snprintf(out, 40, "%.17g", d) writes, without printf for the
+ * values predictions are made of (1e-7 <= |d| < 1e15): the 17 digits
+ * are computed exactly in 128-bit integers. Returns the length. */
+size_t seg_fmt_g17(char *out, double d)
+{
+#if defined(__SIZEOF_INT128__)
+	double a = d < 0 ? -d : d;
+	uint64_t q;
+	int x;
+
+	if (a >= 1e-7 && a < 1e15 && digits17(a, &q, &x) == 0) {
+		char dig[17];
+		int nd = 17, i;
+		char *o = out;
+		for (i = 16; i >= 0; i--) {
+			dig[i] = (char)('0' + q % 10);
+			q /= 10;
+		}
+		while (nd > 1 && dig[nd - 1] == '0')
+			nd--; /* %g drops trailing zeros */
+		if (signbit(d))
+			*o++ = '-';
+		if (x < -4) {
+			*o++ = dig[0];
+			if (nd > 1) {
+				*o++ = '.';
+				memcpy(o, dig + 1, (size_t)nd - 1);
+				o += nd - 1;
+			}
+			*o++ = 'e';
+			*o++ = '-';
+			*o++ = (char)('0' + (-x) / 10);
+			*o++ = (char)('0' + (-x) % 10);
+		} else if (x >= 0) {
+			memcpy(o, dig, (size_t)x + 1);
+			o += x + 1;
+			if (nd > x + 1) {
+				*o++ = '.';
+				memcpy(o, dig + x + 1, (size_t)(nd - x - 1));
+				o += nd - x - 1;
+			}
+		} else {
+			*o++ = '0';
+			*o++ = '.';
+			for (i = 0; i < -x - 1; i++)
+				*o++ = '0';
+			memcpy(o, dig, (size_t)nd);
+			o += nd;
+		}
+		*o = '\0';
+		return (size_t)(o - out);
+	}
+#endif
+	return (size_t)snprintf(out, 40, "%.17g", d);
+}
+
 /*
  * The shortest decimal that reads back as the same double. Fast path: with
  * k decimals, m = round(|d| * 10^k); if m < 2^53 and 10^k <= 10^22 both
@@ -338,10 +481,10 @@ static void put_double(seg_buf *out, double d)
 			if (m >= 9007199254740992.0) {
 				/* Needs 16 or 17 digits: 17 are always exact, and one
 				 * printf is cheaper than searching for the shortest. */
-				snprintf(tmp, sizeof(tmp), "%.17g", d);
-				if (!strpbrk(tmp, ".eE"))
-					strcat(tmp, ".0");
-				seg_buf_puts(out, tmp);
+				size_t l = seg_fmt_g17(tmp, d);
+				if (!memchr(tmp, '.', l) && !memchr(tmp, 'e', l))
+					memcpy(tmp + l, ".0", 3), l += 2;
+				seg_buf_put(out, tmp, l);
 				return;
 			}
 			if (m / p10[k] == a) {

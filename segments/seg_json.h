@@ -68,6 +68,10 @@ int seg_mp_to_json(const void *data, size_t len, seg_buf *out);
  * forms, surrogates or code points past U+10FFFF), 0 if invalid. */
 size_t seg_utf8_len(const unsigned char *s, size_t n);
 
+/* Write what snprintf(out, 40, "%.17g", d) writes (out: 40 bytes), without
+ * printf for 1e-7 <= |d| < 1e15; returns the length. */
+size_t seg_fmt_g17(char *out, double d);
+
 /* Append s (n bytes, any content) as a JSON string literal. */
 void seg_json_string(seg_buf *out, const char *s, size_t n);
 

@@ -467,6 +467,62 @@ START_TEST(test_json_double_round_trips)
 }
 END_TEST
 
+/* seg_fmt_g17 writes what printf's "%.17g" writes, without printf: random
+ * bit patterns (every range), full-precision values over the range it
+ * computes itself (1e-7..1e15, both signs), exact ties at the 18th digit
+ * (integers plus sixteenths: glibc rounds those to even) and the
+ * neighbours of every power of ten in the range. */
+static void g17_agrees(double d)
+{
+	char got[48], want[48];
+	size_t n = seg_fmt_g17(got, d);
+
+	snprintf(want, sizeof(want), "%.17g", d);
+	ck_assert_msg(strcmp(got, want) == 0 && n == strlen(want), "%a: got %s, want %s", d, got,
+		      want);
+}
+
+START_TEST(test_json_g17_agrees_with_printf)
+{
+	uint64_t s = 0x2545f4914f6cdd1dull;
+	int i, p;
+
+	for (i = 0; i < 400000; i++) {
+		double d;
+		s ^= s << 13;
+		s ^= s >> 7;
+		s ^= s << 17;
+		switch (i % 4) {
+		case 0:
+			memcpy(&d, &s, 8);
+			if (isnan(d) || isinf(d))
+				continue;
+			break;
+		case 1:
+			d = (double)(s >> 11) / 9007199254740992.0 * pow(10, (int)(s % 23) - 7);
+			break;
+		case 2:
+			d = -(double)(s >> 11) / 9007199254740992.0 * pow(10, (int)(s % 23) - 7);
+			break;
+		default:
+			d = (double)(s >> 24) + (double)(s % 16) / 16.0;
+			break;
+		}
+		g17_agrees(d);
+	}
+	for (p = -8; p <= 16; p++) {
+		double t = pow(10, p);
+		g17_agrees(t);
+		g17_agrees(nextafter(t, 0));
+		g17_agrees(nextafter(t, INFINITY));
+		g17_agrees(-t);
+	}
+	g17_agrees(12345678901234.5625); /* a tie at the 18th digit */
+	g17_agrees(0.0);
+	g17_agrees(1e-300);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * msgpack to JSON: strings
  */
@@ -592,6 +648,7 @@ static Suite *msgpack_suite(void)
 	tc = tcase_create("json");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_json_double_round_trips);
+	tcase_add_test(tc, test_json_g17_agrees_with_printf);
 	tcase_add_test(tc, test_json_string_agrees_with_bytewise_escaping);
 	suite_add_tcase(s, tc);
 
