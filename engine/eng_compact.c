@@ -2,7 +2,7 @@
  * eng_compact.c - the engine's side of retention: when it runs is the
  * caller's (the worker's schedule, an append that met the cap,
  * edgelog_cleanup); what it does on disk is the compactor's
- * (compactor/cmp.h: gather, plan, then cursor -> unlink -> directory
+ * (compactor/include/cmp.h: gather, plan, then cursor -> unlink -> directory
  * fsync, through the I/O seam). This file gives the compactor the policy's
  * figures, counts what a pass costs into the cursor (expired, dropped:
  * logged with their seq range), hands it the cursor store as its step 1,

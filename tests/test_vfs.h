@@ -1,5 +1,5 @@
 /*
- * test_vfs.h - seg_vfs tables for tests (segments/seg_vfs.h is the seam).
+ * test_vfs.h - seg_vfs tables for tests (segments/include/seg_vfs.h is the seam).
  *
  * tvfs_fault wraps another table (normally seg_vfs_posix()) and passes every
  * call through, except that it can fail the Nth operation of chosen kinds
