@@ -93,6 +93,14 @@ int tool_print_record(const char *cmd, const edgelog_record *rec, int json, cons
 int tool_dir_args(const char *cmd, const char *usage, int argc, char **argv, const char *flag,
 		  int *flag_set, const char **dir, const char **pos);
 
+/* An argument that no option of cmd took: -h or --help (usage on stdout:
+ * returns TOOL_OK), an unknown option (usage on stderr, then "edgelog CMD:
+ * unknown option 'A'": TOOL_USAGE), or the one positional argument, named
+ * `what` in messages ("PATH", "DIR"), into *pos (a second one: "more than
+ * one WHAT ('P', 'A')", TOOL_USAGE). -1 when the caller goes on. */
+int tool_other_arg(const char *cmd, const char *usage, const char *what, const char *a,
+		   const char **pos);
+
 /* The buffer directory for a command: arg if set, else the environment's
  * (EDGELOG_DIR, BUFFER_DB_PATH), else ./edgelog-data. cfg receives the
  * environment's configuration. NULL after printing the error for an

@@ -292,17 +292,8 @@ int tool_dump(int argc, char **argv)
 						  !strcmp(a, "--from") ? &from : &to)) {
 				return TOOL_USAGE;
 			}
-		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(DUMP_USAGE, stdout);
-			return TOOL_OK;
-		} else if (a[0] == '-' && a[1]) {
-			fputs(DUMP_USAGE, stderr);
-			return tool_fail("dump", TOOL_USAGE, "unknown option '%s'", a);
-		} else if (path) {
-			return tool_fail("dump", TOOL_USAGE, "more than one PATH ('%s', '%s')",
-					 path, a);
-		} else {
-			path = a;
+		} else if ((rc = tool_other_arg("dump", DUMP_USAGE, "PATH", a, &path)) >= 0) {
+			return rc;
 		}
 	}
 	if (!path) {

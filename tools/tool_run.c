@@ -204,18 +204,21 @@ static ssize_t next_chunk(run_state *s, void *chunk)
 	}
 }
 
-/* Read JSON lines until end of input or a signal. 0, or -1 on a read
- * error (reported). */
-static int read_json_lines(run_state *s)
+/* What one input format does with the input: eat the next chunk (n > 0),
+ * or the end of input (p NULL, n 0). 0 to go on, 1 to stop reading (the
+ * rest cannot be read), -1 after reporting an error. */
+typedef int (*run_eat_fn)(run_state *s, void *st, const uint8_t *p, size_t n);
+
+/* Feed the input to eat, a chunk at a time, until the end of input, a
+ * signal, an error or eat stops. 0, or -1 (reported). */
+static int read_input(run_state *s, run_eat_fn eat, void *st)
 {
-	char *chunk = malloc(RUN_CHUNK);
-	tool_bytes line = {0};
-	int overlong = 0, rc = 0;
+	uint8_t *chunk = malloc(RUN_CHUNK);
+	int rc = 0;
 
 	if (!chunk)
 		return tool_fail("run", -1, "out of memory");
 	for (;;) {
-		size_t pos = 0;
 		ssize_t n = next_chunk(s, chunk);
 
 		if (n == CHUNK_STOP)
@@ -224,59 +227,82 @@ static int read_json_lines(run_state *s)
 			rc = -1;
 			break;
 		}
-		if (n == 0) {
-			/* End of input: an unterminated last line is still a line. */
-			if (line.len || overlong) {
-				s->lines++;
-				if (overlong) {
-					s->bad++;
-					report(s,
-					       "longer than EDGELOG_MAX_RECORD (%u bytes); skipped",
-					       EDGELOG_MAX_RECORD);
-				} else {
-					handle_line(s, (const char *)line.p, line.len);
-				}
-			}
+		if ((rc = eat(s, st, n ? chunk : NULL, (size_t)n)) || n == 0)
 			break;
-		}
-		while (pos < (size_t)n) {
-			char *nl = memchr(chunk + pos, '\n', (size_t)n - pos);
-			size_t take = (nl ? (size_t)(nl - chunk) : (size_t)n) - pos;
-
-			if (!overlong && line.len + take > EDGELOG_MAX_RECORD) {
-				overlong = 1;
-			} else if (!overlong) {
-				tool_bytes_put(&line, chunk + pos, take);
-				if (line.oom) {
-					rc = tool_fail("run", -1, "out of memory");
-					goto out;
-				}
-			}
-			pos += take;
-			if (!nl)
-				break;
-			pos++; /* the newline */
-			s->lines++;
-			if (overlong) {
-				s->bad++;
-				report(s, "longer than EDGELOG_MAX_RECORD (%u bytes); skipped",
-				       EDGELOG_MAX_RECORD);
-			} else {
-				handle_line(s, (const char *)line.p, line.len);
-			}
-			line.len = 0;
-			overlong = 0;
-		}
 	}
-	if (run_signal && (line.len || overlong)) {
+	free(chunk);
+	return rc < 0 ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * JSON lines: each line up to EDGELOG_MAX_RECORD bytes is kept and
+ * appended; the rest of a longer one is read and thrown away, and the line
+ * is reported and counted as bad.
+ */
+typedef struct json_lines {
+	tool_bytes line;
+	int overlong;
+} json_lines;
+
+/* A whole line: appended, or reported as too long. */
+static void line_done(run_state *s, json_lines *j)
+{
+	s->lines++;
+	if (j->overlong) {
+		s->bad++;
+		report(s, "longer than EDGELOG_MAX_RECORD (%u bytes); skipped", EDGELOG_MAX_RECORD);
+	} else {
+		handle_line(s, j->line.p, j->line.len);
+	}
+	j->line.len = 0;
+	j->overlong = 0;
+}
+
+static int eat_json_lines(run_state *s, void *st, const uint8_t *p, size_t n)
+{
+	json_lines *j = st;
+	size_t pos = 0;
+
+	if (!p) {
+		/* End of input: an unterminated last line is still a line. */
+		if (j->line.len || j->overlong)
+			line_done(s, j);
+		return 0;
+	}
+	while (pos < n) {
+		const uint8_t *nl = memchr(p + pos, '\n', n - pos);
+		size_t take = (nl ? (size_t)(nl - p) : n) - pos;
+
+		if (!j->overlong && j->line.len + take > EDGELOG_MAX_RECORD) {
+			j->overlong = 1;
+		} else if (!j->overlong) {
+			tool_bytes_put(&j->line, p + pos, take);
+			if (j->line.oom)
+				return tool_fail("run", -1, "out of memory");
+		}
+		pos += take;
+		if (!nl)
+			break;
+		pos++; /* the newline */
+		line_done(s, j);
+	}
+	return 0;
+}
+
+/* Read JSON lines until end of input or a signal. 0, or -1 on an error
+ * (reported). */
+static int read_json_lines(run_state *s)
+{
+	json_lines j = {{0}, 0};
+	int rc = read_input(s, eat_json_lines, &j);
+
+	if (rc == 0 && run_signal && (j.line.len || j.overlong)) {
 		/* Stopped in the middle of a line: part of a record is not one. */
 		s->lines++;
 		s->bad++;
 		report(s, "unfinished when the signal came; not stored");
 	}
-out:
-	tool_bytes_free(&line);
-	free(chunk);
+	tool_bytes_free(&j.line);
 	return rc;
 }
 
@@ -294,96 +320,88 @@ out:
  * object). An object cut short by the end of input is reported and counted
  * too. edgelog_append checks each object again before storing it.
  */
+typedef struct mp_input {
+	edgelog_msgpack_split *m;
+	tool_bytes obj;      /* the current object, unless overlong */
+	uint64_t off, start; /* input bytes before this chunk; where the object began */
+	int overlong;
+} mp_input;
+
+static int eat_msgpack(run_state *s, void *st, const uint8_t *p, size_t n)
+{
+	mp_input *in = st;
+	size_t pos = 0;
+
+	if (!p) {
+		if (edgelog_msgpack_split_pending(in->m)) {
+			s->bad++;
+			report(s,
+			       "at byte %llu: cut short by the end of input after %llu bytes; not "
+			       "stored",
+			       (unsigned long long)in->start,
+			       (unsigned long long)edgelog_msgpack_split_pending(in->m));
+		}
+		return 0;
+	}
+	while (pos < n) {
+		size_t used;
+		int r;
+
+		if (!edgelog_msgpack_split_pending(in->m)) {
+			in->start = in->off + pos;
+			s->lines++; /* objects, numbered from 1 */
+			in->obj.len = 0;
+			in->overlong = 0;
+		}
+		r = edgelog_msgpack_split_feed(in->m, p + pos, n - pos, &used);
+		if (!in->overlong && in->obj.len + used > EDGELOG_MAX_RECORD) {
+			in->overlong = 1;
+			report(s,
+			       "at byte %llu: larger than EDGELOG_MAX_RECORD (%u bytes); skipping it",
+			       (unsigned long long)in->start, EDGELOG_MAX_RECORD);
+		} else if (!in->overlong) {
+			tool_bytes_put(&in->obj, p + pos, used);
+			if (in->obj.oom)
+				return tool_fail("run", -1, "out of memory");
+		}
+		pos += used;
+		if (r == 0) {
+			if (in->overlong)
+				s->bad++;
+			else
+				store(s, in->obj.p, in->obj.len, 0);
+		} else if (r == EDGELOG_EINVAL) {
+			s->bad++;
+			report(s,
+			       "at byte %llu: not msgpack (byte 0x%02x at offset %llu%s); the rest of "
+			       "the input cannot be split into objects and is ignored",
+			       (unsigned long long)in->start, p[pos - 1],
+			       (unsigned long long)(in->off + pos - 1),
+			       p[pos - 1] == 0xc1 ? "" : ", nested too deep");
+			return 1;
+		}
+	}
+	in->off += n;
+	return 0;
+}
 
 /* Read msgpack objects until end of input, a signal or an unreadable
- * byte. 0, or -1 on a read error (reported). */
+ * byte. 0, or -1 on an error (reported). */
 static int read_msgpack(run_state *s)
 {
-	uint8_t *chunk = malloc(RUN_CHUNK);
-	tool_bytes obj = {0};
-	uint64_t off = 0, start = 0;
-	int overlong = 0, rc = 0, stop = 0;
-	edgelog_msgpack_split *m = NULL;
+	mp_input in = {0};
+	int rc;
 
-	if (!chunk || edgelog_msgpack_split_open(&m)) {
-		free(chunk);
+	if (edgelog_msgpack_split_open(&in.m))
 		return tool_fail("run", -1, "out of memory");
-	}
-	while (!stop) {
-		size_t pos = 0;
-		ssize_t n = next_chunk(s, chunk);
-
-		if (n == CHUNK_STOP)
-			break;
-		if (n < 0) {
-			rc = -1;
-			break;
-		}
-		if (n == 0) {
-			if (edgelog_msgpack_split_pending(m)) {
-				s->bad++;
-				report(s,
-				       "at byte %llu: cut short by the end of input after %llu "
-				       "bytes; not stored",
-				       (unsigned long long)start,
-				       (unsigned long long)edgelog_msgpack_split_pending(m));
-			}
-			break;
-		}
-		while (pos < (size_t)n) {
-			size_t used;
-			int r;
-
-			if (!edgelog_msgpack_split_pending(m)) {
-				start = off + pos;
-				s->lines++; /* objects, numbered from 1 */
-				obj.len = 0;
-				overlong = 0;
-			}
-			r = edgelog_msgpack_split_feed(m, chunk + pos, (size_t)n - pos, &used);
-			if (!overlong && obj.len + used > EDGELOG_MAX_RECORD) {
-				overlong = 1;
-				report(s,
-				       "at byte %llu: larger than EDGELOG_MAX_RECORD (%u bytes); "
-				       "skipping it",
-				       (unsigned long long)start, EDGELOG_MAX_RECORD);
-			} else if (!overlong) {
-				tool_bytes_put(&obj, chunk + pos, used);
-				if (obj.oom) {
-					rc = tool_fail("run", -1, "out of memory");
-					goto out;
-				}
-			}
-			pos += used;
-			if (r == 0) {
-				if (overlong)
-					s->bad++;
-				else
-					store(s, obj.p, obj.len, 0);
-			} else if (r == EDGELOG_EINVAL) {
-				s->bad++;
-				report(s,
-				       "at byte %llu: not msgpack (byte 0x%02x at offset %llu%s); "
-				       "the rest of the input cannot be split into objects and is "
-				       "ignored",
-				       (unsigned long long)start, chunk[pos - 1],
-				       (unsigned long long)(off + pos - 1),
-				       chunk[pos - 1] == 0xc1 ? "" : ", nested too deep");
-				stop = 1;
-				break;
-			}
-		}
-		off += (uint64_t)n;
-	}
-	if (run_signal && edgelog_msgpack_split_pending(m)) {
+	rc = read_input(s, eat_msgpack, &in);
+	if (rc == 0 && run_signal && edgelog_msgpack_split_pending(in.m)) {
 		s->bad++;
 		report(s, "at byte %llu: unfinished when the signal came; not stored",
-		       (unsigned long long)start);
+		       (unsigned long long)in.start);
 	}
-out:
-	edgelog_msgpack_split_close(m);
-	tool_bytes_free(&obj);
-	free(chunk);
+	edgelog_msgpack_split_close(in.m);
+	tool_bytes_free(&in.obj);
 	return rc;
 }
 

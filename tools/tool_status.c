@@ -92,6 +92,23 @@ int tool_dir_args(const char *cmd, const char *usage, int argc, char **argv, con
 	return 0;
 }
 
+int tool_other_arg(const char *cmd, const char *usage, const char *what, const char *a,
+		   const char **pos)
+{
+	if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+		fputs(usage, stdout);
+		return TOOL_OK;
+	}
+	if (a[0] == '-' && a[1]) {
+		fputs(usage, stderr);
+		return tool_fail(cmd, TOOL_USAGE, "unknown option '%s'", a);
+	}
+	if (*pos)
+		return tool_fail(cmd, TOOL_USAGE, "more than one %s ('%s', '%s')", what, *pos, a);
+	*pos = a;
+	return -1;
+}
+
 /* The directory: the argument, else the environment's, else the default.
  * NULL after printing the error (an invalid environment variable). */
 const char *tool_resolve_dir(const char *cmd, const char *arg, edgelog_config *cfg)

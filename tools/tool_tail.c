@@ -324,17 +324,8 @@ int tool_tail(int argc, char **argv)
 					return TOOL_USAGE;
 				have_from = 1;
 			}
-		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(TAIL_USAGE, stdout);
-			return TOOL_OK;
-		} else if (a[0] == '-' && a[1]) {
-			fputs(TAIL_USAGE, stderr);
-			return tool_fail("tail", TOOL_USAGE, "unknown option '%s'", a);
-		} else if (dir) {
-			return tool_fail("tail", TOOL_USAGE, "more than one DIR ('%s', '%s')", dir,
-					 a);
-		} else {
-			dir = a;
+		} else if ((rc = tool_other_arg("tail", TAIL_USAGE, "DIR", a, &dir)) >= 0) {
+			return rc;
 		}
 	}
 	if (!dir) {
