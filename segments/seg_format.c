@@ -101,31 +101,36 @@ void seg_frame_secret(uint64_t salt, uint8_t secret[SEG_SECRET_SIZE])
 	XXH3_generateSecret_fromSeed(secret, salt);
 }
 
+/* XXH3_64bits_withSeed(payload, len, salt), given the secret derived from
+ * the salt (XXH3_generateSecret_fromSeed: xxhash.h documents the two as
+ * equal), by the AVX2 build where the CPU has it. */
+static XXH64_hash_t payload_hash(uint64_t salt, const uint8_t secret[SEG_SECRET_SIZE],
+				 const void *payload, uint32_t len)
+{
+#if SEG_HAVE_AVX2_HASH
+	if (len > 240 && has_avx2())
+		return seg_xxh3_secret_avx2(payload, len, secret, salt);
+#endif
+	return XXH3_64bits_withSecretandSeed(payload, len, secret, SEG_SECRET_SIZE, salt);
+}
+
 void seg_frame_encode_secret(uint8_t out[SEG_FRAME_HEADER], uint64_t salt,
 			     const uint8_t secret[SEG_SECRET_SIZE], uint32_t seq_delta,
 			     int32_t ts_delta, const void *payload, uint32_t len)
 {
 	uint32_t c;
-	XXH64_hash_t ph;
 
 	seg_put32(out + 4, len);
 	seg_put32(out + 8, seq_delta);
 	seg_put32(out + 12, (uint32_t)ts_delta);
-	/* Equal to XXH3_64bits_withSeed(payload, len, salt) when the secret
-	 * comes from XXH3_generateSecret_fromSeed(salt) (xxhash.h). */
-#if SEG_HAVE_AVX2_HASH
-	if (len > 240 && has_avx2())
-		ph = seg_xxh3_secret_avx2(payload, len, secret, salt);
-	else
-#endif
-		ph = XXH3_64bits_withSecretandSeed(payload, len, secret, SEG_SECRET_SIZE, salt);
-	c = (uint32_t)XXH3_64bits_withSeed(out + 4, 12, ph);
+	c = (uint32_t)XXH3_64bits_withSeed(out + 4, 12, payload_hash(salt, secret, payload, len));
 	if (c == 0)
 		c = 1;
 	seg_put32(out, c);
 }
 
-int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, seg_frame *f)
+int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, const uint8_t *secret,
+		    seg_frame *f)
 {
 	uint32_t c, len, want;
 
@@ -143,7 +148,11 @@ int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, seg_f
 		return SEG_BAD;
 	if (len > avail - SEG_FRAME_HEADER)
 		return SEG_SHORT;
-	want = seg_frame_checksum(h->salt, buf + 4, buf + SEG_FRAME_HEADER, len);
+	if (secret)
+		want = (uint32_t)XXH3_64bits_withSeed(
+			buf + 4, 12, payload_hash(h->salt, secret, buf + SEG_FRAME_HEADER, len));
+	else
+		want = seg_frame_checksum(h->salt, buf + 4, buf + SEG_FRAME_HEADER, len);
 	if (want == 0)
 		want = 1;
 	if (c != want)

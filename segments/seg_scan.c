@@ -17,6 +17,8 @@ int seg_scan_init(seg_scan *s, const uint8_t *buf, size_t size, int deep)
 	if (size < SEG_HEADER_SIZE)
 		return SEG_SHORT;
 	r = seg_header_decode(buf, &s->hdr);
+	if (r == SEG_OK)
+		seg_frame_secret(s->hdr.salt, s->secret);
 	return r;
 }
 
@@ -54,7 +56,7 @@ static int frame_at(const seg_scan *s, size_t off, seg_frame *f)
 	len = seg_get32(s->buf + off + 4);
 	if (len == 0 || len > SEG_MAX_PAYLOAD || len > s->size - off - SEG_FRAME_HEADER)
 		return 0;
-	if (seg_frame_check(s->buf + off, s->size - off, &s->hdr, f) != SEG_OK)
+	if (seg_frame_check(s->buf + off, s->size - off, &s->hdr, s->secret, f) != SEG_OK)
 		return 0;
 	if (s->have_last && f->seq_delta <= s->last_delta)
 		return 0;
@@ -79,7 +81,7 @@ int seg_scan_next(seg_scan *s, seg_frame *f, uint64_t *doff, uint64_t *dlen)
 
 	if (pos >= s->size)
 		return SEG_SCAN_END;
-	r = seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, f);
+	r = seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, s->secret, f);
 	if (r == SEG_OK && (!s->have_last || f->seq_delta > s->last_delta)) {
 		f->offset = pos;
 		s->pos = pos + SEG_FRAME_HEADER + f->len;
@@ -111,7 +113,8 @@ int seg_scan_next(seg_scan *s, seg_frame *f, uint64_t *doff, uint64_t *dlen)
 		 * writer's release fence between payload and header. */
 		seg_frame g;
 		SEG_FENCE_ACQUIRE();
-		if (seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, &g) == SEG_OK &&
+		if (seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, s->secret, &g) ==
+			    SEG_OK &&
 		    (!s->have_last || g.seq_delta > s->last_delta)) {
 			*f = g;
 			f->offset = pos;

@@ -36,7 +36,7 @@ static void check_frame_roundtrip(const seg_header *h, uint32_t delta, int32_t t
 	uint8_t *buf = mk_frame(h->salt, delta, tsd, p, len, 0);
 	seg_frame f;
 	memset(&f, 0, sizeof f);
-	int rc = seg_frame_check(buf, SEG_FRAME_HEADER + (size_t)len, h, &f);
+	int rc = seg_frame_check(buf, SEG_FRAME_HEADER + (size_t)len, h, NULL, &f);
 	ck_assert_msg(rc == SEG_OK, "seg_frame_check(len %u) = %d", len, rc);
 	ck_assert_uint_eq(f.seq, h->base_seq + delta);
 	ck_assert_int_eq(f.ts_ms, h->base_ts_ms + tsd);
@@ -44,10 +44,28 @@ static void check_frame_roundtrip(const seg_header *h, uint32_t delta, int32_t t
 	ck_assert_uint_eq(f.seq_delta, delta);
 	ck_assert_ptr_eq(f.data, buf + SEG_FRAME_HEADER);
 	ck_assert(!memcmp(f.data, p, len));
+	/* With the segment's secret derived once (the scanner's way) the
+	 * check accepts the same frame and rejects it with a byte flipped. */
+	{
+		uint8_t secret[SEG_SECRET_SIZE];
+		seg_frame g;
+		seg_frame_secret(h->salt, secret);
+		ck_assert_int_eq(seg_frame_check(buf, SEG_FRAME_HEADER + (size_t)len, h, secret,
+						 &g),
+				 SEG_OK);
+		ck_assert_uint_eq(g.seq, f.seq);
+		buf[SEG_FRAME_HEADER + len - 1] ^= 0x20;
+		ck_assert_int_eq(seg_frame_check(buf, SEG_FRAME_HEADER + (size_t)len, h, secret,
+						 &g),
+				 SEG_BAD);
+		ck_assert_int_eq(seg_frame_check(buf, SEG_FRAME_HEADER + (size_t)len, h, NULL, &g),
+				 SEG_BAD);
+		buf[SEG_FRAME_HEADER + len - 1] ^= 0x20;
+	}
 	/* More bytes available than the frame needs changes nothing. */
 	uint8_t *big = mk_frame(h->salt, delta, tsd, p, len, 100);
 	memset(big + SEG_FRAME_HEADER + len, 0xee, 100);
-	rc = seg_frame_check(big, SEG_FRAME_HEADER + (size_t)len + 100, h, &f);
+	rc = seg_frame_check(big, SEG_FRAME_HEADER + (size_t)len + 100, h, NULL, &f);
 	ck_assert_int_eq(rc, SEG_OK);
 	ck_assert_uint_eq(f.len, len);
 	free(big);
@@ -95,7 +113,7 @@ START_TEST(test_frame_roundtrip_max_payload)
 	/* One byte short of the claimed length: torn. */
 	uint8_t *buf = mk_frame(h.salt, 9, 9, p, SEG_MAX_PAYLOAD, 0);
 	seg_frame f;
-	int rc = seg_frame_check(buf, SEG_FRAME_HEADER + SEG_MAX_PAYLOAD - 1, &h, &f);
+	int rc = seg_frame_check(buf, SEG_FRAME_HEADER + SEG_MAX_PAYLOAD - 1, &h, NULL, &f);
 	ck_assert_int_eq(rc, SEG_SHORT);
 	free(buf);
 	free(p);
@@ -104,7 +122,7 @@ START_TEST(test_frame_roundtrip_max_payload)
 	 * many bytes are there and the checksum matches. */
 	uint8_t *q = mk_bin32(SEG_MAX_PAYLOAD + 1, 2);
 	buf = mk_frame(h.salt, 9, 9, q, SEG_MAX_PAYLOAD + 1, 0);
-	rc = seg_frame_check(buf, SEG_FRAME_HEADER + SEG_MAX_PAYLOAD + 1, &h, &f);
+	rc = seg_frame_check(buf, SEG_FRAME_HEADER + SEG_MAX_PAYLOAD + 1, &h, NULL, &f);
 	ck_assert_int_eq(rc, SEG_BAD);
 	free(buf);
 	free(q);
@@ -119,14 +137,14 @@ START_TEST(test_frame_truncated_is_short)
 	seg_frame f;
 	/* Header complete, payload cut anywhere. */
 	for (size_t avail = SEG_FRAME_HEADER; avail < SEG_FRAME_HEADER + p.len; avail++) {
-		int rc = seg_frame_check(buf, avail, &h, &f);
+		int rc = seg_frame_check(buf, avail, &h, NULL, &f);
 		ck_assert_msg(rc == SEG_SHORT, "avail %zu: %d, expected SEG_SHORT", avail, rc);
 	}
 	/* Header itself cut: not a frame, not the clean end. */
 	for (size_t avail = 1; avail < SEG_FRAME_HEADER; avail++) {
 		if (all_zero(buf, avail))
 			continue;
-		int rc = seg_frame_check(buf, avail, &h, &f);
+		int rc = seg_frame_check(buf, avail, &h, NULL, &f);
 		ck_assert_msg(rc == SEG_SHORT || rc == SEG_BAD, "avail %zu: %d", avail, rc);
 	}
 	free(buf);
@@ -146,7 +164,7 @@ START_TEST(test_frame_every_bit_flip_detected)
 		memcpy(buf, orig, total);
 		buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		seg_frame f;
-		int rc = seg_frame_check(buf, total, &h, &f);
+		int rc = seg_frame_check(buf, total, &h, NULL, &f);
 		ck_assert_msg(rc == SEG_BAD || rc == SEG_SHORT,
 			      "bit %zu (byte %zu) flipped: seg_frame_check = %d", bit, bit / 8, rc);
 	}
@@ -164,7 +182,7 @@ START_TEST(test_frame_wrong_salt_rejected)
 	tu_buf p = tu_prediction(0, 1);
 	uint8_t *buf = mk_frame(h.salt ^ 1, 0, 0, p.data, (uint32_t)p.len, 0);
 	seg_frame f;
-	ck_assert_int_eq(seg_frame_check(buf, SEG_FRAME_HEADER + p.len, &h, &f), SEG_BAD);
+	ck_assert_int_eq(seg_frame_check(buf, SEG_FRAME_HEADER + p.len, &h, NULL, &f), SEG_BAD);
 	free(buf);
 	tu_buf_free(&p);
 }
@@ -176,8 +194,8 @@ START_TEST(test_frame_zero_header_is_end)
 	uint8_t zeros[SEG_FRAME_HEADER + 64];
 	memset(zeros, 0, sizeof zeros);
 	seg_frame f;
-	ck_assert_int_eq(seg_frame_check(zeros, sizeof zeros, &h, &f), SEG_END);
-	ck_assert_int_eq(seg_frame_check(zeros, SEG_FRAME_HEADER, &h, &f), SEG_END);
+	ck_assert_int_eq(seg_frame_check(zeros, sizeof zeros, &h, NULL, &f), SEG_END);
+	ck_assert_int_eq(seg_frame_check(zeros, SEG_FRAME_HEADER, &h, NULL, &f), SEG_END);
 }
 END_TEST
 

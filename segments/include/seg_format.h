@@ -117,9 +117,11 @@ void seg_frame_encode_secret(uint8_t out[SEG_FRAME_HEADER], uint64_t salt,
  * Check the frame that starts at buf (avail bytes readable from there).
  * SEG_OK: *f filled (f->offset left to the caller). SEG_END: the length
  * field and the checksum are zero (clean end). SEG_SHORT: the frame runs past
- * avail. SEG_BAD: checksum or length invalid.
+ * avail. SEG_BAD: checksum or length invalid. secret: the segment's
+ * (seg_frame_secret of h->salt), or NULL to derive it for this frame.
  */
-int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, seg_frame *f);
+int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, const uint8_t *secret,
+		    seg_frame *f);
 
 /* 0 if [data, data+len) is exactly one well-formed msgpack object (depth at
  * most 256), else the byte offset + 1 at which it stops being one. */

@@ -18,8 +18,9 @@ typedef struct seg_scan {
 	const uint8_t *buf; /* the whole file, header included */
 	size_t size;        /* bytes readable in buf */
 	seg_header hdr;
-	size_t pos;    /* offset of the next frame to examine */
-	int have_last; /* a frame was accepted already */
+	uint8_t secret[SEG_SECRET_SIZE]; /* the frame hash's, from hdr.salt */
+	size_t pos;                      /* offset of the next frame to examine */
+	int have_last;                   /* a frame was accepted already */
 	uint32_t last_delta;
 	int deep;         /* for the caller: the segment is complete, so an
 	                    * invalid tail is damage (the scan returns the same) */
