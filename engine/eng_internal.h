@@ -354,7 +354,8 @@ int eng_meta_store(const seg_vfs *v, const char *dir, const eng_meta *m, seg_err
  * force (no lock held but snap.mu, or at close). */
 void eng_meta_sync(edgelog *log, int force);
 
-/* eng_jread.c: reading back JSON the engine wrote (status.json). A value
+/* eng_jread.c: reading back JSON the engine wrote (status.json, meta.json),
+ * on the JSON tokenizer below. A value
  * found in a text: its type ('s' string, 'n' number, 't' true, 'f'
  * false, 'z' null, 'a' array, 'o' object) and its bytes (a string's
  * without the quotes, still escaped). Malformed text: not found. */
@@ -376,6 +377,57 @@ int eng_jv_str(const eng_jv *v, char *out, size_t cap);
 /* Code point cp (<= 0x10FFFF) as UTF-8 into u: its length, 1 to 4
  * (eng_jread.c: built with and without JSON input). */
 size_t eng_utf8_encode(unsigned cp, char u[4]);
+
+/*
+ * The JSON tokenizer both readers stand on: the reader above (the engine's
+ * own files) and eng_json.c's parser (edgelog_append_json). Positions are
+ * indexes into s[0..n).
+ */
+/* Past the JSON whitespace at s[i]. Inline: the parser calls it between
+ * every two tokens. */
+static inline size_t eng_json_ws(const unsigned char *s, size_t n, size_t i)
+{
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+		i++;
+	return i;
+}
+/* The length of the literal true, false or null at s[i], or 0. */
+size_t eng_json_literal(const unsigned char *s, size_t n, size_t i);
+
+/* A number's grammar (RFC 8259) and, for an integer, its magnitude. */
+typedef struct eng_jnum {
+	size_t end;   /* index after the number */
+	int integral; /* no fraction, no exponent */
+	int neg;      /* a leading '-' */
+	int big;      /* integral, and the magnitude does not fit 64 bits */
+	uint64_t mag; /* integral: the magnitude */
+} eng_jnum;
+enum {
+	ENG_JNUM_INVALID = 1,
+	ENG_JNUM_LEADING_ZERO,
+	ENG_JNUM_NO_FRACTION,
+	ENG_JNUM_NO_EXPONENT
+};
+/* The number at s[i]: 0 and *num, or an ENG_JNUM_* (the number is
+ * malformed: its start is where). */
+int eng_json_number(const unsigned char *s, size_t n, size_t i, eng_jnum *num);
+
+enum {
+	ENG_JESC_INVALID = 1, /* not one of \" \\ \/ \b \f \n \r \t \u */
+	ENG_JESC_U_SHORT,     /* \u with fewer than 4 characters left */
+	ENG_JESC_U_HEX,       /* \u with a character that is not hex */
+	ENG_JESC_LONE_LOW,    /* \uDC00..\uDFFF first */
+	ENG_JESC_LONE_HIGH,   /* \uD800..\uDBFF not followed by \u */
+	ENG_JESC_PAIR,        /* \uD800..\uDBFF followed by \u not a low surrogate */
+};
+/*
+ * One escape of a JSON string; s[*i] is the character after the backslash
+ * (*i < n). Returns the length (1 to 4) of its UTF-8 bytes, put in u8, and
+ * moves *i past it; or -ENG_JESC_* with *i at the byte at fault (the
+ * backslash for a surrogate error). strict 0 reads a lone or mismatched
+ * surrogate as U+FFFD and an unknown escape as the character itself.
+ */
+int eng_json_escape(const unsigned char *s, size_t n, size_t *i, int strict, char u8[4]);
 
 /* eng_space.c: clock and space accounting (below every other engine file
  * but eng_config.c). */

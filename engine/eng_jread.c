@@ -1,8 +1,12 @@
 /*
- * eng_jread.c - reading back the JSON the engine writes itself
- * (DIR/status.json, DIR/meta.json): find an object's member by name, an
- * array's element by index, and take a value as an integer or a string. No allocation, no
- * tree: each lookup walks the text, which is small (about 1.5 KiB).
+ * eng_jread.c - the JSON tokenizer (numbers, literals, escapes: the one
+ * lexer of the engine, also under eng_json.c's parser for
+ * edgelog_append_json), and on it the reader of the JSON the engine writes
+ * itself (DIR/status.json, DIR/meta.json): find an object's member by name,
+ * an array's element by index, and take a value as an integer or a string.
+ * No allocation, no tree: each lookup walks the text, which is small
+ * (about 1.5 KiB). In every build (eng_json.c is left out with
+ * EDGELOG_WITH_JSON=OFF).
  *
  * The text may have been damaged or planted by someone else: every walk
  * is bounded by the text's length and by ENG_JSON_MAX_DEPTH, and anything
@@ -15,11 +19,151 @@
 
 #define ENG_JSON_MAX_DEPTH 32
 
+/* ---- the tokenizer ------------------------------------------------------- */
+
+size_t eng_json_literal(const unsigned char *s, size_t n, size_t i)
+{
+	static const char *const words[] = {"true", "false", "null"};
+	const char *w = s[i] == 't' ? words[0] : s[i] == 'f' ? words[1] : words[2];
+	size_t len = strlen(w);
+
+	return n - i >= len && !memcmp(s + i, w, len) ? len : 0;
+}
+
+static int digit(const unsigned char *s, size_t n, size_t i)
+{
+	return i < n && s[i] >= '0' && s[i] <= '9';
+}
+
+int eng_json_number(const unsigned char *s, size_t n, size_t i, eng_jnum *num)
+{
+	num->neg = num->big = 0;
+	num->integral = 1;
+	num->mag = 0;
+	if (i < n && s[i] == '-') {
+		num->neg = 1;
+		i++;
+	}
+	if (!digit(s, n, i))
+		return ENG_JNUM_INVALID;
+	if (s[i] == '0') {
+		if (digit(s, n, ++i))
+			return ENG_JNUM_LEADING_ZERO;
+	} else {
+		/* The magnitude as it goes: no second pass, no strtoull. */
+		for (; digit(s, n, i); i++) {
+			unsigned d = (unsigned)(s[i] - '0');
+			if (num->mag > (UINT64_MAX - d) / 10)
+				num->big = 1;
+			num->mag = num->mag * 10 + d;
+		}
+	}
+	if (i < n && s[i] == '.') {
+		num->integral = 0;
+		if (!digit(s, n, ++i))
+			return ENG_JNUM_NO_FRACTION;
+		while (digit(s, n, i))
+			i++;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		num->integral = 0;
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (!digit(s, n, i))
+			return ENG_JNUM_NO_EXPONENT;
+		while (digit(s, n, i))
+			i++;
+	}
+	if (!num->integral)
+		num->big = 0;
+	num->end = i;
+	return 0;
+}
+
+/* Four hex digits at s[at]: 0 and *v, or ENG_JESC_U_* with *bad. */
+static int hex4(const unsigned char *s, size_t n, size_t at, unsigned *v, size_t *bad)
+{
+	unsigned x = 0;
+	size_t k;
+
+	if (n - at < 4 || at > n) {
+		*bad = at;
+		return ENG_JESC_U_SHORT;
+	}
+	for (k = 0; k < 4; k++) {
+		unsigned char c = s[at + k];
+		x <<= 4;
+		if (c >= '0' && c <= '9')
+			x |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			x |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			x |= (unsigned)(c - 'A' + 10);
+		else {
+			*bad = at + k;
+			return ENG_JESC_U_HEX;
+		}
+	}
+	*v = x;
+	return 0;
+}
+
+int eng_json_escape(const unsigned char *s, size_t n, size_t *i, int strict, char u8[4])
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	size_t at = *i - 1, next = *i + 5, bad;
+	const char *hit;
+	unsigned cp, lo;
+	int k;
+
+	if (s[*i] != 'u') {
+		hit = s[*i] ? strchr(from, s[*i]) : NULL;
+		if (!hit && strict)
+			return -ENG_JESC_INVALID;
+		u8[0] = hit ? to[hit - from] : (char)s[*i];
+		++*i;
+		return 1;
+	}
+	if ((k = hex4(s, n, *i + 1, &cp, &bad))) {
+		*i = bad;
+		return -k;
+	}
+	if (cp >= 0xdc00 && cp <= 0xdfff) {
+		if (strict) {
+			*i = at;
+			return -ENG_JESC_LONE_LOW;
+		}
+		cp = 0xfffd;
+	} else if (cp >= 0xd800 && cp <= 0xdbff) {
+		if (next + 2 > n || s[next] != '\\' || s[next + 1] != 'u') {
+			k = ENG_JESC_LONE_HIGH;
+			bad = at;
+		} else if (!(k = hex4(s, n, next + 2, &lo, &bad))) {
+			if (lo >= 0xdc00 && lo <= 0xdfff) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				next += 6;
+			} else {
+				k = ENG_JESC_PAIR;
+				bad = at;
+			}
+		}
+		if (k && strict) {
+			*i = bad;
+			return -k;
+		}
+		if (k)
+			cp = 0xfffd; /* a lone surrogate */
+	}
+	*i = next;
+	return (int)eng_utf8_encode(cp, u8);
+}
+
+/* ---- the reader ---------------------------------------------------------- */
+
 static const char *ws(const char *p, const char *end)
 {
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
+	return p + eng_json_ws((const unsigned char *)p, (size_t)(end - p), 0);
 }
 
 /* End of the string whose opening quote is at p (after the closing quote),
@@ -71,43 +215,44 @@ static const char *value_end(const char *p, const char *end, int depth)
 				return NULL;
 		}
 	}
-	/* A number or a literal: up to the next delimiter. */
+	/* A literal or a number, which the next byte must end. */
 	{
-		const char *s = p;
-		while (p < end && !strchr(",}] \t\r\n", *p))
-			p++;
-		return p > s ? p : NULL;
+		const unsigned char *u = (const unsigned char *)p;
+		size_t n = (size_t)(end - p), k;
+		eng_jnum num;
+		if (*p == 't' || *p == 'f' || *p == 'n')
+			k = eng_json_literal(u, n, 0);
+		else
+			k = eng_json_number(u, n, 0, &num) ? 0 : num.end;
+		if (!k || (k < n && !strchr(",}] \t\r\n", p[k])))
+			return NULL;
+		return p + k;
 	}
 }
 
 static void set(eng_jv *v, const char *p, const char *e)
 {
+	/* The first byte names the type: a string, an object, an array,
+	 * true, false, null, else a number. */
+	static const char first[] = "\"{[tfn", type[] = "soatfz";
+	const char *k = strchr(first, *p);
+
 	v->p = p;
 	v->n = (size_t)(e - p);
-	switch (*p) {
-	case '"':
-		v->type = 's';
+	v->type = k && *p ? type[k - first] : 'n';
+	if (v->type == 's') {
 		v->p++;
 		v->n -= 2;
-		break;
-	case '{':
-		v->type = 'o';
-		break;
-	case '[':
-		v->type = 'a';
-		break;
-	case 't':
-		v->type = 't';
-		break;
-	case 'f':
-		v->type = 'f';
-		break;
-	case 'n':
-		v->type = 'z';
-		break;
-	default:
-		v->type = 'n';
 	}
+}
+
+/* After a member or element that ends at ve: past the ',' and the space
+ * after it, or NULL (the last one, or malformed). */
+static const char *after_comma(const char *ve, const char *end)
+{
+	const char *p = ws(ve, end);
+
+	return p < end && *p == ',' ? ws(p + 1, end) : NULL;
 }
 
 int eng_json_member(const char *text, size_t n, const char *key, eng_jv *out)
@@ -132,10 +277,8 @@ int eng_json_member(const char *text, size_t n, const char *key, eng_jv *out)
 			set(out, p, ve);
 			return 0;
 		}
-		p = ws(ve, end);
-		if (p >= end || *p != ',')
+		if (!(p = after_comma(ve, end)))
 			return -1;
-		p = ws(p + 1, end);
 	}
 	return -1;
 }
@@ -155,56 +298,20 @@ int eng_json_element(const eng_jv *arr, size_t i, eng_jv *out)
 			set(out, p, ve);
 			return 0;
 		}
-		p = ws(ve, end);
-		if (p >= end || *p != ',')
+		if (!(p = after_comma(ve, end)))
 			return -1;
-		p = ws(p + 1, end);
 	}
 }
 
 int eng_jv_int(const eng_jv *v, int64_t *out)
 {
-	uint64_t u = 0;
-	size_t i = 0;
-	int neg = 0;
+	eng_jnum num;
 
-	if (v->type != 'n' || !v->n)
+	if (v->type != 'n' || eng_json_number((const unsigned char *)v->p, v->n, 0, &num) ||
+	    num.end != v->n || !num.integral || num.big ||
+	    num.mag > (uint64_t)INT64_MAX + (uint64_t)num.neg)
 		return -1;
-	if (v->p[0] == '-') {
-		neg = 1;
-		i = 1;
-	}
-	if (i == v->n)
-		return -1;
-	for (; i < v->n; i++) {
-		unsigned d = (unsigned)(v->p[i] - '0');
-		if (d > 9 || u > (UINT64_C(1) << 63) / 10)
-			return -1;
-		u = u * 10 + d;
-	}
-	if (u > (uint64_t)INT64_MAX + (uint64_t)neg)
-		return -1;
-	*out = neg ? (int64_t)(0 - u) : (int64_t)u;
-	return 0;
-}
-
-static int hex4(const char *p, unsigned *v)
-{
-	int i;
-
-	*v = 0;
-	for (i = 0; i < 4; i++) {
-		char c = p[i];
-		*v <<= 4;
-		if (c >= '0' && c <= '9')
-			*v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			*v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			*v |= (unsigned)(c - 'A' + 10);
-		else
-			return -1;
-	}
+	*out = num.neg ? (int64_t)(0 - num.mag) : (int64_t)num.mag;
 	return 0;
 }
 
@@ -236,56 +343,21 @@ size_t eng_utf8_encode(unsigned cp, char u[4])
 
 int eng_jv_str(const eng_jv *v, char *out, size_t cap)
 {
-	size_t i, o = 0;
+	const unsigned char *u = (const unsigned char *)v->p;
+	size_t i = 0, o = 0;
 
 	if (v->type != 's' || !cap)
 		return -1;
-	for (i = 0; i < v->n; i++) {
+	while (i < v->n) {
 		char u8[4];
-		size_t k = 1;
-		unsigned cp, lo;
-		u8[0] = v->p[i];
-		if (v->p[i] == '\\') {
-			if (++i >= v->n)
-				return -1;
-			switch (v->p[i]) {
-			case 'b':
-				u8[0] = '\b';
-				break;
-			case 'f':
-				u8[0] = '\f';
-				break;
-			case 'n':
-				u8[0] = '\n';
-				break;
-			case 'r':
-				u8[0] = '\r';
-				break;
-			case 't':
-				u8[0] = '\t';
-				break;
-			case 'u':
-				if (i + 4 >= v->n || hex4(v->p + i + 1, &cp))
-					return -1;
-				i += 4;
-				if (cp >= 0xd800 && cp < 0xdc00 && i + 6 < v->n &&
-				    v->p[i + 1] == '\\' && v->p[i + 2] == 'u' &&
-				    !hex4(v->p + i + 3, &lo) && lo >= 0xdc00 && lo < 0xe000) {
-					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-					i += 6;
-				} else if (cp >= 0xd800 && cp < 0xe000) {
-					cp = 0xfffd; /* a lone surrogate */
-				}
-				k = eng_utf8_encode(cp, u8);
-				break;
-			default: /* \" \\ \/ */
-				u8[0] = v->p[i];
-			}
-		}
-		if (o + k >= cap)
+		int k = 1;
+		u8[0] = v->p[i++];
+		if (u8[0] == '\\' && (i >= v->n || (k = eng_json_escape(u, v->n, &i, 0, u8)) < 0))
+			return -1;
+		if (o + (size_t)k >= cap)
 			break; /* cut to fit, as snprintf would */
-		memcpy(out + o, u8, k);
-		o += k;
+		memcpy(out + o, u8, (size_t)k);
+		o += (size_t)k;
 	}
 	out[o] = '\0';
 	return 0;

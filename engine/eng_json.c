@@ -13,6 +13,10 @@
  * names the field ("meta.ids[2]") and the line, never a silent double.
  * Object members keep their order; a repeated key is kept as given (RFC
  * 8259 leaves its meaning to the receiver).
+ *
+ * The lexical pieces (whitespace, literals, numbers, escapes) are
+ * eng_jread.c's tokenizer, which the engine's own JSON reader uses too;
+ * this file adds the structure, UTF-8 checks, messages and the msgpack.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -55,9 +59,7 @@ __attribute__((format(printf, 3, 4))) static int fail(jp *p, size_t at, const ch
 
 static void ws(jp *p)
 {
-	while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' ||
-			       p->s[p->i] == '\r'))
-		p->i++;
+	p->i = eng_json_ws(p->s, p->n, p->i);
 }
 
 /* "meta.ids[2]" for the value at the current depth. */
@@ -81,37 +83,6 @@ static void path_text(const jp *p, char *out, size_t cap)
 		if (o >= cap)
 			o = cap - 1;
 	}
-}
-
-static int hex4(jp *p, unsigned *v)
-{
-	unsigned x = 0;
-	int k;
-
-	if (p->i + 4 > p->n)
-		return fail(p, p->i, "truncated \\u escape");
-	for (k = 0; k < 4; k++) {
-		unsigned char c = p->s[p->i + k];
-		x <<= 4;
-		if (c >= '0' && c <= '9')
-			x |= c - '0';
-		else if (c >= 'a' && c <= 'f')
-			x |= c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			x |= c - 'A' + 10;
-		else
-			return fail(p, p->i + k, "invalid \\u escape");
-	}
-	p->i += 4;
-	*v = x;
-	return 0;
-}
-
-static void put_utf8(seg_buf *b, unsigned cp)
-{
-	char u[4];
-
-	seg_buf_put(b, u, eng_utf8_encode(cp, u));
 }
 
 /* A string at p->i (the opening quote) into p->str; *raw_off / *raw_len:
@@ -151,120 +122,67 @@ static int string(jp *p, size_t *raw_off, size_t *raw_len)
 		/* An escape. */
 		if (++p->i >= p->n)
 			return fail(p, p->i, "premature end of input in a string");
-		c = p->s[p->i++];
-		switch (c) {
-		case '"':
-		case '\\':
-		case '/':
-			seg_buf_put(&p->str, &c, 1);
-			break;
-		case 'b':
-			seg_buf_put(&p->str, "\b", 1);
-			break;
-		case 'f':
-			seg_buf_put(&p->str, "\f", 1);
-			break;
-		case 'n':
-			seg_buf_put(&p->str, "\n", 1);
-			break;
-		case 'r':
-			seg_buf_put(&p->str, "\r", 1);
-			break;
-		case 't':
-			seg_buf_put(&p->str, "\t", 1);
-			break;
-		case 'u': {
-			unsigned cp, lo;
-			size_t at = p->i - 2;
-			if (hex4(p, &cp))
-				return -1;
-			if (cp >= 0xdc00 && cp <= 0xdfff)
-				return fail(p, at, "invalid Unicode escape (lone low surrogate)");
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (p->i + 2 > p->n || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u')
-					return fail(p, at,
-						    "invalid Unicode escape (lone high surrogate)");
-				p->i += 2;
-				if (hex4(p, &lo))
-					return -1;
-				if (lo < 0xdc00 || lo > 0xdfff)
-					return fail(p, at, "invalid Unicode surrogate pair");
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-			}
-			put_utf8(&p->str, cp);
-			break;
-		}
-		default:
-			return fail(p, p->i - 1, "invalid escape '\\%c'", c);
+		{
+			static const char *const why[] = {
+				"",
+				"invalid escape",
+				"truncated \\u escape",
+				"invalid \\u escape",
+				"invalid Unicode escape (lone low surrogate)",
+				"invalid Unicode escape (lone high surrogate)",
+				"invalid Unicode surrogate pair",
+			};
+			char u8[4];
+			int k = eng_json_escape(p->s, p->n, &p->i, 1, u8);
+			if (k == -ENG_JESC_INVALID)
+				return fail(p, p->i, "invalid escape '\\%c'", p->s[p->i]);
+			if (k < 0)
+				return fail(p, p->i, "%s", why[-k]);
+			seg_buf_put(&p->str, u8, (size_t)k);
 		}
 	}
 }
 
 static int number(jp *p)
 {
+	static const char *const why[] = {
+		"",
+		"invalid number",
+		"invalid number (leading zero)",
+		"invalid number (no digit after '.')",
+		"invalid number (no digit in the exponent)",
+	};
 	size_t start = p->i;
-	int neg = 0, integral = 1;
 	const unsigned char *s = p->s;
+	eng_jnum num;
+	int k = eng_json_number(s, p->n, start, &num);
 
-	if (s[p->i] == '-') {
-		neg = 1;
-		p->i++;
-	}
-	if (p->i >= p->n || s[p->i] < '0' || s[p->i] > '9')
-		return fail(p, start, "invalid number");
-	if (s[p->i] == '0') {
-		p->i++;
-		if (p->i < p->n && s[p->i] >= '0' && s[p->i] <= '9')
-			return fail(p, start, "invalid number (leading zero)");
-	} else {
-		while (p->i < p->n && s[p->i] >= '0' && s[p->i] <= '9')
-			p->i++;
-	}
-	if (p->i < p->n && s[p->i] == '.') {
-		integral = 0;
-		p->i++;
-		if (p->i >= p->n || s[p->i] < '0' || s[p->i] > '9')
-			return fail(p, start, "invalid number (no digit after '.')");
-		while (p->i < p->n && s[p->i] >= '0' && s[p->i] <= '9')
-			p->i++;
-	}
-	if (p->i < p->n && (s[p->i] == 'e' || s[p->i] == 'E')) {
-		integral = 0;
-		p->i++;
-		if (p->i < p->n && (s[p->i] == '+' || s[p->i] == '-'))
-			p->i++;
-		if (p->i >= p->n || s[p->i] < '0' || s[p->i] > '9')
-			return fail(p, start, "invalid number (no digit in the exponent)");
-		while (p->i < p->n && s[p->i] >= '0' && s[p->i] <= '9')
-			p->i++;
+	if (k)
+		return fail(p, start, "%s", why[k]);
+	p->i = num.end;
+	if (num.integral) {
+		/* -2^63 .. 2^64-1, the magnitude taken as the digits went. */
+		if (num.big || (num.neg && num.mag > (uint64_t)INT64_MAX + 1))
+			goto range;
+		if (num.neg)
+			seg_mp_int(&p->out, (int64_t)(0 - num.mag));
+		else
+			seg_mp_uint(&p->out, num.mag);
+		return 0;
 	}
 	{
 		char buf[512];
 		size_t len = p->i - start;
-		if (len >= sizeof(buf)) {
-			if (integral)
-				goto range;
+		double d;
+		if (len >= sizeof(buf))
 			return fail(p, start, "number too long (%zu characters)", len);
-		}
 		memcpy(buf, s + start, len);
 		buf[len] = '\0';
 		errno = 0;
-		if (integral && neg) {
-			long long v = strtoll(buf, NULL, 10);
-			if (errno == ERANGE)
-				goto range;
-			seg_mp_int(&p->out, v);
-		} else if (integral) {
-			unsigned long long v = strtoull(buf, NULL, 10);
-			if (errno == ERANGE)
-				goto range;
-			seg_mp_uint(&p->out, v);
-		} else {
-			double d = strtod(buf, NULL);
-			if (errno == ERANGE && (d > 1 || d < -1))
-				return fail(p, start, "real number overflow (%s)", buf);
-			seg_mp_double(&p->out, d);
-		}
+		d = strtod(buf, NULL);
+		if (errno == ERANGE && (d > 1 || d < -1))
+			return fail(p, start, "real number overflow (%s)", buf);
+		seg_mp_double(&p->out, d);
 		return 0;
 	}
 range : {
@@ -368,9 +286,11 @@ static int container(jp *p, int map)
 	return 0;
 }
 
-static int literal(jp *p, const char *word, size_t len)
+static int literal(jp *p)
 {
-	if (p->n - p->i < len || memcmp(p->s + p->i, word, len))
+	size_t len = eng_json_literal(p->s, p->n, p->i);
+
+	if (!len)
 		return fail(p, p->i, "invalid token");
 	p->i += len;
 	return 0;
@@ -394,20 +314,17 @@ static int value(jp *p)
 		seg_mp_str(&p->out, p->str.p, p->str.len);
 		return 0;
 	case 't':
-		if (literal(p, "true", 4))
-			return -1;
-		seg_mp_bool(&p->out, 1);
-		return 0;
 	case 'f':
-		if (literal(p, "false", 5))
+	case 'n': {
+		unsigned char c = p->s[p->i];
+		if (literal(p))
 			return -1;
-		seg_mp_bool(&p->out, 0);
+		if (c == 'n')
+			seg_mp_nil(&p->out);
+		else
+			seg_mp_bool(&p->out, c == 't');
 		return 0;
-	case 'n':
-		if (literal(p, "null", 4))
-			return -1;
-		seg_mp_nil(&p->out);
-		return 0;
+	}
 	default:
 		if (p->s[p->i] == '-' || (p->s[p->i] >= '0' && p->s[p->i] <= '9'))
 			return number(p);

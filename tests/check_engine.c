@@ -605,6 +605,58 @@ START_TEST(test_append_json_agrees_with_jansson)
 }
 END_TEST
 
+/* The reader of the engine's own JSON (status.json, meta.json) stands on
+ * the parser's tokenizer: it takes exactly the numbers, literals and
+ * escapes edgelog_append_json takes (a lone surrogate aside: U+FFFD), and a
+ * malformed value is "not found", never part of one. */
+START_TEST(test_jread_takes_what_the_parser_takes)
+{
+	static const struct {
+		const char *text;
+		int is_int; /* 1: eng_jv_int gives want */
+		int64_t want;
+	} nums[] = {
+		{"{\"a\":0}", 1, 0},
+		{"{\"a\":-9223372036854775808}", 1, INT64_MIN},
+		{"{\"a\":9223372036854775807}", 1, INT64_MAX},
+		{"{\"a\":9223372036854775808}", 0, 0},
+		{"{\"a\":1.5e3}", 0, 0},
+	};
+	static const char *bad[] = {"{\"a\":01}", "{\"a\":12x}", "{\"a\":tru}", "{\"a\":truex}",
+				    "{\"a\":1.}", "{\"a\":-}",   "{\"a\":1e}"};
+	eng_jv v;
+	int64_t iv;
+	char out[64];
+	size_t i;
+
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		const char *t = nums[i].text;
+		ck_assert_msg(eng_json_member(t, strlen(t), "a", &v) == 0, "%s: not found", t);
+		ck_assert_int_eq(v.type, 'n');
+		ck_assert_int_eq(eng_jv_int(&v, &iv) == 0, nums[i].is_int);
+		if (nums[i].is_int)
+			ck_assert_int_eq(iv, nums[i].want);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		void *mp = NULL;
+		size_t mpn = 0;
+		seg_err e;
+		ck_assert_msg(eng_json_member(bad[i], strlen(bad[i]), "a", &v) != 0,
+			      "%s: a malformed value was found", bad[i]);
+		ck_assert_int_eq(eng_json_to_msgpack(bad[i], strlen(bad[i]), &mp, &mpn, &e),
+				 EDGELOG_EINVAL);
+	}
+	{
+		const char *t = "{\"b\":true,\"a\":\"x\\u00e9\\ud83d\\ude00\\n\\ud800y\"}";
+		ck_assert_int_eq(eng_json_member(t, strlen(t), "a", &v), 0);
+		ck_assert_int_eq(eng_jv_str(&v, out, sizeof(out)), 0);
+		ck_assert_str_eq(out, "x\xc3\xa9\xf0\x9f\x98\x80\n\xef\xbf\xbdy");
+		ck_assert_int_eq(eng_json_member(t, strlen(t), "b", &v), 0);
+		ck_assert_int_eq(v.type, 't');
+	}
+}
+END_TEST
+
 START_TEST(test_append_json_invalid)
 {
 	static const char *bad[] = {"{\"a\":1,}", "[1,2",    "{\"a\" 1}",  "tru", "\"abc",
@@ -2391,6 +2443,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_max_record_oversized_segment);
 	tcase_add_test(tc, test_append_json_valid);
 	tcase_add_test(tc, test_append_json_invalid);
+	tcase_add_test(tc, test_jread_takes_what_the_parser_takes);
 	tcase_add_test(tc, test_append_json_uint64_full_range);
 	tcase_add_test(tc, test_append_json_agrees_with_jansson);
 	tcase_add_test(tc, test_reader_bytes_in_order);
