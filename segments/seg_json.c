@@ -614,23 +614,21 @@ static int walk(mp_in *in, seg_buf *out, int depth, int in_key)
 		seg_buf_i64(out, v);
 		return 0;
 	}
-	case SEG_MP_F32: {
-		uint32_t u;
-		float f;
-		if (need(in, 4))
-			return -1;
-		u = (uint32_t)be(in, 4);
-		memcpy(&f, &u, 4);
-		put_double(out, f);
-		return 0;
-	}
-	case SEG_MP_F64: {
+	case SEG_MP_F32:
+	case SEG_MP_F64: { /* n: 4 or 8 bytes */
 		uint64_t u;
 		double d;
-		if (need(in, 8))
+		if (need(in, (size_t)n))
 			return -1;
-		u = be(in, 8);
-		memcpy(&d, &u, 8);
+		u = be(in, (unsigned)n);
+		if (n == 4) {
+			uint32_t w = (uint32_t)u;
+			float f;
+			memcpy(&f, &w, 4);
+			d = f;
+		} else {
+			memcpy(&d, &u, 8);
+		}
 		put_double(out, d);
 		return 0;
 	}

@@ -629,6 +629,19 @@ static int poison_5xx(upl *u, size_t lo, size_t hi, uint64_t limit, const upl_re
 	return POISON_BACKOFF;
 }
 
+/* A 2xx: the try succeeded; after a 413, the body just accepted is the
+ * size to stay within from now on. */
+static void accepted(upl *u, upl_result *res)
+{
+	res->success = 1;
+	res->failure = 0;
+	u->oks++;
+	if (u->learn_413) {
+		u->cap_wire = u->last_len;
+		u->learn_413 = 0;
+	}
+}
+
 /* A failed try: wait the next exponential backoff with full jitter, or the
  * server's Retry-After (>= 0, capped) when that is longer. */
 static void back_off(upl *u, upl_result *res, int64_t retry_after_ms)
@@ -833,13 +846,7 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 			/* The endpoint takes other records: they are delivered
 			 * (reported once the head is handled); the head is tried
 			 * once more, now. */
-			res->success = 1;
-			res->failure = 0;
-			u->oks++;
-			if (u->learn_413) {
-				u->cap_wire = u->last_len;
-				u->learn_413 = 0;
-			}
+			accepted(u, res);
 			u->ahead_hi = hi;
 			u->ahead_n += hi - lo;
 			memmove(u->range_lo + 1, u->range_lo + 2,
@@ -858,13 +865,7 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 			break;
 		}
 		if (!r.transport_error && r.status >= 200 && r.status <= 299) {
-			res->success = 1;
-			res->failure = 0;
-			u->oks++;
-			if (u->learn_413) {
-				u->cap_wire = u->last_len;
-				u->learn_413 = 0;
-			}
+			accepted(u, res);
 			res->delivered += hi - lo;
 			u->done = hi;
 			res->handled_seq = u->cur->recs[hi - 1].seq;
