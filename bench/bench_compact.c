@@ -79,7 +79,7 @@ static void config(edgelog_config *c, const char *dir, edgelog_sync_mode sync)
 	c->log_fn = quiet_log;
 }
 
-/* The record pool: sample predictions (about 425 bytes each). */
+/* The record pool: tool_sample_msgpack predictions (419-450 bytes, 436 on average). */
 #define POOL 4096
 static uint8_t g_pool[POOL][1024];
 static size_t g_pool_len[POOL];
