@@ -93,7 +93,6 @@ static void free_log(edgelog *log)
 	seg_buf_free(&log->snap.last);
 	pthread_mutex_destroy(&log->dead_mu);
 	pthread_cond_destroy(&log->sync_cv);
-	pthread_cond_destroy(&log->sync.gather_cv);
 	pthread_cond_destroy(&log->work_cv);
 	pthread_cond_destroy(&log->prep_cv);
 	eng_conf_free(&log->conf);
@@ -129,7 +128,6 @@ int eng_open_vfs(edgelog **out, const edgelog_config *cfg, const seg_vfs *vfs)
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_cond_init(&log->work_cv, &ca);
-		pthread_cond_init(&log->sync.gather_cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
 	if ((rc = eng_conf_resolve(&log->conf, cfg, vfs, &e)))
@@ -314,7 +312,7 @@ int edgelog_close(edgelog *log)
 	eng_upload_free(log);
 
 	pthread_mutex_lock(&log->mu);
-	while (log->sync.syncing || log->sync.gathering)
+	while (log->sync.syncing)
 		pthread_cond_wait(&log->sync_cv, &log->mu);
 	rc = seg_writer_close(&log->w, &e);
 	if (rc) {
@@ -386,16 +384,18 @@ int eng_append_raw(edgelog *log, const void *data, size_t len, uint64_t *seq_out
 	    seq - log->cur.acked_seq == log->conf.batch_size)
 		pthread_cond_signal(&log->work_cv);
 	if (log->conf.sync == EDGELOG_SYNC_ALWAYS) {
-		rc = eng_wait_durable(log, seq);
-	} else if (log->conf.sync == EDGELOG_SYNC_INTERVAL && !log->worker_running &&
-		   !log->sync.syncing &&
-		   log->vfs->mono_ms(log->vfs) - log->sync.last_sync_mono >=
-			   (int64_t)log->conf.sync_interval_ms) {
-		/* No worker: this append pays for the interval sync. The
-		 * record is stored whatever the outcome. */
-		eng_lead_sync(log);
+		rc = eng_wait_durable(log, seq); /* releases mu */
+	} else {
+		if (log->conf.sync == EDGELOG_SYNC_INTERVAL && !log->worker_running &&
+		    !log->sync.syncing &&
+		    log->vfs->mono_ms(log->vfs) - log->sync.last_sync_mono >=
+			    (int64_t)log->conf.sync_interval_ms) {
+			/* No worker: this append pays for the interval sync.
+			 * The record is stored whatever the outcome. */
+			eng_lead_sync(log);
+		}
+		pthread_mutex_unlock(&log->mu);
 	}
-	pthread_mutex_unlock(&log->mu);
 	if (seq_out)
 		*seq_out = seq;
 	return rc;
@@ -430,8 +430,7 @@ int edgelog_sync(edgelog *log)
 	if (!log)
 		return EDGELOG_EINVAL;
 	pthread_mutex_lock(&log->mu);
-	rc = eng_wait_durable(log, log->w.next_seq - 1);
-	pthread_mutex_unlock(&log->mu);
+	rc = eng_wait_durable(log, log->w.next_seq - 1); /* releases mu */
 	return rc;
 }
 

@@ -112,23 +112,35 @@ typedef struct eng_retention {
 	uint64_t dead_bytes; /* failed/ on disk, as last measured */
 } eng_retention;
 
-/* Group commit (eng_sync.c), under mu: one leader syncs at a time, the
- * others wait on edgelog.sync_cv. */
+/* A thread waiting for durability in eng_wait_durable, on its own stack
+ * (eng_sync.c). Linked into eng_sync's list under mu; state is also read
+ * without mu by the thread it belongs to (atomic, futex word). */
+typedef struct eng_waiter {
+	struct eng_waiter *next;
+	uint64_t seq; /* durable when the round that covers it succeeded */
+	int rc;       /* that round's result, set before state says DONE */
+	unsigned state;
+} eng_waiter;
+
+/* Group commit (eng_sync.c), under mu: one round (fdatasync) at a time;
+ * the threads waiting for durability are listed in seq order, and the
+ * round that covers them wakes each with its result (FORMAT.md, "Group
+ * commit"). */
 typedef struct eng_sync {
-	int syncing;
-	uint64_t round; /* completed sync rounds */
-	uint64_t round_target;
-	int round_err;
+	int syncing; /* a round runs (close waits for it on edgelog.sync_cv) */
 	int64_t last_sync_mono;
-	/* Gathering (sync=always): before a round, its leader waits (briefly,
-	 * on gather_cv) until as many threads wait for durability as at the
-	 * end of the previous round, so that one fdatasync carries all their
-	 * records instead of about half (FORMAT.md, "Group commit"). */
-	pthread_cond_t gather_cv;
-	int gathering;
-	unsigned dur_waiters;   /* threads inside eng_wait_durable */
-	unsigned round_waiters; /* dur_waiters when the last round ended */
-	int64_t sync_ns_avg;    /* moving average of a round's fdatasync time */
+	eng_waiter *head, *tail; /* waiting threads, oldest (lowest seq) first */
+	unsigned bell;           /* futex word the waiters sleep on (atomic) */
+	unsigned n_wait;         /* listed */
+	unsigned n_next;         /* listed and not covered by the round running */
+	/* Gathering (sync=always): a round starts when as many threads wait
+	 * as when the last round ended (expect), the thread that completes
+	 * the count leading it; the first to wait (gatherer) starts it anyway
+	 * at gather_until. */
+	unsigned expect;
+	eng_waiter *gatherer;
+	int64_t gather_until; /* mono_ns */
+	int64_t sync_ns_avg;  /* moving average of a round's fdatasync time */
 	/* Where the last interval round found the end of data (map, pos): the
 	 * bytes appended between two rounds tell how far ahead to make the
 	 * pages writable again after a round (FORMAT.md, "Tail latency"). */
@@ -310,10 +322,12 @@ int eng_expire_dead(edgelog *log);
 int eng_requeue_append(edgelog *log, const eng_journal *j, const eng_dead_recs *d, seg_err *e);
 
 /* eng_sync.c: group commit and cursor stores. State: eng_sync. */
-/* Lead one sync round (mu held; dropped around the fdatasync calls). */
+/* Lead one sync round (mu held; dropped around the fdatasync calls and
+ * to wake the waiters it released). */
 int eng_lead_sync(edgelog *log);
-/* Wait (mu held) until seq is durable, leading rounds when nobody else
- * is; the error of the round that covered seq. */
+/* Wait until seq is durable, leading a round when it is this thread's
+ * turn; the error of the round that covered seq. Called with mu held,
+ * returns with mu released. */
 int eng_wait_durable(edgelog *log, uint64_t seq);
 /* Store the cursor: takes cur_mu, snapshots under mu, writes without mu. */
 int eng_store_cursor(edgelog *log);

@@ -478,6 +478,140 @@ START_TEST(test_group_commit_single_thread_one_sync_each)
 }
 END_TEST
 
+/* The first fdatasync (while armed) is held until the test says go, the
+ * second fails with EIO. */
+typedef struct held_sync {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int armed, in_first, go;
+	unsigned fsyncs;
+} held_sync;
+
+static int hold_then_fail(void *ud, unsigned op, uint64_t n, const char *path)
+{
+	held_sync *h = ud;
+	int rc = 0;
+
+	(void)n;
+	(void)path;
+	if (op != TVFS_OP_FSYNC)
+		return 0;
+	pthread_mutex_lock(&h->mu);
+	if (h->armed) {
+		unsigned k = ++h->fsyncs;
+		if (k == 1) {
+			h->in_first = 1;
+			pthread_cond_broadcast(&h->cv);
+			while (!h->go)
+				pthread_cond_wait(&h->cv, &h->mu);
+		} else if (k == 2) {
+			rc = -EIO;
+		}
+	}
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
+typedef struct one_append {
+	edgelog *log;
+	unsigned id;
+	int rc;
+	uint64_t seq;
+} one_append;
+
+static void *append_one(void *arg)
+{
+	one_append *a = arg;
+	uint8_t rec[REC_LEN];
+
+	encode(rec, a->id, 0);
+	a->rc = edgelog_append(a->log, rec, sizeof(rec), &a->seq);
+	return NULL;
+}
+
+/*
+ * Group commit's paths besides the steady state: appenders that come while
+ * a round runs are not covered by it; when it ends, the first of them is
+ * woken to lead (nobody else would), gathers until its bound as the others
+ * do not come back, and leads the next round for all three. That round's
+ * fdatasync fails: each of the three gets EDGELOG_EIO (none hangs, none is
+ * told its record is durable), the one the first round covered gets 0, and
+ * writing goes on in a new segment.
+ */
+START_TEST(test_group_commit_late_waiters_led_and_failed_together)
+{
+	held_sync h = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	tvfs_fault *f = tvfs_fault_new(NULL);
+	edgelog_config c;
+	edgelog *log = NULL;
+	one_append a[THREADS];
+	pthread_t th[THREADS];
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
+	uint8_t rec[REC_LEN];
+	uint64_t seq = 0;
+	unsigned waiting = 0;
+
+	tvfs_fault_set_hook(f, hold_then_fail, &h);
+	edgelog_config_init(&c);
+	c.dir = g_dir;
+	c.sync = EDGELOG_SYNC_ALWAYS;
+	c.log_fn = quiet_log;
+	ck_assert_int_eq(eng_open_vfs(&log, &c, tvfs_fault_vfs(f)), 0);
+	pthread_mutex_lock(&h.mu);
+	h.armed = 1;
+	pthread_mutex_unlock(&h.mu);
+
+	for (unsigned t = 0; t < THREADS; t++)
+		a[t] = (one_append){.log = log, .id = t};
+	ck_assert_int_eq(pthread_create(&th[0], NULL, append_one, &a[0]), 0);
+	pthread_mutex_lock(&h.mu);
+	while (!h.in_first)
+		pthread_cond_wait(&h.cv, &h.mu);
+	pthread_mutex_unlock(&h.mu);
+	/* Round one runs (held): these three come after it started. */
+	for (unsigned t = 1; t < THREADS; t++)
+		ck_assert_int_eq(pthread_create(&th[t], NULL, append_one, &a[t]), 0);
+	for (int i = 0; waiting < THREADS; i++) {
+		struct timespec ts = {0, 1000 * 1000};
+		ck_assert_msg(i < 10000 * tu_time_factor(), "only %u of %d appenders wait", waiting,
+			      THREADS);
+		nanosleep(&ts, NULL);
+		pthread_mutex_lock(&log->mu);
+		waiting = log->sync.n_wait;
+		pthread_mutex_unlock(&log->mu);
+	}
+	pthread_mutex_lock(&h.mu);
+	h.go = 1;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	for (unsigned t = 0; t < THREADS; t++)
+		pthread_join(th[t], NULL);
+
+	ck_assert_int_eq(a[0].rc, 0);
+	ck_assert_uint_eq(a[0].seq, 1);
+	for (unsigned t = 1; t < THREADS; t++)
+		ck_assert_msg(a[t].rc == EDGELOG_EIO, "appender %u: %s", t,
+			      edgelog_strerror(a[t].rc));
+	pthread_mutex_lock(&h.mu);
+	ck_assert_uint_eq(h.fsyncs, 2); /* one round each: the three shared one */
+	h.armed = 0;
+	pthread_mutex_unlock(&h.mu);
+	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
+	ck_assert_uint_eq(st.sync_failures, 1);
+	ck_assert_uint_eq(st.durable_seq, 1);
+
+	/* The failed segment was sealed as suspect: the next append goes to
+	 * a new one and is durable when it returns. */
+	encode(rec, 0, 1);
+	ck_assert_int_eq(edgelog_append(log, rec, sizeof(rec), &seq), 0);
+	ck_assert_uint_eq(seq, THREADS + 1);
+	ck_assert_uint_eq(log->w.synced_seq, seq);
+	ck_assert_int_eq(log->sync.n_wait, 0);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	tvfs_fault_free(f);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
 	Suite *s = suite_create("threads");
@@ -489,6 +623,7 @@ static Suite *threads_suite(void)
 	tcase_add_test(tc, test_group_commit_always);
 	tcase_add_test(tc, test_group_commit_single_thread_one_sync_each);
 	tcase_add_test(tc, test_group_commit_gathers_every_waiter);
+	tcase_add_test(tc, test_group_commit_late_waiters_led_and_failed_together);
 	suite_add_tcase(s, tc);
 	return s;
 }
