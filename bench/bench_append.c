@@ -19,6 +19,7 @@
 #include <msgpack.h>
 #include <sqlite3.h>
 
+#include "bench_common.h"
 #include "tool_sample.h"
 
 #include <errno.h>
@@ -235,13 +236,6 @@ int __wrap_fdatasync(int fd)
 /* ------------------------------------------------------------------------
  * Small helpers
  * ---------------------------------------------------------------------- */
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void seterr(struct result *r, const char *fmt, ...)
 {
 	va_list ap;
@@ -298,19 +292,10 @@ static void du(const char *dir, uint64_t *alloc, uint64_t *apparent, uint64_t *f
 		*files = du_files;
 }
 
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 static void rm_rf(const char *dir)
 {
 	if (!opt.keep)
-		nftw(dir, rm_cb, 32, FTW_DEPTH | FTW_PHYS);
+		bench_rm_rf(dir);
 }
 
 /* Drop a directory's file data from the page cache (clean pages only, so
@@ -329,71 +314,29 @@ static int evict_cb(const char *path, const struct stat *st, int flag, struct FT
 	return 0;
 }
 
-static int mkdir_p(const char *path)
-{
-	char buf[4096];
-	size_t len = strlen(path);
-	if (len == 0 || len >= sizeof(buf))
-		return -1;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p == '/') {
-			*p = 0;
-			if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	}
-	if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static int cmp_dbl(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return x < y ? -1 : x > y;
 }
 
-/* Nearest-rank percentile of a sorted array. */
-static uint64_t pct(const uint64_t *v, uint64_t n, double p)
-{
-	if (n == 0)
-		return 0;
-	uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)n);
-	if (rank < 1)
-		rank = 1;
-	if (rank > n)
-		rank = n;
-	return v[rank - 1];
-}
-
 static void latency_stats(struct result *r, uint64_t *lat, uint64_t n)
 {
-	double sum = 0;
+	struct bench_lat l;
 	if (n == 0)
 		return;
-	for (uint64_t i = 0; i < n; i++) {
-		sum += (double)lat[i];
-		r->over_10us += lat[i] > 10000;
-		r->over_100us += lat[i] > 100000;
-		r->over_1ms += lat[i] > 1000000;
-	}
-	qsort(lat, n, sizeof(*lat), cmp_u64);
-	r->lat_mean = sum / (double)n;
-	r->lat_min = lat[0];
-	r->lat_p50 = pct(lat, n, 50);
-	r->lat_p90 = pct(lat, n, 90);
-	r->lat_p99 = pct(lat, n, 99);
-	r->lat_p999 = pct(lat, n, 99.9);
-	r->lat_p9999 = pct(lat, n, 99.99);
-	r->lat_max = lat[n - 1];
+	l = bench_lat_of(lat, n);
+	r->over_10us += l.over_10us;
+	r->over_100us += l.over_100us;
+	r->over_1ms += l.over_1ms;
+	r->lat_mean = l.mean;
+	r->lat_min = l.min;
+	r->lat_p50 = l.p50;
+	r->lat_p90 = l.p90;
+	r->lat_p99 = l.p99;
+	r->lat_p999 = l.p999;
+	r->lat_p9999 = l.p9999;
+	r->lat_max = l.max;
 }
 
 /* ------------------------------------------------------------------------
@@ -569,19 +512,6 @@ static void wall_time(struct result *r, struct worker *w, int threads)
  * Jitter floor: the loop of the append phase with the append replaced by a
  * spin of the same length, in the same process, threads and pacing.
  * ---------------------------------------------------------------------- */
-static uint64_t spin_sink;
-
-/* k rounds of a multiply-add the compiler cannot fold away. */
-static void spin(uint64_t k)
-{
-	uint64_t x = spin_sink;
-	for (uint64_t i = 0; i < k; i++) {
-		x = x * 6364136223846793005ull + 1442695040888963407ull;
-		__asm__ volatile("" : "+r"(x));
-	}
-	spin_sink = x;
-}
-
 /* Median of a thread's append latencies, from at most ~10,000 of them. */
 static uint64_t median_sampled(const uint64_t *lat, uint64_t n)
 {
@@ -591,24 +521,8 @@ static uint64_t median_sampled(const uint64_t *lat, uint64_t n)
 		v[m++] = lat[i];
 	if (!m)
 		return 0;
-	qsort(v, m, sizeof(v[0]), cmp_u64);
+	qsort(v, m, sizeof(v[0]), bench_cmp_u64);
 	return v[m / 2];
-}
-
-/* ns of spin(100000): the fastest of five (the others may have been
- * preempted). */
-static uint64_t spin_calibrate(void)
-{
-	uint64_t best = UINT64_MAX;
-
-	for (int k = 0; k < 5; k++) {
-		uint64_t t0 = now_ns();
-		spin(100000);
-		uint64_t d = now_ns() - t0;
-		if (d < best)
-			best = d;
-	}
-	return best ? best : 1;
 }
 
 /* Interleaved floor (--rate): after append i, a spin as long as the
@@ -618,9 +532,9 @@ static void floor_step(struct worker *w, uint64_t i, uint64_t lat)
 {
 	uint64_t t0, t1, m = w->spin_ns, step;
 
-	t0 = now_ns();
-	spin(m * 100000 / w->spin_best);
-	t1 = now_ns();
+	t0 = bench_now_ns();
+	bench_spin(m * 100000 / w->spin_best);
+	t1 = bench_now_ns();
 	w->floor[i] = t1 - t0;
 	step = m / 32 + 1;
 	if (lat > m)
@@ -639,13 +553,13 @@ static void floor_loop(struct worker *w)
 	w->spin_ns = median_sampled(w->lat, w->count);
 	rounds = w->spin_ns * 100000 / w->spin_best;
 	getrusage(RUSAGE_THREAD, &ru0);
-	start = now_ns();
+	start = bench_now_ns();
 	for (uint64_t i = 0; i < w->count; i++) {
 		uint64_t t0, t1;
 		pace_from(start, i);
-		t0 = now_ns();
-		spin(rounds);
-		t1 = now_ns();
+		t0 = bench_now_ns();
+		bench_spin(rounds);
+		t1 = bench_now_ns();
 		w->floor[i] = t1 - t0;
 	}
 	getrusage(RUSAGE_THREAD, &ru1);
@@ -657,15 +571,13 @@ static void floor_stats(struct result *r, uint64_t *fl, uint64_t n)
 {
 	if (n == 0)
 		return;
-	for (uint64_t i = 0; i < n; i++) {
-		r->fl_over_100us += fl[i] > 100000;
-		r->fl_over_1ms += fl[i] > 1000000;
-	}
-	qsort(fl, n, sizeof(*fl), cmp_u64);
-	r->fl_p50 = pct(fl, n, 50);
-	r->fl_p999 = pct(fl, n, 99.9);
-	r->fl_p9999 = pct(fl, n, 99.99);
-	r->fl_max = fl[n - 1];
+	struct bench_lat l = bench_lat_of(fl, n);
+	r->fl_over_100us += l.over_100us;
+	r->fl_over_1ms += l.over_1ms;
+	r->fl_p50 = l.p50;
+	r->fl_p999 = l.p999;
+	r->fl_p9999 = l.p9999;
+	r->fl_max = l.max;
 	r->floor_ran = 1;
 }
 
@@ -680,21 +592,21 @@ static void *edgelog_thread(void *arg)
 	struct rusage ru0, ru1;
 
 	if (w->floor) {
-		w->spin_best = spin_calibrate();
+		w->spin_best = bench_spin_calibrate();
 		w->spin_ns = 1000; /* the running median's start */
 	}
 	pthread_barrier_wait(&start_barrier);
 	getrusage(RUSAGE_THREAD, &ru0);
-	w->start_ns = now_ns();
+	w->start_ns = bench_now_ns();
 	for (uint64_t i = 0; i < w->count; i++, g += (uint64_t)w->threads) {
 		unsigned k = pool_idx(g);
 		uint64_t seq = 0, t0, t1;
 		int rc;
 
 		pace_from(w->start_ns, i);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		rc = edgelog_append(w->log, pool.mp + pool.mp_off[k], pool.mp_len[k], &seq);
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		if (rc != 0) {
 			w->rc = rc;
 			snprintf(w->err, sizeof(w->err),
@@ -713,7 +625,7 @@ static void *edgelog_thread(void *arg)
 			break;
 		}
 	}
-	w->end_ns = now_ns();
+	w->end_ns = bench_now_ns();
 	getrusage(RUSAGE_THREAD, &ru1);
 	w->faults = (uint64_t)(ru1.ru_minflt - ru0.ru_minflt + ru1.ru_majflt - ru0.ru_majflt);
 	/* Interleaved, the spins took no fault (they touch no memory), so
@@ -822,9 +734,9 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 	cfg.sync = (edgelog_sync_mode)cases[c].mode;
 	cfg.sync_interval_ms = opt.interval_ms;
 	cfg.max_size_mb = 100000; /* no cap interferes */
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	rc = edgelog_open(&log, &cfg);
-	r->open_ms = (double)(now_ns() - t0) / 1e6;
+	r->open_ms = (double)(bench_now_ns() - t0) / 1e6;
 	if (rc != 0) {
 		seterr(r, "edgelog_open(%s): %s: %s", dir, edgelog_strerror(rc),
 		       edgelog_errmsg(NULL));
@@ -878,9 +790,9 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 	}
 	du(dir, &r->live_disk_bytes, NULL, &r->live_files);
 
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	rc = edgelog_close(log);
-	r->close_ms = (double)(now_ns() - t0) / 1e6;
+	r->close_ms = (double)(bench_now_ns() - t0) / 1e6;
 	if (rc != 0)
 		seterr(r, "edgelog_close: %s: %s", edgelog_strerror(rc), edgelog_errmsg(NULL));
 	r->rss_peak_kb = maxrss_kb();
@@ -994,7 +906,7 @@ static void *sqlite_thread(void *arg)
 	}
 
 	pthread_barrier_wait(&start_barrier);
-	w->start_ns = now_ns();
+	w->start_ns = bench_now_ns();
 	for (uint64_t i = 0; ready && i < w->count; i++, g += (uint64_t)w->threads) {
 		unsigned k = pool_idx(g);
 		struct timespec rt;
@@ -1002,7 +914,7 @@ static void *sqlite_thread(void *arg)
 		int rc1, rc2, rc3;
 
 		pace_from(w->start_ns, i);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		clock_gettime(CLOCK_REALTIME, &rt);
 		rc1 = sql_step(begin, &w->busy_retries);
 		sqlite3_bind_double(ins, 1, (double)rt.tv_sec + (double)rt.tv_nsec / 1e9);
@@ -1010,7 +922,7 @@ static void *sqlite_thread(void *arg)
 				  SQLITE_STATIC);
 		rc2 = sql_step(ins, &w->busy_retries);
 		rc3 = sql_step(commit, &w->busy_retries);
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		if (rc1 != SQLITE_DONE || rc2 != SQLITE_DONE || rc3 != SQLITE_DONE) {
 			snprintf(w->err, sizeof(w->err),
 				 "sqlite insert (thread %d, insert %" PRIu64 "): %s / %s / %s: %s",
@@ -1027,7 +939,7 @@ static void *sqlite_thread(void *arg)
 			break;
 		}
 	}
-	w->end_ns = now_ns();
+	w->end_ns = bench_now_ns();
 	sqlite3_finalize(begin);
 	sqlite3_finalize(ins);
 	sqlite3_finalize(commit);
@@ -1037,12 +949,12 @@ static void *sqlite_thread(void *arg)
 	if (pthread_barrier_wait(&start_barrier) == PTHREAD_BARRIER_SERIAL_THREAD)
 		du(w->db_dir, &w->live_bytes, NULL, &w->live_files);
 	pthread_barrier_wait(&start_barrier);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 	if (db && sqlite3_close(db) != SQLITE_OK && !w->rc) {
 		snprintf(w->err, sizeof(w->err), "sqlite3_close: %s", sqlite3_errmsg(db));
 		w->rc = -1;
 	}
-	w->close_ns = now_ns() - t0;
+	w->close_ns = bench_now_ns() - t0;
 	return NULL;
 }
 
@@ -1066,7 +978,7 @@ static void run_sqlite(int c, struct result *r, const char *dir)
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/prediction_buffer.db", dir);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	if (sql_connect(path, cases[c].mode, &db, err, sizeof(err)) != 0 ||
 	    sql_exec(db,
 		     "CREATE TABLE predictions (id INTEGER PRIMARY KEY, created_at REAL, "
@@ -1079,7 +991,7 @@ static void run_sqlite(int c, struct result *r, const char *dir)
 	}
 	sqlite3_close(db);
 	db = NULL;
-	r->open_ms = (double)(now_ns() - t0) / 1e6;
+	r->open_ms = (double)(bench_now_ns() - t0) / 1e6;
 
 	split_work(w, threads, n, lat, NULL);
 	pthread_barrier_init(&start_barrier, NULL, (unsigned)threads);
@@ -1189,16 +1101,16 @@ static int open_close_once(struct result *r, const char *dir, double *open_ms, d
 	cfg.dir = dir;
 	cfg.sync = EDGELOG_SYNC_NONE;
 	cfg.max_size_mb = 100000;
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	rc = edgelog_open(&log, &cfg);
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	if (rc != 0) {
 		seterr(r, "edgelog_open(%s) on %" PRIu64 " MB: %s: %s", dir, opt.open_mb,
 		       edgelog_strerror(rc), edgelog_errmsg(NULL));
 		return -1;
 	}
 	rc = edgelog_close(log);
-	t2 = now_ns();
+	t2 = bench_now_ns();
 	if (rc != 0) {
 		seterr(r, "edgelog_close after reopen: %s: %s", edgelog_strerror(rc),
 		       edgelog_errmsg(NULL));
@@ -1317,7 +1229,7 @@ static void run_forked(int c, struct result *r)
 	pid_t pid;
 	size_t got = 0;
 	int status = 0, timed_out = 0;
-	uint64_t deadline = now_ns() + (uint64_t)opt.timeout_s * 1000000000u;
+	uint64_t deadline = bench_now_ns() + (uint64_t)opt.timeout_s * 1000000000u;
 
 	memset(r, 0, sizeof(*r));
 	r->ran = 1;
@@ -1351,7 +1263,7 @@ static void run_forked(int c, struct result *r)
 	}
 	close(fds[1]);
 	while (got < sizeof(*r)) {
-		uint64_t now = now_ns();
+		uint64_t now = bench_now_ns();
 		struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
 		int ms = now >= deadline ? 0 : (int)((deadline - now) / 1000000u) + 1;
 		int pr = poll(&pfd, 1, ms);
@@ -1998,18 +1910,6 @@ static void usage(FILE *f)
 		   "       sqlite-normal-1t sqlite-full-1t sqlite-full-4t open1g\n");
 }
 
-static uint64_t parse_u64(const char *name, const char *s)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-') {
-		fprintf(stderr, "bench_append: %s: not a number: %s\n", name, s);
-		exit(2);
-	}
-	return v;
-}
-
 static int selected(int c, int open_default)
 {
 	if (!opt.only)
@@ -2100,37 +2000,40 @@ int main(int argc, char **argv)
 			opt.dir = optarg;
 			break;
 		case O_N:
-			opt.n = parse_u64("--n", optarg);
+			opt.n = bench_u64_arg("bench_append", "--n", optarg, 0);
 			break;
 		case O_ALWAYS_N:
-			opt.always_n = parse_u64("--always-n", optarg);
+			opt.always_n = bench_u64_arg("bench_append", "--always-n", optarg, 0);
 			break;
 		case O_SQLITE_N:
-			opt.sqlite_n = parse_u64("--sqlite-n", optarg);
+			opt.sqlite_n = bench_u64_arg("bench_append", "--sqlite-n", optarg, 0);
 			break;
 		case O_SQLITE_FULL_N:
-			opt.sqlite_full_n = parse_u64("--sqlite-full-n", optarg);
+			opt.sqlite_full_n =
+				bench_u64_arg("bench_append", "--sqlite-full-n", optarg, 0);
 			break;
 		case O_THREADS:
-			opt.threads = (int)parse_u64("--threads", optarg);
+			opt.threads = (int)bench_u64_arg("bench_append", "--threads", optarg, 0);
 			break;
 		case O_INTERVAL:
-			opt.interval_ms = (uint32_t)parse_u64("--interval-ms", optarg);
+			opt.interval_ms =
+				(uint32_t)bench_u64_arg("bench_append", "--interval-ms", optarg, 0);
 			break;
 		case O_RATE:
-			opt.rate = parse_u64("--rate", optarg);
+			opt.rate = bench_u64_arg("bench_append", "--rate", optarg, 0);
 			break;
 		case O_POOL:
-			opt.pool = (unsigned)parse_u64("--pool", optarg);
+			opt.pool = (unsigned)bench_u64_arg("bench_append", "--pool", optarg, 0);
 			break;
 		case O_SEED:
-			opt.seed = parse_u64("--seed", optarg);
+			opt.seed = bench_u64_arg("bench_append", "--seed", optarg, 0);
 			break;
 		case O_OPEN_MB:
-			opt.open_mb = parse_u64("--open-mb", optarg);
+			opt.open_mb = bench_u64_arg("bench_append", "--open-mb", optarg, 0);
 			break;
 		case O_OPEN_RUNS:
-			opt.open_runs = (int)parse_u64("--open-runs", optarg);
+			opt.open_runs =
+				(int)bench_u64_arg("bench_append", "--open-runs", optarg, 0);
 			break;
 		case O_NO_WORKER:
 			opt.worker = 0;
@@ -2145,7 +2048,7 @@ int main(int argc, char **argv)
 			opt.keep = 1;
 			break;
 		case O_TIMEOUT:
-			opt.timeout_s = (int)parse_u64("--timeout", optarg);
+			opt.timeout_s = (int)bench_u64_arg("bench_append", "--timeout", optarg, 0);
 			break;
 		case O_HELP:
 		case 'h':
@@ -2156,11 +2059,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "bench_append: unexpected argument: %s\n", argv[optind]);
-		usage(stderr);
+	if (bench_no_operands("bench_append", argc, argv, usage))
 		return 2;
-	}
 	if (opt.threads < 1 || opt.threads > 256 || opt.pool < 1 || opt.pool > 1000000 ||
 	    opt.open_runs < 1 || opt.open_runs > OPEN_RUNS_MAX || opt.timeout_s < 1) {
 		fprintf(stderr,
@@ -2209,14 +2109,14 @@ int main(int argc, char **argv)
 		}
 		nsel++;
 	}
-	if (mkdir_p(opt.dir) != 0) {
+	if (bench_mkdir_p(opt.dir) != 0) {
 		fprintf(stderr, "bench_append: cannot create --dir %s: %s\n", opt.dir,
 			strerror(errno));
 		return 2;
 	}
 
 	pool_build(opt.pool);
-	t_start = now_ns();
+	t_start = bench_now_ns();
 	for (int c = 0; c < C_COUNT; c++) {
 		if (!selected(c, opt.open))
 			continue;
@@ -2243,7 +2143,7 @@ int main(int argc, char **argv)
 	rmdir(opt.dir); /* only if empty */
 
 	compute_targets();
-	double total_s = (double)(now_ns() - t_start) / 1e9;
+	double total_s = (double)(bench_now_ns() - t_start) / 1e9;
 	if (opt.json)
 		print_json(total_s, all_ok);
 	else

@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -37,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "tool_sample.h"
 
 static struct {
@@ -46,13 +46,6 @@ static struct {
 	uint32_t interval_ms;
 	int keep;
 } opt = {1024, 1000000, "./bench-tmp", 100, 0};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void die(const char *what, int rc, const char *detail)
 {
@@ -90,19 +83,6 @@ static void make_pool(void)
 		g_pool_len[i] = tool_sample_msgpack(i + 1, g_pool[i], sizeof(g_pool[i]));
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void sync_fs(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -138,7 +118,7 @@ static void fill(const char *dir, uint64_t *records, uint64_t *segments, double 
 	edgelog_config c;
 	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log;
-	uint64_t i = 0, seq = 0, t0 = now_ns();
+	uint64_t i = 0, seq = 0, t0 = bench_now_ns();
 	int rc;
 
 	config(&c, dir, EDGELOG_SYNC_NONE);
@@ -162,7 +142,7 @@ static void fill(const char *dir, uint64_t *records, uint64_t *segments, double 
 	sync_fs(dir);
 	*records = i;
 	*segments = st.segments;
-	*secs = (double)(now_ns() - t0) / 1e9;
+	*secs = (double)(bench_now_ns() - t0) / 1e9;
 }
 
 /* ---- 2, 3. the append loop ------------------------------------------------ */
@@ -179,7 +159,7 @@ static void *compact_main(void *arg)
 {
 	compactor *k = arg;
 	k->rc = edgelog_cleanup(k->log, 0);
-	k->end_ns = now_ns();
+	k->end_ns = bench_now_ns();
 	k->files_after = seg_files(k->dir);
 	__atomic_store_n(&k->done, 1, __ATOMIC_RELEASE);
 	return NULL;
@@ -224,7 +204,7 @@ static void run_loop(const char *dir, int compact, result *r)
 	memset(&k, 0, sizeof(k));
 	k.log = log;
 	k.dir = dir;
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	/* The worker's first step runs retention too: whichever of it and
 	 * the cleanup below gets there first does the work; cleanup returns
 	 * once it is done. */
@@ -239,16 +219,16 @@ static void run_loop(const char *dir, int compact, result *r)
 		uint64_t a, b;
 		if (i >= opt.n && (!compact || __atomic_load_n(&k.done, __ATOMIC_ACQUIRE)))
 			break;
-		a = now_ns();
+		a = bench_now_ns();
 		rc = edgelog_append(log, g_pool[i % POOL], g_pool_len[i % POOL], &seq);
-		b = now_ns();
+		b = bench_now_ns();
 		if (rc)
 			die("append", rc, edgelog_errmsg(log));
 		r->lat[i] = b - a;
 		r->at[i] = a - t0;
 	}
 	r->n = i;
-	r->secs = (double)(now_ns() - t0) / 1e9;
+	r->secs = (double)(bench_now_ns() - t0) / 1e9;
 	if (compact) {
 		pthread_join(th, NULL);
 		if (k.rc)
@@ -299,22 +279,7 @@ static void verify(const char *dir, uint64_t first_seq, uint64_t n)
 
 /* ---- figures ------------------------------------------------------------------ */
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct_us(const uint64_t *sorted, uint64_t n, double p)
-{
-	uint64_t rank = (uint64_t)(p / 100.0 * (double)n + 0.999999);
-	if (!n)
-		return 0;
-	if (rank < 1)
-		rank = 1;
-	return (double)sorted[rank - 1] / 1000.0;
-}
-
+/* Figures in us (nearest-rank percentiles); sorts lat. */
 typedef struct pcts {
 	double p50, p99, p999, max;
 	uint64_t over_1ms;
@@ -322,16 +287,8 @@ typedef struct pcts {
 
 static pcts percentiles(uint64_t *lat, uint64_t n)
 {
-	pcts p;
-	uint64_t i;
-	memset(&p, 0, sizeof(p));
-	qsort(lat, n, sizeof(*lat), cmp_u64);
-	p.p50 = pct_us(lat, n, 50);
-	p.p99 = pct_us(lat, n, 99);
-	p.p999 = pct_us(lat, n, 99.9);
-	p.max = n ? (double)lat[n - 1] / 1000.0 : 0;
-	for (i = 0; i < n; i++)
-		p.over_1ms += lat[i] > 1000000;
+	struct bench_lat l = bench_lat_of(lat, n);
+	pcts p = {l.p50 / 1e3, l.p99 / 1e3, l.p999 / 1e3, l.max / 1e3, l.over_1ms};
 	return p;
 }
 
@@ -372,33 +329,19 @@ int main(int argc, char **argv)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		char *end = NULL;
-		unsigned long long v = 0;
-		if (c == 'm' || c == 'g' || c == 'n' || c == 'i') {
-			errno = 0;
-			v = strtoull(optarg, &end, 10);
-			if (errno || !end || *end || v == 0) {
-				fprintf(stderr, "bench_compact: --%s: not a positive integer: %s\n",
-					c == 'm' ? "mb" :
-					c == 'g' ? "gb" :
-					c == 'n' ? "n" :
-						   "interval-ms",
-					optarg);
-				return 2;
-			}
-		}
 		switch (c) {
 		case 'm':
-			opt.mb = v;
+			opt.mb = bench_u64_arg("bench_compact", "--mb", optarg, 1);
 			break;
 		case 'g':
-			opt.mb = v * 1024;
+			opt.mb = bench_u64_arg("bench_compact", "--gb", optarg, 1) * 1024;
 			break;
 		case 'n':
-			opt.n = v;
+			opt.n = bench_u64_arg("bench_compact", "--n", optarg, 1);
 			break;
 		case 'i':
-			opt.interval_ms = (uint32_t)v;
+			opt.interval_ms = (uint32_t)bench_u64_arg("bench_compact", "--interval-ms",
+								  optarg, 1);
 			break;
 		case 'd':
 			opt.dir = optarg;
@@ -414,12 +357,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "bench_compact: unexpected argument: %s\n", argv[optind]);
-		usage(stderr);
+	if (bench_no_operands("bench_compact", argc, argv, usage))
 		return 2;
-	}
-	mkdir(opt.dir, 0700);
+	bench_mkdir_p(opt.dir); /* a failure shows at edgelog_open */
 	snprintf(base_dir, sizeof(base_dir), "%s/compact-base.%ld", opt.dir, (long)getpid());
 	snprintf(comp_dir, sizeof(comp_dir), "%s/compact-backlog.%ld", opt.dir, (long)getpid());
 	make_pool();
@@ -472,8 +412,8 @@ int main(int argc, char **argv)
 	       pc.max <= 1000.0 ? "PASS" : "MISS", pc.max, pb.max);
 
 	if (!opt.keep) {
-		rm_rf(base_dir);
-		rm_rf(comp_dir);
+		bench_rm_rf(base_dir);
+		bench_rm_rf(comp_dir);
 		rmdir(opt.dir); /* only if empty */
 	}
 	free(base.lat);

@@ -46,12 +46,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
-#endif
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
+#include "bench_common.h"
+
+/* MADV_POPULATE_READ and _WRITE come from <sys/mman.h> (glibc 2.35 and
+ * later; Debian 12 has 2.36). The library's own fallback for older device
+ * toolchains is in segments/seg_vfs_posix.c: this program is a Linux
+ * experiment built with the benchmarks only. */
 
 enum way {
 	W_MMAP,
@@ -76,66 +76,11 @@ static struct {
 	.stage_dir = "/dev/shm",
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void sleep_until(uint64_t due)
 {
 	struct timespec ts = {(time_t)(due / 1000000000ull), (long)(due % 1000000000ull)};
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
-}
-
-static uint64_t faults_now(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_THREAD, &ru);
-	return (uint64_t)(ru.ru_minflt + ru.ru_majflt);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static uint64_t spin_sink;
-static void spin(uint64_t k)
-{
-	uint64_t x = spin_sink;
-	for (uint64_t i = 0; i < k; i++) {
-		x = x * 6364136223846793005ull + 1442695040888963407ull;
-		__asm__ volatile("" : "+r"(x));
-	}
-	spin_sink = x;
-}
-
-struct stats {
-	uint64_t p50, p99, p999, p9999, max, over_10us, over_100us, over_1ms;
-};
-
-/* Sorts v. Nearest-rank percentiles. */
-static struct stats stats_of(uint64_t *v, uint64_t n)
-{
-	struct stats s = {0};
-	for (uint64_t i = 0; i < n; i++) {
-		s.over_10us += v[i] > 10000;
-		s.over_100us += v[i] > 100000;
-		s.over_1ms += v[i] > 1000000;
-	}
-	qsort(v, n, sizeof(*v), cmp_u64);
-#define PCT(p) v[(uint64_t)((double)(p) / 100.0 * (double)n + 0.999999) - 1]
-	s.p50 = PCT(50);
-	s.p99 = PCT(99);
-	s.p999 = PCT(99.9);
-	s.p9999 = PCT(99.99);
-#undef PCT
-	s.max = v[n - 1];
-	return s;
 }
 
 struct run {
@@ -153,11 +98,12 @@ struct run {
 static void *sync_main(void *arg)
 {
 	struct run *r = arg;
-	uint64_t next_sync = now_ns() + opt.interval_ms * 1000000ull, last_ahead_pos = 0;
+	uint64_t next_sync = bench_now_ns() + opt.interval_ms * 1000000ull, last_ahead_pos = 0;
 	size_t copied = 0;
 
 	while (!atomic_load(&r->stop)) {
-		uint64_t t = now_ns(), step = (r->way >= W_STAGE ? opt.copy_ms : opt.interval_ms);
+		uint64_t t = bench_now_ns(),
+			 step = (r->way >= W_STAGE ? opt.copy_ms : opt.interval_ms);
 		sleep_until(t + step * 1000000ull);
 		if (r->way == W_MEMORY)
 			continue;
@@ -166,9 +112,9 @@ static void *sync_main(void *arg)
 			/* Whole new bytes, from the tail page that is still being
 			 * filled on: the file gets the same bytes at the same
 			 * offsets. */
-			uint64_t t0 = now_ns();
+			uint64_t t0 = bench_now_ns();
 			ssize_t w = pwrite(r->fd, r->stage + copied, pos - copied, (off_t)copied);
-			uint64_t d = now_ns() - t0;
+			uint64_t d = bench_now_ns() - t0;
 			if (w != (ssize_t)(pos - copied)) {
 				r->err = errno ? errno : EIO;
 				return NULL;
@@ -178,16 +124,16 @@ static void *sync_main(void *arg)
 			if (d > r->copy_ns_max)
 				r->copy_ns_max = d;
 		}
-		if (now_ns() < next_sync && !atomic_load(&r->stop))
+		if (bench_now_ns() < next_sync && !atomic_load(&r->stop))
 			continue;
 		next_sync += opt.interval_ms * 1000000ull;
 		{
-			uint64_t t0 = now_ns();
+			uint64_t t0 = bench_now_ns();
 			if (fdatasync(r->fd) < 0) {
 				r->err = errno;
 				return NULL;
 			}
-			uint64_t d = now_ns() - t0;
+			uint64_t d = bench_now_ns() - t0;
 			if (d > r->sync_ns_max)
 				r->sync_ns_max = d;
 			r->syncs++;
@@ -212,9 +158,9 @@ static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec
 	char path[4096], spath[4096];
 	struct run r = {.way = way, .fd = -1};
 	pthread_t th;
-	uint64_t f0, f1, ff0 = 0, ff1 = 0, start, best = UINT64_MAX, rounds, m = 200;
+	uint64_t f0, f1, ff0 = 0, ff1 = 0, start, best, rounds, m = 200;
 	size_t len = ((size_t)opt.n * opt.size + 4095) & ~(size_t)4095;
-	struct stats s, fs;
+	struct bench_lat s, fs;
 	uint8_t *dst;
 	int sfd = -1;
 
@@ -260,42 +206,33 @@ static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec
 		(void)madvise(r.seg, len, MADV_POPULATE_READ);
 		dst = r.seg;
 	}
-	/* ns of spin(100000), the fastest of five, for the floor. */
-	for (int k = 0; k < 5; k++) {
-		uint64_t t0 = now_ns();
-		spin(100000);
-		uint64_t d = now_ns() - t0;
-		if (d < best)
-			best = d;
-	}
-	if (!best)
-		best = 1;
+	best = bench_spin_calibrate(); /* for the floor */
 	pthread_create(&th, NULL, sync_main, &r);
 
-	f0 = faults_now();
-	start = now_ns();
+	f0 = bench_thread_faults();
+	start = bench_now_ns();
 	for (uint64_t i = 0; i < opt.n; i++) {
 		uint64_t t0, t1;
 		size_t pos = (size_t)i * opt.size;
 		if (opt.rate)
 			sleep_until(start + i * 1000000000ull / opt.rate);
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		memcpy(dst + pos, rec, opt.size);
 		atomic_store_explicit(&r.pos, pos + opt.size, memory_order_release);
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		lat[i] = t1 - t0;
 		if (opt.rate) {
 			/* The floor, interleaved: a spin as long as the running
 			 * median store (a step of 1/32 towards each sample), in
 			 * the same paced iteration. */
 			uint64_t step = m / 32 + 1;
-			t0 = now_ns();
-			spin(m * 100000 / best);
-			fl[i] = now_ns() - t0;
+			t0 = bench_now_ns();
+			bench_spin(m * 100000 / best);
+			fl[i] = bench_now_ns() - t0;
 			m = lat[i] > m ? m + step : m > step ? m - step : 1;
 		}
 	}
-	f1 = faults_now();
+	f1 = bench_thread_faults();
 	atomic_store(&r.stop, 1);
 	pthread_join(th, NULL);
 	if (r.err) {
@@ -313,21 +250,21 @@ static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec
 	}
 
 	if (opt.rate) {
-		fs = stats_of(fl, opt.n);
-		s = stats_of(lat, opt.n);
+		fs = bench_lat_of(fl, opt.n);
+		s = bench_lat_of(lat, opt.n);
 	} else {
 		/* Full speed: the floor after the stores, the same loop, a spin
 		 * as long as the median store. */
-		s = stats_of(lat, opt.n);
+		s = bench_lat_of(lat, opt.n);
 		rounds = s.p50 * 100000 / best;
-		ff0 = faults_now();
+		ff0 = bench_thread_faults();
 		for (uint64_t i = 0; i < opt.n; i++) {
-			uint64_t t0 = now_ns();
-			spin(rounds);
-			fl[i] = now_ns() - t0;
+			uint64_t t0 = bench_now_ns();
+			bench_spin(rounds);
+			fl[i] = bench_now_ns() - t0;
 		}
-		ff1 = faults_now();
-		fs = stats_of(fl, opt.n);
+		ff1 = bench_thread_faults();
+		fs = bench_lat_of(fl, opt.n);
 	}
 
 	{
@@ -391,37 +328,22 @@ int main(int argc, char **argv)
 	int ch, rc = 0;
 
 	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		char *end = NULL;
-		unsigned long long v = 0;
-		if (ch == 'n' || ch == 'r' || ch == 's' || ch == 'i' || ch == 'c') {
-			errno = 0;
-			v = strtoull(optarg, &end, 10);
-			if (errno || !end || *end || (ch != 'r' && v == 0)) {
-				fprintf(stderr, "bench_tail: --%s: not a number: %s\n",
-					ch == 'n' ? "n" :
-					ch == 'r' ? "rate" :
-					ch == 's' ? "size" :
-					ch == 'i' ? "interval-ms" :
-						    "copy-ms",
-					optarg);
-				return 2;
-			}
-		}
 		switch (ch) {
 		case 'n':
-			opt.n = v;
+			opt.n = bench_u64_arg("bench_tail", "--n", optarg, 1);
 			break;
 		case 'r':
-			opt.rate = v;
+			opt.rate = bench_u64_arg("bench_tail", "--rate", optarg, 0);
 			break;
 		case 's':
-			opt.size = (uint32_t)v;
+			opt.size = (uint32_t)bench_u64_arg("bench_tail", "--size", optarg, 1);
 			break;
 		case 'i':
-			opt.interval_ms = (uint32_t)v;
+			opt.interval_ms =
+				(uint32_t)bench_u64_arg("bench_tail", "--interval-ms", optarg, 1);
 			break;
 		case 'c':
-			opt.copy_ms = (uint32_t)v;
+			opt.copy_ms = (uint32_t)bench_u64_arg("bench_tail", "--copy-ms", optarg, 1);
 			break;
 		case 'd':
 			opt.dir = optarg;
@@ -440,12 +362,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "bench_tail: unexpected argument: %s\n", argv[optind]);
-		usage(stderr);
+	if (bench_no_operands("bench_tail", argc, argv, usage))
 		return 2;
-	}
-	if (mkdir(opt.dir, 0700) < 0 && errno != EEXIST) {
+	if (bench_mkdir_p(opt.dir) < 0) {
 		fprintf(stderr, "bench_tail: --dir %s: %s\n", opt.dir, strerror(errno));
 		return 2;
 	}
