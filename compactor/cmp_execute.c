@@ -73,7 +73,8 @@ int cmp_gather(const seg_vfs *v, const char *segdir, cmp_seg **out, size_t *n, s
 }
 
 int cmp_execute(const seg_vfs *v, const char *segdir, const cmp_seg *segs, const cmp_action *act,
-		size_t k, cmp_commit_fn commit, void *ud, cmp_done *done, seg_err *e)
+		size_t k, const char *recycle_as, cmp_commit_fn commit, void *ud, cmp_done *done,
+		seg_err *e)
 {
 	size_t i;
 	int rc, r;
@@ -81,6 +82,8 @@ int cmp_execute(const seg_vfs *v, const char *segdir, const cmp_seg *segs, const
 	done->removed = 0;
 	done->freed = 0;
 	done->synced = 0;
+	done->recycled = 0;
+	done->recycled_bytes = 0;
 	if (!k)
 		return 0;
 
@@ -102,6 +105,18 @@ int cmp_execute(const seg_vfs *v, const char *segdir, const cmp_seg *segs, const
 		if ((rc = seg_path(path, sizeof(path), segdir, name))) {
 			rc = seg_fail(e, rc, "%s/%s: path too long", segdir, name);
 			break;
+		}
+		if (i == 0 && recycle_as) {
+			/* Recycled: the name goes exactly as with an unlink (the
+			 * cursor is past it), the blocks stay for the writer. */
+			char to[CMP_PATH_MAX];
+			if (!seg_path(to, sizeof(to), segdir, recycle_as) &&
+			    v->rename(v, path, to) == 0) {
+				done->removed++;
+				done->recycled = 1;
+				done->recycled_bytes = s->bytes;
+				continue;
+			}
 		}
 		r = v->unlink(v, path);
 		if (r < 0 && r != -ENOENT) {

@@ -43,6 +43,7 @@ int eng_compact(edgelog *log, uint64_t need)
 	cmp_action *act = NULL;
 	cmp_policy p;
 	cmp_done done;
+	const char *recycle_as = NULL;
 	size_t n = 0, k, i;
 	uint64_t new_acked, lost_expired = 0, lost_dropped = 0;
 	uint64_t dead;
@@ -143,14 +144,38 @@ int eng_compact(edgelog *log, uint64_t need)
 	}
 	if (log->first_seq <= new_acked)
 		log->first_seq = new_acked + 1;
+	/* Recycling (FORMAT.md, "Recycled segments"): the oldest removed
+	 * segment, if every record in it is acknowledged, becomes
+	 * segments/.recycle for the writer's next spare instead of being
+	 * unlinked: its blocks are written already, so writing it again
+	 * commits nothing to the file system's journal. One at a time, never
+	 * when space is wanted (an allocation met ENOSPC, or what is left
+	 * after this pass plus it would not leave room for the next segment
+	 * under the cap): its bytes stay counted until it is reused. */
+	if (log->conf.segment_reuse && !need && !log->ret.recycle_ready && !log->ret.recycle_busy &&
+	    act[0].reason == CMP_ACKED && segs[act[0].idx].bytes >= log->conf.segment_bytes) {
+		uint64_t freed = 0;
+		for (i = 0; i < k; i++)
+			freed += segs[act[i].idx].bytes;
+		if (p.used_bytes - (freed < p.used_bytes ? freed : p.used_bytes) +
+			    segs[act[0].idx].bytes <=
+		    p.target_bytes)
+			recycle_as = SEG_RECYCLE_NAME; /* one pass at a time (compacting) */
+	}
 	pthread_mutex_unlock(&log->mu);
 	/* A failed cursor store removes nothing (the counts stay in memory,
 	 * and the next store writes them); a failed unlink or directory fsync
 	 * keeps the segments it did not remove counted against the cap, and
 	 * the next pass removes them as acknowledged (cmp.h). */
-	rc = cmp_execute(v, log->segdir, segs, act, k, commit_cursor, log, &done, &e);
+	rc = cmp_execute(v, log->segdir, segs, act, k, recycle_as, commit_cursor, log, &done, &e);
 	pthread_mutex_lock(&log->mu);
 	seg_writer_forget(&log->w, done.removed, done.freed);
+	if (recycle_as) {
+		log->ret.recycle_ready = done.recycled;
+		log->ret.recycle_bytes = done.recycled_bytes;
+		if (done.recycled)
+			pthread_cond_signal(&log->prep_cv);
+	}
 out:
 	if (rc)
 		eng_set_error(log, rc, &e);

@@ -270,6 +270,7 @@ static const char *const full_names[] = {"drop_oldest", "reject", NULL};
 static const char *const format_names[] = {"ndjson", "json", "msgpack", NULL};
 static const char *const comp_names[] = {"gzip", "none", NULL};
 static const char *const data_names[] = {"object", "string", NULL};
+static const char *const reuse_names[] = {"on", "off", NULL};
 
 /* BUFFER_DB_PATH may name the Python client's SQLite file: use the
  * directory beside it plus the file's stem.
@@ -391,6 +392,7 @@ int edgelog_config_from_env(edgelog_config *cfg)
 	ENUM("EDGELOG_FORMAT", format_names, format, edgelog_format);
 	ENUM("EDGELOG_COMPRESSION", comp_names, compression, edgelog_compression);
 	ENUM("EDGELOG_DATA_ENCODING", data_names, data_encoding, edgelog_data_encoding);
+	ENUM("EDGELOG_SEGMENT_REUSE", reuse_names, segment_reuse, edgelog_segment_reuse);
 #undef ENUM
 #define STR(var, field)                                                          \
 	if ((v = getenv(var))) {                                                 \
@@ -487,12 +489,17 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, const seg_vfs *v, s
 	if (!cfg)
 		return seg_fail(e, EDGELOG_EINVAL, "config is NULL");
 	/* Version 1 had 8 KiB of private string storage after poison_tries;
-	 * every field before it is the same: read as version 2. */
-	if (cfg->version != EDGELOG_CONFIG_VERSION && cfg->version != 1)
+	 * every field before it is the same: read as version 2. Version 3
+	 * added segment_reuse after poison_tries (versions 1 and 2: default). */
+	if (cfg->version != EDGELOG_CONFIG_VERSION && cfg->version != 1 && cfg->version != 2)
 		return seg_fail(e, EDGELOG_ECONFIG,
 				"config field version: %u (call edgelog_config_init; this library "
-				"knows versions 1 and %u)",
+				"knows versions 1 to %u)",
 				cfg->version, EDGELOG_CONFIG_VERSION);
+	if (cfg->version >= 3 && (unsigned)cfg->segment_reuse > EDGELOG_REUSE_OFF)
+		return seg_fail(e, EDGELOG_ECONFIG,
+				"config field segment_reuse: %d is not on (1) or off (2)",
+				(int)cfg->segment_reuse);
 	if ((unsigned)cfg->sync > EDGELOG_SYNC_NONE)
 		return seg_fail(e, EDGELOG_ECONFIG, "config field sync: %d is not a sync mode",
 				(int)cfg->sync);
@@ -623,6 +630,7 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, const seg_vfs *v, s
 	c->upload_max_kb = cfg->upload_max_kb ? cfg->upload_max_kb : 1024;
 	c->data_encoding = cfg->data_encoding ? cfg->data_encoding : EDGELOG_DATA_OBJECT;
 	c->poison_tries = cfg->poison_tries ? cfg->poison_tries : 5;
+	c->segment_reuse = cfg->version < 3 || cfg->segment_reuse != EDGELOG_REUSE_OFF;
 	if (c->retry_base_ms > c->retry_max_ms) {
 		eng_conf_free(c);
 		return seg_fail(e, EDGELOG_ECONFIG,

@@ -535,11 +535,28 @@ static int prep_work(edgelog *log)
 							       0 :
 							       log->conf.sync_interval_ms),
 		    rc;
+		int recycle = log->ret.recycle_ready;
+		uint64_t rbytes = log->ret.recycle_bytes;
 		log->spare_busy = 1;
+		log->ret.recycle_ready = 0;
+		log->ret.recycle_busy = recycle;
 		pthread_mutex_unlock(&log->mu);
-		rc = seg_spare_create(log->vfs, log->segdir, size, pop, &s, &e);
+		rc = 1;
+		if (recycle) {
+			/* A file retention set aside (eng_compact.c): written
+			 * blocks, so its syncs commit no extent conversions. */
+			rc = seg_spare_recycle(log->vfs, log->segdir, size, pop, &s, &e);
+			if (rc < 0)
+				eng_log(&log->conf, EDGELOG_LOG_WARN,
+					"%s (making a fresh segment file instead)", e.msg);
+		}
+		if (rc)
+			rc = seg_spare_create(log->vfs, log->segdir, size, pop, &s, &e);
 		pthread_mutex_lock(&log->mu);
 		log->spare_busy = 0;
+		log->ret.recycle_busy = 0;
+		if (recycle && !s.recycled)
+			seg_writer_forget(&log->w, 0, rbytes); /* removed, not reused */
 		if (rc)
 			eng_set_error(log, rc, &e);
 		else

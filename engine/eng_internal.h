@@ -84,6 +84,7 @@ typedef struct eng_conf {
 	char *metrics_file;
 	edgelog_data_encoding data_encoding;
 	uint32_t poison_tries;
+	int segment_reuse; /* 1: retention recycles acknowledged segment files */
 } eng_conf;
 
 /* Fill *c from cfg with defaults applied; EDGELOG_ECONFIG naming the field
@@ -110,6 +111,12 @@ typedef struct eng_retention {
 	int compacting;                   /* a pass runs (others wait on sync_cv) */
 	int64_t next_compact_mono;
 	uint64_t dead_bytes; /* failed/ on disk, as last measured */
+	/* segments/.recycle holds a segment file set aside for the writer
+	 * (its bytes stay in the writer's count until it is reused or
+	 * removed). */
+	int recycle_ready;
+	int recycle_busy; /* the preparer is making it a spare */
+	uint64_t recycle_bytes;
 } eng_retention;
 
 /* A thread waiting for durability in eng_wait_durable, on its own stack

@@ -226,8 +226,16 @@ static int rewrite_segment(rp *r, const char *name, const uint8_t *map, size_t s
 	fd = r->v->open(r->v, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return seg_fail_errno(&r->e, fd, "create %s", tmp);
-	rc = write_all(r, fd, map, SEG_HEADER_SIZE, 0, tmp);
 	seg_scan_init(&sc, map, size, 1);
+	{
+		/* A recycled segment's frames are rewritten with zeros after
+		 * them: that is format version 1 (FORMAT.md). */
+		uint8_t h[SEG_HEADER_SIZE];
+		seg_header hd = sc.hdr;
+		hd.version = SEG_VERSION_FRESH;
+		seg_header_encode(&hd, h);
+		rc = write_all(r, fd, h, SEG_HEADER_SIZE, 0, tmp);
+	}
 	while (!rc) {
 		k = seg_scan_next(&sc, &f, &doff, &dlen);
 		if (k == SEG_SCAN_DAMAGE)
@@ -423,6 +431,14 @@ static int repair_segment(rp *r, uint64_t base, int newest)
 		rc = rewrite_segment(r, name, map, (size_t)size);
 		if (!rc)
 			act(r, "rewrote segments/%s with only the frames that verify", name);
+	} else if (sc.hdr.version == SEG_VERSION_RECYCLED) {
+		/* Zeros do not end a recycled segment's data: an end marker
+		 * where the torn write starts does (what open's recovery does). */
+		uint8_t m[SEG_FRAME_HEADER];
+		seg_end_marker(m, sc.hdr.salt, sc.have_last ? sc.last_delta + 1 : 0);
+		rc = write_all(r, fd, m, sizeof(m), tail.off, path);
+		if (!rc && (rc = r->v->fsync(r->v, fd)) < 0)
+			rc = seg_fail_errno(&r->e, rc, "fdatasync %s after marking its end", path);
 	} else {
 		rc = zero_range(r, fd, tail.off, tail.len, path);
 	}

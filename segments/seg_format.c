@@ -40,6 +40,12 @@ int seg_header_decode(const uint8_t in[SEG_HEADER_SIZE], seg_header *h)
 		return SEG_BAD;
 	if (seg_get32(in + HDR_CHECKSUM_OFF) != (uint32_t)XXH3_64bits(in, HDR_CHECKSUM_OFF))
 		return SEG_BAD;
+	{
+		uint8_t ph[SEG_HEADER_SIZE];
+		seg_header_placeholder(ph);
+		if (!memcmp(in, ph, SEG_HEADER_SIZE))
+			return SEG_EMPTY; /* a recycled file not started yet */
+	}
 	h->version = seg_get32(in + 8);
 	h->flags = seg_get32(in + 12);
 	h->base_seq = seg_get64(in + 16);
@@ -56,6 +62,36 @@ int seg_header_decode(const uint8_t in[SEG_HEADER_SIZE], seg_header *h)
 	    h->base_ts_ms < -SEG_TS_LIMIT_MS || h->age_ms < 0 || h->age_ms > SEG_TS_LIMIT_MS)
 		return SEG_BAD;
 	return SEG_OK;
+}
+
+void seg_header_placeholder(uint8_t out[SEG_HEADER_SIZE])
+{
+	memset(out, 0, SEG_HEADER_SIZE);
+	memcpy(out, SEG_MAGIC, SEG_MAGIC_LEN);
+	seg_put32(out + 8, SEG_VERSION_RECYCLED);
+	seg_put32(out + HDR_CHECKSUM_OFF, (uint32_t)XXH3_64bits(out, HDR_CHECKSUM_OFF));
+}
+
+/* "END!" mixed into the salt's low half: with the high half in bytes
+ * 12..15 a marker matches one segment only. */
+#define END_MIX 0x21444e45u
+
+void seg_end_marker(uint8_t out[SEG_FRAME_HEADER], uint64_t salt, uint32_t next_delta)
+{
+	seg_put32(out, (uint32_t)salt ^ END_MIX);
+	seg_put32(out + 4, 0);
+	seg_put32(out + 8, next_delta);
+	seg_put32(out + 12, (uint32_t)(salt >> 32));
+}
+
+int seg_end_marker_at(const uint8_t *buf, size_t avail, uint64_t salt, uint32_t *delta)
+{
+	if (avail < SEG_FRAME_HEADER || seg_get32(buf + 4) != 0 ||
+	    seg_get32(buf) != ((uint32_t)salt ^ END_MIX) ||
+	    seg_get32(buf + 12) != (uint32_t)(salt >> 32))
+		return 0;
+	*delta = seg_get32(buf + 8);
+	return 1;
 }
 
 uint32_t seg_frame_checksum(uint64_t salt, const uint8_t hdr12[12], const void *payload,
@@ -195,7 +231,11 @@ int seg_name_parse(const char *name, uint64_t *base)
 int seg_stillborn(const uint8_t *p, size_t n)
 {
 	size_t i;
+	uint8_t ph[SEG_HEADER_SIZE];
 
+	seg_header_placeholder(ph);
+	if (n >= SEG_HEADER_SIZE && !memcmp(p, ph, SEG_HEADER_SIZE))
+		return 1;
 	for (i = 0; i < n; i++)
 		if (p[i])
 			return 0;

@@ -178,6 +178,19 @@ static int pick_segment(seg_reader *r, uint64_t *base, int *newest, seg_err *e)
 	return rc;
 }
 
+/* Was the open segment removed by retention while it was read? Its name
+ * is gone then. A recycled file (FORMAT.md, "Recycled segments") is being
+ * written again under another name and salt: what the scan meets there
+ * is a new life's bytes, not damage of this segment's. */
+static int removed_meanwhile(seg_reader *r)
+{
+	char path[4200];
+
+	if (r->single || seg_path(path, sizeof(path), r->dir, r->name))
+		return 0;
+	return r->vfs->stat(r->vfs, path, NULL, NULL) == -ENOENT;
+}
+
 /* Is there a segment newer than the open one? */
 static int has_newer(seg_reader *r, seg_err *e)
 {
@@ -248,6 +261,11 @@ int seg_reader_next(seg_reader *r, seg_frame *f, seg_err *e)
 			r->last_seq = f->seq;
 			r->want_seq = f->seq + 1;
 			return 0;
+		}
+		if ((k == SEG_SCAN_DAMAGE || (k == SEG_SCAN_TAIL && r->scan.deep)) &&
+		    removed_meanwhile(r)) {
+			close_segment(r);
+			continue;
 		}
 		if (k == SEG_SCAN_DAMAGE) {
 			damage(r, doff, dlen, "frame checksum or length invalid");

@@ -63,6 +63,37 @@ static int frame_at(const seg_scan *s, size_t off, seg_frame *f)
 	return 1;
 }
 
+/* Is there an end marker at off that the scan would accept (recycled
+ * segments only: one this segment's salt made, above the last frame)? */
+static int marker_at(const seg_scan *s, size_t off)
+{
+	uint32_t d;
+
+	if (!seg_end_marker_at(s->buf + off, s->size - off, s->hdr.salt, &d))
+		return 0;
+	return !s->have_last || d > s->last_delta;
+}
+
+/* Recycled segment: first offset > from holding an acceptable frame
+ * (*is_marker 0) or end marker (*is_marker 1), or 0. What lies beyond a
+ * marker is a previous life's and is never searched. */
+static size_t resync_recycled(const seg_scan *s, size_t from, seg_frame *f, int *is_marker)
+{
+	size_t off;
+
+	for (off = from + 1; off + SEG_FRAME_HEADER <= s->size; off++) {
+		if (marker_at(s, off)) {
+			*is_marker = 1;
+			return off;
+		}
+		if (frame_at(s, off, f)) {
+			*is_marker = 0;
+			return off;
+		}
+	}
+	return 0;
+}
+
 /* First offset > from holding an acceptable frame, or 0. */
 static size_t resync(const seg_scan *s, size_t from, seg_frame *f)
 {
@@ -81,6 +112,12 @@ int seg_scan_next(seg_scan *s, seg_frame *f, uint64_t *doff, uint64_t *dlen)
 
 	if (pos >= s->size)
 		return SEG_SCAN_END;
+	if (s->hdr.version == SEG_VERSION_RECYCLED) {
+		/* The end marker ends the data; a remainder too short for a
+		 * frame holds nothing (the writer keeps no marker there). */
+		if (s->size - pos < SEG_FRAME_HEADER || marker_at(s, pos))
+			return SEG_SCAN_END;
+	}
 	r = seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, s->secret, f);
 	if (r == SEG_OK && (!s->have_last || f->seq_delta > s->last_delta)) {
 		f->offset = pos;
@@ -88,6 +125,37 @@ int seg_scan_next(seg_scan *s, seg_frame *f, uint64_t *doff, uint64_t *dlen)
 		s->have_last = 1;
 		s->last_delta = f->seq_delta;
 		return SEG_SCAN_FRAME;
+	}
+	if (s->hdr.version == SEG_VERSION_RECYCLED) {
+		int is_marker = 0;
+		next = resync_recycled(s, pos, f, &is_marker);
+		if (next && !is_marker) {
+			/* As below: the frame at pos may have been finished
+			 * meanwhile. */
+			seg_frame g;
+			SEG_FENCE_ACQUIRE();
+			if (seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, s->secret, &g) ==
+				    SEG_OK &&
+			    (!s->have_last || g.seq_delta > s->last_delta)) {
+				*f = g;
+				f->offset = pos;
+				s->pos = pos + SEG_FRAME_HEADER + g.len;
+				s->have_last = 1;
+				s->last_delta = g.seq_delta;
+				return SEG_SCAN_FRAME;
+			}
+			*doff = pos;
+			*dlen = next - pos;
+			s->pos = next;
+			return SEG_SCAN_DAMAGE;
+		}
+		/* No valid frame before the next end marker (or the end of
+		 * the file): a frame being written, or a torn last write. Its
+		 * extent cannot be told from the previous life's bytes after
+		 * it: reported up to the marker, or to the end of the file. */
+		*doff = pos;
+		*dlen = (next ? next : s->size) - pos;
+		return SEG_SCAN_TAIL;
 	}
 	if (r == SEG_END) {
 		/* A zero header ends the data, unless something lies beyond it:

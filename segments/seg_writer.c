@@ -3,9 +3,17 @@
  * the three-step sync.
  *
  * Invariants:
- *  - Frames in a segment are contiguous from SEG_HEADER_SIZE to w->pos and
- *    every byte after w->pos is zero (fresh fallocate, or zeroed by
- *    recovery), so a reader finds the end at the first zero header.
+ *  - Frames in a segment are contiguous from SEG_HEADER_SIZE to w->pos. In
+ *    a fresh (version 1) segment every byte after w->pos is zero (fresh
+ *    fallocate, or zeroed by recovery), so a reader finds the end at the
+ *    first zero header. In a recycled (version 2) one an end marker sits
+ *    at w->pos (when 16 bytes fit there), written before the frame that
+ *    replaces it; after it lie a previous life's bytes, never read.
+ *  - A recycled segment found as the newest at open is never written
+ *    again: a power cut may have left frames of this life beyond its end
+ *    marker (pages written back out of order), which new frames written
+ *    after the marker could later expose. The next append starts a new
+ *    segment.
  *  - A segment file is fully allocated (fallocate) before it is mapped for
  *    writing: a store into a mapped page can then never meet ENOSPC, which
  *    the kernel would deliver as SIGBUS.
@@ -51,6 +59,7 @@ void seg_spare_discard(const seg_vfs *v, const char *dir, seg_spare *s)
 {
 	char path[4200];
 
+	s->recycled = 0;
 	if (s->fd < 0)
 		return;
 	spare_release(v, s);
@@ -68,6 +77,7 @@ static int spare_create_named(const seg_vfs *v, const char *dir, const char *nam
 	out->map = NULL;
 	out->size = size;
 	out->name = name;
+	out->recycled = 0;
 	if (seg_path(path, sizeof(path), dir, name))
 		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", dir);
 	fd = v->open(v, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -97,6 +107,66 @@ int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, int populat
 	return spare_create_named(v, dir, SEG_SPARE_NAME, size, populate, out, e);
 }
 
+int seg_spare_recycle(const seg_vfs *v, const char *dir, size_t size, int populate, seg_spare *out,
+		      seg_err *e)
+{
+	char from[4200], to[4200];
+	uint8_t ph[SEG_HEADER_SIZE];
+	uint64_t fsize = 0, alloc = 0;
+	ssize_t n;
+	int fd, r, err = 0;
+
+	out->fd = -1;
+	out->map = NULL;
+	out->size = size;
+	out->name = SEG_SPARE_NAME;
+	out->recycled = 0;
+	if (seg_path(from, sizeof(from), dir, SEG_RECYCLE_NAME) ||
+	    seg_path(to, sizeof(to), dir, SEG_SPARE_NAME))
+		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", dir);
+	fd = v->open(v, from, O_RDWR | O_NOFOLLOW, 0);
+	if (fd == -ENOENT)
+		return 1;
+	if (fd < 0) {
+		v->unlink(v, from);
+		return seg_fail_errno(e, fd, "open %s", from);
+	}
+	/* Only a file with every block allocated saves anything: a hole (a
+	 * tail punched when it was sealed by age) would be allocated again,
+	 * which is what recycling avoids. */
+	if ((r = v->fstat(v, fd, &fsize, &alloc)) < 0 || fsize != size || alloc < size) {
+		v->close(v, fd);
+		v->unlink(v, from);
+		return r < 0 ? seg_fail_errno(e, r, "fstat %s", from) : 1;
+	}
+	/* The placeholder first, durably: from here on a power cut at any
+	 * step leaves a file that reads as never started, whatever name it
+	 * ends up with (.recycle, .spare: removed at open; a segment name:
+	 * stillborn), never the previous life's header. */
+	seg_header_placeholder(ph);
+	n = v->pwrite(v, fd, ph, sizeof(ph), 0);
+	r = n < 0 ? (int)n : n != (ssize_t)sizeof(ph) ? -EIO : v->fsync(v, fd);
+	if (r < 0) {
+		v->close(v, fd);
+		v->unlink(v, from);
+		return seg_fail_errno(e, r, "write the placeholder header of %s", from);
+	}
+	if ((r = v->rename(v, from, to)) < 0) {
+		v->close(v, fd);
+		v->unlink(v, from);
+		return seg_fail_errno(e, r, "rename %s to %s", from, to);
+	}
+	out->map = v->mmap(v, fd, size, 1, populate, &err);
+	if (!out->map) {
+		v->close(v, fd);
+		v->unlink(v, to);
+		return seg_fail_errno(e, err, "mmap %s", to);
+	}
+	out->fd = fd;
+	out->recycled = 1;
+	return 0;
+}
+
 int seg_writer_populate(const seg_writer *w, int64_t sync_interval_ms)
 {
 	if (w->last_lifetime_ms >= 0 && w->last_lifetime_ms < 2 * sync_interval_ms)
@@ -114,6 +184,8 @@ void seg_writer_give_spare(seg_writer *w, seg_spare *s)
 	if (w->spare.fd < 0 && s->size == w->seg_bytes) {
 		w->spare = *s;
 	} else if (s->fd >= 0) {
+		if (s->recycled)
+			w->bytes -= s->size < w->bytes ? s->size : w->bytes;
 		/* Unmap and close only: the file is the one the writer holds
 		 * or will be replaced by the next create. */
 		spare_release(w->vfs, s);
@@ -148,7 +220,9 @@ static int seal_active(seg_writer *w, seg_err *e)
 			w->sync_failed++;
 		}
 	}
-	keep = (w->pos + 4095) & ~(size_t)4095;
+	/* A recycled segment's end marker must survive the punch. */
+	keep = (w->pos + (w->hdr.version == SEG_VERSION_RECYCLED ? SEG_FRAME_HEADER : 0) + 4095) &
+	       ~(size_t)4095;
 	if (w->size > keep && w->size - keep >= PUNCH_MIN &&
 	    w->vfs->punch(w->vfs, w->fd, keep, w->size - keep) == 0)
 		w->bytes -= w->size - keep < w->bytes ? w->size - keep : w->bytes;
@@ -174,22 +248,26 @@ static int start_segment(seg_writer *w, int64_t ts_ms, size_t need, seg_err *e)
 	char name[SEG_NAME_LEN + 1], path[4200], spare[4200];
 	seg_spare s;
 	seg_header h;
-	size_t size = w->seg_bytes;
+	size_t size = w->seg_bytes, add;
 	int r;
 
 	if (size < SEG_HEADER_SIZE + need)
 		size = SEG_HEADER_SIZE + need; /* one oversized record */
-	if (w->cap_bytes && w->bytes + size > w->cap_bytes)
+	/* A recycled spare's bytes are counted already. */
+	add = w->spare.fd >= 0 && w->spare.recycled && w->spare.size == size ? 0 : size;
+	if (w->cap_bytes && w->bytes + add > w->cap_bytes)
 		return seg_fail(e, EDGELOG_EFULL,
 				"%s: a new %zu-byte segment would take the log to %llu bytes, over "
 				"its cap of %llu",
-				w->dir, size, (unsigned long long)(w->bytes + size),
+				w->dir, size, (unsigned long long)(w->bytes + add),
 				(unsigned long long)w->cap_bytes);
 	seg_name(name, w->next_seq);
 	if ((r = path_in(w, path, sizeof(path), name, e)))
 		return r;
 	if (w->spare.fd < 0 || w->spare.size != size) {
 		/* No spare ready (or one of another size): make one here. */
+		if (w->spare.fd >= 0 && w->spare.recycled)
+			w->bytes -= w->spare.size < w->bytes ? w->spare.size : w->bytes;
 		seg_spare_discard(w->vfs, w->dir, &w->spare);
 		if ((r = spare_create_named(w->vfs, w->dir, SEG_SPARE_INLINE_NAME, size,
 					    SEG_POPULATE_READ, &w->spare, e)))
@@ -200,7 +278,7 @@ static int start_segment(seg_writer *w, int64_t ts_ms, size_t need, seg_err *e)
 		return r;
 
 	memset(&h, 0, sizeof(h));
-	h.version = SEG_FORMAT_VERSION;
+	h.version = s.recycled ? SEG_VERSION_RECYCLED : SEG_VERSION_FRESH;
 	h.base_seq = w->next_seq;
 	h.base_ts_ms = ts_ms;
 	if (w->age_base_ms)
@@ -212,14 +290,22 @@ static int start_segment(seg_writer *w, int64_t ts_ms, size_t need, seg_err *e)
 	 * .spare (removed at open) or a segment whose header may not have
 	 * reached the disk (zero: recognised as never written). */
 	seg_header_encode(&h, s.map);
+	if (s.recycled) {
+		/* The previous life's bytes follow: the end is marked (in the
+		 * header's sector), before the segment has its name. */
+		seg_end_marker(s.map + SEG_HEADER_SIZE, h.salt, 0);
+	}
 	SEG_FENCE_RELEASE();
 	r = w->vfs->rename(w->vfs, spare, path);
 	if (r < 0) {
+		if (w->spare.recycled) /* its bytes leave the count with it */
+			w->bytes -= w->spare.size < w->bytes ? w->spare.size : w->bytes;
 		seg_spare_discard(w->vfs, w->dir, &w->spare);
 		return seg_fail_errno(e, r, "rename %s to %s", spare, path);
 	}
 	w->spare.fd = -1;
 	w->spare.map = NULL;
+	w->spare.recycled = 0;
 	seal_active(w, e);
 
 	w->fd = s.fd;
@@ -233,7 +319,8 @@ static int start_segment(seg_writer *w, int64_t ts_ms, size_t need, seg_err *e)
 	w->last_delta = 0;
 	w->suspect = 0;
 	w->dir_dirty = 1; /* the new name must reach the disk before any sync counts */
-	w->bytes += s.size;
+	w->bytes += s.recycled ? 0 : s.size;
+	w->recycled += s.recycled ? 1 : 0;
 	w->segments++;
 	return 0;
 }
@@ -308,6 +395,25 @@ static int recover_last(seg_writer *w, uint64_t base, seg_open_report *rep, seg_
 			rep->last_seq = f.seq;
 		} else if (k == SEG_SCAN_DAMAGE) {
 			rep->corrupt++;
+		} else if (k == SEG_SCAN_TAIL && sc.hdr.version == SEG_VERSION_RECYCLED) {
+			/* A torn last write in a recycled segment. Its extent
+			 * ends at the next end marker, or is lost among the
+			 * previous life's bytes: an end marker where it starts
+			 * makes every later reader stop there at once. The
+			 * segment gets no more frames (below). */
+			seg_end_marker(map + doff, sc.hdr.salt,
+				       w->have_frame ? w->last_delta + 1 : 0);
+			rep->torn_tails++;
+			rep->torn_bytes += dlen;
+			r = w->vfs->fsync(w->vfs, fd);
+			if (r < 0) {
+				w->vfs->munmap(w->vfs, map, (size_t)size);
+				w->vfs->close(w->vfs, fd);
+				return seg_fail_errno(
+					e, r, "fdatasync %s after marking the end of its torn tail",
+					path);
+			}
+			break;
 		} else if (k == SEG_SCAN_TAIL) {
 			/* A torn tail: the last write did not complete before the
 			 * crash. Zero it so the next frame lands on clean space,
@@ -345,6 +451,10 @@ static int recover_last(seg_writer *w, uint64_t base, seg_open_report *rep, seg_
 	if (age > w->max_age_ms)
 		age = w->max_age_ms;
 	w->started_mono_ms = w->vfs->mono_ms(w->vfs) - age;
+	/* A recycled segment is never resumed (see the top of this file):
+	 * the next append seals it and starts a new one. */
+	if (w->hdr.version == SEG_VERSION_RECYCLED)
+		w->suspect = 1;
 	return 0;
 
 stillborn:
@@ -403,6 +513,10 @@ int seg_writer_open(seg_writer *w, const seg_vfs *v, const char *dir, size_t seg
 	if (!seg_path(path, sizeof(path), dir, SEG_SPARE_NAME))
 		v->unlink(v, path);
 	if (!seg_path(path, sizeof(path), dir, SEG_SPARE_INLINE_NAME))
+		v->unlink(v, path);
+	/* Nor is a file retention set aside for recycling (its records are
+	 * acknowledged; it is not counted, so it goes). */
+	if (!seg_path(path, sizeof(path), dir, SEG_RECYCLE_NAME))
 		v->unlink(v, path);
 
 	for (;;) {
@@ -560,6 +674,12 @@ int seg_writer_append(seg_writer *w, const void *data, uint32_t len, int64_t ts_
 	}
 	tsd = ts_ms - w->hdr.base_ts_ms;
 	p = w->map + w->pos;
+	/* In a recycled segment the next end marker goes in first: until the
+	 * header below replaces the marker at pos, a reader (or a recovery
+	 * after kill -9) stops at pos. */
+	if (w->hdr.version == SEG_VERSION_RECYCLED && w->pos + need + SEG_FRAME_HEADER <= w->size)
+		seg_end_marker(p + need, w->hdr.salt,
+			       (uint32_t)(w->next_seq + 1 - w->hdr.base_seq));
 	/* Payload first, header (with its checksum) last: a reader in another
 	 * process that sees a checksum also sees what it covers. */
 	memcpy(p + SEG_FRAME_HEADER, data, len);

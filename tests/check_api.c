@@ -704,7 +704,7 @@ START_TEST(test_config_keeps_env_strings_outside_the_struct)
 
 	/* No 8 KiB of private storage in the caller's struct any more. */
 	ck_assert_uint_lt(sizeof(edgelog_config), 512);
-	ck_assert_uint_eq(EDGELOG_CONFIG_VERSION, 2);
+	ck_assert_uint_eq(EDGELOG_CONFIG_VERSION, 3);
 	setenv("EDGELOG_DIR", dir, 1);
 	setenv("EDGELOG_DEVICE_ID", "cam-env-1", 1);
 	edgelog_config_init(&a);

@@ -103,6 +103,10 @@ END_TEST
 #define PL_N 2000    /* records: about five 64 KiB segments */
 #define PL_ACKED 700 /* inside the second segment */
 
+/* These tests look at unlinks: recycling (FORMAT.md, "Recycled
+ * segments") is on only where a test says so. */
+static int g_pl_reuse;
+
 static void pl_config(edgelog_config *c)
 {
 	edgelog_config_init(c);
@@ -113,6 +117,7 @@ static void pl_config(edgelog_config *c)
 	c->retention_days = 1;
 	c->max_size_mb = 100;
 	c->log_fn = tu_quiet_log;
+	c->segment_reuse = g_pl_reuse ? EDGELOG_REUSE_ON : EDGELOG_REUSE_OFF;
 }
 
 static edgelog *pl_open(const seg_vfs *v)
@@ -404,7 +409,8 @@ static void ex_begin(ex_ctx *c)
 
 static int ex_execute(ex_ctx *c)
 {
-	return cmp_execute(c->v, PL_SEGS, c->segs, c->act, c->k, ex_commit, c, &c->done, &c->e);
+	return cmp_execute(c->v, PL_SEGS, c->segs, c->act, c->k, NULL, ex_commit, c, &c->done,
+			   &c->e);
 }
 
 static void ex_end(ex_ctx *c)
@@ -476,6 +482,50 @@ START_TEST(test_execute_failed_unlink_keeps_a_contiguous_run)
 	for (i = 0; i < c.n; i++)
 		ck_assert(!seg_exists(c.mem, c.segs[i].base));
 	ex_end(&c);
+}
+END_TEST
+
+/* Recycling: the acknowledged segment retention removes first becomes
+ * segments/.recycle; it is no segment any more but its bytes stay counted
+ * (they are on the disk) until it is reused or, at the next open,
+ * removed. The expired ones are unlinked as before. */
+START_TEST(test_recycled_segment_stays_counted)
+{
+	g_pl_reuse = 1;
+	tvfs_mem *mem = pl_fill(tu_seed());
+	edgelog *log = pl_open(tvfs_mem_vfs(mem));
+	pl_counts k0, k1, k2;
+	cmp_seg *segs;
+	uint64_t all = 0;
+	size_t n, i;
+	seg_err e;
+
+	ck_assert_int_eq(cmp_gather(tvfs_mem_vfs(mem), PL_SEGS, &segs, &n, &e), 0);
+	ck_assert_uint_ge(n, 3);
+	for (i = 0; i < n; i++)
+		all += segs[i].bytes;
+	k0 = pl_status(log);
+	ck_assert_int_eq(edgelog_cleanup(log, 0), 0);
+	k1 = pl_status(log);
+	ck_assert(tvfs_mem_exists(mem, PL_SEGS "/.recycle"));
+	for (i = 0; i < n; i++)
+		ck_assert(!seg_exists(mem, segs[i].base));
+	ck_assert_uint_eq(k1.segments, k0.segments - n);
+	ck_assert_uint_eq(k1.size, k0.size - all + segs[0].bytes);
+	ck_assert_uint_eq(k1.acked, segs[n - 1].last);
+	ck_assert_uint_eq(k1.expired, segs[n - 1].last - PL_ACKED);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	/* Reopened: the file is gone, and with it its bytes. */
+	log = pl_open(tvfs_mem_vfs(mem));
+	k2 = pl_status(log);
+	ck_assert(!tvfs_mem_exists(mem, PL_SEGS "/.recycle"));
+	ck_assert_uint_eq(k2.size, k0.size - all);
+	ck_assert_uint_eq(k2.acked, k1.acked);
+	ck_assert_uint_eq(k2.expired, k1.expired);
+	pl_check_records(tvfs_mem_vfs(mem), k2.acked, "after recycling");
+	ck_assert_int_eq(edgelog_close(log), 0);
+	free(segs);
+	tvfs_mem_free(mem);
 }
 END_TEST
 
@@ -773,6 +823,7 @@ static Suite *compactor_suite(void)
 	tcase_add_test(tc, test_reject_refuses_then_accepts_after_acks);
 	tcase_add_test(tc, test_age_retention_survives_clock_jumps);
 	tcase_add_test(tc, test_powered_off_time_does_not_age);
+	tcase_add_test(tc, test_recycled_segment_stays_counted);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -54,10 +55,18 @@ enum {
 	STAGE_START,
 	STAGE_STATUS,
 	STAGE_APPEND,
-	STAGE_SEQ
+	STAGE_SEQ,
+	STAGE_ACK
 };
 
 static char *g_dir;
+/* Recycling trials: the child acknowledges what is durable and runs
+ * retention every RECYCLE_EVERY appends, so acknowledged segment files
+ * become the next segments (FORMAT.md, "Recycled segments"); kills land
+ * in every step of that too. Every record read must still be the sample
+ * for its seq: one from a file's earlier life would not be. */
+static int g_recycle;
+#define RECYCLE_EVERY 150
 
 static void setup_dir(void)
 {
@@ -145,6 +154,14 @@ static void child_main(edgelog_sync_mode sync, int fd)
 		if (seq != idx)
 			child_fail(fd, STAGE_SEQ, seq);
 		child_report(fd, seq);
+		if (g_recycle && idx % RECYCLE_EVERY == 0) {
+			if ((rc = edgelog_get_status(log, &st)) != 0)
+				child_fail(fd, STAGE_STATUS, (uint64_t)-rc);
+			if (st.durable_seq && (rc = edgelog_ack(log, st.durable_seq)) != 0)
+				child_fail(fd, STAGE_ACK, (uint64_t)-rc);
+			if ((rc = edgelog_cleanup(log, 0)) != 0)
+				child_fail(fd, STAGE_ACK, (uint64_t)-rc);
+		}
 	}
 }
 
@@ -233,6 +250,8 @@ static const char *stage_name(unsigned s)
 		return "edgelog_append";
 	case STAGE_SEQ:
 		return "append returned an unexpected seq";
+	case STAGE_ACK:
+		return "edgelog_ack or edgelog_cleanup";
 	default:
 		return "?";
 	}
@@ -390,12 +409,40 @@ static uint64_t verify(const history *h, uint64_t from_seq, int trial)
 	return nread;
 }
 
+/* Segment files of format version 2 (recycled) in the directory now. */
+static unsigned recycled_files(void)
+{
+	char path[4200];
+	unsigned n = 0;
+	DIR *d;
+	struct dirent *de;
+	snprintf(path, sizeof(path), "%s/segments", g_dir);
+	if (!(d = opendir(path)))
+		return 0;
+	while ((de = readdir(d))) {
+		char p2[4500];
+		uint8_t h[12];
+		FILE *f;
+		if (strlen(de->d_name) != 24 || strcmp(de->d_name + 20, ".seg"))
+			continue;
+		snprintf(p2, sizeof(p2), "%s/%s", path, de->d_name);
+		if (!(f = fopen(p2, "rb")))
+			continue;
+		if (fread(h, 1, sizeof(h), f) == sizeof(h) && h[8] == 2 && !h[9] && !h[10] &&
+		    !h[11])
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
 static void crash_loop(edgelog_sync_mode sync, int trials, const char *name)
 {
 	history h = {0};
 	collector c;
 	uint64_t rng = tu_seed() * 0xd1342543de82ef95ull + (uint64_t)sync; /* not splitmix's step */
-	uint64_t torn_before = 0, checked = 0, last_seq = 0;
+	uint64_t torn_before = 0, checked = 0, last_seq = 0, recycled = 0;
 	int64_t t0 = mono_us();
 
 	for (int t = 1; t <= trials; t++) {
@@ -414,23 +461,37 @@ static void crash_loop(edgelog_sync_mode sync, int trials, const char *name)
 		torn_before = st.torn_tails;
 		last_seq = st.last_seq;
 		/* A full check now and then and at the end; otherwise the part
-		 * this trial could have touched. */
-		checked += verify(&h, (t % 50 == 0 || t == trials) ? 0 : from, t);
+		 * this trial could have touched. Acknowledged records may be
+		 * gone (retention). */
+		if (g_recycle && from <= st.acked_seq)
+			from = st.acked_seq + 1;
+		checked += verify(&h, (!g_recycle && (t % 50 == 0 || t == trials)) ? 0 : from, t);
+		recycled += recycled_files();
 	}
+	if (g_recycle)
+		CHECK(recycled > 0, "%s: no recycled segment was ever seen", name);
 	double secs = (double)(mono_us() - t0) / 1e6;
 	fprintf(stderr,
 		"check_crash %s: %d trials in %.1f s: %" PRIu64
 		" seqs reported, log ends at %" PRIu64 ", %" PRIu64
 		" torn tails truncated, %" PRIu64 " trials killed before any report, "
-		"%" PRIu64 " record checks (seed %" PRIu64 ")\n",
+		"%" PRIu64 " record checks, %" PRIu64 " recycled segments seen (seed %" PRIu64
+		")\n",
 		name, trials, secs, h.reports, last_seq, h.torn_tails, h.empty_trials, checked,
-		tu_seed());
+		recycled, tu_seed());
 	free(h.v);
 }
 
 START_TEST(test_kill9_sync_interval)
 {
 	crash_loop(EDGELOG_SYNC_INTERVAL, tu_iterations(200), "sync=interval");
+}
+END_TEST
+
+START_TEST(test_kill9_sync_interval_recycling)
+{
+	g_recycle = 1;
+	crash_loop(EDGELOG_SYNC_INTERVAL, tu_iterations(100), "sync=interval, recycling");
 }
 END_TEST
 
@@ -454,6 +515,7 @@ static Suite *crash_suite(void)
 	tcase_add_checked_fixture(tc, setup_dir, teardown_dir);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_kill9_sync_interval);
+	tcase_add_test(tc, test_kill9_sync_interval_recycling);
 	tcase_add_test(tc, test_kill9_sync_always);
 	tcase_add_test(tc, test_kill9_sync_none);
 	suite_add_tcase(s, tc);

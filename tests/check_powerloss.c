@@ -87,6 +87,11 @@ typedef struct model {
 	uint64_t appends, cuts, cuts_in_open, cuts_mid, records_checked, lost_unsynced,
 		kept_unsynced, ops;
 	uint64_t corrupt;
+	/* One appending thread: keys are handed out in seq order, so they
+	 * must increase along the log too. A record from an earlier life of
+	 * a recycled file would break that. */
+	int strict_keys;
+	uint64_t recycled; /* segments started in a recycled file */
 } model;
 
 static void model_init(model *m)
@@ -163,7 +168,7 @@ static void model_check_log(model *m, const seg_vfs *v, const char *when, uint64
 	seg_reader r;
 	seg_frame f;
 	seg_err e;
-	uint64_t prev = 0;
+	uint64_t prev = 0, prev_key = 0;
 	int rc;
 
 	rc = seg_reader_init(&r, v, SEG_PATH, 0, &e);
@@ -177,6 +182,11 @@ static void model_check_log(model *m, const seg_vfs *v, const char *when, uint64
 		CHECK(key != 0 && key <= m->max_key,
 		      "%s: seq %" PRIu64 " holds %u bytes that were never appended", when, f.seq,
 		      f.len);
+		CHECK(!m->strict_keys || key > prev_key,
+		      "%s: seq %" PRIu64 " holds record %" PRIu64 ", older than record %" PRIu64
+		      " before it (a stale record?)",
+		      when, f.seq, key, prev_key);
+		prev_key = key;
 		if (f.seq < m->cap && m->v[f.seq].key) {
 			slot *s = &m->v[f.seq];
 			/* A durable record is exactly what was appended. An unsynced
@@ -290,6 +300,7 @@ typedef struct params {
 	edgelog_sync_mode sync;
 	int threads;   /* 1 or 2 */
 	int precreate; /* make the directory, segments/ and the cursor name durable first */
+	int recycle;   /* run retention and the spare preparer between appends */
 } params;
 
 static void config(edgelog_config *c, const params *p)
@@ -395,6 +406,16 @@ static void *appender_main(void *arg)
 						model_synced(a->m, synced);
 				}
 			}
+			if (a->p->recycle && tu_rand_below(&a->rng, 100) < 5) {
+				/* Retention recycles acknowledged segments, the
+				 * preparer makes them spares (edgelog_step, no
+				 * worker here), the next roll writes into one. */
+				int r = edgelog_cleanup(a->log, 0);
+				if (!r)
+					r = edgelog_step(a->log, 0);
+				if (r && !atomic_load(&a->cut->fired))
+					a->unexpected_rc = r;
+			}
 			if (tu_rand_below(&a->rng, 100) < 4 && a->m->max_durable > a->m->acked) {
 				uint64_t s =
 					a->m->acked + 1 +
@@ -420,7 +441,10 @@ static void power_cycle(model *m, tvfs_mem *mem, const params *p, uint64_t *rng,
 	cutter cut;
 	edgelog_config c;
 	edgelog *log = NULL;
-	int records = 20 + (int)tu_rand_below(rng, 400);
+	/* Recycling needs a few rolls in one run (64 KiB segments hold
+	 * about 500 records): longer runs. */
+	int records = p->recycle ? 500 + (int)tu_rand_below(rng, 2500) :
+				   20 + (int)tu_rand_below(rng, 400);
 	/* I/O calls of an epoch (measured): open about 25; then per record
 	 * about 1.2 under sync=always, 0.25 under interval (the 3% explicit
 	 * syncs, interval syncs, rolls), 0.12 under none. Cut at a random
@@ -489,6 +513,7 @@ static void power_cycle(model *m, tvfs_mem *mem, const params *p, uint64_t *rng,
 		      edgelog_strerror(a[t].unexpected_rc), edgelog_errmsg(log));
 
 	m->ops += tvfs_fault_count(cut.f, TVFS_OP_ALL);
+	m->recycled += log->w.recycled;
 	if (atomic_load(&cut.fired))
 		m->cuts_mid++;
 	if (!atomic_load(&cut.fired)) {
@@ -517,6 +542,7 @@ static void run_iterations(const params *p, int iterations, int epochs, const ch
 	uint64_t rng =
 		tu_seed() * 0x2545f4914f6cdd1dull + (uint64_t)p->sync * 7 + (uint64_t)p->threads;
 	model_init(&m);
+	m.strict_keys = p->threads == 1;
 	for (int it = 1; it <= iterations; it++) {
 		char when[96];
 		tvfs_mem *mem = tvfs_mem_new(tu_rand(&rng));
@@ -550,36 +576,57 @@ static void run_iterations(const params *p, int iterations, int epochs, const ch
 		"check_powerloss %s: %d iterations, %" PRIu64 " power cuts (%" PRIu64
 		" during open, %" PRIu64 " during appends), %" PRIu64 " I/O calls, %" PRIu64
 		" appends, %" PRIu64 " records checked, unsynced: %" PRIu64 " lost / %" PRIu64
-		" kept, %" PRIu64 " damaged ranges skipped by readers\n",
+		" kept, %" PRIu64 " damaged ranges skipped by readers, %" PRIu64
+		" segments started in recycled files\n",
 		name, iterations, m.cuts, m.cuts_in_open, m.cuts_mid, m.ops, m.appends,
-		m.records_checked, m.lost_unsynced, m.kept_unsynced, m.corrupt);
+		m.records_checked, m.lost_unsynced, m.kept_unsynced, m.corrupt, m.recycled);
+	if (p->recycle)
+		CHECK(m.recycled > 0, "%s: no segment was ever recycled", name);
 	model_free(&m);
 }
 
 START_TEST(test_always_single_thread)
 {
-	params p = {EDGELOG_SYNC_ALWAYS, 1, 1};
+	params p = {EDGELOG_SYNC_ALWAYS, 1, 1, 0};
 	run_iterations(&p, 300, 3, "sync=always, 1 thread");
 }
 END_TEST
 
 START_TEST(test_always_two_threads)
 {
-	params p = {EDGELOG_SYNC_ALWAYS, 2, 1};
+	params p = {EDGELOG_SYNC_ALWAYS, 2, 1, 0};
 	run_iterations(&p, 150, 3, "sync=always, 2 threads");
 }
 END_TEST
 
 START_TEST(test_interval_synced_survive)
 {
-	params p = {EDGELOG_SYNC_INTERVAL, 1, 1};
+	params p = {EDGELOG_SYNC_INTERVAL, 1, 1, 0};
 	run_iterations(&p, 300, 3, "sync=interval");
+}
+END_TEST
+
+/* Recycled segment files (FORMAT.md, "Recycled segments"): power cuts at
+ * every step of setting one aside, making it a spare, writing into it and
+ * recovering it. No record of a file's earlier life may ever read as
+ * live (the keys would go backwards), and everything synced survives. */
+START_TEST(test_interval_recycled_segments)
+{
+	params p = {EDGELOG_SYNC_INTERVAL, 1, 1, 1};
+	run_iterations(&p, 300, 4, "sync=interval, recycling");
+}
+END_TEST
+
+START_TEST(test_always_recycled_segments)
+{
+	params p = {EDGELOG_SYNC_ALWAYS, 1, 1, 1};
+	run_iterations(&p, 150, 4, "sync=always, recycling");
 }
 END_TEST
 
 START_TEST(test_none_synced_survive)
 {
-	params p = {EDGELOG_SYNC_NONE, 1, 1};
+	params p = {EDGELOG_SYNC_NONE, 1, 1, 0};
 	run_iterations(&p, 100, 3, "sync=none");
 }
 END_TEST
@@ -589,7 +636,7 @@ END_TEST
  * must survive a power cut right after. */
 START_TEST(test_fresh_directory_always)
 {
-	params p = {EDGELOG_SYNC_ALWAYS, 1, 0};
+	params p = {EDGELOG_SYNC_ALWAYS, 1, 0, 0};
 	model m;
 	model_init(&m);
 	tvfs_mem *mem = tvfs_mem_new(tu_seed());
@@ -625,7 +672,7 @@ END_TEST
 
 START_TEST(test_fresh_directory_random_cuts)
 {
-	params p = {EDGELOG_SYNC_ALWAYS, 1, 0};
+	params p = {EDGELOG_SYNC_ALWAYS, 1, 0, 0};
 	run_iterations(&p, 100, 2, "sync=always, fresh directory");
 }
 END_TEST
@@ -634,7 +681,7 @@ START_TEST(test_clean_close_then_cut_keeps_everything)
 {
 	/* sync=none: nothing is durable until close; after a clean close a
 	 * power cut loses nothing. */
-	params p = {EDGELOG_SYNC_NONE, 1, 1};
+	params p = {EDGELOG_SYNC_NONE, 1, 1, 0};
 	model m;
 	model_init(&m);
 	tvfs_mem *mem = tvfs_mem_new(tu_seed() + 5);
@@ -669,7 +716,7 @@ END_TEST
  */
 static void crash_then_sync(edgelog_sync_mode second_sync, int append_more)
 {
-	params p = {EDGELOG_SYNC_NONE, 1, 1};
+	params p = {EDGELOG_SYNC_NONE, 1, 1, 0};
 	model m;
 	model_init(&m);
 	tvfs_mem *mem = tvfs_mem_new(tu_seed() + 11);
@@ -741,6 +788,8 @@ static Suite *powerloss_suite(void)
 	tcase_add_test(tc, test_always_two_threads);
 	tcase_add_test(tc, test_interval_synced_survive);
 	tcase_add_test(tc, test_none_synced_survive);
+	tcase_add_test(tc, test_interval_recycled_segments);
+	tcase_add_test(tc, test_always_recycled_segments);
 	tcase_add_test(tc, test_clean_close_then_cut_keeps_everything);
 	tcase_add_test(tc, test_fresh_directory_always);
 	tcase_add_test(tc, test_fresh_directory_random_cuts);

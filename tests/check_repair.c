@@ -566,7 +566,7 @@ static void craft_segment(const char *d, uint64_t base, int64_t base_ts, int64_t
 
 	memset(buf, 0, sizeof(buf));
 	memset(&h, 0, sizeof(h));
-	h.version = SEG_FORMAT_VERSION;
+	h.version = SEG_VERSION_FRESH;
 	h.base_seq = base;
 	h.base_ts_ms = base_ts;
 	h.salt = 0x5eed5eed5eed5eedull;
@@ -608,7 +608,7 @@ START_TEST(test_header_ranges_checked)
 		uint8_t buf[SEG_HEADER_SIZE];
 		seg_header h, got;
 		memset(&h, 0, sizeof(h));
-		h.version = SEG_FORMAT_VERSION;
+		h.version = SEG_VERSION_FRESH;
 		h.base_seq = c[i].base;
 		h.base_ts_ms = c[i].ts;
 		h.age_ms = c[i].age;

@@ -329,7 +329,7 @@ START_TEST(test_header_layout_matches_format_md)
 	seg_header_encode(&h, out);
 	static const uint8_t magic[8] = {0x45, 0x44, 0x47, 0x45, 0x4c, 0x4f, 0x47, 0x1a};
 	ck_assert(!memcmp(out, magic, 8));
-	ck_assert_uint_eq(seg_get32(out + 8), SEG_FORMAT_VERSION);
+	ck_assert_uint_eq(seg_get32(out + 8), SEG_VERSION_FRESH);
 	ck_assert_uint_eq(seg_get32(out + 12), 0);
 	ck_assert_uint_eq(seg_get64(out + 16), h.base_seq);
 	ck_assert_int_eq((int64_t)seg_get64(out + 24), -5);

@@ -688,6 +688,252 @@ START_TEST(test_spare_discard_removes_file)
 }
 END_TEST
 
+/* ---- recycled segments (FORMAT.md, "Recycled segments") ---------------- */
+
+/* Make the file of segment `base` the writer's next spare, as retention and
+ * the preparer do, and roll so the next append starts a recycled segment. */
+static void recycle_into_writer(seg_writer *w, const char *dir, uint64_t base)
+{
+	seg_spare s;
+	seg_err e;
+	memset(&e, 0, sizeof e);
+	ck_assert_int_eq(rename(seg_file(dir, base), tu_path(dir, SEG_RECYCLE_NAME)), 0);
+	ck_assert(seg_writer_wants_spare(w));
+	ck_assert_int_eq(seg_spare_recycle(V, dir, 64 * KIB, SEG_POPULATE_READ, &s, &e), 0);
+	ck_assert(s.recycled);
+	seg_writer_give_spare(w, &s);
+	ck_assert_int_eq(seg_writer_roll(w, &e), 0);
+}
+
+static uint32_t file_version(const char *path)
+{
+	tu_buf b = tu_read_file(path);
+	ck_assert_uint_ge(b.len, SEG_HEADER_SIZE);
+	uint32_t v = seg_get32(b.data + 8);
+	tu_buf_free(&b);
+	return v;
+}
+
+/* A recycled file holds a previous life's frames after the new data: they
+ * never read as records, nothing reads as damage, the end is the marker;
+ * recovery neither counts a torn tail nor zeroes anything, and never
+ * writes into the recycled segment again (frames of this life may lie
+ * beyond its marker after a power cut: see the next test). */
+START_TEST(test_recycled_segment_reads_only_its_own_frames)
+{
+	char *dir = tu_mkdtemp("segtest");
+	rec *a = write_log(dir, 64 * KIB, 400, 31); /* about 3 segments */
+	seg_list l = list_ok(dir);
+	ck_assert_uint_ge(l.n, 3);
+	uint64_t first = l.base[0], second = l.base[1];
+	seg_list_free(&l);
+
+	seg_writer w;
+	seg_open_report rep;
+	writer_open_ok(&w, V, dir, 64 * KIB, MAX_AGE_MS, 0, &rep);
+	recycle_into_writer(&w, dir, first);
+	int64_t t0 = V->now_ms(V);
+	rec b[20];
+	for (int i = 0; i < 20; i++) {
+		b[i].b = tu_prediction((uint64_t)i + 1000, 32);
+		b[i].ts = t0 + i;
+		b[i].seq = append_ok(&w, &b[i].b, b[i].ts);
+		ck_assert_uint_eq(b[i].seq, 401 + (uint64_t)i);
+	}
+	ck_assert_uint_eq(w.recycled, 1);
+	writer_close_ok(&w);
+	ck_assert_uint_eq(file_version(seg_file(dir, 401)), SEG_VERSION_RECYCLED);
+	ck_assert_uint_eq(file_version(seg_file(dir, second)), SEG_VERSION_FRESH);
+	tu_buf before = tu_read_file(seg_file(dir, 401));
+
+	/* Everything from the second segment on, then the 20 new ones. */
+	dmg_log *d = dmg_new();
+	rec *got = NULL;
+	uint64_t corrupt = 0;
+	int n = read_all(dir, 0, d, &got, &corrupt);
+	ck_assert_int_eq(corrupt, 0);
+	ck_assert_int_eq(d->n, 0);
+	rec **exp = calloc(400 + 20, sizeof *exp);
+	int ne = 0;
+	for (int i = 0; i < 400; i++)
+		if (a[i].seq >= second)
+			exp[ne++] = &a[i];
+	for (int i = 0; i < 20; i++)
+		exp[ne++] = &b[i];
+	assert_same(got, n, exp, ne);
+	recs_free(got, n);
+
+	/* Reopen: no torn tail, nothing zeroed; the next record starts a new
+	 * segment and the recycled one keeps every byte. */
+	writer_open_ok(&w, V, dir, 64 * KIB, MAX_AGE_MS, 0, &rep);
+	ck_assert_uint_eq(rep.torn_tails, 0);
+	ck_assert_uint_eq(rep.corrupt, 0);
+	ck_assert_uint_eq(rep.last_seq, 420);
+	rec c;
+	c.b = tu_prediction(5000, 33);
+	c.ts = t0 + 100;
+	c.seq = append_ok(&w, &c.b, c.ts);
+	ck_assert_uint_eq(c.seq, 421);
+	writer_close_ok(&w);
+	ck_assert(tu_file_exists(seg_file(dir, 421)));
+	tu_buf after = tu_read_file(seg_file(dir, 401));
+	ck_assert_uint_eq(after.len, before.len);
+	ck_assert(!memcmp(after.data, before.data, before.len));
+	tu_buf_free(&after);
+
+	n = read_all(dir, 0, d, &got, &corrupt);
+	ck_assert_int_eq(corrupt, 0);
+	exp[ne++] = &c;
+	assert_same(got, n, exp, ne);
+	recs_free(got, n);
+
+	/* One flipped byte in a frame of the recycled segment costs that
+	 * frame only: the reader resynchronises on the next one, and never
+	 * on a previous life's frame. */
+	tu_buf img = before;
+	uint64_t off = SEG_HEADER_SIZE + SEG_FRAME_HEADER + 7; /* first frame's payload */
+	img.data[off] ^= 0x40;
+	tu_write_file(seg_file(dir, 401), img.data, img.len);
+	n = read_all(dir, 0, d, &got, &corrupt);
+	ck_assert_int_eq(corrupt, 1);
+	ck_assert_int_eq(d->n, 1);
+	ck_assert_uint_eq(d->r[0].off, SEG_HEADER_SIZE);
+	ck_assert_uint_eq(d->r[0].len, SEG_FRAME_HEADER + b[0].b.len);
+	int k = 0;
+	for (int i = 0; i < ne; i++)
+		if (exp[i] != &b[0])
+			exp[k++] = exp[i];
+	assert_same(got, n, exp, k);
+	recs_free(got, n);
+
+	tu_buf_free(&img);
+	free(exp);
+	free(d);
+	for (int i = 0; i < 20; i++)
+		tu_buf_free(&b[i].b);
+	tu_buf_free(&c.b);
+	recs_free(a, 400);
+	free(dir);
+}
+END_TEST
+
+/* A power cut can leave, beyond a recycled segment's last durable end
+ * marker, a frame of this life that was written back while the page with
+ * the frames before it was not. It must never be read, then or later:
+ * recovery must not resume writing there (new frames, and a marker that a
+ * later cut may lose, would sit in front of it with seqs below its own). A
+ * torn last write (no marker after the last frame) is counted once and
+ * marked, not zeroed. */
+START_TEST(test_recycled_segment_frame_beyond_marker_never_read)
+{
+	/* Round 0: a frame beyond an intact marker: never read. Round 1: the
+	 * marker torn, nothing beyond: a torn tail. Round 2: both: the frame
+	 * is this life's record (appended, written back), read as such after
+	 * a damaged range, and the next seq is above it. */
+	for (int round = 0; round < 3; round++) {
+		char *dir = tu_mkdtemp("segtest");
+		rec *a = write_log(dir, 64 * KIB, 400, 41);
+		seg_list l = list_ok(dir);
+		uint64_t first = l.base[0];
+		seg_list_free(&l);
+
+		seg_writer w;
+		seg_open_report rep;
+		writer_open_ok(&w, V, dir, 64 * KIB, MAX_AGE_MS, 0, &rep);
+		recycle_into_writer(&w, dir, first);
+		int64_t t0 = V->now_ms(V);
+		rec b[5];
+		for (int i = 0; i < 5; i++) {
+			b[i].b = tu_prediction((uint64_t)i + 2000, 42);
+			b[i].ts = t0 + i;
+			b[i].seq = append_ok(&w, &b[i].b, b[i].ts);
+		}
+		seg_header h = w.hdr;
+		size_t end = w.pos;
+		writer_close_ok(&w);
+
+		/* The frame a later append of this life would have written, at
+		 * a later page, with a higher seq: valid under this salt. */
+		tu_buf img = tu_read_file(seg_file(dir, 401));
+		tu_buf q = tu_prediction(9999, 43);
+		size_t qoff = (end + 8192) & ~(size_t)4095;
+		if (round != 1) {
+			seg_frame_encode(img.data + qoff, h.salt, 60, 1, q.data, (uint32_t)q.len);
+			memcpy(img.data + qoff + SEG_FRAME_HEADER, q.data, q.len);
+			seg_end_marker(img.data + qoff + SEG_FRAME_HEADER + q.len, h.salt, 61);
+		}
+		if (round > 0)
+			memset(img.data + end, 0xa5, SEG_FRAME_HEADER);
+		tu_write_file(seg_file(dir, 401), img.data, img.len);
+
+		writer_open_ok(&w, V, dir, 64 * KIB, MAX_AGE_MS, 0, &rep);
+		ck_assert_uint_eq(rep.torn_tails, round == 1);
+		ck_assert_uint_eq(rep.corrupt, round == 2);
+		ck_assert_uint_eq(rep.last_seq, round == 2 ? 461 : 405);
+		rec c;
+		c.b = tu_prediction(3000, 44);
+		c.ts = t0 + 10;
+		c.seq = append_ok(&w, &c.b, c.ts);
+		writer_close_ok(&w);
+		/* Not written into the recycled segment: a new one. */
+		ck_assert_uint_eq(c.seq, round == 2 ? 462 : 406);
+		ck_assert(tu_file_exists(seg_file(dir, c.seq)));
+		tu_buf t = tu_read_file(seg_file(dir, 401));
+		ck_assert(!memcmp(t.data + qoff, img.data + qoff, SEG_FRAME_HEADER + q.len));
+		tu_buf_free(&t);
+
+		rec *got = NULL;
+		uint64_t corrupt = 0;
+		int n = read_all(dir, 401, NULL, &got, &corrupt);
+		ck_assert_int_eq(corrupt, round == 2);
+		rec qr = {.b = q, .seq = 461, .ts = h.base_ts_ms + 1};
+		rec *exp[7] = {&b[0], &b[1], &b[2], &b[3], &b[4], &c, &c};
+		if (round == 2)
+			exp[5] = &qr;
+		assert_same(got, n, exp, round == 2 ? 7 : 6);
+		recs_free(got, n);
+		tu_buf_free(&c.b);
+		tu_buf_free(&q);
+		tu_buf_free(&img);
+		for (int i = 0; i < 5; i++)
+			tu_buf_free(&b[i].b);
+		recs_free(a, 400);
+		free(dir);
+	}
+}
+END_TEST
+
+/* The placeholder a recycled file gets first reads as never started: a
+ * power cut that took the real header leaves a stillborn segment, not the
+ * previous life's and not damage. */
+START_TEST(test_recycled_placeholder_is_stillborn)
+{
+	char *dir = tu_mkdtemp("segtest");
+	rec *a = write_log(dir, 64 * KIB, 400, 51);
+	seg_list l = list_ok(dir);
+	uint64_t first = l.base[0], last = l.base[l.n - 1];
+	seg_list_free(&l);
+	tu_buf img = tu_read_file(seg_file(dir, first));
+	seg_header_placeholder(img.data);
+	ck_assert(seg_stillborn(img.data, img.len));
+	seg_header hd;
+	ck_assert_int_eq(seg_header_decode(img.data, &hd), SEG_EMPTY);
+	/* As the newest file, under the name the roll gave it. */
+	tu_write_file(seg_file(dir, 401), img.data, img.len);
+	seg_writer w;
+	seg_open_report rep;
+	writer_open_ok(&w, V, dir, 64 * KIB, MAX_AGE_MS, 0, &rep);
+	ck_assert_uint_eq(rep.quarantined, 0);
+	ck_assert_uint_eq(rep.last_seq, 400);
+	ck_assert(!tu_file_exists(seg_file(dir, 401)));
+	writer_close_ok(&w);
+	(void)last;
+	tu_buf_free(&img);
+	recs_free(a, 400);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_writer_refuses_newer_format_segment)
 {
 	char *dir = tu_mkdtemp("segtest");
@@ -1264,6 +1510,9 @@ static Suite *writer_suite(void)
 	tcase_add_test(tc, test_writer_oversized_record_gets_own_segment);
 	tcase_add_test(tc, test_writer_oversized_record_after_torn_first_frame);
 	tcase_add_test(tc, test_writer_cap_forget_suspect_and_age_clock);
+	tcase_add_test(tc, test_recycled_segment_reads_only_its_own_frames);
+	tcase_add_test(tc, test_recycled_segment_frame_beyond_marker_never_read);
+	tcase_add_test(tc, test_recycled_placeholder_is_stillborn);
 	tcase_add_unchecked_fixture(tc, tu_tmp_root_setup, tu_tmp_root_teardown);
 	suite_add_tcase(s, tc);
 

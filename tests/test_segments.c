@@ -216,7 +216,7 @@ seg_header mk_hdr(uint64_t base, int64_t ts, uint64_t salt)
 {
 	seg_header h;
 	memset(&h, 0, sizeof h);
-	h.version = SEG_FORMAT_VERSION;
+	h.version = SEG_VERSION_FRESH;
 	h.flags = 0;
 	h.base_seq = base;
 	h.base_ts_ms = ts;

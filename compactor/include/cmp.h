@@ -94,14 +94,19 @@ typedef int (*cmp_commit_fn)(void *ud, seg_err *e);
 
 /* What cmp_execute did. */
 typedef struct cmp_done {
-	size_t removed; /* act[0..removed) are unlinked (or were already gone) */
-	uint64_t freed; /* their bytes (cmp_seg.bytes) */
-	int synced;     /* 1: the directory was fsynced after them */
+	size_t removed;          /* act[0..removed) are unlinked (or were already gone) */
+	uint64_t freed;          /* their bytes (cmp_seg.bytes), less the recycled one's */
+	int synced;              /* 1: the directory was fsynced after them */
+	int recycled;            /* 1: act[0] was renamed to recycle_as, not unlinked */
+	uint64_t recycled_bytes; /* its bytes (still on disk, still counted) */
 } cmp_done;
 
 /* Carry out the plan act[0..k) (from cmp_plan over segs) in segdir:
  * commit(ud, e), then unlink, then fsync the directory (see the top of
- * this file). 0, or the first error, with e set:
+ * this file). recycle_as (NULL: none): act[0] is renamed to that name in
+ * segdir instead of unlinked, for the writer to reuse its blocks (the
+ * caller passes it only for an acknowledged segment; a failed rename falls
+ * back to the unlink). 0, or the first error, with e set:
  *  - commit failed: nothing is removed (done->removed is 0);
  *  - an unlink failed: the segments before it are removed, it and the
  *    ones after stay (a contiguous run; the cursor has passed them, so the
@@ -112,6 +117,7 @@ typedef struct cmp_done {
  * In no case is an acknowledged record, or one the cursor has not passed,
  * lost; done says what to take off the size accounting. */
 int cmp_execute(const seg_vfs *v, const char *segdir, const cmp_seg *segs, const cmp_action *act,
-		size_t k, cmp_commit_fn commit, void *ud, cmp_done *done, seg_err *e);
+		size_t k, const char *recycle_as, cmp_commit_fn commit, void *ud, cmp_done *done,
+		seg_err *e);
 
 #endif

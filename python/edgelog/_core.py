@@ -392,6 +392,7 @@ _ENUMS = {
     "format": {"ndjson": 1, "json": 2, "msgpack": 3},
     "compression": {"gzip": 1, "none": 2},
     "data_encoding": {"object": 1, "string": 2},
+    "segment_reuse": {"on": 1, "off": 2},
 }
 #: Every keyword :class:`Log` takes besides dir, endpoint and device_id:
 #: the fields of ``edgelog_config``.

@@ -52,7 +52,7 @@ from ctypes import (
 )
 from typing import Any, List, Optional, Tuple
 
-CONFIG_VERSION = 2
+CONFIG_VERSION = 3
 STATUS_VERSION = 1
 
 LOG_FN = CFUNCTYPE(None, c_void_p, c_int, c_char_p)
@@ -102,6 +102,7 @@ class Config(Structure):
         ("metrics_file", c_char_p),
         ("data_encoding", c_int),
         ("poison_tries", c_uint32),
+        ("segment_reuse", c_int),
     ]
 
 

@@ -110,6 +110,7 @@ def test_every_config_field_is_a_keyword(tmp_path):
         metrics_file=str(tmp_path / "metrics.prom"),
         data_encoding="string",
         poison_tries=3,
+        segment_reuse="off",
         log_fn=lambda level, msg: None,
         alert_fn=lambda bit, active, msg: None,
     )

@@ -22,7 +22,15 @@
 
 #define SEG_MAGIC "EDGELOG\x1a" /* 8 bytes; 0x1a stops `type` on DOS-era tools */
 #define SEG_MAGIC_LEN 8
-#define SEG_FORMAT_VERSION 1u
+/* The newest segment format this code reads. Version 1: a fresh
+ * (zero-filled) file, whose data ends at the first zero frame header.
+ * Version 2: a recycled file (FORMAT.md, "Recycled segments"), whose data
+ * ends at an end marker; the bytes after it are a previous life's. The
+ * writer writes version 1 into fresh files, so directories that never
+ * recycle stay readable by older readers. */
+#define SEG_FORMAT_VERSION 2u
+#define SEG_VERSION_FRESH 1u
+#define SEG_VERSION_RECYCLED 2u
 #define SEG_HEADER_SIZE 64u
 #define SEG_FRAME_HEADER 16u
 /* Largest frame payload: a record (EDGELOG_MAX_RECORD, 1 MiB) plus room for
@@ -72,7 +80,7 @@ enum {
 };
 
 typedef struct seg_header {
-	uint32_t version;   /* SEG_FORMAT_VERSION */
+	uint32_t version;   /* SEG_VERSION_FRESH or SEG_VERSION_RECYCLED */
 	uint32_t flags;     /* reserved, 0 */
 	uint64_t base_seq;  /* seq of the first frame; frames carry seq - base_seq */
 	int64_t base_ts_ms; /* wall clock at creation; frames carry ts - base_ts */
@@ -91,7 +99,8 @@ typedef struct seg_frame {
 } seg_frame;
 
 void seg_header_encode(const seg_header *h, uint8_t out[SEG_HEADER_SIZE]);
-/* SEG_OK, SEG_EMPTY (all zero), SEG_NEWER, or SEG_BAD. */
+/* SEG_OK, SEG_EMPTY (all zero, or the placeholder of a recycled file not
+ * yet started), SEG_NEWER, or SEG_BAD. */
 int seg_header_decode(const uint8_t in[SEG_HEADER_SIZE], seg_header *h);
 
 /* The 32-bit frame checksum: XXH3-64 of the payload seeded with the salt,
@@ -126,6 +135,21 @@ int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, const
 /* 0 if [data, data+len) is exactly one well-formed msgpack object (depth at
  * most 256), else the byte offset + 1 at which it stops being one. */
 size_t seg_mp_validate(const void *data, size_t len);
+
+/*
+ * Recycled segments (version 2). A file about to be reused gets a
+ * placeholder header first (version 2, every other field zero, checksummed)
+ * and is fdatasynced: a power cut that takes the real header leaves the
+ * placeholder, which reads as "never started" (stillborn), never as the
+ * previous life's segment. After every frame the writer keeps an end
+ * marker: 16 bytes that only this segment's salt produces, with length 0
+ * (no frame has it) and the seq_delta the next frame will carry.
+ */
+void seg_header_placeholder(uint8_t out[SEG_HEADER_SIZE]);
+void seg_end_marker(uint8_t out[SEG_FRAME_HEADER], uint64_t salt, uint32_t next_delta);
+/* 1 if an end marker of the segment with salt `salt` starts at buf
+ * (avail bytes readable), *delta set to its seq_delta. */
+int seg_end_marker_at(const uint8_t *buf, size_t avail, uint64_t salt, uint32_t *delta);
 
 /* x86-64 builds with GCC also carry an AVX2 build of the payload hash,
  * used when the CPU has AVX2 (seg_xxh_avx2.c). */
@@ -174,10 +198,11 @@ static inline void seg_put64(uint8_t *p, uint64_t v)
 #define SEG_NAME_LEN 24
 void seg_name(char out[SEG_NAME_LEN + 1], uint64_t base_seq);
 
-/* 1 if a segment file's bytes are all zeros (or there are none): it was
- * created at a roll and a power cut took everything written to it. Such a
- * file is stillborn, never damage: it never held a record (FORMAT.md,
- * "Recovery at open", step 2). */
+/* 1 if a segment file's bytes are all zeros (or there are none), or it
+ * starts with a recycled file's placeholder header: it was created (or
+ * recycled) at a roll and a power cut took its header, hence every sync
+ * of it. Such a file is stillborn, never damage: no record in it was ever
+ * synced (FORMAT.md, "Recovery at open", step 2). */
 int seg_stillborn(const uint8_t *p, size_t n);
 /* 1 and *base set if name is a segment file name, else 0. */
 int seg_name_parse(const char *name, uint64_t *base);

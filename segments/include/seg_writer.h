@@ -28,6 +28,9 @@
  * spare is ready, so the two can never be the same file. */
 #define SEG_SPARE_NAME ".spare"
 #define SEG_SPARE_INLINE_NAME ".spare-inline"
+/* A sealed segment whose records are all acknowledged, set aside by
+ * retention to become a spare again (FORMAT.md, "Recycled segments"). */
+#define SEG_RECYCLE_NAME ".recycle"
 #define SEG_MAX_RETIRED 8
 #define SEG_MAX_SEALED 256 /* sealed segments awaiting their fdatasync */
 
@@ -37,6 +40,10 @@ typedef struct seg_spare {
 	uint8_t *map;
 	size_t size;
 	const char *name; /* SEG_SPARE_NAME or SEG_SPARE_INLINE_NAME */
+	/* 1: a recycled file (placeholder header, a previous life's bytes
+	 * after it): becomes a version-2 segment; its bytes are already in
+	 * the writer's count (retention kept them there). */
+	int recycled;
 } seg_spare;
 
 /* What recovery found when the writer opened the directory. */
@@ -105,6 +112,7 @@ typedef struct seg_writer {
 	uint64_t bytes;       /* disk use of all segment files (maintained) */
 	uint64_t segments;    /* segment files (maintained) */
 	uint64_t sync_failed; /* failed fdatasync calls */
+	uint64_t recycled;    /* segments started in a recycled file */
 } seg_writer;
 
 /*
@@ -129,6 +137,15 @@ int seg_writer_roll(seg_writer *w, seg_err *e);
  * populate: SEG_POPULATE_* (seg_writer_populate() says which suits). */
 int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, int populate, seg_spare *out,
 		     seg_err *e);
+/* Make SEG_RECYCLE_NAME the spare (outside any lock, like
+ * seg_spare_create): it must be exactly `size` bytes, all allocated. It
+ * gets the placeholder header, fdatasynced, before anything else can
+ * happen to it, and is renamed SEG_SPARE_NAME. 0: *out is a recycled
+ * spare. 1: the file is missing or not reusable (wrong size, holes) and
+ * was removed. <0: an I/O error, e set, the file removed. In every case
+ * but 0 the caller takes its bytes off the writer's count. */
+int seg_spare_recycle(const seg_vfs *v, const char *dir, size_t size, int populate, seg_spare *out,
+		      seg_err *e);
 /*
  * How to pre-fault the next segment, from how fast the last one filled.
  * Pages pre-faulted writable cost no fault on the append path, but they are
