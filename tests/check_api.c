@@ -726,7 +726,24 @@ START_TEST(test_config_keeps_env_strings_outside_the_struct)
 	a.version = 1;
 	ck_assert_int_eq(edgelog_open(&log, &a), 0);
 	ck_assert_int_eq(edgelog_close(log), 0);
-	a.version = 3;
+	/* Version 2 (before segment_reuse) too, reuse on by default. */
+	a.version = 2;
+	ck_assert_int_eq(edgelog_open(&log, &a), 0);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	a.version = EDGELOG_CONFIG_VERSION;
+	a.segment_reuse = (edgelog_segment_reuse)7;
+	ck_assert_int_eq(edgelog_open(&log, &a), EDGELOG_ECONFIG);
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), "segment_reuse"), "%s", edgelog_errmsg(NULL));
+	a.segment_reuse = EDGELOG_REUSE_DEFAULT;
+	setenv("EDGELOG_SEGMENT_REUSE", "off", 1);
+	ck_assert_int_eq(edgelog_config_from_env(&b), 0);
+	ck_assert_int_eq(b.segment_reuse, EDGELOG_REUSE_OFF);
+	setenv("EDGELOG_SEGMENT_REUSE", "maybe", 1);
+	ck_assert_int_eq(edgelog_config_from_env(&b), EDGELOG_ECONFIG);
+	ck_assert_msg(strstr(edgelog_errmsg(NULL), "EDGELOG_SEGMENT_REUSE"), "%s",
+		      edgelog_errmsg(NULL));
+	unsetenv("EDGELOG_SEGMENT_REUSE");
+	a.version = 4;
 	ck_assert_int_eq(edgelog_open(&log, &a), EDGELOG_ECONFIG);
 	ck_assert_msg(strstr(edgelog_errmsg(NULL), "version"), "%s", edgelog_errmsg(NULL));
 	/* Values past 8191 bytes are refused, naming the variable. */

@@ -456,6 +456,133 @@ START_TEST(test_flipped_byte_in_middle_frame)
 }
 END_TEST
 
+/* ---- recycled segments (format version 2) ------------------------------ */
+
+/* N_RECORDS, all acknowledged and cleaned up (the oldest segment file is
+ * recycled), then records up to RC_LAST, the last ones in the recycled
+ * file, with a previous life's frames after them. Returns the recycled
+ * segment's name in seg. */
+#define RC_LAST 500
+static void fill_recycled(const char *d, char *seg)
+{
+	edgelog *log = open_log(d);
+	uint64_t i, seq;
+	uint64_t off, size;
+
+	for (i = 1; i <= RC_LAST; i++) {
+		tu_buf b = tu_prediction(i, 7);
+		ck_assert_int_eq(edgelog_append(log, b.data, b.len, &seq), 0);
+		ck_assert_uint_eq(seq, i);
+		tu_buf_free(&b);
+		if (i == N_RECORDS) {
+			ck_assert_int_eq(edgelog_sync(log), 0);
+			ck_assert_int_eq(edgelog_ack(log, N_RECORDS), 0);
+			ck_assert_int_eq(edgelog_cleanup(log, 0), 0);
+			ck_assert_int_eq(edgelog_step(log, 0), 0);
+		}
+	}
+	ck_assert_int_eq(edgelog_close(log), 0);
+	locate(d, RC_LAST, seg, &off, &size);
+	tu_buf h = tu_read_file(seg_file(d, seg));
+	ck_assert_uint_eq(seg_get32(h.data + 8), SEG_VERSION_RECYCLED);
+	tu_buf_free(&h);
+}
+
+/* Every record read is the prediction its seq was made from. */
+static uint64_t read_checked(const char *d, uint64_t *corrupt)
+{
+	edgelog_reader *r;
+	edgelog_record rec;
+	counts c;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(edgelog_reader_open(&r, d, 0), 0);
+	edgelog_reader_on_corrupt(r, count_corrupt, &c);
+	while ((rc = edgelog_reader_next(r, &rec)) == 0) {
+		tu_buf want = tu_prediction(rec.seq, 7);
+		ck_assert_msg(want.len == rec.len && !memcmp(want.data, rec.data, rec.len),
+			      "seq %llu is not the record appended there",
+			      (unsigned long long)rec.seq);
+		tu_buf_free(&want);
+		c.records++;
+	}
+	ck_assert_int_eq(rc, EDGELOG_EOF);
+	edgelog_reader_close(r);
+	*corrupt = c.corrupt;
+	return c.records;
+}
+
+START_TEST(test_recycled_segment_torn_tail_is_marked_not_zeroed)
+{
+	char seg[64];
+	uint64_t off, size, corrupt, n0, n1;
+	edgelog_repair_report rep;
+	uint8_t junk[100];
+
+	fill_recycled(dir, seg);
+	n0 = read_checked(dir, &corrupt);
+	ck_assert_uint_eq(corrupt, 0);
+	locate(dir, RC_LAST, seg, &off, &size);
+	memset(junk, 0x11, sizeof(junk));
+	poke(seg_file(dir, seg), off + size, junk, sizeof(junk));
+	tu_buf before = tu_read_file(seg_file(dir, seg));
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.torn_tails, 1);
+	/* No marker after the junk: the tail runs to the end of the file
+	 * (the previous life's bytes cannot be told from it). */
+	ck_assert_uint_eq(rep.torn_bytes, SEG_BYTES - (off + size));
+	ck_assert_uint_eq(rep.damaged_ranges, 0);
+	ck_assert(quarantined(dir, before.data + off + size, SEG_BYTES - (off + size)));
+	/* Marked, not zeroed: only 16 bytes changed. */
+	tu_buf after = tu_read_file(seg_file(dir, seg));
+	ck_assert_uint_eq(after.len, before.len);
+	ck_assert(!memcmp(after.data, before.data, off + size));
+	ck_assert(!memcmp(after.data + off + size + SEG_FRAME_HEADER,
+			  before.data + off + size + SEG_FRAME_HEADER,
+			  after.len - off - size - SEG_FRAME_HEADER));
+	tu_buf_free(&after);
+	tu_buf_free(&before);
+
+	n1 = read_checked(dir, &corrupt);
+	ck_assert_uint_eq(corrupt, 0);
+	ck_assert_uint_eq(n1, n0);
+	ck_assert_uint_eq(reopen_and_append(dir, NULL), RC_LAST + 1);
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.torn_tails + rep.damaged_ranges, 0);
+}
+END_TEST
+
+START_TEST(test_recycled_segment_damage_is_rewritten_as_version_1)
+{
+	char seg[64];
+	uint64_t off, size, corrupt, n0, n1;
+	edgelog_repair_report rep;
+
+	fill_recycled(dir, seg);
+	n0 = read_checked(dir, &corrupt);
+	locate(dir, RC_LAST - 20, seg, &off, &size);
+	flip(seg_file(dir, seg), off + SEG_FRAME_HEADER + 7);
+	read_checked(dir, &corrupt);
+	ck_assert_uint_eq(corrupt, 1);
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_uint_eq(rep.damaged_ranges, 1);
+	ck_assert_uint_eq(rep.damaged_bytes, size);
+	ck_assert_uint_eq(rep.torn_tails, 0);
+	ck_assert(lost_covers(dir, RC_LAST - 20, RC_LAST - 20));
+	/* Its verified frames, zeros after them: version 1. */
+	tu_buf h = tu_read_file(seg_file(dir, seg));
+	ck_assert_uint_eq(seg_get32(h.data + 8), SEG_VERSION_FRESH);
+	tu_buf_free(&h);
+	n1 = read_checked(dir, &corrupt);
+	ck_assert_uint_eq(corrupt, 0);
+	ck_assert_uint_eq(n1, n0 - 1);
+	ck_assert_uint_eq(reopen_and_append(dir, NULL), RC_LAST + 1);
+}
+END_TEST
+
 START_TEST(test_several_damaged_frames_across_segments)
 {
 	static const uint64_t hit[] = {3, 4, 150, 200, 330};
@@ -1238,6 +1365,8 @@ static Suite *repair_suite(void)
 	tcase_add_test(tc, test_truncated_newest_segment_mid_frame);
 	tcase_add_test(tc, test_truncated_sealed_segment);
 	tcase_add_test(tc, test_flipped_byte_in_middle_frame);
+	tcase_add_test(tc, test_recycled_segment_torn_tail_is_marked_not_zeroed);
+	tcase_add_test(tc, test_recycled_segment_damage_is_rewritten_as_version_1);
 	tcase_add_test(tc, test_several_damaged_frames_across_segments);
 	tcase_add_test(tc, test_bad_header_in_middle_segment);
 	tcase_add_test(tc, test_bad_header_in_newest_segment_never_reuses_seqs);

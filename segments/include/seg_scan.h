@@ -8,6 +8,10 @@
  * it searches forward, byte by byte, for the next frame that passes, so one
  * flipped bit costs one record, not the rest of the segment (LevelDB's log
  * reader and Kafka's recovery do the same).
+ *
+ * A recycled segment (format version 2) ends at its end marker, not at
+ * zeros: the search stops at the first valid frame or valid marker, and
+ * never looks past a marker (a previous life's bytes lie there).
  */
 #ifndef SEG_SCAN_H
 #define SEG_SCAN_H
@@ -31,10 +35,12 @@ enum {
 	SEG_SCAN_FRAME = 0,  /* *f is the next valid frame; pos moved past it */
 	SEG_SCAN_DAMAGE = 1, /* [*doff, *doff + *dlen) is damaged; a valid frame
 	                      * starts at pos (the next call returns it) */
-	SEG_SCAN_END = 2,    /* clean end: zeros from pos to the end of buf */
+	SEG_SCAN_END = 2,    /* clean end: zeros from pos to the end of buf
+	                      * (version 2: an end marker at pos) */
 	SEG_SCAN_TAIL = 3    /* bytes from pos to *doff + *dlen are invalid and no
-	                      * valid frame follows: a torn tail, or a frame being
-	                      * written right now; pos does not move */
+	                      * valid frame follows (version 2: before the next
+	                      * marker, or the end of buf): a torn tail, or a
+	                      * frame being written right now; pos does not move */
 };
 
 /* Prepare a scan of buf (the whole segment file). Returns SEG_OK, or the
