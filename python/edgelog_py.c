@@ -183,6 +183,19 @@ static int enc_int(struct obuf *b, PyObject *o)
 	return ob_head(b, 0xd3, (uint64_t)v, 8);
 }
 
+/* The bytes of a bytes object o (borrowed: valid while o lives). 1 done,
+ * 0 not here (the error is cleared: the package's path reports it). */
+static int bytes_of(PyObject *o, char **s, size_t *len)
+{
+	Py_ssize_t n;
+	if (PyBytes_AsStringAndSize(o, s, &n) < 0) {
+		PyErr_Clear();
+		return 0;
+	}
+	*len = (size_t)n;
+	return 1;
+}
+
 static int enc(struct obuf *b, PyObject *o, int depth)
 {
 	if (depth > MAX_DEPTH)
@@ -235,12 +248,9 @@ static int enc(struct obuf *b, PyObject *o, int depth)
 	}
 	if (PyBytes_CheckExact(o)) {
 		char *s;
-		Py_ssize_t n;
-		if (PyBytes_AsStringAndSize(o, &s, &n) < 0) {
-			PyErr_Clear();
-			return 0;
-		}
-		return ob_len(b, (size_t)n, 0, 0, 0xc4, 0xc5, 0xc6) && ob_put(b, s, (size_t)n);
+		size_t n;
+		return bytes_of(o, &s, &n) && ob_len(b, n, 0, 0, 0xc4, 0xc5, 0xc6) &&
+		       ob_put(b, s, n);
 	}
 	return 0; /* any other type: the package's msgpack path */
 }
@@ -251,13 +261,10 @@ static int encode_record(struct obuf *b, PyObject *o)
 {
 	if (PyBytes_CheckExact(o)) {
 		char *s;
-		Py_ssize_t n;
-		if (PyBytes_AsStringAndSize(o, &s, &n) < 0) {
-			PyErr_Clear();
+		if (!bytes_of(o, &s, &b->len))
 			return 0;
-		}
 		b->p = (unsigned char *)s; /* not copied: read-only from here on */
-		b->len = b->cap = (size_t)n;
+		b->cap = b->len;
 		return 1;
 	}
 	return enc(b, o, 0);

@@ -43,31 +43,34 @@ if [ -z "$libs" ]; then
 fi
 
 status=0
+# verdict LIB OFFENDERS WHAT OK: the offenders under "LIB: WHAT:" (and
+# status 1), or "LIB: OK" when there are none.
+verdict()
+{
+	if [ -n "$2" ]; then
+		echo "check-symbols: $1: $3:"
+		echo "$2"
+		status=1
+	else
+		echo "check-symbols: $1: $4"
+	fi
+}
+
 while IFS= read -r lib; do
 	# --format=posix -A: "lib[member]: NAME TYPE VALUE SIZE" (archives) or
 	# "lib: NAME TYPE VALUE SIZE" (shared objects).
 	total=$(nm -g --defined-only --format=posix -A "$lib" | wc -l)
 	bad=$(nm -g --defined-only --format=posix -A "$lib" |
 		awk -v ok="$allowed" -v ld="$linker" '$2 !~ ok && $2 !~ ld { print "  " $1 " " $3 " " $2 }')
-	if [ -n "$bad" ]; then
-		echo "check-symbols: $lib: global symbols without a module prefix:"
-		echo "$bad"
-		status=1
-	else
-		echo "check-symbols: $lib: $total global symbols, all prefixed"
-	fi
+	verdict "$lib" "$bad" "global symbols without a module prefix" \
+		"$total global symbols, all prefixed"
 
 	case "$lib" in
 	*.so*)
 		bad=$(nm -D --defined-only --format=posix "$lib" |
 			awk -v ok="$exported" -v ld="$linker" '$1 !~ ok && $1 !~ ld { print "  " $2 " " $1 }')
-		if [ -n "$bad" ]; then
-			echo "check-symbols: $lib: exported symbols outside the public API (edgelog_):"
-			echo "$bad"
-			status=1
-		else
-			echo "check-symbols: $lib: exported symbols are all edgelog_*"
-		fi
+		verdict "$lib" "$bad" "exported symbols outside the public API (edgelog_)" \
+			"exported symbols are all edgelog_*"
 		;;
 	esac
 done <<<"$libs"
