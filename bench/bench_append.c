@@ -1928,139 +1928,136 @@ static int selected(int c, int open_default)
 	return 0;
 }
 
+enum {
+	O_QUICK = 256,
+	O_JSON,
+	O_ONLY,
+	O_OPEN,
+	O_DIR,
+	O_N,
+	O_ALWAYS_N,
+	O_SQLITE_N,
+	O_SQLITE_FULL_N,
+	O_THREADS,
+	O_INTERVAL,
+	O_RATE,
+	O_POOL,
+	O_SEED,
+	O_OPEN_MB,
+	O_OPEN_RUNS,
+	O_NO_WORKER,
+	O_NO_VERIFY,
+	O_NO_FLOOR,
+	O_KEEP,
+	O_TIMEOUT,
+};
+
+static const struct option lopts[] = {
+	{"quick", no_argument, NULL, O_QUICK},
+	{"json", no_argument, NULL, O_JSON},
+	{"only", required_argument, NULL, O_ONLY},
+	{"open", no_argument, NULL, O_OPEN},
+	{"dir", required_argument, NULL, O_DIR},
+	{"n", required_argument, NULL, O_N},
+	{"always-n", required_argument, NULL, O_ALWAYS_N},
+	{"sqlite-n", required_argument, NULL, O_SQLITE_N},
+	{"sqlite-full-n", required_argument, NULL, O_SQLITE_FULL_N},
+	{"threads", required_argument, NULL, O_THREADS},
+	{"interval-ms", required_argument, NULL, O_INTERVAL},
+	{"rate", required_argument, NULL, O_RATE},
+	{"pool", required_argument, NULL, O_POOL},
+	{"seed", required_argument, NULL, O_SEED},
+	{"open-mb", required_argument, NULL, O_OPEN_MB},
+	{"open-runs", required_argument, NULL, O_OPEN_RUNS},
+	{"no-worker", no_argument, NULL, O_NO_WORKER},
+	{"no-verify", no_argument, NULL, O_NO_VERIFY},
+	{"no-floor", no_argument, NULL, O_NO_FLOOR},
+	{"keep", no_argument, NULL, O_KEEP},
+	{"timeout", required_argument, NULL, O_TIMEOUT},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* One option of the command line (bench_options). */
+static int on_opt(int ch, const char *arg)
+{
+	switch (ch) {
+	case O_QUICK:
+		opt.quick = 1;
+		break;
+	case O_JSON:
+		opt.json = 1;
+		break;
+	case O_ONLY:
+		opt.only = arg;
+		break;
+	case O_OPEN:
+		opt.open = 1;
+		break;
+	case O_DIR:
+		opt.dir = arg;
+		break;
+	case O_N:
+		opt.n = bench_u64_arg("bench_append", "--n", arg, 0);
+		break;
+	case O_ALWAYS_N:
+		opt.always_n = bench_u64_arg("bench_append", "--always-n", arg, 0);
+		break;
+	case O_SQLITE_N:
+		opt.sqlite_n = bench_u64_arg("bench_append", "--sqlite-n", arg, 0);
+		break;
+	case O_SQLITE_FULL_N:
+		opt.sqlite_full_n = bench_u64_arg("bench_append", "--sqlite-full-n", arg, 0);
+		break;
+	case O_THREADS:
+		opt.threads = (int)bench_u64_arg("bench_append", "--threads", arg, 0);
+		break;
+	case O_INTERVAL:
+		opt.interval_ms = (uint32_t)bench_u64_arg("bench_append", "--interval-ms", arg, 0);
+		break;
+	case O_RATE:
+		opt.rate = bench_u64_arg("bench_append", "--rate", arg, 0);
+		break;
+	case O_POOL:
+		opt.pool = (unsigned)bench_u64_arg("bench_append", "--pool", arg, 0);
+		break;
+	case O_SEED:
+		opt.seed = bench_u64_arg("bench_append", "--seed", arg, 0);
+		break;
+	case O_OPEN_MB:
+		opt.open_mb = bench_u64_arg("bench_append", "--open-mb", arg, 0);
+		break;
+	case O_OPEN_RUNS:
+		opt.open_runs = (int)bench_u64_arg("bench_append", "--open-runs", arg, 0);
+		break;
+	case O_NO_WORKER:
+		opt.worker = 0;
+		break;
+	case O_NO_VERIFY:
+		opt.verify = 0;
+		break;
+	case O_NO_FLOOR:
+		opt.floor = 0;
+		break;
+	case O_KEEP:
+		opt.keep = 1;
+		break;
+	case O_TIMEOUT:
+		opt.timeout_s = (int)bench_u64_arg("bench_append", "--timeout", arg, 0);
+		break;
+	default:
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	enum {
-		O_QUICK = 256,
-		O_JSON,
-		O_ONLY,
-		O_OPEN,
-		O_DIR,
-		O_N,
-		O_ALWAYS_N,
-		O_SQLITE_N,
-		O_SQLITE_FULL_N,
-		O_THREADS,
-		O_INTERVAL,
-		O_RATE,
-		O_POOL,
-		O_SEED,
-		O_OPEN_MB,
-		O_OPEN_RUNS,
-		O_NO_WORKER,
-		O_NO_VERIFY,
-		O_NO_FLOOR,
-		O_KEEP,
-		O_TIMEOUT,
-		O_HELP
-	};
-	static const struct option lopts[] = {
-		{"quick", no_argument, NULL, O_QUICK},
-		{"json", no_argument, NULL, O_JSON},
-		{"only", required_argument, NULL, O_ONLY},
-		{"open", no_argument, NULL, O_OPEN},
-		{"dir", required_argument, NULL, O_DIR},
-		{"n", required_argument, NULL, O_N},
-		{"always-n", required_argument, NULL, O_ALWAYS_N},
-		{"sqlite-n", required_argument, NULL, O_SQLITE_N},
-		{"sqlite-full-n", required_argument, NULL, O_SQLITE_FULL_N},
-		{"threads", required_argument, NULL, O_THREADS},
-		{"interval-ms", required_argument, NULL, O_INTERVAL},
-		{"rate", required_argument, NULL, O_RATE},
-		{"pool", required_argument, NULL, O_POOL},
-		{"seed", required_argument, NULL, O_SEED},
-		{"open-mb", required_argument, NULL, O_OPEN_MB},
-		{"open-runs", required_argument, NULL, O_OPEN_RUNS},
-		{"no-worker", no_argument, NULL, O_NO_WORKER},
-		{"no-verify", no_argument, NULL, O_NO_VERIFY},
-		{"no-floor", no_argument, NULL, O_NO_FLOOR},
-		{"keep", no_argument, NULL, O_KEEP},
-		{"timeout", required_argument, NULL, O_TIMEOUT},
-		{"help", no_argument, NULL, O_HELP},
-		{NULL, 0, NULL, 0},
-	};
-	int ch, all_ok = 1, nsel = 0, done = 0;
+	int rc, all_ok = 1, nsel = 0, done = 0;
 	uint64_t t_start;
 
-	while ((ch = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
-		switch (ch) {
-		case O_QUICK:
-			opt.quick = 1;
-			break;
-		case O_JSON:
-			opt.json = 1;
-			break;
-		case O_ONLY:
-			opt.only = optarg;
-			break;
-		case O_OPEN:
-			opt.open = 1;
-			break;
-		case O_DIR:
-			opt.dir = optarg;
-			break;
-		case O_N:
-			opt.n = bench_u64_arg("bench_append", "--n", optarg, 0);
-			break;
-		case O_ALWAYS_N:
-			opt.always_n = bench_u64_arg("bench_append", "--always-n", optarg, 0);
-			break;
-		case O_SQLITE_N:
-			opt.sqlite_n = bench_u64_arg("bench_append", "--sqlite-n", optarg, 0);
-			break;
-		case O_SQLITE_FULL_N:
-			opt.sqlite_full_n =
-				bench_u64_arg("bench_append", "--sqlite-full-n", optarg, 0);
-			break;
-		case O_THREADS:
-			opt.threads = (int)bench_u64_arg("bench_append", "--threads", optarg, 0);
-			break;
-		case O_INTERVAL:
-			opt.interval_ms =
-				(uint32_t)bench_u64_arg("bench_append", "--interval-ms", optarg, 0);
-			break;
-		case O_RATE:
-			opt.rate = bench_u64_arg("bench_append", "--rate", optarg, 0);
-			break;
-		case O_POOL:
-			opt.pool = (unsigned)bench_u64_arg("bench_append", "--pool", optarg, 0);
-			break;
-		case O_SEED:
-			opt.seed = bench_u64_arg("bench_append", "--seed", optarg, 0);
-			break;
-		case O_OPEN_MB:
-			opt.open_mb = bench_u64_arg("bench_append", "--open-mb", optarg, 0);
-			break;
-		case O_OPEN_RUNS:
-			opt.open_runs =
-				(int)bench_u64_arg("bench_append", "--open-runs", optarg, 0);
-			break;
-		case O_NO_WORKER:
-			opt.worker = 0;
-			break;
-		case O_NO_VERIFY:
-			opt.verify = 0;
-			break;
-		case O_NO_FLOOR:
-			opt.floor = 0;
-			break;
-		case O_KEEP:
-			opt.keep = 1;
-			break;
-		case O_TIMEOUT:
-			opt.timeout_s = (int)bench_u64_arg("bench_append", "--timeout", optarg, 0);
-			break;
-		case O_HELP:
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (bench_no_operands("bench_append", argc, argv, usage))
-		return 2;
+	if ((rc = bench_options("bench_append", argc, argv, lopts, usage, on_opt)) >= 0)
+		return rc;
 	if (opt.threads < 1 || opt.threads > 256 || opt.pool < 1 || opt.pool > 1000000 ||
 	    opt.open_runs < 1 || opt.open_runs > OPEN_RUNS_MAX || opt.timeout_s < 1) {
 		fprintf(stderr,

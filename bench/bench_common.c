@@ -110,13 +110,27 @@ uint64_t bench_u64_arg(const char *prog, const char *name, const char *s, uint64
 	return v;
 }
 
-int bench_no_operands(const char *prog, int argc, char **argv, void (*usage)(FILE *))
+int bench_options(const char *prog, int argc, char **argv, const struct option *lo,
+		  void (*usage)(FILE *), int (*on_opt)(int ch, const char *arg))
 {
-	if (optind >= argc)
-		return 0;
-	fprintf(stderr, "%s: unexpected argument: %s\n", prog, argv[optind]);
-	usage(stderr);
-	return 2;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if (ch == 'h') {
+			usage(stdout);
+			return 0;
+		}
+		if (on_opt(ch, optarg) != 0) {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument: %s\n", prog, argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	return -1;
 }
 
 int bench_mkdir_p(const char *path)

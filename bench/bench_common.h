@@ -6,6 +6,7 @@
 #ifndef BENCH_COMMON_H
 #define BENCH_COMMON_H
 
+#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
@@ -51,9 +52,13 @@ uint64_t bench_thread_faults(void);
  * else prints "PROG: NAME: ..." to stderr and exits 2. */
 uint64_t bench_u64_arg(const char *prog, const char *name, const char *s, uint64_t min);
 
-/* After getopt_long: 0 if no operand is left, else prints
- * "PROG: unexpected argument: X" and usage(stderr) and returns 2. */
-int bench_no_operands(const char *prog, int argc, char **argv, void (*usage)(FILE *));
+/* The command line: getopt_long over lo (short option "h"; lo maps "help"
+ * to 'h'), on_opt(ch, optarg) for every other option, 0 when it took it.
+ * Returns -1 when every argument was taken; 0 after --help (usage(stdout));
+ * 2 after a usage error: an option on_opt refused or getopt did not know,
+ * an operand ("PROG: unexpected argument: X"), then usage(stderr). */
+int bench_options(const char *prog, int argc, char **argv, const struct option *lo,
+		  void (*usage)(FILE *), int (*on_opt)(int ch, const char *arg));
 
 /* mkdir -p with mode 0755: 0, or -1 with errno set. */
 int bench_mkdir_p(const char *path);

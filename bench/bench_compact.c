@@ -311,54 +311,54 @@ static void usage(FILE *out)
 		"  --keep            keep the case directories\n");
 }
 
+static const struct option lo[] = {{"mb", required_argument, 0, 'm'},
+				   {"gb", required_argument, 0, 'g'},
+				   {"n", required_argument, 0, 'n'},
+				   {"dir", required_argument, 0, 'd'},
+				   {"interval-ms", required_argument, 0, 'i'},
+				   {"keep", no_argument, 0, 'k'},
+				   {"help", no_argument, 0, 'h'},
+				   {0, 0, 0, 0}};
+
+/* One option of the command line (bench_options). */
+static int on_opt(int ch, const char *arg)
+{
+	switch (ch) {
+	case 'm':
+		opt.mb = bench_u64_arg("bench_compact", "--mb", arg, 1);
+		break;
+	case 'g':
+		opt.mb = bench_u64_arg("bench_compact", "--gb", arg, 1) * 1024;
+		break;
+	case 'n':
+		opt.n = bench_u64_arg("bench_compact", "--n", arg, 1);
+		break;
+	case 'i':
+		opt.interval_ms = (uint32_t)bench_u64_arg("bench_compact", "--interval-ms", arg, 1);
+		break;
+	case 'd':
+		opt.dir = arg;
+		break;
+	case 'k':
+		opt.keep = 1;
+		break;
+	default:
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {{"mb", required_argument, 0, 'm'},
-					   {"gb", required_argument, 0, 'g'},
-					   {"n", required_argument, 0, 'n'},
-					   {"dir", required_argument, 0, 'd'},
-					   {"interval-ms", required_argument, 0, 'i'},
-					   {"keep", no_argument, 0, 'k'},
-					   {"help", no_argument, 0, 'h'},
-					   {0, 0, 0, 0}};
 	char base_dir[4096], comp_dir[4096];
 	uint64_t fill_records, fill_segments, first_seq;
 	double fill_secs;
 	result base, comp;
 	pcts pb, pc, pw;
-	int c;
+	int rc = bench_options("bench_compact", argc, argv, lo, usage, on_opt);
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			opt.mb = bench_u64_arg("bench_compact", "--mb", optarg, 1);
-			break;
-		case 'g':
-			opt.mb = bench_u64_arg("bench_compact", "--gb", optarg, 1) * 1024;
-			break;
-		case 'n':
-			opt.n = bench_u64_arg("bench_compact", "--n", optarg, 1);
-			break;
-		case 'i':
-			opt.interval_ms = (uint32_t)bench_u64_arg("bench_compact", "--interval-ms",
-								  optarg, 1);
-			break;
-		case 'd':
-			opt.dir = optarg;
-			break;
-		case 'k':
-			opt.keep = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (bench_no_operands("bench_compact", argc, argv, usage))
-		return 2;
+	if (rc >= 0)
+		return rc;
 	bench_mkdir_p(opt.dir); /* a failure shows at edgelog_open */
 	snprintf(base_dir, sizeof(base_dir), "%s/compact-base.%ld", opt.dir, (long)getpid());
 	snprintf(comp_dir, sizeof(comp_dir), "%s/compact-backlog.%ld", opt.dir, (long)getpid());

@@ -309,61 +309,62 @@ static void usage(FILE *f)
 		   "  --only LIST      ways to run, comma-separated: mmap,redirty,stage,memory\n");
 }
 
+static const struct option lo[] = {
+	{"n", required_argument, NULL, 'n'},
+	{"rate", required_argument, NULL, 'r'},
+	{"size", required_argument, NULL, 's'},
+	{"interval-ms", required_argument, NULL, 'i'},
+	{"copy-ms", required_argument, NULL, 'c'},
+	{"dir", required_argument, NULL, 'd'},
+	{"stage-dir", required_argument, NULL, 'S'},
+	{"only", required_argument, NULL, 'o'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* One option of the command line (bench_options). */
+static int on_opt(int ch, const char *arg)
+{
+	switch (ch) {
+	case 'n':
+		opt.n = bench_u64_arg("bench_tail", "--n", arg, 1);
+		break;
+	case 'r':
+		opt.rate = bench_u64_arg("bench_tail", "--rate", arg, 0);
+		break;
+	case 's':
+		opt.size = (uint32_t)bench_u64_arg("bench_tail", "--size", arg, 1);
+		break;
+	case 'i':
+		opt.interval_ms = (uint32_t)bench_u64_arg("bench_tail", "--interval-ms", arg, 1);
+		break;
+	case 'c':
+		opt.copy_ms = (uint32_t)bench_u64_arg("bench_tail", "--copy-ms", arg, 1);
+		break;
+	case 'd':
+		opt.dir = arg;
+		break;
+	case 'S':
+		opt.stage_dir = arg;
+		break;
+	case 'o':
+		opt.only = arg;
+		break;
+	default:
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {
-		{"n", required_argument, NULL, 'n'},
-		{"rate", required_argument, NULL, 'r'},
-		{"size", required_argument, NULL, 's'},
-		{"interval-ms", required_argument, NULL, 'i'},
-		{"copy-ms", required_argument, NULL, 'c'},
-		{"dir", required_argument, NULL, 'd'},
-		{"stage-dir", required_argument, NULL, 'S'},
-		{"only", required_argument, NULL, 'o'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	uint64_t *lat, *fl;
 	uint8_t *rec;
-	int ch, rc = 0;
+	int rc = bench_options("bench_tail", argc, argv, lo, usage, on_opt);
 
-	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'n':
-			opt.n = bench_u64_arg("bench_tail", "--n", optarg, 1);
-			break;
-		case 'r':
-			opt.rate = bench_u64_arg("bench_tail", "--rate", optarg, 0);
-			break;
-		case 's':
-			opt.size = (uint32_t)bench_u64_arg("bench_tail", "--size", optarg, 1);
-			break;
-		case 'i':
-			opt.interval_ms =
-				(uint32_t)bench_u64_arg("bench_tail", "--interval-ms", optarg, 1);
-			break;
-		case 'c':
-			opt.copy_ms = (uint32_t)bench_u64_arg("bench_tail", "--copy-ms", optarg, 1);
-			break;
-		case 'd':
-			opt.dir = optarg;
-			break;
-		case 'S':
-			opt.stage_dir = optarg;
-			break;
-		case 'o':
-			opt.only = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (bench_no_operands("bench_tail", argc, argv, usage))
-		return 2;
+	if (rc >= 0)
+		return rc;
+	rc = 0; /* 1 if a way fails */
 	if (bench_mkdir_p(opt.dir) < 0) {
 		fprintf(stderr, "bench_tail: --dir %s: %s\n", opt.dir, strerror(errno));
 		return 2;
