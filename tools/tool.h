@@ -108,5 +108,8 @@ int tool_other_arg(const char *cmd, const char *usage, const char *what, const c
 const char *tool_resolve_dir(const char *cmd, const char *arg, edgelog_config *cfg);
 /* 1 if dir is a directory; else prints "CMD: DIR: no such directory". */
 int tool_dir_exists(const char *cmd, const char *dir);
+/* tool_resolve_dir, then tool_dir_exists: the directory, or NULL after
+ * printing why not (the caller exits with TOOL_USAGE). */
+const char *tool_existing_dir(const char *cmd, const char *arg, edgelog_config *cfg);
 
 #endif

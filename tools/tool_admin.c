@@ -53,9 +53,7 @@ int tool_requeue_failed(int argc, char **argv)
 	if ((rc = tool_dir_args("requeue-failed", REQUEUE_USAGE, argc, argv, NULL, NULL, &arg,
 				NULL)))
 		return rc < 0 ? TOOL_OK : rc;
-	if (!(dir = tool_resolve_dir("requeue-failed", arg, &cfg)))
-		return TOOL_USAGE;
-	if (!tool_dir_exists("requeue-failed", dir))
+	if (!(dir = tool_existing_dir("requeue-failed", arg, &cfg)))
 		return TOOL_USAGE;
 	if ((rc = edgelog_status_dir(dir, &before, NULL)))
 		return tool_fail("requeue-failed", code_for(rc), "%s", edgelog_errmsg(NULL));
@@ -80,9 +78,7 @@ int tool_cleanup(int argc, char **argv)
 	if ((rc = tool_dir_args("cleanup", CLEANUP_USAGE, argc, argv, "--force", &force, &arg,
 				NULL)))
 		return rc < 0 ? TOOL_OK : rc;
-	if (!(dir = tool_resolve_dir("cleanup", arg, &cfg)))
-		return TOOL_USAGE;
-	if (!tool_dir_exists("cleanup", dir))
+	if (!(dir = tool_existing_dir("cleanup", arg, &cfg)))
 		return TOOL_USAGE;
 	cfg.dir = dir;
 	cfg.endpoint = NULL; /* retention only: nothing is sent from here */

@@ -304,6 +304,16 @@ static void print_status(edgelog *log, double t, uint64_t made)
 	fflush(stdout);
 }
 
+/* The binary's path as it can be run from here ("edgelog" if unknown). */
+static void self_path(char *buf, size_t size)
+{
+	ssize_t k = readlink("/proc/self/exe", buf, size - 1);
+	if (k <= 0)
+		snprintf(buf, size, "edgelog");
+	else
+		buf[k] = '\0';
+}
+
 /* The engine's own words (an outage seen, the endpoint back). */
 static void on_log(void *payload, int level, const char *msg)
 {
@@ -326,7 +336,6 @@ static int demo_outage(const char *dir, double secs, unsigned long long rate)
 	edgelog_config cfg;
 	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	edgelog *log = NULL;
-	ssize_t sl;
 
 	memset(&k, 0, sizeof(k));
 	k.pid = -1;
@@ -468,11 +477,7 @@ static int demo_outage(const char *dir, double secs, unsigned long long rate)
 		rc = TOOL_PROBLEM;
 		goto keep;
 	}
-	sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (sl <= 0)
-		strcpy(self, "edgelog");
-	else
-		self[sl] = '\0';
+	self_path(self, sizeof(self));
 	printf("\nInspect it:\n  %s status --dir %s\n  %s dump %s | tail\n  %s demo --crash   "
 	       "(kill -9 mid-append: nothing accepted is lost)\n",
 	       self, dir, self, dir, self);
@@ -618,13 +623,8 @@ static int demo_crash(const char *dir, unsigned long long secs)
 		return TOOL_PROBLEM;
 	}
 	{
-		/* Name the binary as it can be run from here. */
 		char self[4096];
-		ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (k <= 0)
-			strcpy(self, "edgelog");
-		else
-			self[k] = '\0';
+		self_path(self, sizeof(self));
 		printf("\nRESULT: nothing lost. Inspect it:\n  %s dump %s | tail\n  %s dump --verify "
 		       "%s\n",
 		       self, dir, self, dir);

@@ -256,6 +256,14 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 	return ret;
 }
 
+/* The answer to a body tool_sink_gunzip or tool_sink_parse refused. */
+static unsigned refused_status(int rc)
+{
+	return rc == TOOL_SINK_ETOOBIG ? MHD_HTTP_CONTENT_TOO_LARGE :
+	       rc == TOOL_SINK_ENOMEM  ? MHD_HTTP_SERVICE_UNAVAILABLE :
+					 MHD_HTTP_BAD_REQUEST;
+}
+
 /* {"error": msg}, counted as a bad request (4xx) or an error (5xx). */
 static enum MHD_Result reply_error(sink *k, struct MHD_Connection *c, unsigned status,
 				   const char *msg)
@@ -396,11 +404,7 @@ static enum MHD_Result finish(sink *k, struct MHD_Connection *c, sink_req *q)
 				      sizeof(err));
 		if (rc) {
 			tool_bytes_free(&inflated);
-			return reply_error(k, c,
-					   rc == TOOL_SINK_ETOOBIG ? MHD_HTTP_CONTENT_TOO_LARGE :
-					   rc == TOOL_SINK_ENOMEM  ? MHD_HTTP_SERVICE_UNAVAILABLE :
-								     MHD_HTTP_BAD_REQUEST,
-					   err);
+			return reply_error(k, c, refused_status(rc), err);
 		}
 		body = inflated.p ? inflated.p : "";
 		len = inflated.len;
@@ -421,11 +425,7 @@ static enum MHD_Result finish(sink *k, struct MHD_Connection *c, sink_req *q)
 	tool_bytes_free(&inflated);
 	if (rc) {
 		tool_sink_batch_free(&b);
-		return reply_error(k, c,
-				   rc == TOOL_SINK_ENOMEM  ? MHD_HTTP_SERVICE_UNAVAILABLE :
-				   rc == TOOL_SINK_ETOOBIG ? MHD_HTTP_CONTENT_TOO_LARGE :
-							     MHD_HTTP_BAD_REQUEST,
-				   err);
+		return reply_error(k, c, refused_status(rc), err);
 	}
 	if (b.rejected) {
 		snprintf(msg, sizeof(msg), "{\"error\":\"rejected\",\"seq\":%llu}",

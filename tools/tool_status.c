@@ -138,6 +138,12 @@ int tool_dir_exists(const char *cmd, const char *dir)
 	return 1;
 }
 
+const char *tool_existing_dir(const char *cmd, const char *arg, edgelog_config *cfg)
+{
+	const char *dir = tool_resolve_dir(cmd, arg, cfg);
+	return dir && tool_dir_exists(cmd, dir) ? dir : NULL;
+}
+
 /* 1234567 -> "1,234,567". */
 static const char *commas(uint64_t v, char *buf, size_t n)
 {
@@ -368,9 +374,7 @@ int tool_export_stats(int argc, char **argv)
 		return rc < 0 ? TOOL_OK : rc;
 	if (!out)
 		return tool_fail("export-stats", TOOL_USAGE, "missing OUT.json (see --help)");
-	if (!(dir = tool_resolve_dir("export-stats", arg, &cfg)))
-		return TOOL_USAGE;
-	if (!tool_dir_exists("export-stats", dir))
+	if (!(dir = tool_existing_dir("export-stats", arg, &cfg)))
 		return TOOL_USAGE;
 	if ((rc = edgelog_export_stats(dir, out)))
 		return tool_fail("export-stats", rc == EDGELOG_ECONFIG ? TOOL_USAGE : TOOL_PROBLEM,
