@@ -1978,9 +1978,27 @@ static const struct option lopts[] = {
 	{NULL, 0, NULL, 0},
 };
 
+/* The numeric options (bench_num_opt). */
+static const struct bench_num nums[] = {
+	BENCH_NUM(O_N, "--n", opt.n, 0),
+	BENCH_NUM(O_ALWAYS_N, "--always-n", opt.always_n, 0),
+	BENCH_NUM(O_SQLITE_N, "--sqlite-n", opt.sqlite_n, 0),
+	BENCH_NUM(O_SQLITE_FULL_N, "--sqlite-full-n", opt.sqlite_full_n, 0),
+	BENCH_NUM(O_THREADS, "--threads", opt.threads, 0),
+	BENCH_NUM(O_INTERVAL, "--interval-ms", opt.interval_ms, 0),
+	BENCH_NUM(O_RATE, "--rate", opt.rate, 0),
+	BENCH_NUM(O_POOL, "--pool", opt.pool, 0),
+	BENCH_NUM(O_SEED, "--seed", opt.seed, 0),
+	BENCH_NUM(O_OPEN_MB, "--open-mb", opt.open_mb, 0),
+	BENCH_NUM(O_OPEN_RUNS, "--open-runs", opt.open_runs, 0),
+	BENCH_NUM(O_TIMEOUT, "--timeout", opt.timeout_s, 0),
+};
+
 /* One option of the command line (bench_options). */
 static int on_opt(int ch, const char *arg)
 {
+	if (bench_num_opt("bench_append", nums, sizeof(nums) / sizeof(nums[0]), ch, arg))
+		return 0;
 	switch (ch) {
 	case O_QUICK:
 		opt.quick = 1;
@@ -1997,39 +2015,6 @@ static int on_opt(int ch, const char *arg)
 	case O_DIR:
 		opt.dir = arg;
 		break;
-	case O_N:
-		opt.n = bench_u64_arg("bench_append", "--n", arg, 0);
-		break;
-	case O_ALWAYS_N:
-		opt.always_n = bench_u64_arg("bench_append", "--always-n", arg, 0);
-		break;
-	case O_SQLITE_N:
-		opt.sqlite_n = bench_u64_arg("bench_append", "--sqlite-n", arg, 0);
-		break;
-	case O_SQLITE_FULL_N:
-		opt.sqlite_full_n = bench_u64_arg("bench_append", "--sqlite-full-n", arg, 0);
-		break;
-	case O_THREADS:
-		opt.threads = (int)bench_u64_arg("bench_append", "--threads", arg, 0);
-		break;
-	case O_INTERVAL:
-		opt.interval_ms = (uint32_t)bench_u64_arg("bench_append", "--interval-ms", arg, 0);
-		break;
-	case O_RATE:
-		opt.rate = bench_u64_arg("bench_append", "--rate", arg, 0);
-		break;
-	case O_POOL:
-		opt.pool = (unsigned)bench_u64_arg("bench_append", "--pool", arg, 0);
-		break;
-	case O_SEED:
-		opt.seed = bench_u64_arg("bench_append", "--seed", arg, 0);
-		break;
-	case O_OPEN_MB:
-		opt.open_mb = bench_u64_arg("bench_append", "--open-mb", arg, 0);
-		break;
-	case O_OPEN_RUNS:
-		opt.open_runs = (int)bench_u64_arg("bench_append", "--open-runs", arg, 0);
-		break;
 	case O_NO_WORKER:
 		opt.worker = 0;
 		break;
@@ -2041,9 +2026,6 @@ static int on_opt(int ch, const char *arg)
 		break;
 	case O_KEEP:
 		opt.keep = 1;
-		break;
-	case O_TIMEOUT:
-		opt.timeout_s = (int)bench_u64_arg("bench_append", "--timeout", arg, 0);
 		break;
 	default:
 		return -1;

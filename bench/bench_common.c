@@ -110,6 +110,26 @@ uint64_t bench_u64_arg(const char *prog, const char *name, const char *s, uint64
 	return v;
 }
 
+int bench_num_opt(const char *prog, const struct bench_num *nums, size_t n, int ch, const char *arg)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v;
+		uint32_t v32;
+		if (nums[i].id != ch)
+			continue;
+		v = bench_u64_arg(prog, nums[i].name, arg, nums[i].min);
+		v32 = (uint32_t)v;
+		if (nums[i].size == sizeof(v))
+			memcpy(nums[i].to, &v, sizeof(v));
+		else if (nums[i].size == sizeof(v32))
+			memcpy(nums[i].to, &v32, sizeof(v32));
+		else
+			abort(); /* a field of another size: a mistake in the table */
+		return 1;
+	}
+	return 0;
+}
+
 int bench_options(const char *prog, int argc, char **argv, const struct option *lo,
 		  void (*usage)(FILE *), int (*on_opt)(int ch, const char *arg))
 {

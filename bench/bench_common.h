@@ -52,6 +52,26 @@ uint64_t bench_thread_faults(void);
  * else prints "PROG: NAME: ..." to stderr and exits 2. */
 uint64_t bench_u64_arg(const char *prog, const char *name, const char *s, uint64_t min);
 
+/* A numeric option: getopt_long's value id, its name for messages, the
+ * field its number goes into (4 or 8 bytes: uint32_t, int, uint64_t) and
+ * the least number it takes. */
+struct bench_num {
+	int id;
+	const char *name;
+	void *to;
+	size_t size;
+	uint64_t min;
+};
+#define BENCH_NUM(id, name, field, min)                \
+	{                                              \
+		id, name, &(field), sizeof(field), min \
+	}
+
+/* If ch is the id of one of nums[0..n]: its number (bench_u64_arg) into its
+ * field, and 1; else 0. */
+int bench_num_opt(const char *prog, const struct bench_num *nums, size_t n, int ch,
+		  const char *arg);
+
 /* The command line: getopt_long over lo (short option "h"; lo maps "help"
  * to 'h'), on_opt(ch, optarg) for every other option, 0 when it took it.
  * Returns -1 when every argument was taken; 0 after --help (usage(stdout));

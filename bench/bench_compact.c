@@ -320,21 +320,21 @@ static const struct option lo[] = {{"mb", required_argument, 0, 'm'},
 				   {"help", no_argument, 0, 'h'},
 				   {0, 0, 0, 0}};
 
+/* The numeric options (bench_num_opt). */
+static const struct bench_num nums[] = {
+	BENCH_NUM('m', "--mb", opt.mb, 1),
+	BENCH_NUM('n', "--n", opt.n, 1),
+	BENCH_NUM('i', "--interval-ms", opt.interval_ms, 1),
+};
+
 /* One option of the command line (bench_options). */
 static int on_opt(int ch, const char *arg)
 {
+	if (bench_num_opt("bench_compact", nums, sizeof(nums) / sizeof(nums[0]), ch, arg))
+		return 0;
 	switch (ch) {
-	case 'm':
-		opt.mb = bench_u64_arg("bench_compact", "--mb", arg, 1);
-		break;
 	case 'g':
 		opt.mb = bench_u64_arg("bench_compact", "--gb", arg, 1) * 1024;
-		break;
-	case 'n':
-		opt.n = bench_u64_arg("bench_compact", "--n", arg, 1);
-		break;
-	case 'i':
-		opt.interval_ms = (uint32_t)bench_u64_arg("bench_compact", "--interval-ms", arg, 1);
 		break;
 	case 'd':
 		opt.dir = arg;

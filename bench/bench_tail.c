@@ -322,25 +322,21 @@ static const struct option lo[] = {
 	{NULL, 0, NULL, 0},
 };
 
+/* The numeric options (bench_num_opt). */
+static const struct bench_num nums[] = {
+	BENCH_NUM('n', "--n", opt.n, 1),
+	BENCH_NUM('r', "--rate", opt.rate, 0),
+	BENCH_NUM('s', "--size", opt.size, 1),
+	BENCH_NUM('i', "--interval-ms", opt.interval_ms, 1),
+	BENCH_NUM('c', "--copy-ms", opt.copy_ms, 1),
+};
+
 /* One option of the command line (bench_options). */
 static int on_opt(int ch, const char *arg)
 {
+	if (bench_num_opt("bench_tail", nums, sizeof(nums) / sizeof(nums[0]), ch, arg))
+		return 0;
 	switch (ch) {
-	case 'n':
-		opt.n = bench_u64_arg("bench_tail", "--n", arg, 1);
-		break;
-	case 'r':
-		opt.rate = bench_u64_arg("bench_tail", "--rate", arg, 0);
-		break;
-	case 's':
-		opt.size = (uint32_t)bench_u64_arg("bench_tail", "--size", arg, 1);
-		break;
-	case 'i':
-		opt.interval_ms = (uint32_t)bench_u64_arg("bench_tail", "--interval-ms", arg, 1);
-		break;
-	case 'c':
-		opt.copy_ms = (uint32_t)bench_u64_arg("bench_tail", "--copy-ms", arg, 1);
-		break;
 	case 'd':
 		opt.dir = arg;
 		break;
