@@ -165,6 +165,39 @@ void seg_frame_encode_secret(uint8_t out[SEG_FRAME_HEADER], uint64_t salt,
 	seg_put32(out, c);
 }
 
+/* seg_frame_write without AVX2: out of line, so that the vector code of
+ * the portable hash does not make the AVX2 path save registers. */
+static __attribute__((noinline)) XXH64_hash_t
+copy_hash(uint8_t *dst, const void *payload, uint32_t len, const uint8_t *secret, uint64_t salt)
+{
+	memcpy(dst, payload, len);
+	return XXH3_64bits_withSecretandSeed(payload, len, secret, SEG_SECRET_SIZE, salt);
+}
+
+void seg_frame_write(uint8_t *out, uint64_t salt, const uint8_t secret[SEG_SECRET_SIZE],
+		     uint32_t seq_delta, int32_t ts_delta, const void *payload, uint32_t len)
+{
+	uint8_t *dst = out + SEG_FRAME_HEADER, h[12];
+	XXH64_hash_t ph;
+	uint32_t c;
+
+#if SEG_HAVE_AVX2_HASH
+	if (len > 240 && has_avx2()) {
+		ph = seg_xxh3_copy_avx2(dst, payload, len, secret);
+	} else
+#endif
+		ph = copy_hash(dst, payload, len, secret, salt);
+	SEG_FENCE_RELEASE();
+	/* The 12 bytes after the checksum, hashed from a local copy (the
+	 * compiler folds them) and stored before the checksum. */
+	seg_put32(h, len);
+	seg_put32(h + 4, seq_delta);
+	seg_put32(h + 8, (uint32_t)ts_delta);
+	c = (uint32_t)XXH3_64bits_withSeed(h, 12, ph);
+	memcpy(out + 4, h, 12);
+	seg_put32(out, c ? c : 1); /* zero is reserved for zero-filled space */
+}
+
 int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, const uint8_t *secret,
 		    seg_frame *f)
 {

@@ -680,17 +680,15 @@ int seg_writer_append(seg_writer *w, const void *data, uint32_t len, int64_t ts_
 	if (w->hdr.version == SEG_VERSION_RECYCLED && w->pos + need + SEG_FRAME_HEADER <= w->size)
 		seg_end_marker(p + need, w->hdr.salt,
 			       (uint32_t)(w->next_seq + 1 - w->hdr.base_seq));
-	/* Payload first, header (with its checksum) last: a reader in another
-	 * process that sees a checksum also sees what it covers. */
-	memcpy(p + SEG_FRAME_HEADER, data, len);
-	SEG_FENCE_RELEASE();
 	if (!w->have_secret || w->secret_salt != w->hdr.salt) {
 		seg_frame_secret(w->hdr.salt, w->secret);
 		w->secret_salt = w->hdr.salt;
 		w->have_secret = 1;
 	}
-	seg_frame_encode_secret(p, w->hdr.salt, w->secret,
-				(uint32_t)(w->next_seq - w->hdr.base_seq), (int32_t)tsd, data, len);
+	/* Payload first, header (with its checksum) last: a reader in another
+	 * process that sees a checksum also sees what it covers. */
+	seg_frame_write(p, w->hdr.salt, w->secret, (uint32_t)(w->next_seq - w->hdr.base_seq),
+			(int32_t)tsd, data, len);
 	w->pos += need;
 	w->have_frame = 1;
 	w->last_delta = (uint32_t)(w->next_seq - w->hdr.base_seq);

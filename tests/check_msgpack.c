@@ -589,34 +589,70 @@ END_TEST
 
 /* The frame checksum through the per-segment secret (and, where built, the
  * AVX2 hash) equals the specification's XXH3_64bits_withSeed, at every
- * length up to 2 KiB and across the 240-byte switch of XXH3. */
+ * length up to 3,200 bytes (XXH3's 240-byte switch, the 1,024-byte blocks
+ * of its long path) and at larger sizes up to the largest payload; the
+ * frame seg_frame_write makes (copy fused with the hash where AVX2 is
+ * there) is byte for byte the payload and seg_frame_encode's header, and
+ * it writes nothing outside the frame. */
+static void check_frame_len(const uint8_t *data, uint32_t len, uint64_t salt, const uint8_t *secret,
+			    uint8_t *frame)
+{
+	uint8_t a[SEG_FRAME_HEADER], b[SEG_FRAME_HEADER];
+
+	seg_frame_encode(a, salt, len * 7, -(int32_t)len, data, len);
+	seg_frame_encode_secret(b, salt, secret, len * 7, -(int32_t)len, data, len);
+	ck_assert_mem_eq(a, b, SEG_FRAME_HEADER);
+	/* 64 guard bytes either side of the frame. */
+	memset(frame, 0x5a, 64 + SEG_FRAME_HEADER + len + 64);
+	seg_frame_write(frame + 64, salt, secret, len * 7, -(int32_t)len, data, len);
+	ck_assert_mem_eq(frame + 64, a, SEG_FRAME_HEADER);
+	ck_assert_int_eq(memcmp(frame + 64 + SEG_FRAME_HEADER, data, len), 0);
+	for (int i = 0; i < 64; i++) {
+		ck_assert_uint_eq(frame[i], 0x5a);
+		ck_assert_uint_eq(frame[64 + SEG_FRAME_HEADER + len + i], 0x5a);
+	}
+#if SEG_HAVE_AVX2_HASH
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2")) {
+		ck_assert_uint_eq(seg_xxh3_secret_avx2(data, len, secret, salt),
+				  XXH3_64bits_withSeed(data, len, salt));
+		if (len > 240) {
+			memset(frame, 0x5a, len + 128);
+			ck_assert_uint_eq(seg_xxh3_copy_avx2(frame + 64, data, len, secret),
+					  XXH3_64bits_withSeed(data, len, salt));
+			ck_assert_int_eq(memcmp(frame + 64, data, len), 0);
+			ck_assert_uint_eq(frame[63], 0x5a);
+			ck_assert_uint_eq(frame[64 + len], 0x5a);
+		}
+	}
+#endif
+}
+
 START_TEST(test_frame_secret_checksum_matches_seed)
 {
+	static const uint32_t big[] = {4095, 4096, 4097, 65535, 65536, 100003, SEG_MAX_PAYLOAD};
 	uint64_t rs = 99;
-	uint8_t *data = malloc(2048), secret[SEG_SECRET_SIZE];
+	uint8_t *data = malloc(SEG_MAX_PAYLOAD), *frame = malloc(SEG_MAX_PAYLOAD + 256);
+	uint8_t secret[SEG_SECRET_SIZE];
 	int s;
 	uint32_t len;
+	size_t i;
 
 	ck_assert_ptr_nonnull(data);
-	for (len = 0; len < 2048; len++)
+	ck_assert_ptr_nonnull(frame);
+	for (len = 0; len < SEG_MAX_PAYLOAD; len++)
 		data[len] = (uint8_t)tu_rand(&rs);
 	for (s = 0; s < 8; s++) {
 		uint64_t salt = s ? tu_rand(&rs) : 0;
 		seg_frame_secret(salt, secret);
-		for (len = 1; len <= 2048; len++) {
-			uint8_t a[SEG_FRAME_HEADER], b[SEG_FRAME_HEADER];
-			seg_frame_encode(a, salt, len * 7, -(int32_t)len, data, len);
-			seg_frame_encode_secret(b, salt, secret, len * 7, -(int32_t)len, data, len);
-			ck_assert_mem_eq(a, b, SEG_FRAME_HEADER);
-#if SEG_HAVE_AVX2_HASH
-			__builtin_cpu_init();
-			if (__builtin_cpu_supports("avx2"))
-				ck_assert_uint_eq(seg_xxh3_secret_avx2(data, len, secret, salt),
-						  XXH3_64bits_withSeed(data, len, salt));
-#endif
-		}
+		for (len = 1; len <= 3200; len++)
+			check_frame_len(data + s, len, salt, secret, frame + s);
+		for (i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+			check_frame_len(data + (big[i] < SEG_MAX_PAYLOAD ? s : 0), big[i], salt,
+					secret, frame + s);
 	}
 	free(data);
+	free(frame);
 }
 END_TEST
 

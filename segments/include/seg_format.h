@@ -122,6 +122,14 @@ void seg_frame_encode_secret(uint8_t out[SEG_FRAME_HEADER], uint64_t salt,
 			     const uint8_t secret[SEG_SECRET_SIZE], uint32_t seq_delta,
 			     int32_t ts_delta, const void *payload, uint32_t len);
 
+/* A whole frame at out: the payload copied to out + SEG_FRAME_HEADER, a
+ * release fence, then its header, checksum last (a reader in another
+ * process that sees the checksum also sees what it covers). The same bytes
+ * as a memcpy and seg_frame_encode_secret; on CPUs with AVX2 the copy rides
+ * in the hash's loads (seg_xxh3_copy_avx2), so the payload is read once. */
+void seg_frame_write(uint8_t *out, uint64_t salt, const uint8_t secret[SEG_SECRET_SIZE],
+		     uint32_t seq_delta, int32_t ts_delta, const void *payload, uint32_t len);
+
 /*
  * Check the frame that starts at buf (avail bytes readable from there).
  * SEG_OK: *f filled (f->offset left to the caller). SEG_END: the length
@@ -156,6 +164,9 @@ int seg_end_marker_at(const uint8_t *buf, size_t avail, uint64_t salt, uint32_t 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define SEG_HAVE_AVX2_HASH 1
 uint64_t seg_xxh3_secret_avx2(const void *p, size_t len, const uint8_t *secret, uint64_t seed);
+/* The same hash of src (len > 240; the seed is the secret's) that also
+ * copies it to dst. */
+uint64_t seg_xxh3_copy_avx2(void *dst, const void *src, size_t len, const uint8_t *secret);
 #else
 #define SEG_HAVE_AVX2_HASH 0
 #endif
@@ -172,7 +183,31 @@ uint64_t seg_xxh3_secret_avx2(const void *p, size_t len, const uint8_t *secret, 
 #define SEG_FENCE_ACQUIRE() __atomic_thread_fence(__ATOMIC_ACQUIRE)
 #endif
 
-/* Little-endian helpers. */
+/* Little-endian helpers. On a little-endian CPU one unaligned load or
+ * store (GCC did not merge the byte stores: 40 instructions a frame header
+ * went to shifts); elsewhere byte by byte. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+static inline uint32_t seg_get32(const uint8_t *p)
+{
+	uint32_t v;
+	__builtin_memcpy(&v, p, 4);
+	return v;
+}
+static inline uint64_t seg_get64(const uint8_t *p)
+{
+	uint64_t v;
+	__builtin_memcpy(&v, p, 8);
+	return v;
+}
+static inline void seg_put32(uint8_t *p, uint32_t v)
+{
+	__builtin_memcpy(p, &v, 4);
+}
+static inline void seg_put64(uint8_t *p, uint64_t v)
+{
+	__builtin_memcpy(p, &v, 8);
+}
+#else
 static inline uint32_t seg_get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -193,6 +228,7 @@ static inline void seg_put64(uint8_t *p, uint64_t v)
 	seg_put32(p, (uint32_t)v);
 	seg_put32(p + 4, (uint32_t)(v >> 32));
 }
+#endif
 
 /* Segment file names: 20-digit zero-padded base seq + ".seg". */
 #define SEG_NAME_LEN 24
