@@ -72,40 +72,55 @@ static size_t mp_validate_exact(const void *data, size_t len)
  * the size of the object (ints, nil, bool, floats, fixstr, fixext, fixmap,
  * fixarray), the size in bytes including the lead byte and the number of
  * children it opens. Size 0: the length follows in 1, 2 or 4 bytes (str,
- * bin, ext, array16/32, map16/32), or 0xc1 (never used); fixstr of 18 to 31
- * bytes is also read by that branch, so that no object the table sizes is
- * longer than PK_MAX_FIXED.
+ * bin, ext, array16/32, map16/32), or 0xc1 (never used). The largest
+ * object the table sizes is a fixstr of 31 bytes (PK_MAX_FIXED): ISO
+ * timestamps and the like cost a table load, not that branch.
  *
  * The walk for records up to 4 KiB (realistic predictions) keeps its whole
  * state in one 64-bit word, so that a fixed-size object costs a table load
- * and an add (three instructions on x86-64):
+ * and an add (three instructions on x86-64), and one test per four objects
+ * says whether the walk may go on unrolled:
  *
- *   bits 0-31   offset of the next lead byte
- *   bits 32-48  objects still owed (at most 30 per byte: < 2^17)
- *   bits 49-60  non-empty containers seen (at most one per byte: < 2^12)
+ *   bits 0-15   offset of the next lead byte (< 4096 + 4 * PK_MAX_FIXED)
+ *   bits 16-33  PK_OWED_BIAS minus the objects still owed (at most 30 per
+ *               byte: fewer than 2^17 owed, so the field stays in 0..2^18);
+ *               its top bit (PK_FEW) is set exactly when 3 or fewer are
+ *               owed
+ *   bits 34-45  non-empty containers seen (at most one per byte: < 2^12)
  *   bits 61-63  lead bytes met whose length follows (PK_VAR each, at most
  *               4 before the walk reads the length)
  *
  * mp_pk[b] adds the object's size to the offset, one to the container count
- * for a non-empty container, its children to the owed count and takes one
- * off (wrapping: the owed count is at least 1 when an object is read). A lead
- * byte whose length follows adds PK_VAR and nothing else: the offset stays
- * on it until the branch that reads the length has run.
+ * for a non-empty container, and takes its children minus one off the owed
+ * field (so the owed count goes up by its children and down by itself; the
+ * field never goes below 0 or past 2^18, so the add never carries into the
+ * next field). A lead byte whose length follows adds PK_VAR and nothing
+ * else: the offset stays on it until the branch that reads the length has
+ * run. PK_STOP (PK_FEW or a PK_VAR) ends the unrolled steps.
  */
 #define PK_SMALL_MAX 4095u
-#define PK_OWED_SHIFT 32
-#define PK_OWED (UINT64_C(0x1ffff) << PK_OWED_SHIFT)
+#define PK_OWED_SHIFT 16
+#define PK_OWED_MASK (UINT64_C(0x3ffff) << PK_OWED_SHIFT)
+#define PK_OWED_BIAS ((UINT64_C(1) << 17) + 3)
 #define PK_OWED1 (UINT64_C(1) << PK_OWED_SHIFT)
-#define PK_OWED4 (PK_OWED & ~(UINT64_C(3) << PK_OWED_SHIFT)) /* owed >= 4 */
-#define PK_NEST_SHIFT 49
+#define PK_FEW (UINT64_C(1) << (PK_OWED_SHIFT + 17)) /* owed <= 3 */
+#define PK_NEST_SHIFT 34
 #define PK_NEST (UINT64_C(1) << PK_NEST_SHIFT)
 #define PK_VAR (UINT64_C(1) << 61)
 #define PK_VARS (UINT64_C(7) << 61)
-#define PK_OFF UINT64_C(0xffffffff)
-#define PK_MAX_FIXED 18 /* largest object the table sizes: fixext16 */
+#define PK_STOP (PK_VARS | PK_FEW)
+#define PK_OFF UINT64_C(0xffff)
+#define PK_MAX_FIXED 32 /* largest object the table sizes: fixstr of 31 bytes */
+/* Objects owed, and the state word with that many owed. */
+#define PK_OWED(x) (PK_OWED_BIAS - (((x)&PK_OWED_MASK) >> PK_OWED_SHIFT))
+/* None owed: the field at PK_OWED_BIAS, which it never passes, so its top
+ * bit and two low bits set; one test. */
+#define PK_NONE_OWED(x) (!(~(x) & (PK_FEW | UINT64_C(3) << PK_OWED_SHIFT)))
+#define PK_WITH_OWED(x, owed) \
+	(((x) & ~PK_OWED_MASK) | (uint64_t)(PK_OWED_BIAS - (owed)) << PK_OWED_SHIFT)
 #define PK_ENTRY(size, children)                                               \
-	((size) ? (uint64_t)(size) + ((children) ? PK_NEST : 0) +              \
-			  ((uint64_t)(children) << PK_OWED_SHIFT) - PK_OWED1 : \
+	((size) ? (uint64_t)(size) + ((children) ? PK_NEST : 0) -              \
+			  ((uint64_t)(children) << PK_OWED_SHIFT) + PK_OWED1 : \
 		  PK_VAR),
 #define MP_SIZE(kind, lenw, n)                                                     \
 	((lenw) || SEG_MP_##kind == SEG_MP_BAD ||                                  \
@@ -146,11 +161,6 @@ static inline unsigned mp_var_header(const uint8_t *p, size_t avail, uint64_t *n
 	unsigned w, kind; /* kind: 0 str/bin, 1 ext, 2 array, 3 map */
 	uint64_t v;
 
-	if ((*p & 0xe0) == 0xa0) { /* fixstr of 18 to 31 bytes */
-		*children = 0;
-		*n = *p & 0x1f;
-		return 1;
-	}
 	switch (*p) {
 	case 0xc4:
 	case 0xd9:
@@ -222,27 +232,26 @@ static inline __attribute__((always_inline)) int mp_pk_run(const uint8_t *p, siz
 		 * but the fourth can end the walk). After a lead byte whose
 		 * length follows, the offset stays on it and the remaining
 		 * reads of the step only add PK_VAR. */
-		while ((x & PK_OWED4) && (padded || (uint32_t)x < lim4)) {
-			x += mp_pk[p[(uint32_t)x]];
-			x += mp_pk[p[(uint32_t)x]];
-			x += mp_pk[p[(uint32_t)x]];
-			x += mp_pk[p[(uint32_t)x]];
-			if (x & PK_VARS)
-				break;
+		uint32_t o = (uint16_t)x;
+		while (__builtin_expect(!(x & PK_STOP) && (padded || o < lim4), 1)) {
+			x += mp_pk[p[o]];
+			x += mp_pk[p[(uint16_t)x]];
+			x += mp_pk[p[(uint16_t)x]];
+			x += mp_pk[p[(uint16_t)x]];
+			o = (uint16_t)x;
 		}
 		if (!(x & PK_VARS)) {
-			if (!(x & PK_OWED))
+			/* Three or fewer owed, or the offset at lim4: one
+			 * object, then back to the test above. */
+			if (PK_NONE_OWED(x))
 				break;
-			if (!padded && (uint32_t)x >= lim4) {
+			if (!padded && (uint16_t)x >= lim4) {
 				r = PK_TAIL;
 				break;
 			}
-			x += mp_pk[p[(uint32_t)x]];
-			if (!(x & PK_VARS)) {
-				if (!(x & PK_OWED))
-					break;
+			x += mp_pk[p[(uint16_t)x]];
+			if (!(x & PK_VARS))
 				continue;
-			}
 		}
 		/* A lead byte whose length follows, at the offset (or padding:
 		 * 0xc1, rejected). */
@@ -255,18 +264,19 @@ static inline __attribute__((always_inline)) int mp_pk_run(const uint8_t *p, siz
 		if (n > len - off)
 			return 0;
 		if (ch) {
-			x += (n << PK_OWED_SHIFT) - PK_OWED1 + (n ? PK_NEST : 0);
 			/* Every owed object takes a byte: more owed than bytes
 			 * left is invalid, and the owed count stays within its
 			 * bits. */
-			if ((x & PK_OWED) >> PK_OWED_SHIFT > len - off)
+			uint64_t owed = PK_OWED(x) - 1 + n;
+			if (owed > len - off)
 				return 0;
+			x = PK_WITH_OWED(x, owed) + (n ? PK_NEST : 0);
 		} else {
 			off += n;
-			x -= PK_OWED1;
+			x += PK_OWED1;
 		}
 		x = (x & ~PK_OFF) | off;
-		if (!(x & PK_OWED))
+		if (PK_NONE_OWED(x))
 			break;
 	}
 	*xp = x;
@@ -281,22 +291,33 @@ static int mp_walk_small(const uint8_t *p, size_t len, uint64_t *nest)
 {
 	/* Below lim4, the lead bytes of the next four objects are all in the
 	 * buffer (the fourth starts at most 3 * PK_MAX_FIXED on). */
-	const uint32_t lim4 = len > 3 * PK_MAX_FIXED ? (uint32_t)(len - 3 * PK_MAX_FIXED) : 0;
-	uint8_t tail[3 * PK_MAX_FIXED + 2 * PK_MAX_FIXED];
-	uint64_t x = PK_OWED1; /* one object owed, at offset 0 */
+	enum {
+		TAIL = 3 * PK_MAX_FIXED
+	};
+	const uint32_t lim4 = len > TAIL ? (uint32_t)(len - TAIL) : 0;
+	uint8_t tail[TAIL + PK_MAX_FIXED];
+	uint64_t x = PK_WITH_OWED(0, 1); /* one object owed, at offset 0 */
 	uint32_t base;
 	int r;
 
 	r = mp_pk_run(p, len, lim4, 0, &x);
 	if (r == PK_TAIL) {
-		/* At most 3 * PK_MAX_FIXED bytes are left from the offset
-		 * (it is at least lim4), and the copy is followed by at least
-		 * PK_MAX_FIXED bytes of padding. */
-		base = (uint32_t)x;
-		if (base > len)
+		/* At most TAIL bytes are left from the offset (it is at least
+		 * lim4); the copy is followed by PK_MAX_FIXED bytes or more of
+		 * padding. */
+		if ((x & PK_OFF) > len)
 			return 0; /* an object owed, and the last ran past the end */
-		memcpy(tail, p + base, len - base);
-		memset(tail + (len - base), 0xc1, sizeof(tail) - (len - base));
+		if (len >= TAIL) {
+			/* The last TAIL bytes, whatever the offset: sizes the
+			 * compiler knows, so no call to memcpy or memset. */
+			base = (uint32_t)len - TAIL;
+			memcpy(tail, p + base, TAIL);
+			memset(tail + TAIL, 0xc1, PK_MAX_FIXED);
+		} else {
+			base = 0;
+			memcpy(tail, p, len);
+			memset(tail + len, 0xc1, sizeof(tail) - len);
+		}
 		x -= base;
 		r = mp_pk_run(tail, len - base, 0, 1, &x);
 		x += base;
