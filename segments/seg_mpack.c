@@ -6,6 +6,19 @@
 
 #include <string.h>
 
+/* seg_buf_put, with the common case (room left) inline: the writer puts
+ * a few bytes at a time. */
+static inline void put(seg_buf *b, const void *s, size_t n)
+{
+	if (__builtin_expect(!b->oom && b->len + n + 1 <= b->cap, 1)) {
+		memcpy(b->p + b->len, s, n);
+		b->len += n;
+		b->p[b->len] = '\0';
+	} else {
+		seg_buf_put(b, s, n);
+	}
+}
+
 /* Type byte then the low n bytes of v, big endian. */
 static void put_be(seg_buf *b, uint8_t type, uint64_t v, unsigned n)
 {
@@ -15,19 +28,19 @@ static void put_be(seg_buf *b, uint8_t type, uint64_t v, unsigned n)
 	h[0] = type;
 	for (i = 0; i < n; i++)
 		h[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-	seg_buf_put(b, h, 1 + n);
+	put(b, h, 1 + n);
 }
 
 void seg_mp_nil(seg_buf *b)
 {
 	uint8_t c = 0xc0;
-	seg_buf_put(b, &c, 1);
+	put(b, &c, 1);
 }
 
 void seg_mp_bool(seg_buf *b, int v)
 {
 	uint8_t c = v ? 0xc3 : 0xc2;
-	seg_buf_put(b, &c, 1);
+	put(b, &c, 1);
 }
 
 void seg_mp_uint(seg_buf *b, uint64_t v)
@@ -78,7 +91,7 @@ void seg_mp_str(seg_buf *b, const void *s, size_t n)
 		put_be(b, 0xda, n, 2);
 	else
 		put_be(b, 0xdb, n, 4);
-	seg_buf_put(b, s, n);
+	put(b, s, n);
 }
 
 void seg_mp_array(seg_buf *b, uint32_t n)

@@ -31,6 +31,7 @@
 #include "eng_internal.h"
 #include "seg_cursor.h"
 #include "seg_format.h"
+#include "seg_mpack.h"
 #include "seg_vfs.h"
 #include "test_main.h"
 #include "test_util.h"
@@ -654,6 +655,206 @@ START_TEST(test_jread_takes_what_the_parser_takes)
 		ck_assert_int_eq(eng_json_member(t, strlen(t), "b", &v), 0);
 		ck_assert_int_eq(v.type, 't');
 	}
+}
+END_TEST
+
+/* The reader's numbers without strtod (integers of up to 19 digits, reals
+ * whose digits fit in 53 bits scaled by at most 10^22) give the very
+ * bytes the C library's strtoll / strtoull / strtod give, and so do the
+ * numbers around those limits that still take the library's path: every
+ * edge listed, then random numbers of every shape. */
+static void json_number_is_libc(const char *txt)
+{
+	void *mp = NULL;
+	size_t mpn = 0;
+	seg_err e;
+	seg_buf want = {0};
+	int integral = !strpbrk(txt, ".eE");
+	int rc = eng_json_to_msgpack(txt, strlen(txt), &mp, &mpn, &e);
+
+	errno = 0;
+	if (integral && txt[0] == '-') {
+		long long v = strtoll(txt, NULL, 10);
+		if (errno == ERANGE) {
+			ck_assert_msg(rc == EDGELOG_EINVAL, "'%s' is beyond int64, accepted", txt);
+			return;
+		}
+		seg_mp_int(&want, v);
+	} else if (integral) {
+		unsigned long long v = strtoull(txt, NULL, 10);
+		if (errno == ERANGE) {
+			ck_assert_msg(rc == EDGELOG_EINVAL, "'%s' is beyond uint64, accepted", txt);
+			return;
+		}
+		seg_mp_uint(&want, v);
+	} else {
+		double d = strtod(txt, NULL);
+		if (errno == ERANGE && (d > 1 || d < -1)) {
+			ck_assert_msg(rc == EDGELOG_EINVAL, "'%s' overflows, accepted", txt);
+			return;
+		}
+		seg_mp_double(&want, d);
+	}
+	ck_assert_msg(rc == 0, "'%s' refused: %s", txt, e.msg);
+	ck_assert_msg(mpn == want.len && !memcmp(mp, want.p, mpn),
+		      "'%s': not the C library's value", txt);
+	free(mp);
+	seg_buf_free(&want);
+}
+
+START_TEST(test_append_json_numbers_match_libc)
+{
+	static const char *edges[] = {"0",
+				      "-0",
+				      "0.0",
+				      "-0.0",
+				      "1",
+				      "-1",
+				      "9",
+				      "10",
+				      "1234567890123456789",
+				      "9999999999999999999",
+				      "10000000000000000000",
+				      "18446744073709551615",
+				      "18446744073709551616",
+				      "99999999999999999999",
+				      "-9223372036854775807",
+				      "-9223372036854775808",
+				      "-9223372036854775809",
+				      "-9999999999999999999",
+				      "-10000000000000000000",
+				      "0.1",
+				      "0.2",
+				      "0.3",
+				      "-0.7342",
+				      "123456789.125",
+				      "9007199254740992",
+				      "9007199254740993",
+				      "9007199254740992.0",
+				      "9007199254740993.0",
+				      "9007199254740993.5",
+				      "0.9007199254740993",
+				      "1e22",
+				      "1e23",
+				      "1.5e22",
+				      "1e-22",
+				      "1e-23",
+				      "9007199254740991e22",
+				      "9007199254740991e-22",
+				      "9007199254740992e-22",
+				      "1.7976931348623157e308",
+				      "1.8e308",
+				      "4.9e-324",
+				      "2.5e-324",
+				      "1e-400",
+				      "1e400",
+				      "0.000000000000000000000000000001",
+				      "100000000000000000000000.0",
+				      "0.1000000000000000055511151231257827",
+				      "1.00000000000000011102230246251565",
+				      "3.14159265358979323846264338327950288",
+				      "1E5",
+				      "1e+5",
+				      "1E-5",
+				      "0e0",
+				      "0e400",
+				      "-0e-400",
+				      "123.456e-7",
+				      "0.00001",
+				      "1.0000000000000002",
+				      "2.2250738585072014e-308",
+				      "2.2250738585072011e-308"};
+	static const char digits[] = "0123456789";
+	uint64_t rs = 12345;
+	size_t i;
+	int k;
+
+	for (i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+		json_number_is_libc(edges[i]);
+	for (k = 0; k < 200000; k++) {
+		char txt[80];
+		size_t o = 0, n;
+		if (tu_rand_below(&rs, 2))
+			txt[o++] = '-';
+		/* integer part: 0, or 1 to 24 digits without a leading zero */
+		n = tu_rand_below(&rs, 25);
+		if (n == 0) {
+			txt[o++] = '0';
+		} else {
+			txt[o++] = digits[1 + tu_rand_below(&rs, 9)];
+			while (--n)
+				txt[o++] = digits[tu_rand_below(&rs, 10)];
+		}
+		if (tu_rand_below(&rs, 3)) {
+			txt[o++] = '.';
+			n = 1 + tu_rand_below(&rs, 22);
+			while (n--)
+				txt[o++] = digits[tu_rand_below(&rs, 10)];
+		}
+		if (!tu_rand_below(&rs, 3)) {
+			o += (size_t)snprintf(txt + o, sizeof(txt) - o, "%s%d",
+					      tu_rand_below(&rs, 2) ? "e" : "E-",
+					      (int)tu_rand_below(&rs, 40));
+		}
+		txt[o] = '\0';
+		json_number_is_libc(txt);
+	}
+}
+END_TEST
+
+/* Strings with and without escapes, of every length around the eight-byte
+ * steps of the scan, each byte kind at every position: the bytes jansson
+ * reads (the escape-free ones are now copied straight from the text). */
+START_TEST(test_append_json_strings_every_position)
+{
+	static const char *kinds[] = {"\\\"", "\\\\", "\\n",  "\\u00e9", "\xc3\xa9",
+				      "\"",   "\x01", "\x7f", " ",       "~"};
+	size_t len, at, k;
+
+	for (len = 0; len <= 24; len++)
+		for (at = 0; at <= len; at++)
+			for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+				char txt[128];
+				size_t o = 0, j;
+				json_error_t je;
+				json_t *ref;
+				void *mp = NULL;
+				size_t mpn = 0;
+				seg_err e;
+				int rc;
+				txt[o++] = '"';
+				for (j = 0; j < len; j++) {
+					if (j == at) {
+						memcpy(txt + o, kinds[k], strlen(kinds[k]));
+						o += strlen(kinds[k]);
+					}
+					txt[o++] = (char)('a' + j % 26);
+				}
+				if (at == len) {
+					memcpy(txt + o, kinds[k], strlen(kinds[k]));
+					o += strlen(kinds[k]);
+				}
+				txt[o++] = '"';
+				txt[o] = '\0';
+				ref = json_loadb(txt, o, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+				rc = eng_json_to_msgpack(txt, o, &mp, &mpn, &e);
+				if (!ref) {
+					ck_assert_msg(rc == EDGELOG_EINVAL,
+						      "'%s': jansson refuses, we accept", txt);
+					continue;
+				}
+				ck_assert_msg(rc == 0, "'%s': refused: %s", txt, e.msg);
+				{
+					seg_buf want = {0};
+					seg_mp_str(&want, json_string_value(ref),
+						   json_string_length(ref));
+					ck_assert_msg(mpn == want.len && !memcmp(mp, want.p, mpn),
+						      "'%s': not jansson's bytes", txt);
+					seg_buf_free(&want);
+				}
+				json_decref(ref);
+				free(mp);
+			}
 }
 END_TEST
 
@@ -2446,6 +2647,8 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_jread_takes_what_the_parser_takes);
 	tcase_add_test(tc, test_append_json_uint64_full_range);
 	tcase_add_test(tc, test_append_json_agrees_with_jansson);
+	tcase_add_test(tc, test_append_json_numbers_match_libc);
+	tcase_add_test(tc, test_append_json_strings_every_position);
 	tcase_add_test(tc, test_reader_bytes_in_order);
 	tcase_add_test(tc, test_reader_from_seq_middle);
 	tcase_add_test(tc, test_reader_follows_live_engine);
