@@ -161,6 +161,13 @@ static inline unsigned mp_var_header(const uint8_t *p, size_t avail, uint64_t *n
 	unsigned w, kind; /* kind: 0 str/bin, 1 ext, 2 array, 3 map */
 	uint64_t v;
 
+	if (*p == 0xd9) { /* str8, the usual one (ids, longer text) */
+		if (avail < 2)
+			return 0;
+		*children = 0;
+		*n = p[1];
+		return 2;
+	}
 	switch (*p) {
 	case 0xc4:
 	case 0xd9:
