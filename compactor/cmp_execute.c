@@ -8,8 +8,7 @@
 #include <stdlib.h>
 
 #include "cmp.h"
-#include "seg_dir.h"
-#include "seg_format.h"
+#include "seg.h"
 
 /* Longest "dir/name" built here (the engine's directories are < 4200). */
 #define CMP_PATH_MAX 4400

@@ -36,9 +36,7 @@
 #include <string.h>
 
 #include "eng_internal.h"
-#include "seg_dir.h"
-#include "seg_mpack.h"
-#include "seg_reader.h"
+#include "seg.h"
 
 void eng_dead_free(eng_dead_recs *d)
 {

@@ -25,8 +25,7 @@
 #include <unistd.h>
 
 #include "eng_internal.h"
-#include "seg_format.h"
-#include "seg_reader.h"
+#include "seg.h"
 
 static int prep_work(edgelog *log);
 static int deadletter_recover(edgelog *log, seg_err *e);

@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "eng_internal.h"
-#include "seg_lost.h"
+#include "seg.h"
 
 /* 1: path names the file open as fd; 0: path is missing; -1: another file
  * has the name; -2: cannot tell (the identity check failed otherwise). */

@@ -29,13 +29,7 @@
 
 #include <edgelog.h>
 
-#include "seg_cursor.h"
-#include "seg_dir.h"
-#include "seg_durable.h"
-#include "seg_err.h"
-#include "seg_json.h"
-#include "seg_vfs.h"
-#include "seg_writer.h"
+#include "seg.h"
 
 #define ENG_SEGMENTS_DIR "segments"
 #define ENG_LOCK_FILE "LOCK"

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "eng_internal.h"
-#include "seg_mpack.h"
+#include "seg.h"
 
 #define JSON_MAX_DEPTH 256
 

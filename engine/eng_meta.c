@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "eng_internal.h"
-#include "seg_durable.h"
+#include "seg.h"
 
 /* Ours is well under 1 KiB; anything much larger is not ours. */
 #define META_MAX_BYTES 65536

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "eng_internal.h"
-#include "seg_mpsplit.h"
+#include "seg.h"
 
 _Static_assert(EDGELOG_MSGPACK_DEPTH == SEG_MP_SPLIT_DEPTH, "EDGELOG_MSGPACK_DEPTH in edgelog.h");
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "eng_internal.h"
-#include "seg_dir.h"
+#include "seg.h"
 
 int edgelog_requeue_failed(const char *dir)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "eng_internal.h"
-#include "seg_reader.h"
+#include "seg.h"
 
 struct edgelog_reader {
 	seg_reader r;

@@ -45,8 +45,7 @@
 #include <edgelog.h>
 
 #include "eng_internal.h"
-#include "seg_lost.h"
-#include "seg_scan.h"
+#include "seg.h"
 
 #define RP_PATH 4400
 #define RP_SUFFIX ".repair" /* temporary rewrite of a segment or cursor */

@@ -26,10 +26,7 @@
 #include <unistd.h>
 
 #include "eng_internal.h"
-#include "seg_durable.h"
-#include "seg_format.h"
-#include "seg_lost.h"
-#include "seg_scan.h"
+#include "seg.h"
 
 _Static_assert(EDGELOG_FRAME_HEADER == SEG_FRAME_HEADER, "EDGELOG_FRAME_HEADER in edgelog.h");
 

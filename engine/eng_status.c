@@ -23,9 +23,7 @@
 #include <unistd.h>
 
 #include "eng_internal.h"
-#include "seg_dir.h"
-#include "seg_json.h"
-#include "seg_reader.h"
+#include "seg.h"
 
 #define SNAPSHOT_FILE "status.json"
 /* An unchanged snapshot is rewritten this often; a reader takes a snapshot

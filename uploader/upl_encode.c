@@ -8,7 +8,7 @@
 
 #include <edgelog.h>
 
-#include "seg_format.h"
+#include "seg.h"
 #include "upl_internal.h"
 
 const char *upl_content_type(int format)

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "seg_json.h"
+#include "seg.h"
 #include "upl.h"
 
 /* ---- encoding (upl_encode.c) -------------------------------------------- */

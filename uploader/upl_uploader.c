@@ -22,8 +22,7 @@
 #include <edgelog.h>
 #include <libdeflate.h>
 
-#include "seg_reader.h"
-#include "seg_writer.h"
+#include "seg.h"
 #include "upl_internal.h"
 
 #define MAX_RANGES 64 /* split depth for a 2^32-record batch */

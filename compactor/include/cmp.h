@@ -37,8 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "seg_err.h"
-#include "seg_vfs.h"
+#include "seg.h"
 
 typedef struct cmp_seg {
 	uint64_t base;          /* first seq it can hold */

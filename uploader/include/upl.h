@@ -19,8 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "seg_err.h"
-#include "seg_vfs.h"
+#include "seg.h"
 
 typedef struct upl_conf {
 	const char *endpoint;
