@@ -105,6 +105,38 @@ static size_t resync(const seg_scan *s, size_t from, seg_frame *f)
 	return 0;
 }
 
+/* Accept *f, found at pos: the scan moves past it. */
+static int take(seg_scan *s, size_t pos, seg_frame *f)
+{
+	f->offset = pos;
+	s->pos = pos + SEG_FRAME_HEADER + f->len;
+	s->have_last = 1;
+	s->last_delta = f->seq_delta;
+	return SEG_SCAN_FRAME;
+}
+
+/* A valid frame was found at next > pos, so in a live segment the frame at
+ * pos may have been completed by the writer while we searched (it writes
+ * frames in order, so a valid frame after pos means the one at pos is
+ * finished too). Look again before calling [pos, next) damage. The fence
+ * pairs with the writer's release fence between payload and header. */
+static int settle(seg_scan *s, size_t pos, size_t next, seg_frame *f, uint64_t *doff,
+		  uint64_t *dlen)
+{
+	seg_frame g;
+
+	SEG_FENCE_ACQUIRE();
+	if (seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, s->secret, &g) == SEG_OK &&
+	    (!s->have_last || g.seq_delta > s->last_delta)) {
+		*f = g;
+		return take(s, pos, f);
+	}
+	*doff = pos;
+	*dlen = next - pos;
+	s->pos = next;
+	return SEG_SCAN_DAMAGE;
+}
+
 int seg_scan_next(seg_scan *s, seg_frame *f, uint64_t *doff, uint64_t *dlen)
 {
 	size_t pos = s->pos, next, end;
@@ -119,36 +151,13 @@ int seg_scan_next(seg_scan *s, seg_frame *f, uint64_t *doff, uint64_t *dlen)
 			return SEG_SCAN_END;
 	}
 	r = seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, s->secret, f);
-	if (r == SEG_OK && (!s->have_last || f->seq_delta > s->last_delta)) {
-		f->offset = pos;
-		s->pos = pos + SEG_FRAME_HEADER + f->len;
-		s->have_last = 1;
-		s->last_delta = f->seq_delta;
-		return SEG_SCAN_FRAME;
-	}
+	if (r == SEG_OK && (!s->have_last || f->seq_delta > s->last_delta))
+		return take(s, pos, f);
 	if (s->hdr.version == SEG_VERSION_RECYCLED) {
 		int is_marker = 0;
 		next = resync_recycled(s, pos, f, &is_marker);
-		if (next && !is_marker) {
-			/* As below: the frame at pos may have been finished
-			 * meanwhile. */
-			seg_frame g;
-			SEG_FENCE_ACQUIRE();
-			if (seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, s->secret, &g) ==
-				    SEG_OK &&
-			    (!s->have_last || g.seq_delta > s->last_delta)) {
-				*f = g;
-				f->offset = pos;
-				s->pos = pos + SEG_FRAME_HEADER + g.len;
-				s->have_last = 1;
-				s->last_delta = g.seq_delta;
-				return SEG_SCAN_FRAME;
-			}
-			*doff = pos;
-			*dlen = next - pos;
-			s->pos = next;
-			return SEG_SCAN_DAMAGE;
-		}
+		if (next && !is_marker)
+			return settle(s, pos, next, f, doff, dlen);
 		/* No valid frame before the next end marker (or the end of
 		 * the file): a frame being written, or a torn last write. Its
 		 * extent cannot be told from the previous life's bytes after
@@ -173,29 +182,8 @@ int seg_scan_next(seg_scan *s, seg_frame *f, uint64_t *doff, uint64_t *dlen)
 		}
 	}
 	next = resync(s, pos, f);
-	if (next) {
-		/* In a live segment the frame at pos may have been completed by
-		 * the writer while we searched (it writes frames in order, so a
-		 * valid frame after pos means the one at pos is finished too).
-		 * Look again before calling it damage. The fence pairs with the
-		 * writer's release fence between payload and header. */
-		seg_frame g;
-		SEG_FENCE_ACQUIRE();
-		if (seg_frame_check(s->buf + pos, s->size - pos, &s->hdr, s->secret, &g) ==
-			    SEG_OK &&
-		    (!s->have_last || g.seq_delta > s->last_delta)) {
-			*f = g;
-			f->offset = pos;
-			s->pos = pos + SEG_FRAME_HEADER + g.len;
-			s->have_last = 1;
-			s->last_delta = g.seq_delta;
-			return SEG_SCAN_FRAME;
-		}
-		*doff = pos;
-		*dlen = next - pos;
-		s->pos = next;
-		return SEG_SCAN_DAMAGE;
-	}
+	if (next)
+		return settle(s, pos, next, f, doff, dlen);
 	end = last_nonzero(s, pos);
 	if (end == pos)
 		return SEG_SCAN_END; /* e.g. a short all-zero remainder */
