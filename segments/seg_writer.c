@@ -67,6 +67,15 @@ void seg_spare_discard(const seg_vfs *v, const char *dir, seg_spare *s)
 		v->unlink(v, path);
 }
 
+/* A spare that could not be made ready: its file is closed and removed;
+ * returns rc. */
+static int drop_file(const seg_vfs *v, int fd, const char *path, int rc)
+{
+	v->close(v, fd);
+	v->unlink(v, path);
+	return rc;
+}
+
 static int spare_create_named(const seg_vfs *v, const char *dir, const char *name, size_t size,
 			      int populate, seg_spare *out, seg_err *e)
 {
@@ -86,17 +95,12 @@ static int spare_create_named(const seg_vfs *v, const char *dir, const char *nam
 	/* Reserve every block now: stores into the mapping must never find
 	 * the disk full. */
 	r = v->fallocate(v, fd, size);
-	if (r < 0) {
-		v->close(v, fd);
-		v->unlink(v, path);
-		return seg_fail_errno(e, r, "fallocate %s (%zu bytes)", path, size);
-	}
+	if (r < 0)
+		return drop_file(v, fd, path,
+				 seg_fail_errno(e, r, "fallocate %s (%zu bytes)", path, size));
 	out->map = v->mmap(v, fd, size, 1, populate, &err);
-	if (!out->map) {
-		v->close(v, fd);
-		v->unlink(v, path);
-		return seg_fail_errno(e, err, "mmap %s", path);
-	}
+	if (!out->map)
+		return drop_file(v, fd, path, seg_fail_errno(e, err, "mmap %s", path));
 	out->fd = fd;
 	return 0;
 }
@@ -134,11 +138,8 @@ int seg_spare_recycle(const seg_vfs *v, const char *dir, size_t size, int popula
 	/* Only a file with every block allocated saves anything: a hole (a
 	 * tail punched when it was sealed by age) would be allocated again,
 	 * which is what recycling avoids. */
-	if ((r = v->fstat(v, fd, &fsize, &alloc)) < 0 || fsize != size || alloc < size) {
-		v->close(v, fd);
-		v->unlink(v, from);
-		return r < 0 ? seg_fail_errno(e, r, "fstat %s", from) : 1;
-	}
+	if ((r = v->fstat(v, fd, &fsize, &alloc)) < 0 || fsize != size || alloc < size)
+		return drop_file(v, fd, from, r < 0 ? seg_fail_errno(e, r, "fstat %s", from) : 1);
 	/* The placeholder first, durably: from here on a power cut at any
 	 * step leaves a file that reads as never started, whatever name it
 	 * ends up with (.recycle, .spare: removed at open; a segment name:
@@ -146,22 +147,14 @@ int seg_spare_recycle(const seg_vfs *v, const char *dir, size_t size, int popula
 	seg_header_placeholder(ph);
 	n = v->pwrite(v, fd, ph, sizeof(ph), 0);
 	r = n < 0 ? (int)n : n != (ssize_t)sizeof(ph) ? -EIO : v->fsync(v, fd);
-	if (r < 0) {
-		v->close(v, fd);
-		v->unlink(v, from);
-		return seg_fail_errno(e, r, "write the placeholder header of %s", from);
-	}
-	if ((r = v->rename(v, from, to)) < 0) {
-		v->close(v, fd);
-		v->unlink(v, from);
-		return seg_fail_errno(e, r, "rename %s to %s", from, to);
-	}
+	if (r < 0)
+		return drop_file(v, fd, from,
+				 seg_fail_errno(e, r, "write the placeholder header of %s", from));
+	if ((r = v->rename(v, from, to)) < 0)
+		return drop_file(v, fd, from, seg_fail_errno(e, r, "rename %s to %s", from, to));
 	out->map = v->mmap(v, fd, size, 1, populate, &err);
-	if (!out->map) {
-		v->close(v, fd);
-		v->unlink(v, to);
-		return seg_fail_errno(e, err, "mmap %s", to);
-	}
+	if (!out->map)
+		return drop_file(v, fd, to, seg_fail_errno(e, err, "mmap %s", to));
 	out->fd = fd;
 	out->recycled = 1;
 	return 0;
