@@ -605,7 +605,7 @@ START_TEST(test_json_string_agrees_with_bytewise_escaping)
 			r ^= r >> 7;
 			r ^= r << 17;
 			/* mostly plain text, so the fast path runs long */
-			p = (r >> 8) % 4 ? "abcdefgh" + (r >> 16) % 8 : pieces[(r >> 24) % 20];
+			p = (r >> 8) % 4 ? &"abcdefgh"[(r >> 16) % 8] : pieces[(r >> 24) % 20];
 			pl = strlen(p);
 			if (n + pl > target)
 				pl = target - n;
