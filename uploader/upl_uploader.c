@@ -72,6 +72,10 @@ struct upl {
 	/* Body size caps (upload_max_kb): before compression, and on the wire,
 	 * which a 413 lowers to the size last accepted. */
 	size_t cap_plain, cap_wire;
+	/* How many payload bytes a batch reads: cap_plain scaled by what the
+	 * last batch's encoding made of its payload, so that a batch seldom
+	 * reads records its body then has no room for. */
+	size_t read_cap;
 	size_t last_len; /* wire bytes of the request last sent */
 	int learn_413;   /* a 413 came: the next 2xx sets cap_wire */
 
@@ -158,7 +162,7 @@ int upl_create(upl **out, const upl_conf *c, const seg_vfs *v, const char *segdi
 	snprintf(u->segdir, sizeof(u->segdir), "%s", segdir);
 	snprintf(u->faileddir, sizeof(u->faileddir), "%s", faileddir);
 	u->single_mark = NO_MARK;
-	u->cap_plain = u->cap_wire = c->max_batch_bytes;
+	u->cap_plain = u->cap_wire = u->read_cap = c->max_batch_bytes;
 	u->rng = (uint64_t)v->mono_ms(v) * 0x9e3779b97f4a7c15ull + 1;
 	v->random(v, &u->rng, sizeof(u->rng));
 	u->rng |= 1;
@@ -250,7 +254,7 @@ static int fill(upl *u, batch *b, uint64_t from, uint64_t limit, seg_err *e)
 		u->reader_open = 1;
 		u->next_read = from;
 	}
-	while (b->n < u->c.max_batch_records && b->payload.len < u->cap_plain) {
+	while (b->n < u->c.max_batch_records && b->payload.len < u->read_cap) {
 		rc = seg_reader_next(&u->reader, &f, e);
 		if (rc == EDGELOG_EOF)
 			break;
@@ -286,50 +290,59 @@ static int fill(upl *u, batch *b, uint64_t from, uint64_t limit, seg_err *e)
 }
 
 static const seg_buf *encode(upl *u, batch *b, size_t lo, size_t hi, const volatile int *abort_flag,
-			     upl_response *resp, int *why, size_t *bad);
+			     upl_response *resp, int *why, size_t *bad, size_t *cut);
+
+/* Keep b->recs[0, k) and forget the rest, which the next batch reads
+ * again (the reader went past them: it starts again). */
+static void keep_first(upl *u, batch *b, size_t k)
+{
+	b->n = k;
+	b->payload.len = b->recs[k].off;
+	if (u->reader_open)
+		seg_reader_close(&u->reader);
+	u->reader_open = 0;
+}
 
 /* Make b's body fit the caps, before compression (cap_plain) and on the
  * wire (cap_wire): the envelope counts, and so does the record that
- * crosses the line. Encodes b whole (kept for sending) and drops records
- * from its end until it fits; the records dropped are read again for the
- * next batch. One record always stays: a record that cannot fit goes
- * alone. A record that cannot be encoded is left for the send path. */
+ * crosses the line. Encodes b once, stopping before the first record that
+ * would take the body over cap_plain (kept for sending); the records left
+ * out are read again for the next batch. Only a compressed body over
+ * cap_wire (after a 413) is cut again and encoded anew. One record always
+ * stays: a record that cannot fit goes alone. A record that cannot be
+ * encoded is left for the send path. */
 static void fit(upl *u, batch *b)
 {
-	size_t tail = u->c.format == EDGELOG_FORMAT_JSON ? 1 : 0; /* "]" */
-
 	for (;;) {
 		upl_response er;
 		int ew;
-		size_t eb, k;
-		const seg_buf *wire = encode(u, b, 0, b->n, NULL, &er, &ew, &eb);
+		size_t eb, k = b->n;
+		const seg_buf *wire = encode(u, b, 0, b->n, NULL, &er, &ew, &eb, &k);
 
-		if (!wire || b->n <= 1 || (b->body.len <= u->cap_plain && wire->len <= u->cap_wire))
+		if (!wire)
 			return;
-		k = b->n;
-		if (b->body.len > u->cap_plain) {
-			for (k = 0; k < b->n && b->recs[k].end + tail <= u->cap_plain; k++)
-				;
+		if (k < b->n) {
+			keep_first(u, b, k);
+			b->encoded = 1; /* body and gz hold recs[0, k) */
 		}
-		if (wire->len > u->cap_wire) {
-			/* Compressed size is not additive: cut in proportion,
-			 * with a margin, and measure again. */
-			size_t kk = (size_t)((double)b->n * (double)u->cap_wire /
-					     (double)wire->len * 0.9);
-			if (kk < k)
-				k = kk;
+		if (b->payload.len && b->body.len) {
+			/* The next batch reads about as much payload as this
+			 * body's share of the cap, a little less. */
+			double r = (double)b->payload.len / (double)b->body.len * 0.98;
+			size_t want = (size_t)((double)u->cap_plain * (r < 1 ? r : 1));
+			u->read_cap = want > u->cap_plain / 16 ? want : u->cap_plain / 16 + 1;
 		}
+		if (b->n <= 1 || wire->len <= u->cap_wire)
+			return;
+		/* Compressed size is not additive: cut in proportion, with a
+		 * margin, and measure again. */
+		k = (size_t)((double)b->n * (double)u->cap_wire / (double)wire->len * 0.9);
 		if (k < 1)
 			k = 1;
 		if (k >= b->n)
 			k = b->n - 1;
-		b->n = k;
-		b->payload.len = b->recs[k].off;
+		keep_first(u, b, k);
 		b->encoded = 0;
-		/* The reader went past the records dropped: start it again. */
-		if (u->reader_open)
-			seg_reader_close(&u->reader);
-		u->reader_open = 0;
 	}
 }
 
@@ -449,13 +462,16 @@ enum {
 	ENC_ABORTED
 }; /* abort_flag was raised */
 
-/* Encode b->recs[lo, hi) into b->body (and b->gz). Returns the body to
- * send, or NULL with *why (and resp, or *bad) filled. Encoding is linear in
+/* Encode b->recs[lo, hi) into b->body (and b->gz). With cut, stop before
+ * the first record after lo that would take the body over cap_plain; *cut
+ * gets the end of what was encoded. Returns the body to send, or NULL with
+ * *why (and resp, or *bad) filled. Encoding is linear in
  * the payload (SEG_JSON_MAX_EXPANSION), and the abort flag is looked at
  * every 64 records, so closing never waits for a long batch. */
 static const seg_buf *encode(upl *u, batch *b, size_t lo, size_t hi, const volatile int *abort_flag,
-			     upl_response *resp, int *why, size_t *bad)
+			     upl_response *resp, int *why, size_t *bad, size_t *cut)
 {
+	size_t tail = u->c.format == EDGELOG_FORMAT_JSON ? 1 : 0; /* "]" */
 	size_t i;
 
 	*why = 0;
@@ -473,6 +489,13 @@ static const seg_buf *encode(upl *u, batch *b, size_t lo, size_t hi, const volat
 				*why = ENC_BAD;
 				return NULL;
 			}
+			break;
+		}
+		if (cut && i > lo && b->body.len + tail > u->cap_plain) {
+			/* Record i would take the body over the cap: the body
+			 * ends with record i - 1. */
+			b->body.len = b->recs[i - 1].end;
+			hi = i;
 			break;
 		}
 		b->recs[i].end = b->body.len;
@@ -508,6 +531,8 @@ static const seg_buf *encode(upl *u, batch *b, size_t lo, size_t hi, const volat
 		return NULL;
 	}
 	b->encoded = lo == 0 && hi == b->n;
+	if (cut)
+		*cut = hi;
 	return u->c.gzip ? &b->gz : &b->body;
 }
 
@@ -517,7 +542,7 @@ static int start_range(upl *u, size_t lo, size_t hi, const volatile int *abort_f
 		       upl_response *resp, size_t *bad)
 {
 	int why;
-	const seg_buf *body = encode(u, u->cur, lo, hi, abort_flag, resp, &why, bad);
+	const seg_buf *body = encode(u, u->cur, lo, hi, abort_flag, resp, &why, bad, NULL);
 	char key[200];
 
 	if (!body)
@@ -834,7 +859,8 @@ int upl_step(upl *u, uint64_t acked, uint64_t limit, int flush, const volatile i
 				int ew;
 				size_t eb;
 				fit(u, u->next);
-				if (!encode(u, u->next, 0, u->next->n, abort_flag, &er, &ew, &eb))
+				if (!encode(u, u->next, 0, u->next->n, abort_flag, &er, &ew, &eb,
+					    NULL))
 					drop_next(u);
 			}
 			upl_http_finish(u->http);
