@@ -76,17 +76,23 @@ static int drop_file(const seg_vfs *v, int fd, const char *path, int rc)
 	return rc;
 }
 
+/* An empty spare of size bytes, named name: nothing open, nothing mapped. */
+static void spare_init(seg_spare *out, size_t size, const char *name)
+{
+	out->fd = -1;
+	out->map = NULL;
+	out->size = size;
+	out->name = name;
+	out->recycled = 0;
+}
+
 static int spare_create_named(const seg_vfs *v, const char *dir, const char *name, size_t size,
 			      int populate, seg_spare *out, seg_err *e)
 {
 	char path[4200];
 	int fd, r, err = 0;
 
-	out->fd = -1;
-	out->map = NULL;
-	out->size = size;
-	out->name = name;
-	out->recycled = 0;
+	spare_init(out, size, name);
 	if (seg_path(path, sizeof(path), dir, name))
 		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", dir);
 	fd = v->open(v, path, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -120,11 +126,7 @@ int seg_spare_recycle(const seg_vfs *v, const char *dir, size_t size, int popula
 	ssize_t n;
 	int fd, r, err = 0;
 
-	out->fd = -1;
-	out->map = NULL;
-	out->size = size;
-	out->name = SEG_SPARE_NAME;
-	out->recycled = 0;
+	spare_init(out, size, SEG_SPARE_NAME);
 	if (seg_path(from, sizeof(from), dir, SEG_RECYCLE_NAME) ||
 	    seg_path(to, sizeof(to), dir, SEG_SPARE_NAME))
 		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", dir);
