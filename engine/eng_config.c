@@ -320,9 +320,43 @@ static int db_path_dir(edgelog_config *cfg, const char *v, const char **out)
 	return rc;
 }
 
+/* The whole-number settings: the one place their ranges are written, read
+ * by edgelog_config_from_env (the variables) and eng_conf_resolve (the
+ * fields). */
+typedef struct u32_field {
+	const char *field, *var, *alias;
+	size_t off;
+	uint32_t lo, hi;
+} u32_field;
+
+#define U32(field, var, alias, lo, hi)                                      \
+	{                                                                   \
+#field, var, alias, offsetof(edgelog_config, field), lo, hi \
+	}
+static const u32_field u32_fields[] = {
+	U32(max_size_mb, "EDGELOG_MAX_SIZE_MB", "BUFFER_MAX_SIZE_MB", 1, 1u << 22),
+	U32(retention_days, "EDGELOG_RETENTION_DAYS", "BUFFER_CLEANUP_DAYS", 1, 36500),
+	U32(batch_size, "EDGELOG_BATCH_SIZE", NULL, 1, 100000),
+	U32(batch_timeout_ms, "EDGELOG_BATCH_TIMEOUT_MS", NULL, 1, 86400000),
+	U32(sync_interval_ms, "EDGELOG_SYNC_INTERVAL_MS", NULL, 1, 3600000),
+	U32(retry_base_ms, "EDGELOG_RETRY_BASE_MS", NULL, 1, 3600000),
+	U32(retry_max_ms, "EDGELOG_RETRY_MAX_MS", NULL, 1, 86400000),
+	U32(http_timeout_ms, "EDGELOG_HTTP_TIMEOUT_MS", NULL, 1, 3600000),
+	U32(close_grace_ms, "EDGELOG_CLOSE_GRACE_MS", NULL, 1, 3600000),
+	U32(upload_max_records, "EDGELOG_UPLOAD_MAX_RECORDS", NULL, 1, 1000000),
+	U32(upload_max_kb, "EDGELOG_UPLOAD_MAX_KB", NULL, 1, 65536),
+	U32(segment_bytes, "EDGELOG_SEGMENT_BYTES", NULL, 65536, ENG_SEGMENT_BYTES_MAX),
+	U32(segment_max_age_s, "EDGELOG_SEGMENT_MAX_AGE_S", NULL, 1, 86400 * 24),
+	U32(alert_size_pct, "EDGELOG_ALERT_SIZE_PCT", NULL, 1, 100),
+	U32(status_interval_ms, "EDGELOG_STATUS_INTERVAL_MS", NULL, 100, 3600000),
+	U32(poison_tries, "EDGELOG_POISON_TRIES", NULL, 1, 1000),
+};
+#undef U32
+
 int edgelog_config_from_env(edgelog_config *cfg)
 {
 	const char *v, *name;
+	size_t i;
 	int rc = 0, k;
 
 	if (!cfg)
@@ -355,26 +389,12 @@ int edgelog_config_from_env(edgelog_config *cfg)
 	}
 	if (rc)
 		return rc;
-#define U32(a, b, field, lo, hi)                                                       \
-	if ((v = env2(a, b, &name)) && (rc = parse_u32(name, v, lo, hi, &cfg->field))) \
-		return rc;
-	U32("EDGELOG_MAX_SIZE_MB", "BUFFER_MAX_SIZE_MB", max_size_mb, 1, 1u << 22);
-	U32("EDGELOG_RETENTION_DAYS", "BUFFER_CLEANUP_DAYS", retention_days, 1, 36500);
-	U32("EDGELOG_BATCH_SIZE", NULL, batch_size, 1, 100000);
-	U32("EDGELOG_BATCH_TIMEOUT_MS", NULL, batch_timeout_ms, 1, 86400000);
-	U32("EDGELOG_SYNC_INTERVAL_MS", NULL, sync_interval_ms, 1, 3600000);
-	U32("EDGELOG_RETRY_BASE_MS", NULL, retry_base_ms, 1, 3600000);
-	U32("EDGELOG_RETRY_MAX_MS", NULL, retry_max_ms, 1, 86400000);
-	U32("EDGELOG_HTTP_TIMEOUT_MS", NULL, http_timeout_ms, 1, 3600000);
-	U32("EDGELOG_CLOSE_GRACE_MS", NULL, close_grace_ms, 1, 3600000);
-	U32("EDGELOG_UPLOAD_MAX_RECORDS", NULL, upload_max_records, 1, 1000000);
-	U32("EDGELOG_UPLOAD_MAX_KB", NULL, upload_max_kb, 1, 65536);
-	U32("EDGELOG_SEGMENT_BYTES", NULL, segment_bytes, 65536, ENG_SEGMENT_BYTES_MAX);
-	U32("EDGELOG_SEGMENT_MAX_AGE_S", NULL, segment_max_age_s, 1, 86400 * 24);
-	U32("EDGELOG_ALERT_SIZE_PCT", NULL, alert_size_pct, 1, 100);
-	U32("EDGELOG_STATUS_INTERVAL_MS", NULL, status_interval_ms, 100, 3600000);
-	U32("EDGELOG_POISON_TRIES", NULL, poison_tries, 1, 1000);
-#undef U32
+	for (i = 0; i < sizeof(u32_fields) / sizeof(u32_fields[0]); i++) {
+		const u32_field *f = &u32_fields[i];
+		if ((v = env2(f->var, f->alias, &name)) &&
+		    (rc = parse_u32(name, v, f->lo, f->hi, (uint32_t *)((char *)cfg + f->off))))
+			return rc;
+	}
 	if ((v = getenv("EDGELOG_ALERT_PENDING")) &&
 	    (rc = parse_u64("EDGELOG_ALERT_PENDING", v, 1, UINT64_MAX, &cfg->alert_pending)))
 		return rc;
@@ -473,17 +493,11 @@ static char *dup_or(const char *s, const char *dflt)
 	return strdup(s ? s : dflt);
 }
 
-#define CHECK_RANGE(field, lo, hi)                                                        \
-	if (cfg->field && (cfg->field < (lo) || cfg->field > (hi)))                       \
-		return seg_fail(e, EDGELOG_ECONFIG,                                       \
-				"config field " #field ": %llu is not from %llu to %llu", \
-				(unsigned long long)cfg->field, (unsigned long long)(lo), \
-				(unsigned long long)(hi));
-
 int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, const seg_vfs *v, seg_err *e)
 {
 	char host[128];
 	const char *p;
+	size_t i;
 
 	memset(c, 0, sizeof(*c));
 	if (!cfg)
@@ -513,27 +527,19 @@ int eng_conf_resolve(eng_conf *c, const edgelog_config *cfg, const seg_vfs *v, s
 		return seg_fail(e, EDGELOG_ECONFIG,
 				"config field compression: %d is not a compression",
 				(int)cfg->compression);
-	CHECK_RANGE(max_size_mb, 1, 1u << 22);
-	CHECK_RANGE(retention_days, 1, 36500);
-	CHECK_RANGE(batch_size, 1, 100000);
-	CHECK_RANGE(batch_timeout_ms, 1, 86400000);
-	CHECK_RANGE(sync_interval_ms, 1, 3600000);
-	CHECK_RANGE(retry_base_ms, 1, 3600000);
-	CHECK_RANGE(retry_max_ms, 1, 86400000);
-	CHECK_RANGE(http_timeout_ms, 1, 3600000);
 	if (cfg->segment_bytes > ENG_SEGMENT_BYTES_MAX && sizeof(void *) < 8)
 		return seg_fail(e, EDGELOG_ECONFIG,
 				"config field segment_bytes: %u is more than %u on a 32-bit target "
 				"(an open log maps two segments and each reader one more)",
 				cfg->segment_bytes, (unsigned)ENG_SEGMENT_BYTES_MAX);
-	CHECK_RANGE(segment_bytes, 65536, ENG_SEGMENT_BYTES_MAX);
-	CHECK_RANGE(segment_max_age_s, 1, 86400 * 24);
-	CHECK_RANGE(alert_size_pct, 1, 100);
-	CHECK_RANGE(close_grace_ms, 1, 3600000);
-	CHECK_RANGE(upload_max_records, 1, 1000000);
-	CHECK_RANGE(upload_max_kb, 1, 65536);
-	CHECK_RANGE(status_interval_ms, 100, 3600000);
-	CHECK_RANGE(poison_tries, 1, 1000);
+	for (i = 0; i < sizeof(u32_fields) / sizeof(u32_fields[0]); i++) {
+		const u32_field *f = &u32_fields[i];
+		uint32_t x = *(const uint32_t *)((const char *)cfg + f->off);
+		if (x && (x < f->lo || x > f->hi))
+			return seg_fail(e, EDGELOG_ECONFIG,
+					"config field %s: %u is not from %u to %u", f->field, x,
+					f->lo, f->hi);
+	}
 	if ((unsigned)cfg->data_encoding > EDGELOG_DATA_STRING)
 		return seg_fail(e, EDGELOG_ECONFIG,
 				"config field data_encoding: %d is not a data encoding",

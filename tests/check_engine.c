@@ -11,6 +11,7 @@
  * Every test works in its own directory under /tmp (removed at exit) and
  * runs in its own process (CK_FORK), so environment changes do not leak.
  */
+#include <stddef.h>
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1767,6 +1768,69 @@ static void expect_open_econfig(const edgelog_config *c, const char *field)
 		      edgelog_errmsg(NULL));
 }
 
+/* Every whole-number setting has one range, the same whether it comes from
+ * its variable or its field: one past either end is refused, naming the
+ * variable or the field; each end itself is taken from the variable.
+ * (Written out here as the specification; eng_config.c keeps one table.) */
+START_TEST(test_every_number_range_same_for_variable_and_field)
+{
+	static const struct {
+		const char *field, *var;
+		size_t off;
+		uint32_t lo, hi;
+	} r[] = {
+#define R(f, var, lo, hi) {#f, var, offsetof(edgelog_config, f), lo, hi}
+		R(max_size_mb, "EDGELOG_MAX_SIZE_MB", 1, 1u << 22),
+		R(retention_days, "EDGELOG_RETENTION_DAYS", 1, 36500),
+		R(batch_size, "EDGELOG_BATCH_SIZE", 1, 100000),
+		R(batch_timeout_ms, "EDGELOG_BATCH_TIMEOUT_MS", 1, 86400000),
+		R(sync_interval_ms, "EDGELOG_SYNC_INTERVAL_MS", 1, 3600000),
+		R(retry_base_ms, "EDGELOG_RETRY_BASE_MS", 1, 3600000),
+		R(retry_max_ms, "EDGELOG_RETRY_MAX_MS", 1, 86400000),
+		R(http_timeout_ms, "EDGELOG_HTTP_TIMEOUT_MS", 1, 3600000),
+		R(close_grace_ms, "EDGELOG_CLOSE_GRACE_MS", 1, 3600000),
+		R(upload_max_records, "EDGELOG_UPLOAD_MAX_RECORDS", 1, 1000000),
+		R(upload_max_kb, "EDGELOG_UPLOAD_MAX_KB", 1, 65536),
+		R(segment_bytes, "EDGELOG_SEGMENT_BYTES", 65536,
+		  sizeof(void *) >= 8 ? 1u << 30 : 1u << 28),
+		R(segment_max_age_s, "EDGELOG_SEGMENT_MAX_AGE_S", 1, 86400 * 24),
+		R(alert_size_pct, "EDGELOG_ALERT_SIZE_PCT", 1, 100),
+		R(status_interval_ms, "EDGELOG_STATUS_INTERVAL_MS", 100, 3600000),
+		R(poison_tries, "EDGELOG_POISON_TRIES", 1, 1000),
+#undef R
+	};
+	edgelog_config c;
+	char v[32];
+	size_t i;
+
+	for (i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+		uint32_t bad[2] = {r[i].hi + 1, r[i].lo - 1}, good[2] = {r[i].lo, r[i].hi};
+		int k;
+
+		for (k = 0; k < 2; k++) {
+			/* lo - 1 is 0, "the default", where lo is 1. */
+			if (bad[k] == 0)
+				continue;
+			cfg_for(&c, g_dir);
+			*(uint32_t *)((char *)&c + r[i].off) = bad[k];
+			expect_open_econfig(&c, r[i].field);
+			snprintf(v, sizeof(v), "%u", bad[k]);
+			expect_env_error(r[i].var, v);
+		}
+		for (k = 0; k < 2; k++) {
+			clear_env();
+			snprintf(v, sizeof(v), "%u", good[k]);
+			ck_assert_int_eq(setenv(r[i].var, v, 1), 0);
+			edgelog_config_init(&c);
+			ck_assert_msg(edgelog_config_from_env(&c) == 0, "%s=%s: %s", r[i].var, v,
+				      edgelog_errmsg(NULL));
+			ck_assert_uint_eq(*(uint32_t *)((char *)&c + r[i].off), good[k]);
+			unsetenv(r[i].var);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_open_invalid_fields)
 {
 	edgelog_config c;
@@ -2682,6 +2746,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_env_edgelog_name_wins);
 	tcase_add_test(tc, test_env_buffer_db_path);
 	tcase_add_test(tc, test_open_invalid_fields);
+	tcase_add_test(tc, test_every_number_range_same_for_variable_and_field);
 	tcase_add_test(tc, test_open_creates_dir_0700);
 	suite_add_tcase(s, tc);
 
