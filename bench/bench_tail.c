@@ -19,6 +19,14 @@
  *            sync thread pwrite()s the new bytes into the file, and
  *            fdatasyncs it every interval. tmpfs pages are never written
  *            back, so the appender's pages are never write-protected.
+ *   pwrite   pwrite() of each record into the fallocate'd file at its
+ *            offset (no stores into any mapping), fdatasync every
+ *            interval: the page cache is the same one a mapping shares,
+ *            so a record is as safe from kill -9 on return as a store.
+ *            The file's pages are read into the cache first and stay
+ *            mapped read-only (as the segment writer keeps its segment).
+ *   pwcold   the same without reading the pages in first: each new page
+ *            enters the cache on the pwrite that reaches it.
  *   memory   the control: memcpy into private anonymous memory, pre-faulted;
  *            the other thread wakes every --copy-ms and does nothing. What
  *            stage shows beyond memory is the stage's; what memory shows
@@ -57,10 +65,12 @@ enum way {
 	W_MMAP,
 	W_REDIRTY,
 	W_STAGE,
+	W_PWRITE,
+	W_PWCOLD,
 	W_MEMORY,
 	W_COUNT
 };
-static const char *way_names[W_COUNT] = {"mmap", "redirty", "stage", "memory"};
+static const char *way_names[W_COUNT] = {"mmap", "redirty", "stage", "pwrite", "pwcold", "memory"};
 
 static struct {
 	uint64_t n, rate;
@@ -103,7 +113,8 @@ static void *sync_main(void *arg)
 
 	while (!atomic_load(&r->stop)) {
 		uint64_t t = bench_now_ns(),
-			 step = (r->way >= W_STAGE ? opt.copy_ms : opt.interval_ms);
+			 step = (r->way == W_STAGE || r->way == W_MEMORY ? opt.copy_ms :
+									   opt.interval_ms);
 		sleep_until(t + step * 1000000ull);
 		if (r->way == W_MEMORY)
 			continue;
@@ -197,8 +208,11 @@ static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec
 		}
 		memset(r.stage, 0, len);
 		dst = r.stage;
+	} else if (way == W_PWCOLD) {
+		dst = NULL;
 	} else {
-		r.seg = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, 0);
+		r.seg = mmap(NULL, len, PROT_READ | (way == W_PWRITE ? 0 : PROT_WRITE), MAP_SHARED,
+			     r.fd, 0);
 		if (r.seg == MAP_FAILED) {
 			fprintf(stderr, "bench_tail: mmap %s: %s\n", path, strerror(errno));
 			return -1;
@@ -217,7 +231,17 @@ static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec
 		if (opt.rate)
 			sleep_until(start + i * 1000000000ull / opt.rate);
 		t0 = bench_now_ns();
-		memcpy(dst + pos, rec, opt.size);
+		if (way == W_PWRITE || way == W_PWCOLD) {
+			if (pwrite(r.fd, rec, opt.size, (off_t)pos) != (ssize_t)opt.size) {
+				fprintf(stderr, "bench_tail: %s: pwrite at %zu: %s\n",
+					way_names[way], pos, strerror(errno));
+				atomic_store(&r.stop, 1);
+				pthread_join(th, NULL);
+				return -1;
+			}
+		} else {
+			memcpy(dst + pos, rec, opt.size);
+		}
 		atomic_store_explicit(&r.pos, pos + opt.size, memory_order_release);
 		t1 = bench_now_ns();
 		lat[i] = t1 - t0;
@@ -306,7 +330,8 @@ static void usage(FILE *f)
 		   "  --dir D          directory on the file system under test\n"
 		   "                   (default ./bench-tail-tmp)\n"
 		   "  --stage-dir D    tmpfs directory of the stage (default /dev/shm)\n"
-		   "  --only LIST      ways to run, comma-separated: mmap,redirty,stage,memory\n");
+		   "  --only LIST      ways to run, comma-separated:\n"
+		   "                   mmap,redirty,stage,pwrite,pwcold,memory\n");
 }
 
 static const struct option lo[] = {
