@@ -13,6 +13,7 @@
  * under mu. Calls eng_sync
  * (eng_store_cursor), eng_space and eng_config; nothing calls back.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,39 @@ static int commit_cursor(void *ud, seg_err *e)
 	return rc;
 }
 
-int eng_compact(edgelog *log, uint64_t need)
+/* Space is wanted (an allocation met ENOSPC): segments/.recycle, an
+ * acknowledged segment's file set aside for the next spare, holds no
+ * record; it goes before anything else. Not while the preparer is making
+ * it a spare (the caller waits for that first). Called with mu held;
+ * drops it around the unlink. */
+static void free_recycled(edgelog *log)
+{
+	char path[4400];
+	uint64_t bytes = log->ret.recycle_bytes;
+	int r;
+
+	if (!log->ret.recycle_ready || log->ret.recycle_busy ||
+	    seg_path(path, sizeof(path), log->segdir, SEG_RECYCLE_NAME))
+		return;
+	log->ret.recycle_ready = 0;
+	pthread_mutex_unlock(&log->mu);
+	r = log->vfs->unlink(log->vfs, path);
+	pthread_mutex_lock(&log->mu);
+	if (r < 0 && r != -ENOENT) {
+		/* Still there, still counted: the next pass tries again. */
+		log->ret.recycle_ready = 1;
+		eng_log(&log->conf, EDGELOG_LOG_WARN, "unlink %s: %s", path, strerror(-r));
+		return;
+	}
+	/* No directory fsync: a .recycle that comes back after a power cut
+	 * is removed at open. */
+	seg_writer_forget(&log->w, 0, bytes);
+	eng_log(&log->conf, EDGELOG_LOG_INFO,
+		"%s: removed (%llu bytes, no record) to make room on a full file system", path,
+		(unsigned long long)bytes);
+}
+
+int eng_compact(edgelog *log, int mode, uint64_t need)
 {
 	seg_err e;
 	const seg_vfs *v = log->vfs;
@@ -53,6 +86,10 @@ int eng_compact(edgelog *log, uint64_t need)
 	if (log->ret.compacting)
 		return 0;
 	log->ret.compacting = 1;
+	if (mode != ENG_COMPACT_ROUTINE)
+		free_recycled(log);
+	if (mode != ENG_COMPACT_DROP)
+		need = 0;
 	pthread_mutex_unlock(&log->mu);
 
 	rc = cmp_gather(v, log->segdir, &segs, &n, &e);
@@ -128,10 +165,9 @@ int eng_compact(edgelog *log, uint64_t need)
 				"%s: %llu unacknowledged record(s), seq %llu..%llu, removed: %s",
 				name, (unsigned long long)lost, (unsigned long long)lo + 1,
 				(unsigned long long)a->lost_hi,
-				a->reason == CMP_EXPIRED ?
-					"older than retention_days (expired)" :
-					"over max_size_mb, full_policy=drop_oldest "
-					"(dropped)");
+				a->reason == CMP_EXPIRED ? "older than retention_days (expired)" :
+				need ? "the file system is full, full_policy=drop_oldest (dropped)" :
+				       "over max_size_mb, full_policy=drop_oldest (dropped)");
 		}
 		if (segs[a->idx].last > new_acked)
 			new_acked = segs[a->idx].last;
@@ -152,8 +188,9 @@ int eng_compact(edgelog *log, uint64_t need)
 	 * when space is wanted (an allocation met ENOSPC, or what is left
 	 * after this pass plus it would not leave room for the next segment
 	 * under the cap): its bytes stay counted until it is reused. */
-	if (log->conf.segment_reuse && !need && !log->ret.recycle_ready && !log->ret.recycle_busy &&
-	    act[0].reason == CMP_ACKED && segs[act[0].idx].bytes >= log->conf.segment_bytes) {
+	if (log->conf.segment_reuse && mode == ENG_COMPACT_ROUTINE && !log->ret.recycle_ready &&
+	    !log->ret.recycle_busy && act[0].reason == CMP_ACKED &&
+	    segs[act[0].idx].bytes >= log->conf.segment_bytes) {
 		uint64_t freed = 0;
 		for (i = 0; i < k; i++)
 			freed += segs[act[i].idx].bytes;

@@ -341,22 +341,42 @@ int edgelog_close(edgelog *log)
 /* ---- append ------------------------------------------------------------ */
 
 /* The record did not fit (EDGELOG_EFULL or EDGELOG_ENOSPC in rc): make room
- * by the policy (acknowledged segments first, then the oldest, counted as
- * dropped) and try again, for as long as dropping frees something: on a
- * file system that filled before the cap, one segment's worth may not be
- * enough (block overhead, the spare). Out of line, so that the common
- * append keeps its arguments in registers. Called with log->mu held. */
+ * and try again, in the order FORMAT.md gives (Retention, point 3):
+ *
+ *  1. Under either policy: space that holds no unacknowledged record. A
+ *     spare the preparer is making is waited for (the retry may simply
+ *     take it), segments/.recycle is removed, acknowledged segments are
+ *     removed (not recycled), and the append is retried: a transient
+ *     ENOSPC, or a full disk or cap that freeing this space cures, costs
+ *     no record (and under reject refuses none).
+ *  2. drop_oldest only: the oldest segments, counted as dropped, one
+ *     segment's worth a round (the bytes the new segment needs), retried
+ *     after each, for as long as a round frees something: on a file
+ *     system that filled before the cap, one may not be enough (block
+ *     overhead, other files).
+ *
+ * Out of line, so that the common append keeps its arguments in
+ * registers. Called with log->mu held. */
 static __attribute__((noinline)) int append_make_room(edgelog *log, const void *data, size_t len,
 						      int64_t ts, uint64_t *seq, seg_err *e, int rc)
 {
-	for (int round = 1; (rc == EDGELOG_EFULL || rc == EDGELOG_ENOSPC) &&
-			    log->conf.full_policy == EDGELOG_FULL_DROP_OLDEST && round <= 16;
-	     round++) {
+	uint64_t need = (uint64_t)log->conf.segment_bytes;
+
+	if (need < SEG_HEADER_SIZE + SEG_FRAME_HEADER + len)
+		need = SEG_HEADER_SIZE + SEG_FRAME_HEADER + len; /* one oversized record */
+	if (rc == EDGELOG_ENOSPC || rc == EDGELOG_EFULL) {
+		uint64_t tries = log->spare_tries;
+		while (log->ret.compacting || (log->spare_busy && log->spare_tries == tries))
+			pthread_cond_wait(&log->sync_cv, &log->mu);
+		eng_compact(log, ENG_COMPACT_FREE, 0);
+		rc = seg_writer_append(&log->w, data, (uint32_t)len, ts, seq, e);
+	}
+	while ((rc == EDGELOG_EFULL || rc == EDGELOG_ENOSPC) &&
+	       log->conf.full_policy == EDGELOG_FULL_DROP_OLDEST) {
 		uint64_t used = eng_used_bytes(log);
 		while (log->ret.compacting)
 			pthread_cond_wait(&log->sync_cv, &log->mu);
-		eng_compact(log,
-			    rc == EDGELOG_ENOSPC ? (uint64_t)log->conf.segment_bytes * round : 0);
+		eng_compact(log, ENG_COMPACT_DROP, rc == EDGELOG_ENOSPC ? need : 0);
 		rc = seg_writer_append(&log->w, data, (uint32_t)len, ts, seq, e);
 		if (rc && eng_used_bytes(log) >= used)
 			break; /* nothing left that the policy may remove */
@@ -572,13 +592,21 @@ static int prep_work(edgelog *log)
 		pthread_mutex_lock(&log->mu);
 		log->spare_busy = 0;
 		log->ret.recycle_busy = 0;
+		log->spare_tries++;
+		/* An append that met ENOSPC may wait for this spare. */
+		pthread_cond_broadcast(&log->sync_cv);
 		if (recycle && !s.recycled)
 			seg_writer_forget(&log->w, 0, rbytes); /* removed, not reused */
-		if (rc)
+		if (rc) {
+			/* Not at once again (a full disk would keep the
+			 * preparer spinning, taking the space an append's
+			 * own allocation needs): the next append that
+			 * finds no spare, or retention, wakes it. */
 			eng_set_error(log, rc, &e);
-		else
+		} else {
 			seg_writer_give_spare(&log->w, &s);
-		did = 1;
+			did = 1;
+		}
 	}
 	return did;
 }
@@ -648,7 +676,7 @@ static int step_locked(edgelog *log, int timeout_ms)
 	now = log->vfs->mono_ms(log->vfs);
 	if (now >= log->ret.next_compact_mono && !log->ret.compacting) {
 		uint64_t used;
-		eng_compact(log, 0);
+		eng_compact(log, ENG_COMPACT_ROUTINE, 0);
 		/* Often when near the cap, so drop_oldest frees room before an
 		 * append has to; rarely otherwise. */
 		used = eng_used_bytes(log);
@@ -791,7 +819,7 @@ int edgelog_cleanup(edgelog *log, int force)
 	pthread_mutex_lock(&log->mu);
 	while (log->ret.compacting)
 		pthread_cond_wait(&log->sync_cv, &log->mu);
-	rc = eng_compact(log, 0);
+	rc = eng_compact(log, ENG_COMPACT_ROUTINE, 0);
 	pthread_mutex_unlock(&log->mu);
 	return rc;
 }

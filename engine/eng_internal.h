@@ -201,6 +201,7 @@ struct edgelog {
 	int cursor_fd;
 	cur_state cur; /* guarded by mu; stored under cur_mu (eng_sync.c) */
 	int spare_busy;
+	uint64_t spare_tries; /* spares the preparer finished trying to make */
 
 	uint64_t first_seq;
 	uint64_t durable_acked; /* acked_seq as last stored durably in the cursor */
@@ -276,10 +277,20 @@ void eng_upload_drain(edgelog *log);          /* at close, without the worker */
 void eng_upload_free(edgelog *log);
 
 /* eng_compact.c: run a retention pass (mu held; dropped around I/O).
- * need: bytes to free on top of the cap's headroom (a failed allocation).
- * Returns 0 or an error (recorded as the handle's). State: the retention
- * fields. */
-int eng_compact(edgelog *log, uint64_t need);
+ * mode: ENG_COMPACT_ROUTINE (the schedule, edgelog_cleanup, the cap: may
+ * recycle the oldest acknowledged segment), ENG_COMPACT_FREE (an
+ * allocation met ENOSPC: what holds no unacknowledged record goes first,
+ * segments/.recycle included, nothing is recycled, nothing dropped beyond
+ * the cap's own policy), ENG_COMPACT_DROP (the same, then under
+ * drop_oldest the oldest segments, counted as dropped, until need more
+ * bytes are free). Returns 0 or an error (recorded as the handle's).
+ * State: the retention fields. */
+enum {
+	ENG_COMPACT_ROUTINE,
+	ENG_COMPACT_FREE,
+	ENG_COMPACT_DROP
+};
+int eng_compact(edgelog *log, int mode, uint64_t need);
 
 /* eng_guard.c: once a second (mu held): if the active segment or the
  * cursor was removed or replaced under the engine, report it and write it

@@ -211,10 +211,10 @@ static int scenario(run *r)
 		/* Everything acknowledged: retention recycles the oldest
 		 * segment file, the step makes it the spare and the next roll
 		 * writes into it (FORMAT.md, "Recycled segments"); the restart
-		 * below recovers it. All acknowledged before each roll, so
-		 * that a fault there costs no record: ENOSPC at a roll drops
-		 * the oldest unacknowledged segment under drop_oldest, by
-		 * policy, and this scenario checks that nothing else is lost. */
+		 * below recovers it. (A single ENOSPC at a roll once dropped
+		 * the oldest unacknowledged segment under drop_oldest; it no
+		 * longer does: check_enospc.c fails each operation of a roll
+		 * with sealed unacknowledged segments behind it.) */
 		s_sync(r);
 		s_ack(r, r->m.last);
 		edgelog_cleanup(r->log, 0);
