@@ -27,6 +27,8 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -36,8 +38,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -168,6 +172,10 @@ struct result {
 	 * was linked shared and could not be wrapped) */
 	uint64_t fds_calls;
 	double fds_ns;
+	/* The wake control of a multi-threaded sync=always case (wake_control):
+	 * rounds, their mean stand-in sleep (ns) and the wall time (ns). */
+	uint64_t wc_rounds;
+	double wc_sleep_ns, wc_wall_ns;
 	/* page faults the appending threads took in the append phase (the
 	 * benchmark's own arrays are touched before, so these are the
 	 * engine's: stores into pages writeback left write-protected, fresh
@@ -582,6 +590,95 @@ static void floor_stats(struct result *r, uint64_t *fl, uint64_t n)
 }
 
 /* ------------------------------------------------------------------------
+ * Wake control of group commit: what the scheduler alone leaves of the
+ * disk's ceiling. The case's threads run rounds as the engine's do, with
+ * no engine: each thread takes a lock, counts itself and sleeps on a futex
+ * word; the one that completes the count sleeps (clock_nanosleep, timer
+ * slack 1 ns) for the mean fdatasync time the case just measured, in the
+ * place of the fdatasync, then wakes all the others with one FUTEX_WAKE
+ * and counts itself in again at once. Its appends/s over threads / (its
+ * mean sleep) is the most any group commit that wakes every waiter once
+ * per fdatasync gets from this machine at this moment; its time between
+ * two sleeps is the floor of the engine's time between two fdatasyncs.
+ * ---------------------------------------------------------------------- */
+struct wake_control {
+	pthread_mutex_t mu;
+	unsigned bell; /* futex word */
+	int n, threads;
+	uint64_t rounds, sleep_ns;
+	uint64_t slept_ns, sleeps; /* under mu of the round's last thread only */
+	pthread_barrier_t start;
+};
+
+static void *wake_control_thread(void *arg)
+{
+	struct wake_control *c = arg;
+
+	(void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+	pthread_barrier_wait(&c->start);
+	for (uint64_t i = 0; i < c->rounds; i++) {
+		unsigned b;
+
+		pthread_mutex_lock(&c->mu);
+		b = __atomic_load_n(&c->bell, __ATOMIC_SEQ_CST);
+		if (++c->n == c->threads) {
+			uint64_t t0, t1;
+			struct timespec ts = {.tv_sec = (time_t)(c->sleep_ns / 1000000000u),
+					      .tv_nsec = (long)(c->sleep_ns % 1000000000u)};
+
+			c->n = 0;
+			pthread_mutex_unlock(&c->mu);
+			t0 = bench_now_ns();
+			clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+			t1 = bench_now_ns();
+			/* Only this thread runs between the count and the wake. */
+			c->slept_ns += t1 - t0;
+			c->sleeps++;
+			__atomic_fetch_add(&c->bell, 1, __ATOMIC_SEQ_CST);
+			(void)syscall(SYS_futex, &c->bell, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL,
+				      0);
+		} else {
+			pthread_mutex_unlock(&c->mu);
+			while (__atomic_load_n(&c->bell, __ATOMIC_SEQ_CST) == b)
+				(void)syscall(SYS_futex, &c->bell, FUTEX_WAIT_PRIVATE, b, NULL,
+					      NULL, 0);
+		}
+	}
+	return NULL;
+}
+
+/* Run the control for a case that made r->fds_calls fdatasyncs in r->n
+ * appends by `threads` threads (as many rounds as that case had). */
+static void wake_control(struct result *r, int threads)
+{
+	struct wake_control c = {.mu = PTHREAD_MUTEX_INITIALIZER, .threads = threads};
+	pthread_t *tid = calloc((size_t)threads, sizeof(*tid));
+	uint64_t t0;
+	int t;
+
+	if (!tid || !r->fds_calls || threads < 2)
+		goto out;
+	c.rounds = r->n / (uint64_t)threads;
+	c.sleep_ns = (uint64_t)(r->fds_ns / (double)r->fds_calls);
+	pthread_barrier_init(&c.start, NULL, (unsigned)threads + 1);
+	for (t = 0; t < threads; t++)
+		if (pthread_create(&tid[t], NULL, wake_control_thread, &c) != 0) {
+			fprintf(stderr, "bench_append: pthread_create failed\n");
+			_exit(1);
+		}
+	pthread_barrier_wait(&c.start);
+	t0 = bench_now_ns();
+	for (t = 0; t < threads; t++)
+		pthread_join(tid[t], NULL);
+	r->wc_wall_ns = (double)(bench_now_ns() - t0);
+	pthread_barrier_destroy(&c.start);
+	r->wc_rounds = c.sleeps;
+	r->wc_sleep_ns = c.sleeps ? (double)c.slept_ns / (double)c.sleeps : 0;
+out:
+	free(tid);
+}
+
+/* ------------------------------------------------------------------------
  * edgelog cases
  * ---------------------------------------------------------------------- */
 static void *edgelog_thread(void *arg)
@@ -774,6 +871,8 @@ static void run_edgelog(int c, struct result *r, const char *dir)
 	}
 	r->fds_ns = (double)atomic_load(&fds_ns);
 	wall_time(r, w, threads);
+	if (cases[c].mode == EDGELOG_SYNC_ALWAYS)
+		wake_control(r, threads);
 	for (int t = 0; t < threads; t++)
 		if (w[t].rc != 0)
 			seterr(r, "%s", w[t].err);
@@ -1589,8 +1688,9 @@ static void print_human(double total_s)
 		any |= results[c].ran && results[c].ok && cases[c].kind == K_EDGELOG &&
 		       cases[c].mode == EDGELOG_SYNC_ALWAYS;
 	if (any) {
-		printf("\n%-17s %9s %9s %10s %11s %11s %9s\n", "group commit", "syncs", "rec/sync",
-		       "/threads", "sync us", "ceiling/s", "/ceiling");
+		printf("\n%-17s %9s %9s %10s %11s %9s %11s %9s %9s %9s\n", "group commit", "syncs",
+		       "rec/sync", "/threads", "sync us", "gap us", "ceiling/s", "/ceiling",
+		       "ctl gap", "ctl /ceil");
 		for (int c = 0; c < C_COUNT; c++) {
 			const struct result *r = &results[c];
 			double rps, lat_us, ceil;
@@ -1605,14 +1705,26 @@ static void print_human(double total_s)
 			rps = (double)r->n / (double)r->fds_calls;
 			lat_us = r->fds_ns / (double)r->fds_calls / 1e3;
 			ceil = (double)r->threads / (lat_us / 1e6);
-			printf("%-17s %9" PRIu64 " %9.2f %10.2f %11.1f %11.0f %9.2f\n",
-			       case_names[c], r->fds_calls, rps, rps / r->threads, lat_us, ceil,
+			printf("%-17s %9" PRIu64 " %9.2f %10.2f %11.1f %9.1f %11.0f %9.2f",
+			       case_names[c], r->fds_calls, rps, rps / r->threads, lat_us,
+			       r->wall_s * 1e6 / (double)r->fds_calls - lat_us, ceil,
 			       r->rate / ceil);
+			if (r->wc_rounds && r->wc_sleep_ns > 0)
+				printf(" %9.1f %9.2f\n",
+				       (r->wc_wall_ns / (double)r->wc_rounds - r->wc_sleep_ns) /
+					       1e3,
+				       (double)r->wc_rounds * r->wc_sleep_ns / r->wc_wall_ns);
+			else
+				printf(" %9s %9s\n", "-", "-");
 		}
 		printf("  rec/sync: records / fdatasync calls in the append phase; /threads: that "
 		       "over the\n  appending threads (issue 13: >= 0.85); sync us: mean "
-		       "fdatasync time measured\n  in the same phase; ceiling: threads / that; "
-		       "/ceiling: appends/s over it (>= 0.8).\n");
+		       "fdatasync time measured\n  in the same phase; gap us: append-phase time per "
+		       "fdatasync minus that (the disk idle\n  between two); ceiling: threads / "
+		       "sync us; /ceiling: appends/s over it (>= 0.8). ctl: the\n  wake control "
+		       "run right after (the same threads and rounds, no engine, a sleep of sync "
+		       "us\n  for the fdatasync): its gap is the scheduler's floor, its /ceiling "
+		       "the most\n  a group commit waking every waiter per fdatasync gets here now.\n");
 	}
 
 open_part:
@@ -1767,6 +1879,11 @@ static void print_json(double total_s, int all_ok)
 			r->lat_min, r->lat_mean, r->lat_p50, r->lat_p90, r->lat_p99, r->lat_p999,
 			r->lat_p9999, r->lat_max, r->over_10us, r->over_100us, r->over_1ms,
 			r->fds_calls, r->fds_ns, r->append_faults);
+		if (r->wc_rounds)
+			fprintf(f,
+				",\"wake_control\":{\"rounds\":%" PRIu64
+				",\"sleep_ns_mean\":%.0f,\"wall_ns\":%.0f}",
+				r->wc_rounds, r->wc_sleep_ns, r->wc_wall_ns);
 		if (r->floor_ran)
 			fprintf(f,
 				",\"floor_ns\":{\"spin\":%" PRIu64 ",\"p50\":%" PRIu64
