@@ -32,14 +32,18 @@ static int64_t mono_ns(void);
 #define REDIRTY_MAX ((size_t)1 << 20)
 
 /*
- * After an interval round (no lock held): take the write faults of the
- * pages the appenders will store into before the next round, here in the
- * syncing thread instead of in an append. Writeback left those pages clean
- * and write-protected; the first store into each would fault into the file
+ * After a round (no lock held): take the write faults of the pages the
+ * appenders will store into before the next round, here in the syncing
+ * thread instead of in an append. Writeback left those pages clean and
+ * write-protected; the first store into each would fault into the file
  * system (page_mkwrite, which can wait for the journal). The range is the
- * tail page and as many bytes as were appended during the last interval
- * (at most REDIRTY_MAX): pages the appenders fill anyway before the next
- * round, so this adds no write to the device in the steady state.
+ * tail page and as many bytes as were appended since the last round (at
+ * most REDIRTY_MAX): pages the appenders fill anyway before the next
+ * round, so this adds no write to the device in the steady state. Under
+ * sync=interval it keeps the faults out of the appends' latency; under
+ * sync=always it keeps them out of the engine's lock, where every
+ * appender gathering for the next round queued behind the one that
+ * faulted (FORMAT.md, "Group commit").
  * MADV_POPULATE_WRITE (Linux 5.14) faults the pages in as writable without
  * changing a byte; on older kernels, or on memory that is not a page-aligned
  * mapping, it fails and nothing happens. A mapping unmapped meanwhile by a
@@ -229,7 +233,8 @@ static int run_round(edgelog *log, eng_waiter **woken)
 	log->sync.syncing = 1;
 	log->sync.n_next = 0;
 	log->sync.gatherer = NULL;
-	if (log->conf.sync == EDGELOG_SYNC_INTERVAL && log->w.fd >= 0 && log->w.map) {
+	if ((log->conf.sync == EDGELOG_SYNC_INTERVAL || log->conf.sync == EDGELOG_SYNC_ALWAYS) &&
+	    log->w.fd >= 0 && log->w.map) {
 		map = log->w.map;
 		pos = log->w.pos;
 		size = log->w.size;
