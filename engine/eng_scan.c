@@ -5,11 +5,15 @@
  * (`edgelog dump` is a printer over them), and the salvage that copies
  * every valid record into a fresh directory as it walks.
  *
- * Read-only on the source. The salvage's copy is made durable before it
- * returns: segments synced by the writer's close, then lost-seqs, then the
- * cursor, then the directory entries (a crash before the end leaves a copy
- * that opens as an ordinary directory with fewer records). A failed write,
- * fsync or directory fsync of the copy fails the salvage.
+ * Read-only on the source. The salvage's copy is made in a staging
+ * directory beside OUTDIR and made durable there: segments synced by the
+ * writer's close, then lost-seqs, then the cursor, then the directory
+ * entries; only then is it renamed to OUTDIR and the parent fsynced. A
+ * power cut or a kill at any point leaves OUTDIR as it was (absent or
+ * empty) or the whole copy, never a partial copy under OUTDIR's name; the
+ * next salvage removes an abandoned staging directory. A failed write,
+ * fsync, rename or directory fsync fails the salvage, which then removes
+ * its staging directory.
  *
  * Every file operation goes through the I/O seam (seg_vfs.h), so the
  * fault-injecting and power-loss file systems of the tests reach the walk
@@ -234,8 +238,11 @@ static void check_newest(const seg_vfs *v, const char *path, edgelog_scan *s)
 
 typedef struct salvage {
 	const seg_vfs *v;
-	char out[4096];
-	char segdir[4200];
+	char target[4096]; /* OUTDIR as given, trailing slashes removed */
+	char parent[4096]; /* the directory holding it */
+	char out[4200];    /* the staging directory beside it, where the copy is made */
+	char segdir[4300];
+	int staged; /* out was created by this salvage */
 	seg_writer w;
 	int open;
 	seg_ranges saved; /* runs of consecutive seqs written */
@@ -279,18 +286,104 @@ static int path_inside(const char *src, const char *out)
 	return !strncmp(o, s, n) && (o[n] == '/' || o[n] == '\0' || !strcmp(s, "/"));
 }
 
-/* OUTDIR must be new or an empty directory; created here, durably. */
+/* Names collected by remove_tree's listing. */
+typedef struct names {
+	char **v;
+	size_t n, cap;
+	int oom;
+} names;
+
+static int add_name(void *ud, const char *name)
+{
+	names *l = ud;
+	char **g;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		if (!(g = realloc(l->v, cap * sizeof(*g)))) {
+			l->oom = 1;
+			return 1;
+		}
+		l->v = g;
+		l->cap = cap;
+	}
+	if (!(l->v[l->n] = strdup(name))) {
+		l->oom = 1;
+		return 1;
+	}
+	l->n++;
+	return 0;
+}
+
+/* Remove path and everything under it (a staging directory a salvage left:
+ * files and, at most depth levels down, directories). 0, or -errno of the
+ * first failure (what could be removed is). */
+static int remove_tree(const seg_vfs *v, const char *path, int depth)
+{
+	names l = {0};
+	char sub[4400];
+	size_t i;
+	int r, first = 0;
+
+	r = v->list(v, path, add_name, &l);
+	if (r == -ENOENT)
+		return 0;
+	if (!r && l.oom)
+		r = -ENOMEM;
+	for (i = 0; i < l.n; i++) {
+		int k = seg_path(sub, sizeof(sub), path, l.v[i]) ? -ENAMETOOLONG :
+								   v->unlink(v, sub);
+		if (k == -EISDIR || k == -EPERM)
+			k = depth > 0 ? remove_tree(v, sub, depth - 1) : k;
+		if (k < 0 && k != -ENOENT && !first)
+			first = k;
+		free(l.v[i]);
+	}
+	free(l.v);
+	if (r < 0)
+		return r;
+	if (first)
+		return first;
+	r = v->rmdir(v, path);
+	return r == -ENOENT ? 0 : r;
+}
+
+/* OUTDIR must be new or an empty directory. The copy is made in a staging
+ * directory beside it, ".NAME.salvage" (an abandoned one, left by a
+ * salvage a power cut or a kill stopped, is removed first), and renamed
+ * to OUTDIR once complete and durable (salvage_commit). */
 static int salvage_prepare(salvage *sv, const char *out, const char *src, seg_err *e)
 {
 	const seg_vfs *v = sv->v;
+	char *slash;
+	const char *base;
+	size_t n = strlen(out);
 	int k, empty, src_dir = is_dir(v, src, NULL) == 1;
 
-	if (strlen(out) >= sizeof(sv->out) - 64)
+	if (n >= sizeof(sv->target) - 64)
 		return seg_fail(e, EDGELOG_EINVAL, "path too long: %s", out);
-	snprintf(sv->out, sizeof(sv->out), "%s", out);
+	while (n > 1 && out[n - 1] == '/')
+		n--;
+	memcpy(sv->target, out, n);
+	sv->target[n] = '\0';
+	slash = strrchr(sv->target, '/');
+	base = slash ? slash + 1 : sv->target;
+	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
+		return seg_fail(e, EDGELOG_EINVAL,
+				"%s: give the salvage a directory name of its own (not /, . or ..)",
+				out);
+	if (!slash)
+		snprintf(sv->parent, sizeof(sv->parent), ".");
+	else if (slash == sv->target)
+		snprintf(sv->parent, sizeof(sv->parent), "/");
+	else
+		snprintf(sv->parent, sizeof(sv->parent), "%.*s", (int)(slash - sv->target),
+			 sv->target);
+	snprintf(sv->out, sizeof(sv->out), "%.*s.%s.salvage", (int)(base - sv->target), sv->target,
+		 base);
 	/* Writing into the directory being read would read the copies back
 	 * and put a second log (and its seqs) inside the first. */
-	if (src_dir && path_inside(src, out))
+	if (src_dir && (path_inside(src, sv->target) || path_inside(src, sv->out)))
 		return seg_fail(e, EDGELOG_EINVAL,
 				"%s is inside %s, the directory being read; give one outside it",
 				out, src);
@@ -302,12 +395,41 @@ static int salvage_prepare(salvage *sv, const char *out, const char *src, seg_er
 				"%s is not empty (give a new or empty directory)", out);
 	if (k < 0 && k != -ENOENT)
 		return seg_fail(e, EDGELOG_EINVAL, "%s: %s", out, strerror(-k));
-	/* Created (or found empty) with a durable name, and so is
-	 * segments/ in it: the writer's own mkdir does not sync the parent. */
-	snprintf(sv->segdir, sizeof(sv->segdir), "%s/%s", out, ENG_SEGMENTS_DIR);
-	if ((k = seg_mkdir_durable(v, out, 0700, e)) < 0 ||
-	    (k = seg_mkdir_durable(v, sv->segdir, 0700, e)) < 0)
+	if (k < 0 && v->stat(v, sv->parent, NULL, NULL) != 0)
+		return seg_fail(e, EDGELOG_EINVAL, "%s: the directory %s does not exist", out,
+				sv->parent);
+	/* A staging directory left by an earlier salvage that did not
+	 * finish: never a result, removed (durably: it must not come back
+	 * beside the new one). */
+	if ((k = remove_tree(v, sv->out, 3)) < 0)
+		return seg_fail_errno(e, k, "remove %s, left by an unfinished salvage", sv->out);
+	if ((k = v->fsync_dir(v, sv->parent)) < 0)
+		return seg_fail_errno(e, k, "fsync directory %s", sv->parent);
+	/* The staging directory and its segments/, with durable names: the
+	 * writer's own mkdir does not sync the parent. */
+	snprintf(sv->segdir, sizeof(sv->segdir), "%s/%s", sv->out, ENG_SEGMENTS_DIR);
+	if ((k = seg_mkdir_durable(v, sv->out, 0700, e)) < 0)
 		return k;
+	sv->staged = 1;
+	if ((k = seg_mkdir_durable(v, sv->segdir, 0700, e)) < 0)
+		return k;
+	return 0;
+}
+
+/* The copy is complete and durable in the staging directory: it takes
+ * OUTDIR's name (replacing the empty directory, if one was there), and
+ * the parent directory is fsynced. A power cut before the rename leaves
+ * OUTDIR as it was; after it, the whole copy. */
+static int salvage_commit(salvage *sv, seg_err *e)
+{
+	const seg_vfs *v = sv->v;
+	int r;
+
+	if ((r = v->rename(v, sv->out, sv->target)) < 0)
+		return seg_fail_errno(e, r, "rename %s to %s", sv->out, sv->target);
+	sv->staged = 0;
+	if ((r = v->fsync_dir(v, sv->parent)) < 0)
+		return seg_fail_errno(e, r, "fsync directory %s", sv->parent);
 	return 0;
 }
 
@@ -351,7 +473,7 @@ static int salvage_put(salvage *sv, const edgelog_record *rec, seg_err *e)
 static int salvage_finish(salvage *sv, const cur_state *src, int have_src, seg_err *e)
 {
 	const seg_vfs *v = sv->v;
-	char path[4300], qdir[4200];
+	char path[4400], qdir[4300];
 	cur_state c;
 	seg_buf b = {0};
 	size_t i;
@@ -519,10 +641,16 @@ static int walk(const seg_vfs *v, const char *path, const char *outdir, edgelog_
 		check_newest(v, path, s);
 	if (sv) {
 		size_t k;
-		if (!rc && (rc = salvage_finish(sv, &cur, s->have_cursor, &e)))
+		if (!rc && ((rc = salvage_finish(sv, &cur, s->have_cursor, &e)) ||
+			    (rc = salvage_commit(sv, &e))))
 			rc = eng_tls_error(rc, "%s", e.msg);
 		if (sv->open)
 			seg_writer_close(&sv->w, NULL);
+		/* A salvage that failed leaves no partial copy (OUTDIR is as it
+		 * was); what a failing disk keeps of the staging directory, the
+		 * next salvage into OUTDIR removes. */
+		if (rc && sv->staged && !remove_tree(v, sv->out, 3))
+			v->fsync_dir(v, sv->parent);
 		s->lost_ranges = sv->lost.n;
 		for (k = 0; !rc && s->on_range && k < sv->saved.n; k++)
 			s->on_range(s->payload, 0, sv->saved.lo[k], sv->saved.hi[k]);

@@ -154,6 +154,12 @@ static int px_mkdir(const seg_vfs *v, const char *path, int mode)
 	return mkdir(path, (mode_t)mode) < 0 ? -errno : 0;
 }
 
+static int px_rmdir(const seg_vfs *v, const char *path)
+{
+	(void)v;
+	return rmdir(path) < 0 ? -errno : 0;
+}
+
 static int px_fsync_dir(const seg_vfs *v, const char *path)
 {
 	int fd, r = 0;
@@ -295,6 +301,7 @@ static const seg_vfs posix_vfs = {
 	.rename = px_rename,
 	.unlink = px_unlink,
 	.mkdir = px_mkdir,
+	.rmdir = px_rmdir,
 	.fsync_dir = px_fsync_dir,
 	.list = px_list,
 	.stat = px_stat,

@@ -1257,6 +1257,41 @@ static uint64_t sv_read_copy(const seg_vfs *v, int *all_match)
 	return n;
 }
 
+#define SV_STAGING "/m/.out.salvage"
+
+/* Salvage SV_SRC into SV_OUT on m (no fault) and check the copy is
+ * complete and durable (a power cut after it keeps it all), and that no
+ * staging directory is left. */
+static void sv_complete(tvfs_mem *m, const char *what, uint64_t k)
+{
+	edgelog_scan sc;
+	cur_state cur;
+	seg_err e;
+	uint8_t *lost;
+	size_t lost_len;
+	int rc, all, how;
+	uint64_t n;
+
+	edgelog_scan_init(&sc);
+	rc = eng_salvage_vfs(tvfs_mem_vfs(m), SV_SRC, SV_OUT, &sc);
+	ck_assert_msg(rc == 0, "%s (%llu): salvage again: %s", what, (unsigned long long)k,
+		      edgelog_errmsg(NULL));
+	tvfs_mem_power_loss(m, k + 1);
+	ck_assert_msg(!tvfs_mem_exists(m, SV_STAGING), "%s (%llu): %s left behind", what,
+		      (unsigned long long)k, SV_STAGING);
+	n = sv_read_copy(tvfs_mem_vfs(m), &all);
+	ck_assert_msg(n == N_RECORDS - 1 && all, "%s (%llu): %llu of %d records", what,
+		      (unsigned long long)k, (unsigned long long)n, N_RECORDS - 1);
+	ck_assert_msg(cur_load(tvfs_mem_vfs(m), SV_OUT "/" CUR_FILE, &cur, &how, &e) == 0 &&
+			      how == CUR_LOADED && cur.last_seq == N_RECORDS,
+		      "%s (%llu): no cursor", what, (unsigned long long)k);
+	ck_assert_msg(tvfs_mem_read_file(m, SV_OUT "/" SEG_QUARANTINE_DIR "/" SEG_LOST_FILE, &lost,
+					 &lost_len) == 0 &&
+			      lost_len > 0,
+		      "%s (%llu): no lost-seqs", what, (unsigned long long)k);
+	free(lost);
+}
+
 /*
  * A fault at every file operation of a salvage (alone, or from there on: a
  * disk that went away), then a power cut: a salvage that returned 0 left a
@@ -1326,21 +1361,18 @@ START_TEST(test_salvage_fault_at_every_step_is_reported)
 				ck_assert_ptr_nonnull(strstr((char *)lost, "\n120 120 "));
 				free(lost);
 			} else {
-				edgelog_config c;
-				edgelog *log;
 				failed++;
 				ck_assert_str_ne(edgelog_errmsg(NULL), "");
-				ck_assert_uint_le(n, N_RECORDS - 1);
-				/* What is left opens as an ordinary directory. */
-				edgelog_config_init(&c);
-				c.dir = SV_OUT;
-				c.device_id = "cam-salvage";
-				c.log_fn = tu_quiet_log;
-				ck_assert_msg(eng_open_vfs(&log, &c, tvfs_mem_vfs(m)) == 0,
-					      "fault %llu%s: the partial copy does not open: %s",
-					      (unsigned long long)k, sticky ? " on" : "",
-					      edgelog_errmsg(NULL));
-				ck_assert_int_eq(edgelog_close(log), 0);
+				/* No partial copy under OUTDIR's name: it is as it
+				 * was (absent). */
+				ck_assert_msg(!tvfs_mem_exists(m, SV_OUT),
+					      "fault %llu%s: a failed salvage left %s (%llu "
+					      "records)",
+					      (unsigned long long)k, sticky ? " on" : "", SV_OUT,
+					      (unsigned long long)n);
+				/* A second salvage, on a healthy disk, removes what
+				 * is left of the staging directory and succeeds. */
+				sv_complete(m, "after a failed salvage", k);
 			}
 			sv_free(&before);
 			sv_free(&after);
@@ -1348,6 +1380,143 @@ START_TEST(test_salvage_fault_at_every_step_is_reported)
 		}
 	}
 	ck_assert_int_gt(failed, 0);
+}
+END_TEST
+
+/* Power cut before the trigger-th operation (counted from arming). */
+typedef struct sv_cut {
+	tvfs_mem *m;
+	tvfs_fault *f;
+	uint64_t trigger, seen;
+	int fired;
+	char trace[96];
+} sv_cut;
+
+static int sv_cut_hook(void *ud, unsigned op, uint64_t n, const char *path)
+{
+	sv_cut *c = ud;
+	(void)n;
+	if (c->fired)
+		return -EIO;
+	if (++c->seen != c->trigger)
+		return 0;
+	snprintf(c->trace, sizeof(c->trace), "%s %s", tvfs_op_name(op), path ? path : "(fd)");
+	c->fired = 1;
+	tvfs_fault_fail(c->f, TVFS_OP_ALL, 1, -EIO, 1);
+	tvfs_mem_power_loss(c->m, c->trigger);
+	return -EIO;
+}
+
+static int sv_count(void *ud, const char *name)
+{
+	(void)name;
+	++*(int *)ud;
+	return 0;
+}
+
+/* Entries of a directory on m (-1: it does not exist). */
+static int sv_entries(tvfs_mem *m, const char *dir)
+{
+	int any = 0;
+	const seg_vfs *v = tvfs_mem_vfs(m);
+	if (!tvfs_mem_exists(m, dir))
+		return -1;
+	ck_assert_int_eq(v->list(v, dir, sv_count, &any), 0);
+	return any;
+}
+
+/*
+ * Found here: a salvage cut by power (or killed) mid-way left a partial
+ * copy under OUTDIR's name: a directory of segments with no cursor, or a
+ * cursor and fewer records than the source, that looked like a complete
+ * salvage. The copy is now made in a staging directory beside OUTDIR and
+ * renamed into place once complete and durable: a power cut before any
+ * operation of a salvage leaves OUTDIR as it was (absent, or the empty
+ * directory given) or the whole copy, and the next salvage removes the
+ * abandoned staging directory and succeeds.
+ */
+static void salvage_cut_at_every_step(int outdir_exists)
+{
+	tvfs_mem *m = salvage_source();
+	tvfs_fault *f = tvfs_fault_new(tvfs_mem_vfs(m));
+	sv_cut c;
+	edgelog_scan sc;
+	uint64_t total, k, whole = 0, none = 0;
+	int all;
+
+	if (outdir_exists)
+		ck_assert_int_eq(tvfs_mem_mkdirs(m, SV_OUT), 0);
+	memset(&c, 0, sizeof(c));
+	tvfs_fault_set_hook(f, sv_cut_hook, &c);
+	edgelog_scan_init(&sc);
+	ck_assert_int_eq(eng_salvage_vfs(tvfs_fault_vfs(f), SV_SRC, SV_OUT, &sc), 0);
+	total = c.seen;
+	ck_assert_uint_gt(total, 10);
+	tvfs_fault_free(f);
+	tvfs_mem_free(m);
+
+	for (k = 1; k <= total; k++) {
+		uint64_t n;
+		int entries, rc;
+
+		m = salvage_source();
+		if (outdir_exists)
+			ck_assert_int_eq(tvfs_mem_mkdirs(m, SV_OUT), 0);
+		f = tvfs_fault_new(tvfs_mem_vfs(m));
+		memset(&c, 0, sizeof(c));
+		c.m = m;
+		c.f = f;
+		c.trigger = k;
+		tvfs_fault_set_hook(f, sv_cut_hook, &c);
+		edgelog_scan_init(&sc);
+		rc = eng_salvage_vfs(tvfs_fault_vfs(f), SV_SRC, SV_OUT, &sc);
+		ck_assert_msg(c.fired, "operation %llu of %llu never came", (unsigned long long)k,
+			      (unsigned long long)total);
+		ck_assert_int_ne(rc, 0);
+		tvfs_fault_free(f);
+		/* What the cut left under OUTDIR's name: what was there, or
+		 * the whole copy. */
+		entries = sv_entries(m, SV_OUT);
+		if (entries == (outdir_exists ? 0 : -1)) {
+			none++;
+		} else {
+			n = sv_read_copy(tvfs_mem_vfs(m), &all);
+			ck_assert_msg(n == N_RECORDS - 1 && all &&
+					      tvfs_mem_exists(m, SV_OUT "/" CUR_FILE) &&
+					      tvfs_mem_exists(m, SV_OUT "/" SEG_QUARANTINE_DIR
+									"/" SEG_LOST_FILE),
+				      "power cut before operation %llu (%s): %s holds a partial "
+				      "copy (%llu of %d records, cursor %s)",
+				      (unsigned long long)k, c.trace, SV_OUT, (unsigned long long)n,
+				      N_RECORDS - 1,
+				      tvfs_mem_exists(m, SV_OUT "/" CUR_FILE) ? "there" :
+										"missing");
+			whole++;
+			tvfs_mem_free(m);
+			continue;
+		}
+		/* Nothing under OUTDIR's name: salvaging again works, and
+		 * removes the abandoned staging directory. */
+		sv_complete(m, "salvage after a power cut", k);
+		tvfs_mem_free(m);
+	}
+	ck_assert_uint_gt(none, 0);
+	fprintf(stderr,
+		"check_repair: salvage into %s OUTDIR cut before each of %llu operations: %llu "
+		"left it as it was, %llu the whole copy\n",
+		outdir_exists ? "an empty" : "a new", (unsigned long long)total,
+		(unsigned long long)none, (unsigned long long)whole);
+}
+
+START_TEST(test_salvage_power_cut_at_every_step_leaves_nothing_or_everything)
+{
+	salvage_cut_at_every_step(0);
+}
+END_TEST
+
+START_TEST(test_salvage_into_empty_dir_power_cut_leaves_it_empty_or_complete)
+{
+	salvage_cut_at_every_step(1);
 }
 END_TEST
 
@@ -1382,6 +1551,8 @@ static Suite *repair_suite(void)
 	tcase_add_test(tc, test_refuses_while_another_process_holds_the_lock);
 	tcase_add_test(tc, test_fault_at_every_step_then_rerun);
 	tcase_add_test(tc, test_salvage_fault_at_every_step_is_reported);
+	tcase_add_test(tc, test_salvage_power_cut_at_every_step_leaves_nothing_or_everything);
+	tcase_add_test(tc, test_salvage_into_empty_dir_power_cut_leaves_it_empty_or_complete);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -724,6 +724,43 @@ START_TEST(test_mem_locks)
 }
 END_TEST
 
+/* rmdir: empty directories only; the removal is durable once the parent
+ * is fsynced, like an unlink. Through the fault wrapper it counts (and
+ * fails) as an unlink. */
+START_TEST(test_mem_rmdir)
+{
+	tvfs_mem *m = tvfs_mem_new(1);
+	const seg_vfs *v = tvfs_mem_vfs(m);
+	tvfs_fault *f = tvfs_fault_new(v);
+	const seg_vfs *fv = tvfs_fault_vfs(f);
+	int fd;
+
+	ck_assert_int_eq(tvfs_mem_mkdirs(m, "/mem/d"), 0);
+	fd = v->open(v, "/mem/d/f", O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	v->close(v, fd);
+	ck_assert_int_eq(v->rmdir(v, "/mem/d"), -ENOTEMPTY);
+	ck_assert_int_eq(v->rmdir(v, "/mem/d/f"), -ENOTDIR);
+	ck_assert_int_eq(v->rmdir(v, "/mem/nothing"), -ENOENT);
+	ck_assert_int_eq(v->unlink(v, "/mem/d/f"), 0);
+	tvfs_fault_fail(f, TVFS_OP_UNLINK, 1, -EIO, 0);
+	ck_assert_int_eq(fv->rmdir(fv, "/mem/d"), -EIO);
+	ck_assert_int_eq(tvfs_mem_exists(m, "/mem/d"), 1);
+	ck_assert_int_eq(fv->rmdir(fv, "/mem/d"), 0);
+	ck_assert_uint_eq(tvfs_fault_count(f, TVFS_OP_UNLINK), 2);
+	ck_assert_int_eq(tvfs_mem_exists(m, "/mem/d"), 0);
+	/* Not durable until the parent is fsynced. */
+	tvfs_mem_power_loss(m, 1);
+	ck_assert_int_eq(tvfs_mem_exists(m, "/mem/d"), 1);
+	ck_assert_int_eq(v->rmdir(v, "/mem/d"), 0);
+	ck_assert_int_eq(v->fsync_dir(v, "/mem"), 0);
+	tvfs_mem_power_loss(m, 2);
+	ck_assert_int_eq(tvfs_mem_exists(m, "/mem/d"), 0);
+	tvfs_fault_free(f);
+	tvfs_mem_free(m);
+}
+END_TEST
+
 START_TEST(test_mem_punch_ftruncate_fallocate)
 {
 	tvfs_mem *m = tvfs_mem_new(1);
@@ -1086,6 +1123,7 @@ static Suite *vfs_suite(void)
 	tcase_add_test(tc, test_mem_mmap_checks_access);
 	tcase_add_test(tc, test_mem_locks);
 	tcase_add_test(tc, test_mem_punch_ftruncate_fallocate);
+	tcase_add_test(tc, test_mem_rmdir);
 	tcase_add_test(tc, test_mem_random_and_clock);
 	tcase_add_test(tc, test_mem_threads);
 	suite_add_tcase(s, tc);

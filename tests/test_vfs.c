@@ -336,6 +336,9 @@ FT_PATH_OP(unlink(const seg_vfs *v, const char *path), TVFS_OP_UNLINK,
 	   f->base->unlink(f->base, path))
 FT_PATH_OP(mkdir(const seg_vfs *v, const char *path, int mode), TVFS_OP_MKDIR,
 	   f->base->mkdir(f->base, path, mode))
+/* A removal, like unlink: counted and failed as one. */
+FT_PATH_OP(rmdir(const seg_vfs *v, const char *path), TVFS_OP_UNLINK,
+	   f->base->rmdir(f->base, path))
 FT_PATH_OP(fsync_dir(const seg_vfs *v, const char *path), TVFS_OP_FSYNC_DIR,
 	   f->base->fsync_dir(f->base, path))
 FT_PATH_OP(list(const seg_vfs *v, const char *path, seg_list_fn fn, void *ud), TVFS_OP_LIST,
@@ -448,6 +451,7 @@ tvfs_fault *tvfs_fault_new(const seg_vfs *base)
 		.rename = ft_rename,
 		.unlink = ft_unlink,
 		.mkdir = ft_mkdir,
+		.rmdir = ft_rmdir,
 		.fsync_dir = ft_fsync_dir,
 		.list = ft_list,
 		.stat = ft_stat,
@@ -1261,6 +1265,38 @@ out:
 	return r == -EBUSY ? -EISDIR : r;
 }
 
+static int mem_rmdir(const seg_vfs *v, const char *path)
+{
+	tvfs_mem *m = MEM(v);
+	mnode *dir;
+	mpath p;
+	ment *e;
+	int r;
+
+	pthread_mutex_lock(&m->mu);
+	if ((r = path_split(path, &p)) < 0)
+		goto out;
+	if (p.n == 0) {
+		r = -EBUSY; /* a root */
+		goto out;
+	}
+	if ((r = path_parent(m, &p, NULL, &dir)) < 0)
+		goto out;
+	e = list_find(&dir->live, path_leaf(&p));
+	if (!e)
+		r = -ENOENT;
+	else if (!e->node->is_dir)
+		r = -ENOTDIR;
+	else if (e->node->live.n)
+		r = -ENOTEMPTY;
+	else
+		list_del(&dir->live, path_leaf(&p));
+out:
+	free(p.buf);
+	pthread_mutex_unlock(&m->mu);
+	return r;
+}
+
 static int mem_mkdir(const seg_vfs *v, const char *path, int mode)
 {
 	tvfs_mem *m = MEM(v);
@@ -1483,6 +1519,7 @@ tvfs_mem *tvfs_mem_new(uint64_t seed)
 		.rename = mem_rename,
 		.unlink = mem_unlink,
 		.mkdir = mem_mkdir,
+		.rmdir = mem_rmdir,
 		.fsync_dir = mem_fsync_dir,
 		.list = mem_list,
 		.stat = mem_stat,

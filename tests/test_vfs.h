@@ -150,6 +150,8 @@ void tvfs_fault_clock_jump(tvfs_fault *f, int64_t ms);
  *    not make the file's name durable: that takes fsync_dir of its parent.
  *  - fsync_dir: the directory's durable entries become its live entries
  *    (files and subdirectories created, renamed or unlinked in it).
+ *  - rmdir: an empty directory only (-ENOTEMPTY, -ENOTDIR); through
+ *    tvfs_fault it counts and fails as TVFS_OP_UNLINK.
  *  - fallocate(len): size = max(size, len), zero-filled; capacity >= len.
  *  - mmap(len): a pointer to the file's live buffer, which is never moved
  *    or freed while a mapping of it exists (it survives power loss as a

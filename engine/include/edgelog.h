@@ -745,9 +745,14 @@ EDGELOG_API int edgelog_verify(const char *path, edgelog_scan *s);
  * record is sent again (receivers drop repeats by seq); its last_seq is
  * at least the source cursor's, so no seq the source used is handed out
  * again. Runs of seqs missing between saved records go to the copy's
- * cursor gaps and to outdir/quarantine/lost-seqs. Everything is synced
- * before it returns. EDGELOG_EINVAL (message naming outdir) when outdir is
- * unusable: not a directory, not empty, inside path, cannot be created.
+ * cursor gaps and to outdir/quarantine/lost-seqs. The copy is made in a
+ * staging directory beside outdir (".NAME.salvage" for outdir NAME),
+ * synced, then renamed to outdir and the parent synced: a power cut or a
+ * kill leaves outdir as it was (absent or empty) or the whole copy, never
+ * part of one; a failed salvage removes its staging directory, and the
+ * next salvage into outdir removes one an interrupted salvage left.
+ * EDGELOG_EINVAL (message naming outdir) when outdir is unusable: not a
+ * directory, not empty, inside path, cannot be created.
  */
 EDGELOG_API int edgelog_salvage(const char *path, const char *outdir, edgelog_scan *s);
 

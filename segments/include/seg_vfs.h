@@ -59,6 +59,8 @@ struct seg_vfs {
 	int (*rename)(const seg_vfs *v, const char *from, const char *to);
 	int (*unlink)(const seg_vfs *v, const char *path);
 	int (*mkdir)(const seg_vfs *v, const char *path, int mode);
+	/* rmdir(2): an empty directory. */
+	int (*rmdir)(const seg_vfs *v, const char *path);
 	/* fsync(2) of a directory, so that creations, renames and unlinks in
 	 * it are durable. */
 	int (*fsync_dir)(const seg_vfs *v, const char *path);

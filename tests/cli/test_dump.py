@@ -140,6 +140,21 @@ def test_recover_from_one_segment_file_and_range(d):
     assert [r["seq"] for r in json_records("out2")] == [5, 6, 7, 8, 9]
 
 
+def test_recover_replaces_an_abandoned_staging_directory(d):
+    # A salvage stopped by a power cut or a kill leaves its staging
+    # directory beside OUTDIR, never a partial OUTDIR; the next one removes
+    # it and renames its own complete copy into place.
+    make("src", n=10)
+    os.makedirs(".out.salvage/segments")
+    os.makedirs(".out.salvage/quarantine")
+    with open(".out.salvage/segments/00000000000000000001.seg", "wb") as f:
+        f.write(b"\x01" * 100)
+    p = run(["dump", "--recover", "out", "src"], check_rc=0)
+    assert "recovered into out: 10 record(s)" in p.stdout, p.stdout
+    assert not any(n.endswith(".salvage") for n in os.listdir(".")), os.listdir(".")
+    assert json_records("out") == json_records("src")
+
+
 def test_recover_refuses_existing_outdir(d):
     make("src", n=5)
     os.mkdir("full")
