@@ -74,7 +74,7 @@ static const char *way_names[W_COUNT] = {"mmap", "redirty", "stage", "pwrite", "
 
 static struct {
 	uint64_t n, rate;
-	uint32_t size, interval_ms, copy_ms;
+	uint32_t size, interval_ms, copy_ms, written;
 	const char *dir, *stage_dir, *only;
 } opt = {
 	.n = 20000,
@@ -180,6 +180,19 @@ static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec
 	if (r.fd < 0 || posix_fallocate(r.fd, 0, (off_t)len) != 0) {
 		fprintf(stderr, "bench_tail: %s: %s\n", path, strerror(errno));
 		return -1;
+	}
+	if (opt.written) {
+		/* Written blocks, as in a recycled segment (FORMAT.md, "Recycled
+		 * segments"): zeros written and synced, so no sync of the run
+		 * has an unwritten extent to convert. */
+		static const uint8_t zero[65536];
+		for (size_t off = 0; off < len; off += sizeof(zero)) {
+			size_t k = len - off < sizeof(zero) ? len - off : sizeof(zero);
+			if (pwrite(r.fd, zero, k, (off_t)off) != (ssize_t)k) {
+				fprintf(stderr, "bench_tail: %s: %s\n", path, strerror(errno));
+				return -1;
+			}
+		}
 	}
 	fsync(r.fd);
 	r.len = len;
@@ -319,19 +332,22 @@ static int run_way(enum way way, uint64_t *lat, uint64_t *fl, const uint8_t *rec
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench_tail [options]\n"
-		   "  --n N            records per way (default 20000)\n"
-		   "  --rate R         records/s, paced by absolute sleeps; 0: full speed\n"
-		   "                   (default 1000)\n"
-		   "  --size B         bytes per record (default 441: the sample prediction\n"
-		   "                   and its frame header)\n"
-		   "  --interval-ms M  fdatasync every M ms (default 100)\n"
-		   "  --copy-ms M      stage: copy into the file every M ms (default 10)\n"
-		   "  --dir D          directory on the file system under test\n"
-		   "                   (default ./bench-tail-tmp)\n"
-		   "  --stage-dir D    tmpfs directory of the stage (default /dev/shm)\n"
-		   "  --only LIST      ways to run, comma-separated:\n"
-		   "                   mmap,redirty,stage,pwrite,pwcold,memory\n");
+	fprintf(f,
+		"usage: bench_tail [options]\n"
+		"  --n N            records per way (default 20000)\n"
+		"  --rate R         records/s, paced by absolute sleeps; 0: full speed\n"
+		"                   (default 1000)\n"
+		"  --size B         bytes per record (default 441: the sample prediction\n"
+		"                   and its frame header)\n"
+		"  --interval-ms M  fdatasync every M ms (default 100)\n"
+		"  --copy-ms M      stage: copy into the file every M ms (default 10)\n"
+		"  --dir D          directory on the file system under test\n"
+		"                   (default ./bench-tail-tmp)\n"
+		"  --stage-dir D    tmpfs directory of the stage (default /dev/shm)\n"
+		"  --written 1      write the file's blocks (zeros, synced) before the run, as\n"
+		"                   a recycled segment's are (default 0: fallocate'd, unwritten)\n"
+		"  --only LIST      ways to run, comma-separated:\n"
+		"                   mmap,redirty,stage,pwrite,pwcold,memory\n");
 }
 
 static const struct option lo[] = {
@@ -343,6 +359,7 @@ static const struct option lo[] = {
 	{"dir", required_argument, NULL, 'd'},
 	{"stage-dir", required_argument, NULL, 'S'},
 	{"only", required_argument, NULL, 'o'},
+	{"written", required_argument, NULL, 'w'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -354,6 +371,7 @@ static const struct bench_num nums[] = {
 	BENCH_NUM('s', "--size", opt.size, 1),
 	BENCH_NUM('i', "--interval-ms", opt.interval_ms, 1),
 	BENCH_NUM('c', "--copy-ms", opt.copy_ms, 1),
+	BENCH_NUM('w', "--written", opt.written, 0),
 };
 
 /* One option of the command line (bench_options). */
@@ -407,8 +425,9 @@ int main(int argc, char **argv)
 		if (opt.rate)
 			snprintf(pace, sizeof(pace), "%" PRIu64 "/s", opt.rate);
 		printf("bench_tail: %" PRIu64 " records of %u B at %s, fdatasync every %u ms, "
-		       "dir %s, stage %s\n",
-		       opt.n, opt.size, pace, opt.interval_ms, opt.dir, opt.stage_dir);
+		       "dir %s (%s blocks), stage %s\n",
+		       opt.n, opt.size, pace, opt.interval_ms, opt.dir,
+		       opt.written ? "written" : "unwritten", opt.stage_dir);
 	}
 	printf("%-8s %7s %8s %8s %9s %10s %10s %7s %7s %5s | %9s %10s %6s %6s | %6s %8s %8s\n",
 	       "way", "faults", "p50 us", "p99 us", "p99.9 us", "p99.99 us", "max us", ">10us",
