@@ -37,7 +37,7 @@ int cmp_gather(const seg_vfs *v, const char *segdir, cmp_seg **out, size_t *n, s
 		char path[CMP_PATH_MAX], name[SEG_NAME_LEN + 1];
 		uint8_t hb[SEG_HEADER_SIZE];
 		seg_header h;
-		uint64_t alloc = 0;
+		uint64_t alloc = 0, size = 0;
 		int fd;
 
 		seg_name(name, l.base[i + 1]);
@@ -56,13 +56,14 @@ int cmp_gather(const seg_vfs *v, const char *segdir, cmp_seg **out, size_t *n, s
 		}
 		v->close(v, fd);
 		seg_name(name, l.base[i]);
-		if (seg_path(path, sizeof(path), segdir, name) || v->stat(v, path, NULL, &alloc))
+		if (seg_path(path, sizeof(path), segdir, name) || v->stat(v, path, &size, &alloc))
 			break;
 		s[k].base = l.base[i];
 		s[k].last = l.base[i + 1] - 1;
 		s[k].newest_wall_ms = h.base_ts_ms;
 		s[k].newest_age_ms = h.age_ms;
 		s[k].bytes = alloc;
+		s[k].size = size;
 		k++;
 	}
 	seg_list_free(&l);

@@ -190,12 +190,14 @@ int eng_compact(edgelog *log, int mode, uint64_t need)
 	 * under the cap): its bytes stay counted until it is reused. */
 	if (log->conf.segment_reuse && mode == ENG_COMPACT_ROUTINE && !log->ret.recycle_ready &&
 	    !log->ret.recycle_busy && act[0].reason == CMP_ACKED &&
-	    segs[act[0].idx].bytes >= log->conf.segment_bytes) {
+	    segs[act[0].idx].size == log->conf.segment_bytes) {
+		/* A segment sealed by age had its unused tail punched: the
+		 * preparer allocates it again, so it counts whole here. */
 		uint64_t freed = 0;
 		for (i = 0; i < k; i++)
 			freed += segs[act[i].idx].bytes;
 		if (p.used_bytes - (freed < p.used_bytes ? freed : p.used_bytes) +
-			    segs[act[0].idx].bytes <=
+			    log->conf.segment_bytes <=
 		    p.target_bytes)
 			recycle_as = SEG_RECYCLE_NAME; /* one pass at a time (compacting) */
 	}

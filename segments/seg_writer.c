@@ -84,6 +84,7 @@ static void spare_init(seg_spare *out, size_t size, const char *name)
 	out->size = size;
 	out->name = name;
 	out->recycled = 0;
+	out->grown = 0;
 }
 
 static int spare_create_named(const seg_vfs *v, const char *dir, const char *name, size_t size,
@@ -137,11 +138,19 @@ int seg_spare_recycle(const seg_vfs *v, const char *dir, size_t size, int popula
 		v->unlink(v, from);
 		return seg_fail_errno(e, fd, "open %s", from);
 	}
-	/* Only a file with every block allocated saves anything: a hole (a
-	 * tail punched when it was sealed by age) would be allocated again,
-	 * which is what recycling avoids. */
-	if ((r = v->fstat(v, fd, &fsize, &alloc)) < 0 || fsize != size || alloc < size)
+	if ((r = v->fstat(v, fd, &fsize, &alloc)) < 0 || fsize != size)
 		return drop_file(v, fd, from, r < 0 ? seg_fail_errno(e, r, "fstat %s", from) : 1);
+	/* A segment sealed by age had its unused tail punched: allocated
+	 * again here (stores into the mapping must never meet ENOSPC). Its
+	 * written head is what saves the journal commits, and a log at a
+	 * steady rate fills about as much of it the next time. */
+	if (alloc < size) {
+		if ((r = v->fallocate(v, fd, size)) < 0)
+			return drop_file(v, fd, from,
+					 seg_fail_errno(e, r, "fallocate %s (%zu bytes)", from,
+							size));
+		out->grown = size - alloc;
+	}
 	/* The placeholder first, durably: from here on a power cut at any
 	 * step leaves a file that reads as never started, whatever name it
 	 * ends up with (.recycle, .spare: removed at open; a segment name:
@@ -178,9 +187,16 @@ void seg_writer_give_spare(seg_writer *w, seg_spare *s)
 {
 	if (w->spare.fd < 0 && s->size == w->seg_bytes) {
 		w->spare = *s;
+		if (s->recycled) /* counted whole from here on */
+			w->bytes += s->grown;
+		w->spare.grown = 0;
 	} else if (s->fd >= 0) {
-		if (s->recycled)
-			w->bytes -= s->size < w->bytes ? s->size : w->bytes;
+		if (s->recycled) {
+			/* What was counted of it: its size less what was
+			 * allocated again. */
+			uint64_t counted = s->size - s->grown;
+			w->bytes -= counted < w->bytes ? counted : w->bytes;
+		}
 		/* Unmap and close only: the file is the one the writer holds
 		 * or will be replaced by the next create. */
 		spare_release(w->vfs, s);

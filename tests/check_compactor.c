@@ -30,7 +30,7 @@
 
 static cmp_seg seg(uint64_t base, uint64_t last, int64_t wall, int64_t age, uint64_t bytes)
 {
-	cmp_seg s = {base, last, wall, age, bytes};
+	cmp_seg s = {base, last, wall, age, bytes, bytes};
 	return s;
 }
 
@@ -648,6 +648,114 @@ static uint64_t dir_bytes(void)
 	return st.size_bytes;
 }
 
+typedef struct alloc_sum {
+	const seg_vfs *v;
+	const char *dir;
+	uint64_t bytes;
+} alloc_sum;
+
+static int add_alloc(void *ud, const char *name)
+{
+	alloc_sum *z = ud;
+	char path[4400];
+	uint64_t alloc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", z->dir, name);
+	if (z->v->stat(z->v, path, NULL, &alloc) == 0)
+		z->bytes += alloc;
+	return 0;
+}
+
+/* Blocks allocated to every file in dir (segments, spare, .recycle). */
+static uint64_t dir_alloc(const seg_vfs *v, const char *dir)
+{
+	alloc_sum z = {v, dir, 0};
+	ck_assert_int_eq(v->list(v, dir, add_alloc, &z), 0);
+	return z.bytes;
+}
+
+/*
+ * Found here: a log receiving under a record a second seals its segments by
+ * age, and the seal punches the unused tail (FORMAT.md, "Segment size and
+ * rolling"); retention then unlinked such a segment instead of recycling
+ * it (the file had holes), so a slow logger never reused a file. Now it is
+ * set aside like any acknowledged segment of segment_bytes, and the
+ * preparer allocates the hole again before the placeholder header. On the
+ * real file system (holes are real there), with a fake clock.
+ */
+START_TEST(test_age_sealed_segment_is_recycled)
+{
+	tvfs_fault *f = tvfs_fault_new(NULL);
+	const seg_vfs *v = tvfs_fault_vfs(f);
+	edgelog_config c;
+	edgelog *log;
+	edgelog_reader *r;
+	edgelog_record rec;
+	char segdir[4200], first[4300], recycle[4300], spare[4300];
+	uint64_t seq, size = 0, alloc = 0, i, n;
+	uint8_t b[1024];
+
+	tvfs_fault_clock_set(f, 1765000000000ll, 1000000);
+	edgelog_config_init(&c);
+	c.dir = g_dir;
+	c.segment_bytes = 256 * 1024; /* a tail of more than 64 KiB is punched */
+	c.segment_max_age_s = 1;
+	c.sync = EDGELOG_SYNC_NONE;
+	c.log_fn = tu_quiet_log;
+	snprintf(segdir, sizeof(segdir), "%s/segments", g_dir);
+	snprintf(first, sizeof(first), "%s/00000000000000000001.seg", segdir);
+	snprintf(recycle, sizeof(recycle), "%s/.recycle", segdir);
+	snprintf(spare, sizeof(spare), "%s/.spare", segdir);
+	log = open_cfg(&c, v);
+	for (i = 1; i <= 6; i++) {
+		if (i == 6)
+			tvfs_fault_clock_advance(f, 2000); /* the first segment is too old */
+		ck_assert_int_eq(edgelog_append(log, b, tool_sample_msgpack(i, b, sizeof(b)), &seq),
+				 0);
+		ck_assert_uint_eq(seq, i);
+	}
+	ck_assert_int_eq(edgelog_sync(log), 0);
+	ck_assert_int_eq(v->stat(v, first, &size, &alloc), 0);
+	ck_assert_uint_eq(size, c.segment_bytes);
+	ck_assert_msg(alloc < size,
+		      "the age-sealed segment's tail was not punched (%" PRIu64 " of %" PRIu64
+		      " bytes allocated)",
+		      alloc, size);
+	ck_assert_uint_eq(log->w.bytes, dir_alloc(v, segdir));
+
+	/* Acknowledged: retention sets it aside for the next spare. */
+	ck_assert_int_eq(edgelog_ack(log, 5), 0);
+	ck_assert_int_eq(edgelog_cleanup(log, 0), 0);
+	ck_assert_msg(v->stat(v, recycle, NULL, NULL) == 0,
+		      "the acknowledged age-sealed segment was not set aside for recycling");
+	ck_assert_uint_eq(log->w.bytes, dir_alloc(v, segdir));
+	/* The preparer makes it the spare, its hole allocated again, and the
+	 * next roll writes into it. */
+	edgelog_step(log, 0);
+	ck_assert_int_eq(v->stat(v, spare, &size, &alloc), 0);
+	ck_assert_uint_eq(alloc, size);
+	ck_assert_uint_eq(log->w.bytes, dir_alloc(v, segdir));
+	tvfs_fault_clock_advance(f, 2000);
+	ck_assert_int_eq(edgelog_append(log, b, tool_sample_msgpack(7, b, sizeof(b)), &seq), 0);
+	ck_assert_uint_eq(seq, 7);
+	ck_assert_uint_eq(log->w.recycled, 1);
+	ck_assert_uint_eq(log->w.bytes, dir_alloc(v, segdir));
+	ck_assert_int_eq(edgelog_close(log), 0);
+
+	/* Reopened: the records after the ack are there, in order. */
+	ck_assert_int_eq(edgelog_reader_open(&r, g_dir, 6), 0);
+	for (n = 6; edgelog_reader_next(r, &rec) == 0; n++) {
+		size_t len = tool_sample_msgpack(n, b, sizeof(b));
+		ck_assert_uint_eq(rec.seq, n);
+		ck_assert(rec.len == len && memcmp(rec.data, b, len) == 0);
+	}
+	ck_assert_uint_eq(n, 8);
+	ck_assert_uint_eq(edgelog_reader_corrupt(r), 0);
+	edgelog_reader_close(r);
+	tvfs_fault_free(f);
+}
+END_TEST
+
 START_TEST(test_drop_oldest_keeps_the_cap_and_counts)
 {
 	edgelog_config c;
@@ -820,6 +928,7 @@ static Suite *compactor_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_drop_oldest_keeps_the_cap_and_counts);
+	tcase_add_test(tc, test_age_sealed_segment_is_recycled);
 	tcase_add_test(tc, test_reject_refuses_then_accepts_after_acks);
 	tcase_add_test(tc, test_age_retention_survives_clock_jumps);
 	tcase_add_test(tc, test_powered_off_time_does_not_age);

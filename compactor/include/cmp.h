@@ -45,6 +45,7 @@ typedef struct cmp_seg {
 	int64_t newest_wall_ms; /* >= every record's wall-clock time */
 	int64_t newest_age_ms;  /* >= the age clock at its last append; 0: unknown */
 	uint64_t bytes;         /* disk use */
+	uint64_t size;          /* file size (more than bytes when its tail was punched) */
 } cmp_seg;
 
 typedef struct cmp_policy {

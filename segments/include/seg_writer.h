@@ -44,6 +44,9 @@ typedef struct seg_spare {
 	 * after it): becomes a version-2 segment; its bytes are already in
 	 * the writer's count (retention kept them there). */
 	int recycled;
+	/* Recycled: bytes allocated again in a punched tail (a segment
+	 * sealed by age), not yet in the writer's count. */
+	uint64_t grown;
 } seg_spare;
 
 /* What recovery found when the writer opened the directory. */
@@ -138,12 +141,14 @@ int seg_writer_roll(seg_writer *w, seg_err *e);
 int seg_spare_create(const seg_vfs *v, const char *dir, size_t size, int populate, seg_spare *out,
 		     seg_err *e);
 /* Make SEG_RECYCLE_NAME the spare (outside any lock, like
- * seg_spare_create): it must be exactly `size` bytes, all allocated. It
- * gets the placeholder header, fdatasynced, before anything else can
- * happen to it, and is renamed SEG_SPARE_NAME. 0: *out is a recycled
- * spare. 1: the file is missing or not reusable (wrong size, holes) and
- * was removed. <0: an I/O error, e set, the file removed. In every case
- * but 0 the caller takes its bytes off the writer's count. */
+ * seg_spare_create): it must be exactly `size` bytes. A tail punched when
+ * it was sealed by age is allocated again first (out->grown: the bytes
+ * that adds). It gets the placeholder header, fdatasynced, before anything
+ * else can happen to it, and is renamed SEG_SPARE_NAME. 0: *out is a
+ * recycled spare. 1: the file is missing or not reusable (wrong size) and
+ * was removed. <0: an I/O error (the allocation too), e set, the file
+ * removed. In every case but 0 the caller takes its bytes off the
+ * writer's count. */
 int seg_spare_recycle(const seg_vfs *v, const char *dir, size_t size, int populate, seg_spare *out,
 		      seg_err *e);
 /*
