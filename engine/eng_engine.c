@@ -364,7 +364,11 @@ static __attribute__((noinline)) int append_make_room(edgelog *log, const void *
 
 	if (need < SEG_HEADER_SIZE + SEG_FRAME_HEADER + len)
 		need = SEG_HEADER_SIZE + SEG_FRAME_HEADER + len; /* one oversized record */
-	if (rc == EDGELOG_ENOSPC || rc == EDGELOG_EFULL) {
+	/* (At the cap under drop_oldest step 2 alone does the same: its pass
+	 * frees .recycle and removes the acknowledged prefix before it drops,
+	 * and drops only what the cap still wants; one pass instead of two.) */
+	if (rc == EDGELOG_ENOSPC ||
+	    (rc == EDGELOG_EFULL && log->conf.full_policy != EDGELOG_FULL_DROP_OLDEST)) {
 		uint64_t tries = log->spare_tries;
 		while (log->ret.compacting || (log->spare_busy && log->spare_tries == tries))
 			pthread_cond_wait(&log->sync_cv, &log->mu);
