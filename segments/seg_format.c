@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "seg_framew.h"
 
 /* Header: magic[8] | version u32 | flags u32 | base_seq u64 | base_ts i64 |
  * salt u64 | age_ms i64 | reserved[12] | checksum u32 (XXH3-64 of bytes 0..59,
@@ -117,17 +116,16 @@ void seg_frame_encode(uint8_t out[SEG_FRAME_HEADER], uint64_t salt, uint32_t seq
 }
 
 #if SEG_HAVE_AVX2_HASH
-/* 1 if the CPU has AVX2. Racing first calls store the same value. */
-static int has_avx2(void)
-{
-	static int v = -1; /* unknown */
-	int r = __atomic_load_n(&v, __ATOMIC_RELAXED);
+int seg_avx2_state = -1; /* unknown */
 
-	if (r < 0) {
-		__builtin_cpu_init();
-		r = __builtin_cpu_supports("avx2") ? 1 : 0;
-		__atomic_store_n(&v, r, __ATOMIC_RELAXED);
-	}
+/* Racing first calls store the same value. */
+int seg_avx2_probe(void)
+{
+	int r;
+
+	__builtin_cpu_init();
+	r = __builtin_cpu_supports("avx2") ? 1 : 0;
+	__atomic_store_n(&seg_avx2_state, r, __ATOMIC_RELAXED);
 	return r;
 }
 #endif
@@ -144,7 +142,7 @@ static XXH64_hash_t payload_hash(uint64_t salt, const uint8_t secret[SEG_SECRET_
 				 const void *payload, uint32_t len)
 {
 #if SEG_HAVE_AVX2_HASH
-	if (len > 240 && has_avx2())
+	if (len > 240 && seg_has_avx2())
 		return seg_xxh3_secret_avx2(payload, len, secret, salt);
 #endif
 	return XXH3_64bits_withSecretandSeed(payload, len, secret, SEG_SECRET_SIZE, salt);
@@ -165,10 +163,9 @@ void seg_frame_encode_secret(uint8_t out[SEG_FRAME_HEADER], uint64_t salt,
 	seg_put32(out, c);
 }
 
-/* seg_frame_write without AVX2: out of line, so that the vector code of
- * the portable hash does not make the AVX2 path save registers. */
-static __attribute__((noinline)) XXH64_hash_t
-copy_hash(uint8_t *dst, const void *payload, uint32_t len, const uint8_t *secret, uint64_t salt)
+__attribute__((noinline)) uint64_t seg_frame_copy_hash(uint8_t *dst, const void *payload,
+						       uint32_t len, const uint8_t *secret,
+						       uint64_t salt)
 {
 	memcpy(dst, payload, len);
 	return XXH3_64bits_withSecretandSeed(payload, len, secret, SEG_SECRET_SIZE, salt);
@@ -177,25 +174,7 @@ copy_hash(uint8_t *dst, const void *payload, uint32_t len, const uint8_t *secret
 void seg_frame_write(uint8_t *out, uint64_t salt, const uint8_t secret[SEG_SECRET_SIZE],
 		     uint32_t seq_delta, int32_t ts_delta, const void *payload, uint32_t len)
 {
-	uint8_t *dst = out + SEG_FRAME_HEADER, h[12];
-	XXH64_hash_t ph;
-	uint32_t c;
-
-#if SEG_HAVE_AVX2_HASH
-	if (len > 240 && has_avx2()) {
-		ph = seg_xxh3_copy_avx2(dst, payload, len, secret);
-	} else
-#endif
-		ph = copy_hash(dst, payload, len, secret, salt);
-	SEG_FENCE_RELEASE();
-	/* The 12 bytes after the checksum, hashed from a local copy (the
-	 * compiler folds them) and stored before the checksum. */
-	seg_put32(h, len);
-	seg_put32(h + 4, seq_delta);
-	seg_put32(h + 8, (uint32_t)ts_delta);
-	c = (uint32_t)XXH3_64bits_withSeed(h, 12, ph);
-	memcpy(out + 4, h, 12);
-	seg_put32(out, c ? c : 1); /* zero is reserved for zero-filled space */
+	seg_frame_write_inline(out, salt, secret, seq_delta, ts_delta, payload, len);
 }
 
 int seg_frame_check(const uint8_t *buf, size_t avail, const seg_header *h, const uint8_t *secret,

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "seg_dir.h"
+#include "seg_framew.h"
 #include "seg_scan.h"
 
 #define PUNCH_MIN (64u * 1024u) /* leave smaller unused tails allocated */
@@ -698,8 +699,8 @@ int seg_writer_append(seg_writer *w, const void *data, uint32_t len, int64_t ts_
 	}
 	/* Payload first, header (with its checksum) last: a reader in another
 	 * process that sees a checksum also sees what it covers. */
-	seg_frame_write(p, w->hdr.salt, w->secret, (uint32_t)(w->next_seq - w->hdr.base_seq),
-			(int32_t)tsd, data, len);
+	seg_frame_write_inline(p, w->hdr.salt, w->secret, (uint32_t)(w->next_seq - w->hdr.base_seq),
+			       (int32_t)tsd, data, len);
 	w->pos += need;
 	w->have_frame = 1;
 	w->last_delta = (uint32_t)(w->next_seq - w->hdr.base_seq);
