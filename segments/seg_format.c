@@ -253,3 +253,8 @@ int seg_stillborn(const uint8_t *p, size_t n)
 			return 0;
 	return 1;
 }
+
+uint32_t seg_checksum32(const void *p, size_t n)
+{
+	return (uint32_t)XXH3_64bits(p, n);
+}

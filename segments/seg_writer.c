@@ -77,6 +77,84 @@ static int drop_file(const seg_vfs *v, int fd, const char *path, int rc)
 	return rc;
 }
 
+/* The synced hint: SEG_SYNCED_NAME holds HINT_MAGIC, the base and salt of
+ * a sealed segment, and an XXH3 checksum of those 20 bytes (little-endian).
+ * Written after the sync round that made that segment and every earlier
+ * one durable, never synced: power loss can only take it back to an older
+ * hint, which is as true, or tear it, which its checksum shows. Its one
+ * block is not counted in w->bytes (like the log's LOCK and meta.json):
+ * what a power cut may take back would make the count differ. */
+enum {
+	HINT_MAGIC = 0x48534c45u,
+	HINT_SIZE = 24
+};
+
+static void synced_hint_store(seg_writer *w, uint64_t base, uint64_t salt)
+{
+	const seg_vfs *v = w->vfs;
+	char path[4200];
+	uint8_t b[HINT_SIZE];
+	int fd;
+
+	if (seg_path(path, sizeof(path), w->dir, SEG_SYNCED_NAME))
+		return;
+	seg_put32(b, HINT_MAGIC);
+	seg_put64(b + 4, base);
+	seg_put64(b + 12, salt);
+	seg_put32(b + 20, seg_checksum32(b, 20));
+	fd = v->open(v, path, O_WRONLY | O_CREAT | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return; /* a hint only: the next open syncs every segment */
+	v->pwrite(v, fd, b, sizeof(b), 0);
+	v->close(v, fd);
+}
+
+/* How many of the segments l->base[0 .. n) the hint in dir vouches for as
+ * synced: all up to the one it names, if that one is there with its salt;
+ * else none. */
+static size_t synced_hint_covers(const seg_vfs *v, const char *dir, const uint64_t *base, size_t n)
+{
+	char path[4200];
+	uint8_t b[HINT_SIZE], hb[SEG_HEADER_SIZE];
+	seg_header h;
+	uint64_t hbase;
+	size_t i;
+	ssize_t r;
+	int fd;
+
+	if (seg_path(path, sizeof(path), dir, SEG_SYNCED_NAME))
+		return 0;
+	fd = v->open(v, path, O_RDONLY | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return 0;
+	r = v->pread(v, fd, b, sizeof(b), 0);
+	v->close(v, fd);
+	if (r != (ssize_t)sizeof(b) || seg_get32(b) != HINT_MAGIC ||
+	    seg_get32(b + 20) != seg_checksum32(b, 20))
+		return 0;
+	hbase = seg_get64(b + 4);
+	for (i = 0; i < n && base[i] != hbase; i++)
+		;
+	if (i == n)
+		return 0;
+	/* The same file, not another with that base since (a log started
+	 * anew): its salt. */
+	{
+		char name[SEG_NAME_LEN + 1];
+		seg_name(name, hbase);
+		if (seg_path(path, sizeof(path), dir, name))
+			return 0;
+	}
+	fd = v->open(v, path, O_RDONLY, 0);
+	if (fd < 0)
+		return 0;
+	r = v->pread(v, fd, hb, sizeof(hb), 0);
+	v->close(v, fd);
+	if (r != (ssize_t)sizeof(hb) || seg_header_decode(hb, &h) || h.salt != seg_get64(b + 12))
+		return 0;
+	return i + 1;
+}
+
 /* An empty spare of size bytes, named name: nothing open, nothing mapped. */
 static void spare_init(seg_spare *out, size_t size, const char *name)
 {
@@ -217,6 +295,8 @@ static int seal_active(seg_writer *w, seg_err *e)
 	if (w->fd < 0)
 		return 0;
 	w->last_lifetime_ms = w->vfs->mono_ms(w->vfs) - w->started_mono_ms;
+	w->sealed_base = w->hdr.base_seq;
+	w->sealed_salt = w->hdr.salt;
 	if (w->n_sealed == SEG_MAX_SEALED) {
 		/* Nobody has synced for a long time (sync=none): sync the oldest
 		 * here rather than hold more descriptors open. */
@@ -230,6 +310,7 @@ static int seal_active(seg_writer *w, seg_err *e)
 			/* The segment's pages may be gone: report it. */
 			seg_fail_errno(e, r, "fdatasync of a sealed segment in %s", w->dir);
 			w->sync_failed++;
+			w->hint_off = 1;
 		}
 	}
 	/* A recycled segment's end marker must survive the punch. */
@@ -578,9 +659,11 @@ int seg_writer_open(seg_writer *w, const seg_vfs *v, const char *dir, size_t seg
 	rep->bytes = w->bytes;
 	/* The previous process may have died (kill -9) with data in the page
 	 * cache that it never synced, possibly in several segments and under
-	 * names never made durable. Sync them all now, so that "durable" means
-	 * what it says from here on. A clean segment costs a few microseconds. */
-	for (i = 0; i < l.n; i++) {
+	 * names never made durable. Sync them now, so that "durable" means
+	 * what it says from here on: all but those the synced hint vouches
+	 * for, because an fdatasync of a clean file is a device cache flush
+	 * all the same (ext4), which a busy disk or an SD card makes slow. */
+	for (i = synced_hint_covers(v, dir, l.base, l.n); i < l.n; i++) {
 		char name[SEG_NAME_LEN + 1];
 		int fd;
 		seg_name(name, l.base[i]);
@@ -758,6 +841,11 @@ int seg_sync_begin(seg_writer *w, seg_sync_plan *p)
 	p->target_seq = w->next_seq - 1;
 	p->failed_fd = -1;
 	p->err = 0;
+	/* Every segment sealed since the last round is in this one; those
+	 * before were synced by earlier rounds (or at open). */
+	p->hint = p->close_upto > 0 && !w->hint_off;
+	p->hint_base = w->sealed_base;
+	p->hint_salt = w->sealed_salt;
 	return 1;
 }
 
@@ -786,9 +874,14 @@ int seg_sync_end(seg_writer *w, seg_sync_plan *p, seg_err *e)
 	if (!p->err) {
 		if (p->target_seq > w->synced_seq)
 			w->synced_seq = p->target_seq;
+		if (p->hint)
+			synced_hint_store(w, p->hint_base, p->hint_salt);
 		return 0;
 	}
 	w->sync_failed++;
+	/* A segment this round did not make durable may be older than the
+	 * next round's newest: no hint from this process any more. */
+	w->hint_off = 1;
 	if (p->failed_fd < 0) {
 		w->dir_dirty = 1; /* the directory fsync failed: try it again */
 	} else if (p->failed_fd == w->fd) {

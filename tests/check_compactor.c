@@ -660,13 +660,16 @@ static int add_alloc(void *ud, const char *name)
 	char path[4400];
 	uint64_t alloc = 0;
 
+	if (!strcmp(name, SEG_SYNCED_NAME))
+		return 0;
 	snprintf(path, sizeof(path), "%s/%s", z->dir, name);
 	if (z->v->stat(z->v, path, NULL, &alloc) == 0)
 		z->bytes += alloc;
 	return 0;
 }
 
-/* Blocks allocated to every file in dir (segments, spare, .recycle). */
+/* Blocks allocated to every file in dir the engine counts (segments, spare,
+ * .recycle; not the synced hint, one block never counted). */
 static uint64_t dir_alloc(const seg_vfs *v, const char *dir)
 {
 	alloc_sum z = {v, dir, 0};

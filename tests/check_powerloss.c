@@ -779,6 +779,102 @@ START_TEST(test_sync_always_after_crash_covers_earlier_records)
 }
 END_TEST
 
+/*
+ * The synced hint (FORMAT.md, "Opening: which segments to sync"): a process
+ * syncs (the round writes the hint for the segments it sealed), appends
+ * more into new segments, and dies (kill -9). The next open syncs only the
+ * segments the hint does not vouch for; a power cut after its
+ * edgelog_sync must lose nothing, which it would if the hint vouched for a
+ * segment that was not synced. A hint whose salt does not match the
+ * segment it names (a log started anew under the same names) is not
+ * believed: every segment is synced.
+ */
+static void hint_then_crash(int forge)
+{
+	params p = {EDGELOG_SYNC_NONE, 1, 1, 0};
+	model m;
+	model_init(&m);
+	tvfs_mem *mem = tvfs_mem_new(tu_seed() + 13);
+	tvfs_mem_set_loss(mem, 0, 0, 0); /* nothing unsynced survives */
+	precreate(mem);
+
+	tvfs_fault *f = tvfs_fault_new(tvfs_mem_vfs(mem));
+	edgelog_config c;
+	edgelog *log = NULL;
+	config(&c, &p);
+	ck_assert_int_eq(eng_open_vfs(&log, &c, tvfs_fault_vfs(f)), 0);
+	uint8_t rec[REC_MAX];
+	uint64_t k, seq = 0, nseg;
+	for (k = 1; k <= 6000; k++) {
+		size_t len = make_record(k, rec);
+		m.max_key = k;
+		ck_assert_int_eq(edgelog_append(log, rec, len, &seq), 0);
+		model_appended(&m, seq, k, 0);
+		if (k == 3000) /* seals behind it: the round writes the hint */
+			ck_assert_int_eq(edgelog_sync(log), 0);
+	}
+	ck_assert(tvfs_mem_exists(mem, SEG_PATH "/" SEG_SYNCED_NAME));
+	if (forge) {
+		/* The hint names a segment that is there, with another salt. */
+		uint8_t *h;
+		size_t hn;
+		ck_assert_int_eq(tvfs_mem_read_file(mem, SEG_PATH "/" SEG_SYNCED_NAME, &h, &hn), 0);
+		ck_assert_uint_eq(hn, 24);
+		h[12] ^= 1;
+		h[20] = h[21] = h[22] = h[23] = 0;
+		{
+			uint32_t sum = seg_checksum32(h, 20);
+			seg_put32(h + 20, sum);
+		}
+		ck_assert_int_eq(tvfs_mem_write_file(mem, SEG_PATH "/" SEG_SYNCED_NAME, h, hn, 0),
+				 0);
+		free(h);
+	}
+	/* kill -9 */
+	tvfs_fault_fail(f, TVFS_OP_ALL, 1, -EIO, 1);
+	edgelog_close(log);
+	tvfs_fault_free(f);
+
+	/* The second process: its open's fdatasyncs counted. */
+	f = tvfs_fault_new(tvfs_mem_vfs(mem));
+	log = NULL;
+	ck_assert_int_eq(eng_open_vfs(&log, &c, tvfs_fault_vfs(f)), 0);
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
+	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
+	nseg = st.segments;
+	ck_assert_uint_gt(nseg, 8);
+	if (forge)
+		ck_assert_uint_ge(tvfs_fault_count(f, TVFS_OP_FSYNC), nseg);
+	else
+		ck_assert_msg(tvfs_fault_count(f, TVFS_OP_FSYNC) < nseg - 2,
+			      "open synced %" PRIu64 " of %" PRIu64 " segments with a hint",
+			      tvfs_fault_count(f, TVFS_OP_FSYNC), nseg);
+	ck_assert_int_eq(edgelog_sync(log), 0);
+	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
+	ck_assert_uint_eq(st.durable_seq, st.last_seq);
+	model_synced(&m, st.durable_seq);
+	tvfs_mem_power_loss(mem, 4);
+	edgelog_close(log);
+	tvfs_fault_free(f);
+	log = reopen_and_check(&m, mem, &p,
+			       "sync, more, kill, open with the hint, sync, power cut");
+	ck_assert_int_eq(edgelog_close(log), 0);
+	tvfs_mem_free(mem);
+	model_free(&m);
+}
+
+START_TEST(test_open_syncs_what_the_synced_hint_does_not_cover)
+{
+	hint_then_crash(0);
+}
+END_TEST
+
+START_TEST(test_open_ignores_a_synced_hint_of_another_segment)
+{
+	hint_then_crash(1);
+}
+END_TEST
+
 static Suite *powerloss_suite(void)
 {
 	Suite *s = suite_create("powerloss");
@@ -788,6 +884,8 @@ static Suite *powerloss_suite(void)
 	tcase_add_test(tc, test_always_two_threads);
 	tcase_add_test(tc, test_interval_synced_survive);
 	tcase_add_test(tc, test_none_synced_survive);
+	tcase_add_test(tc, test_open_syncs_what_the_synced_hint_does_not_cover);
+	tcase_add_test(tc, test_open_ignores_a_synced_hint_of_another_segment);
 	tcase_add_test(tc, test_interval_recycled_segments);
 	tcase_add_test(tc, test_always_recycled_segments);
 	tcase_add_test(tc, test_clean_close_then_cut_keeps_everything);

@@ -103,6 +103,10 @@ void seg_header_encode(const seg_header *h, uint8_t out[SEG_HEADER_SIZE]);
  * yet started), SEG_NEWER, or SEG_BAD. */
 int seg_header_decode(const uint8_t in[SEG_HEADER_SIZE], seg_header *h);
 
+/* XXH3-64 of [p, p+n), its low 32 bits: the checksum of small records
+ * (the synced hint). */
+uint32_t seg_checksum32(const void *p, size_t n);
+
 /* The 32-bit frame checksum: XXH3-64 of the payload seeded with the salt,
  * then of the 12 header bytes after the checksum field seeded with that,
  * truncated to the low 32 bits. */

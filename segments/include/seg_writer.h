@@ -31,6 +31,11 @@
 /* A sealed segment whose records are all acknowledged, set aside by
  * retention to become a spare again (FORMAT.md, "Recycled segments"). */
 #define SEG_RECYCLE_NAME ".recycle"
+/* The synced hint (FORMAT.md, "Opening: which segments to sync"): the base
+ * and salt of the newest sealed segment a sync round made durable, with
+ * every segment before it. Never synced itself: a lost or torn hint only
+ * makes the next open sync more. */
+#define SEG_SYNCED_NAME ".synced"
 #define SEG_MAX_RETIRED 8
 #define SEG_MAX_SEALED 256 /* sealed segments awaiting their fdatasync */
 
@@ -97,6 +102,10 @@ typedef struct seg_writer {
 	int n_sealed;
 	int dir_dirty; /* a create/rename awaits a directory fsync */
 	int suspect;   /* the last fdatasync failed: roll before the next append */
+	/* The segment sealed last (base, salt), and whether the synced hint
+	 * may still be written (SEG_SYNCED_NAME; off after any failed sync). */
+	uint64_t sealed_base, sealed_salt;
+	int hint_off;
 
 	/* The age clock (see FORMAT.md): age_base_ms at age_mono_ms. 0 base:
 	 * not kept (headers get 0). */
@@ -193,6 +202,8 @@ typedef struct seg_sync_plan {
 	uint64_t target_seq; /* durable once this plan succeeds */
 	int failed_fd;       /* fd whose fdatasync failed, -1 */
 	int err;             /* -errno of the first failure */
+	int hint;            /* once it succeeds, record hint_base/salt as synced */
+	uint64_t hint_base, hint_salt;
 } seg_sync_plan;
 
 /* 0: nothing to do (everything durable). 1: *p filled, run it. */
