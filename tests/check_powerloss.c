@@ -714,6 +714,33 @@ END_TEST
  * make "every record appended so far" durable, and status.durable_seq then
  * covers them. A power cut after that must not lose them.
  */
+/* A process on mem appends records 1..n (and syncs once after record
+ * sync_at, if not 0), then dies (kill -9): it does nothing more, its
+ * mappings and descriptors go away, the page cache (live content) stays.
+ * Returns the key of the next record. */
+static uint64_t first_process_killed(tvfs_mem *mem, const edgelog_config *c, model *m, uint64_t n,
+				     uint64_t sync_at)
+{
+	tvfs_fault *f = tvfs_fault_new(tvfs_mem_vfs(mem));
+	edgelog *log = NULL;
+	uint8_t rec[REC_MAX];
+	uint64_t k, seq = 0;
+
+	ck_assert_int_eq(eng_open_vfs(&log, c, tvfs_fault_vfs(f)), 0);
+	for (k = 1; k <= n; k++) {
+		size_t len = make_record(k, rec);
+		m->max_key = k;
+		ck_assert_int_eq(edgelog_append(log, rec, len, &seq), 0);
+		model_appended(m, seq, k, 0);
+		if (k == sync_at)
+			ck_assert_int_eq(edgelog_sync(log), 0);
+	}
+	tvfs_fault_fail(f, TVFS_OP_ALL, 1, -EIO, 1);
+	edgelog_close(log);
+	tvfs_fault_free(f);
+	return k;
+}
+
 static void crash_then_sync(edgelog_sync_mode second_sync, int append_more)
 {
 	params p = {EDGELOG_SYNC_NONE, 1, 1, 0};
@@ -724,29 +751,16 @@ static void crash_then_sync(edgelog_sync_mode second_sync, int append_more)
 	precreate(mem);
 
 	/* The first process: appends (several segments), never syncs, dies. */
-	tvfs_fault *f = tvfs_fault_new(tvfs_mem_vfs(mem));
 	edgelog_config c;
 	edgelog *log = NULL;
-	config(&c, &p);
-	ck_assert_int_eq(eng_open_vfs(&log, &c, tvfs_fault_vfs(f)), 0);
 	uint8_t rec[REC_MAX];
 	uint64_t k, seq = 0;
-	for (k = 1; k <= 800; k++) {
-		size_t len = make_record(k, rec);
-		m.max_key = k;
-		ck_assert_int_eq(edgelog_append(log, rec, len, &seq), 0);
-		model_appended(&m, seq, k, 0);
-	}
-	/* kill -9: the process does nothing more; its mappings and
-	 * descriptors go away, the page cache (live content) stays. */
-	tvfs_fault_fail(f, TVFS_OP_ALL, 1, -EIO, 1);
-	edgelog_close(log);
-	tvfs_fault_free(f);
+	config(&c, &p);
+	k = first_process_killed(mem, &c, &m, 800, 0);
 
 	/* The second process. */
 	p.sync = second_sync;
 	config(&c, &p);
-	log = NULL;
 	ck_assert_int_eq(eng_open_vfs(&log, &c, tvfs_mem_vfs(mem)), 0);
 	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
 	if (append_more) {
@@ -798,21 +812,14 @@ static void hint_then_crash(int forge)
 	tvfs_mem_set_loss(mem, 0, 0, 0); /* nothing unsynced survives */
 	precreate(mem);
 
-	tvfs_fault *f = tvfs_fault_new(tvfs_mem_vfs(mem));
+	tvfs_fault *f;
 	edgelog_config c;
 	edgelog *log = NULL;
+	uint64_t nseg;
 	config(&c, &p);
-	ck_assert_int_eq(eng_open_vfs(&log, &c, tvfs_fault_vfs(f)), 0);
-	uint8_t rec[REC_MAX];
-	uint64_t k, seq = 0, nseg;
-	for (k = 1; k <= 6000; k++) {
-		size_t len = make_record(k, rec);
-		m.max_key = k;
-		ck_assert_int_eq(edgelog_append(log, rec, len, &seq), 0);
-		model_appended(&m, seq, k, 0);
-		if (k == 3000) /* seals behind it: the round writes the hint */
-			ck_assert_int_eq(edgelog_sync(log), 0);
-	}
+	/* The sync after record 3000 has sealed segments behind it: its
+	 * round writes the hint. */
+	first_process_killed(mem, &c, &m, 6000, 3000);
 	ck_assert(tvfs_mem_exists(mem, SEG_PATH "/" SEG_SYNCED_NAME));
 	if (forge) {
 		/* The hint names a segment that is there, with another salt. */
@@ -830,10 +837,6 @@ static void hint_then_crash(int forge)
 				 0);
 		free(h);
 	}
-	/* kill -9 */
-	tvfs_fault_fail(f, TVFS_OP_ALL, 1, -EIO, 1);
-	edgelog_close(log);
-	tvfs_fault_free(f);
 
 	/* The second process: its open's fdatasyncs counted. */
 	f = tvfs_fault_new(tvfs_mem_vfs(mem));
