@@ -13,7 +13,7 @@
 
 int64_t eng_age_now(const edgelog *log)
 {
-	return log->ret.age_base_ms + (log->vfs->mono_ms(log->vfs) - log->ret.age_mono_ms);
+	return seg_age_at(log->ret.age_base_ms, log->ret.age_mono_ms, log->vfs->mono_ms(log->vfs));
 }
 
 uint64_t eng_used_bytes(const edgelog *log)

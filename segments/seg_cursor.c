@@ -100,6 +100,12 @@ int cur_decode(const uint8_t in[CUR_SLOT_SIZE], cur_state *c)
 	c->age_ms = (int64_t)seg_get64(in + 192);
 	c->requeued = seg_get64(in + 200);
 	c->dead_expired = seg_get64(in + 208);
+	/* Clocks out of the range the engine writes (FORMAT.md) are damage,
+	 * as in a segment header: arithmetic on them could overflow. */
+	if (c->age_ms < 0 || c->age_ms > SEG_TS_LIMIT_MS ||
+	    c->last_success_at < -SEG_TS_LIMIT_MS / 1000 ||
+	    c->last_success_at > SEG_TS_LIMIT_MS / 1000)
+		return SEG_BAD;
 	return SEG_OK;
 }
 

@@ -375,7 +375,7 @@ static int start_segment(seg_writer *w, int64_t ts_ms, size_t need, seg_err *e)
 	h.base_seq = w->next_seq;
 	h.base_ts_ms = ts_ms;
 	if (w->age_base_ms)
-		h.age_ms = w->age_base_ms + (w->vfs->mono_ms(w->vfs) - w->age_mono_ms);
+		h.age_ms = seg_age_at(w->age_base_ms, w->age_mono_ms, w->vfs->mono_ms(w->vfs));
 	if ((r = w->vfs->random(w->vfs, &h.salt, sizeof(h.salt))) < 0)
 		h.salt = (uint64_t)w->vfs->mono_ms(w->vfs) * 0x9e3779b97f4a7c15ull ^ w->next_seq;
 	/* The header goes in before the rename, so a reader never sees the

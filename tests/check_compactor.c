@@ -909,6 +909,54 @@ START_TEST(test_powered_off_time_does_not_age)
 }
 END_TEST
 
+/* A cursor whose age clock stands at the top of its range (2^53 ms, FORMAT.md)
+ * keeps the clock there: a day later the segments it starts still carry an
+ * age a reader accepts, so the next open finds every record (an age past
+ * the range would make each new segment read as damage). */
+START_TEST(test_age_clock_at_its_limit_writes_readable_segments)
+{
+	tvfs_fault *f = tvfs_fault_new(NULL);
+	const seg_vfs *v = tvfs_fault_vfs(f);
+	edgelog_config c;
+	edgelog_status st = {.version = EDGELOG_STATUS_VERSION};
+	edgelog *log;
+	char path[4400];
+	cur_state cur;
+	seg_err e;
+	int fd, how;
+
+	tvfs_fault_clock_set(f, 1764000000000ll, 1000);
+	cfg_small(&c, EDGELOG_FULL_DROP_OLDEST);
+	c.max_size_mb = 100;
+	log = open_cfg(&c, v);
+	ck_assert_int_eq(append_n(log, 1, 10, NULL), 0);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	snprintf(path, sizeof(path), "%s/%s", g_dir, CUR_FILE);
+	ck_assert_int_eq(cur_load(v, path, &cur, &how, &e), 0);
+	cur.age_ms = SEG_TS_LIMIT_MS - 5;
+	fd = cur_open(v, path, &e);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(cur_store(v, fd, &cur, &e), 0);
+	v->close(v, fd);
+
+	log = open_cfg(&c, v);
+	tvfs_fault_clock_advance(f, DAY_MS);
+	ck_assert_int_eq(append_n(log, 11, 2000, NULL), 0);
+	tvfs_fault_clock_advance(f, DAY_MS);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	ck_assert_int_eq(cur_load(v, path, &cur, &how, &e), 0);
+	ck_assert(cur.age_ms == SEG_TS_LIMIT_MS);
+
+	log = open_cfg(&c, v);
+	ck_assert_int_eq(edgelog_get_status(log, &st), 0);
+	ck_assert_uint_eq(st.corrupt, 0);
+	ck_assert_uint_eq(st.pending, 2010);
+	check_identity(log, 2010);
+	ck_assert_int_eq(edgelog_close(log), 0);
+	tvfs_fault_free(f);
+}
+END_TEST
+
 static Suite *compactor_suite(void)
 {
 	Suite *s = suite_create("compactor");
@@ -935,6 +983,7 @@ static Suite *compactor_suite(void)
 	tcase_add_test(tc, test_reject_refuses_then_accepts_after_acks);
 	tcase_add_test(tc, test_age_retention_survives_clock_jumps);
 	tcase_add_test(tc, test_powered_off_time_does_not_age);
+	tcase_add_test(tc, test_age_clock_at_its_limit_writes_readable_segments);
 	tcase_add_test(tc, test_recycled_segment_stays_counted);
 	suite_add_tcase(s, tc);
 	return s;

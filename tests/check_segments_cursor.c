@@ -84,8 +84,11 @@ START_TEST(test_cursor_encode_decode_roundtrip)
 		cur_state c = mk_cur(k);
 		c.generation = k * 77 + 1;
 		if (k == 19) {
+			/* Every counter at its maximum, the clocks at the
+			 * ends of their ranges. */
 			memset(&c, 0xff, sizeof c);
-			c.last_success_at = INT64_MIN;
+			c.age_ms = SEG_TS_LIMIT_MS;
+			c.last_success_at = -SEG_TS_LIMIT_MS / 1000;
 		}
 		uint8_t slot[CUR_SLOT_SIZE];
 		cur_encode(&c, slot);
@@ -239,6 +242,54 @@ static uint64_t slot_gen(const tu_buf *f, int i, cur_state *out)
 		*out = c;
 	return c.generation;
 }
+
+/* The cursor's clocks have the ranges a segment header's have (FORMAT.md):
+ * a slot whose checksum holds but whose age clock or last success lies
+ * outside them is damage, never a value to do arithmetic with. */
+START_TEST(test_cursor_clocks_out_of_range_are_damage)
+{
+	static const struct {
+		int64_t age_ms, last_success_at;
+		int want;
+	} cases[] = {
+		{0, 0, SEG_OK},
+		{SEG_TS_LIMIT_MS, SEG_TS_LIMIT_MS / 1000, SEG_OK},
+		{1, -SEG_TS_LIMIT_MS / 1000, SEG_OK},
+		{-1, 0, SEG_BAD},
+		{SEG_TS_LIMIT_MS + 1, 0, SEG_BAD},
+		{INT64_MAX, 0, SEG_BAD},
+		{INT64_MIN, 0, SEG_BAD},
+		{0, SEG_TS_LIMIT_MS / 1000 + 1, SEG_BAD},
+		{0, -SEG_TS_LIMIT_MS / 1000 - 1, SEG_BAD},
+		{0, INT64_MIN, SEG_BAD},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cur_state c = mk_cur(i), d;
+		uint8_t slot[CUR_SLOT_SIZE];
+
+		c.age_ms = cases[i].age_ms;
+		c.last_success_at = cases[i].last_success_at;
+		cur_encode(&c, slot);
+		ck_assert_msg(cur_decode(slot, &d) == cases[i].want,
+			      "case %zu: age %" PRId64 ", last success %" PRId64, i,
+			      cases[i].age_ms, cases[i].last_success_at);
+	}
+}
+END_TEST
+
+/* The age clock saturates in its range whatever its inputs. */
+START_TEST(test_age_clock_stays_in_range)
+{
+	ck_assert(seg_age_at(1000, 50, 80) == 1030);
+	ck_assert(seg_age_at(SEG_TS_LIMIT_MS - 5, 0, 100) == SEG_TS_LIMIT_MS);
+	ck_assert(seg_age_at(10, 100, 0) == 0); /* monotonic clock behind */
+	ck_assert(seg_age_at(INT64_MAX, INT64_MIN, INT64_MAX) == SEG_TS_LIMIT_MS);
+	ck_assert(seg_age_at(INT64_MIN, INT64_MAX, INT64_MIN) == 0);
+	ck_assert(seg_age_at(0, 0, INT64_MAX) == SEG_TS_LIMIT_MS);
+}
+END_TEST
 
 START_TEST(test_cursor_store_alternates_and_loads_newest)
 {
@@ -556,6 +607,8 @@ static Suite *cursor_suite(void)
 	tcase_add_test(tc, test_cursor_decode_corruption_never_silent);
 	tcase_add_test(tc, test_cursor_slot_layout_matches_format_md);
 	tcase_add_test(tc, test_cursor_newer_version_refused);
+	tcase_add_test(tc, test_cursor_clocks_out_of_range_are_damage);
+	tcase_add_test(tc, test_age_clock_stays_in_range);
 	tcase_add_test(tc, test_cursor_store_alternates_and_loads_newest);
 	tcase_add_test(tc, test_cursor_torn_newest_slot_falls_back);
 	tcase_add_test(tc, test_cursor_garbage_both_slots);

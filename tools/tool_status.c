@@ -176,10 +176,15 @@ static const char *ago(int64_t unix_s, char *buf, size_t n)
 	time_t t = (time_t)unix_s;
 	struct tm tm;
 	char when[64];
-	int64_t d = (int64_t)time(NULL) - unix_s;
+	int64_t d;
 
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	/* The time comes from a file: a year gmtime cannot hold prints as
+	 * the number it is, and the difference saturates. */
+	if (__builtin_sub_overflow((int64_t)time(NULL), unix_s, &d))
+		d = unix_s < 0 ? INT64_MAX : 0;
+	if ((int64_t)t != unix_s || !gmtime_r(&t, &tm) ||
+	    !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(when, sizeof(when), "unix time %lld", (long long)unix_s);
 	if (d < 0)
 		d = 0;
 	if (d < 120)

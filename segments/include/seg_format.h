@@ -69,6 +69,19 @@ static inline int64_t seg_ts_clamp(int64_t t)
 	return t > SEG_TS_LIMIT_MS ? SEG_TS_LIMIT_MS : t < -SEG_TS_LIMIT_MS ? -SEG_TS_LIMIT_MS : t;
 }
 
+/* The age clock (FORMAT.md, "Retention") at monotonic time mono_now: it
+ * read base_ms at mono_base and runs with the monotonic clock, kept in the
+ * range a header and a cursor can hold (0..SEG_TS_LIMIT_MS), so whatever
+ * it writes reads back as valid however long the device runs. */
+static inline int64_t seg_age_at(int64_t base_ms, int64_t mono_base, int64_t mono_now)
+{
+	int64_t t = seg_ms_sub(mono_now, mono_base), a;
+
+	if (__builtin_add_overflow(base_ms, t, &a))
+		a = t < 0 ? 0 : SEG_TS_LIMIT_MS;
+	return a < 0 ? 0 : a > SEG_TS_LIMIT_MS ? SEG_TS_LIMIT_MS : a;
+}
+
 /* Result codes of the pure functions (distinct from EDGELOG_E*). */
 enum {
 	SEG_OK = 0,
