@@ -1455,6 +1455,29 @@ START_TEST(test_retry_after_date)
 }
 END_TEST
 
+/* Seconds past any date: the last an HTTP date can name (year 9999).
+ * The sum with the clock overflowed for 2^63 - 1 (UBSan), and a year
+ * gmtime cannot hold left the date's fields unset. */
+START_TEST(test_retry_after_date_far)
+{
+	static const char *const secs[] = {"9223372036854775807", "100000000000000000",
+					   "18446744073709551615"};
+	size_t i;
+
+	for (i = 0; i < sizeof(secs) / sizeof(secs[0]); i++) {
+		const char *const args[] = {"--fail-status", "503", "--retry-after-date", secs[i],
+					    NULL};
+		sink_proc s = sink_start(tmpdir("sink-far"), args);
+		http_res r = post(s.port, CT_NDJSON, 0, GOOD, strlen(GOOD), NULL);
+
+		ck_assert_msg(r.status == 503, "%s s: HTTP %ld (curl %d)", secs[i], r.status,
+			      (int)r.rc);
+		ck_assert_str_eq(r.retry_after, "Fri, 31 Dec 9999 23:59:59 GMT");
+		ck_assert_int_eq(sink_stop(&s), 0);
+	}
+}
+END_TEST
+
 START_TEST(test_fail_first_then_normal)
 {
 	const char *const args[] = {"--fail-first", "2", NULL};
@@ -1793,6 +1816,7 @@ static Suite *sink_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_fail_status_retry_after);
 	tcase_add_test(tc, test_retry_after_date);
+	tcase_add_test(tc, test_retry_after_date_far);
 	tcase_add_test(tc, test_fail_first_then_normal);
 	tcase_add_test(tc, test_fail_rate_with_retries);
 	tcase_add_test(tc, test_reject_if);

@@ -222,11 +222,19 @@ static void copy_hdr(sink_hdr *h, const char *v)
 	snprintf(h->v, sizeof(h->v), "%s", v ? v : "");
 }
 
-static void http_date(time_t t, char *out, size_t n)
+/* The HTTP date secs seconds from now. --retry-after-date takes any
+ * number: past the last date the format can name (four-digit years: Fri,
+ * 31 Dec 9999 23:59:59 GMT; 2038 with a 32-bit time_t) it names that one,
+ * instead of overflowing the sum or a year gmtime cannot hold. */
+static void http_date_ahead(unsigned long long secs, char *out, size_t n)
 {
 	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+	const int64_t last = sizeof(time_t) < 8 ? INT32_MAX : 253402300799;
+	int64_t now = (int64_t)time(NULL);
+	time_t t = (time_t)(now >= last || secs >= (uint64_t)(last - now) ? last :
+									    now + (int64_t)secs);
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
@@ -371,7 +379,7 @@ static enum MHD_Result finish(sink *k, struct MHD_Connection *c, sink_req *q)
 		k->c.injected++;
 		pthread_mutex_unlock(&k->mu);
 		if (k->o.retry_after_set && k->o.retry_date) {
-			http_date(time(NULL) + (time_t)k->o.retry_after, ra, sizeof(ra));
+			http_date_ahead(k->o.retry_after, ra, sizeof(ra));
 			rap = ra;
 		} else if (k->o.retry_after_set) {
 			snprintf(ra, sizeof(ra), "%llu", k->o.retry_after);
