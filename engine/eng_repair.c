@@ -670,41 +670,16 @@ static int write_new_cursor(rp *r, cur_state *c)
 	return seg_write_atomic(r->v, r->cursor_path, buf, sizeof(buf), 0600, r->dir, &r->e);
 }
 
-/* The unreadable cursor file, whole and as found, into quarantine/. */
-static int save_cursor_bytes(rp *r)
+/* The unreadable cursor file, whole and as found, into quarantine/:
+ * moved, not copied. Damage can give it any size (a sparse terabyte), and
+ * a copy read it into memory whole. Until write_new_cursor's rename the
+ * directory has no cursor, which an open or a repair reads as missing:
+ * the same state as an unreadable one (nothing acknowledged). */
+static int save_cursor_file(rp *r)
 {
 	char name[300];
-	uint64_t size = 0;
-	uint8_t *buf;
-	size_t got = 0;
-	ssize_t n;
-	int fd, rc;
 
-	fd = r->v->open(r->v, r->cursor_path, O_RDONLY | O_NOFOLLOW, 0);
-	if (fd < 0)
-		return seg_fail_errno(&r->e, fd, "open %s", r->cursor_path);
-	if ((rc = r->v->fstat(r->v, fd, &size, NULL)) < 0) {
-		r->v->close(r->v, fd);
-		return seg_fail_errno(&r->e, rc, "fstat %s", r->cursor_path);
-	}
-	buf = malloc(size ? (size_t)size : 1);
-	if (!buf) {
-		r->v->close(r->v, fd);
-		return seg_fail(&r->e, EDGELOG_ENOMEM, "%s: out of memory (%llu bytes)",
-				r->cursor_path, (unsigned long long)size);
-	}
-	while (got < size && (n = r->v->pread(r->v, fd, buf + got, (size_t)size - got, got)) != 0) {
-		if (n < 0) {
-			r->v->close(r->v, fd);
-			free(buf);
-			return seg_fail_errno(&r->e, (int)n, "read %s", r->cursor_path);
-		}
-		got += (size_t)n;
-	}
-	r->v->close(r->v, fd);
-	rc = quarantine_bytes(r, CUR_FILE, buf, got, name, sizeof(name));
-	free(buf);
-	return rc;
+	return quarantine_file(r, r->dir, CUR_FILE, CUR_FILE, name, sizeof(name));
 }
 
 static int fix_cursor(rp *r, cur_state *c, int how)
@@ -715,7 +690,7 @@ static int fix_cursor(rp *r, cur_state *c, int how)
 	if (how == CUR_MISSING || how == CUR_GARBAGE) {
 		if (!r->rep->segments && !r->rep->bad_segments && !r->rep->lost_seq_ranges)
 			return 0; /* an empty log needs no cursor yet */
-		if (how == CUR_GARBAGE && (rc = save_cursor_bytes(r)))
+		if (how == CUR_GARBAGE && (rc = save_cursor_file(r)))
 			return rc;
 		/* Nothing is known to be acknowledged: everything from the
 		 * oldest segment on is sent again. *c is all zeros (cur_load)

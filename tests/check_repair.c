@@ -10,6 +10,7 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -929,6 +930,42 @@ START_TEST(test_garbage_cursor_is_saved_and_rebuilt)
 }
 END_TEST
 
+/* A garbage cursor of any size is kept whole: moved, not copied. A sparse
+ * terabyte (damage can make a file claim any size) was read into one
+ * malloc, which failed (ASan: allocation-size-too-big), so repair could
+ * not fix the directory; a few GB would have filled memory and the disk. */
+START_TEST(test_huge_garbage_cursor_is_moved_whole)
+{
+	const uint64_t huge = ((uint64_t)1 << 40) + 1;
+	const char junk[] = "not a cursor";
+	edgelog_repair_report rep;
+	struct stat st;
+	uint8_t head[sizeof(junk)];
+	cur_state cur;
+	seg_err e;
+	int how, fd;
+
+	fill(dir);
+	tu_write_file(tu_path(dir, "cursor"), junk, sizeof(junk));
+	ck_assert_int_eq(truncate(tu_path(dir, "cursor"), (off_t)huge), 0);
+
+	ck_assert_int_eq(repair(dir, &rep), 0);
+	ck_assert_int_eq(rep.cursor_rebuilt, 1);
+	ck_assert_int_eq(stat(q_file(dir, "cursor.bad"), &st), 0);
+	ck_assert_uint_eq((uint64_t)st.st_size, huge);
+	fd = open(q_file(dir, "cursor.bad"), O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read(fd, head, sizeof(head)), (ssize_t)sizeof(head));
+	close(fd);
+	ck_assert(!memcmp(head, junk, sizeof(junk)));
+	ck_assert_int_eq(cur_load(seg_vfs_posix(), tu_path(dir, "cursor"), &cur, &how, &e), 0);
+	ck_assert_int_eq(how, CUR_LOADED);
+	ck_assert_uint_eq(cur.acked_seq, 0);
+	ck_assert_uint_eq(cur.last_seq, N_RECORDS);
+	ck_assert_uint_eq(reopen_and_append(dir, NULL), N_RECORDS + 1);
+}
+END_TEST
+
 START_TEST(test_damaged_newest_cursor_slot_falls_back)
 {
 	edgelog_repair_report rep;
@@ -1546,6 +1583,7 @@ static Suite *repair_suite(void)
 	tcase_add_test(tc, test_missing_cursor_is_rebuilt_conservatively);
 	tcase_add_test(tc, test_rebuilt_cursor_keeps_the_lost_ranges_as_gaps);
 	tcase_add_test(tc, test_garbage_cursor_is_saved_and_rebuilt);
+	tcase_add_test(tc, test_huge_garbage_cursor_is_moved_whole);
 	tcase_add_test(tc, test_damaged_newest_cursor_slot_falls_back);
 	tcase_add_test(tc, test_refuses_while_this_process_holds_the_lock);
 	tcase_add_test(tc, test_refuses_while_another_process_holds_the_lock);
