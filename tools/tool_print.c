@@ -14,14 +14,16 @@
 
 void tool_fmt_time(int64_t ms, char *out, size_t n)
 {
-	time_t t = (time_t)(ms / 1000);
+	/* The second the time falls in, rounded down also before 1970 (-1 ms
+	 * is 23:59:59.999 of the day before, not 00:00:00.999). */
+	int64_t frac = ms % 1000 < 0 ? ms % 1000 + 1000 : ms % 1000;
+	time_t t = (time_t)(ms / 1000 - (ms % 1000 < 0));
 	struct tm tm;
 	char buf[80]; /* room for any int fields: gcc -O3 -Werror=format-truncation */
 
 	gmtime_r(&t, &tm);
 	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (int)(ms % 1000 + 1000) % 1000);
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
 	if (n) { /* cut to fit, as snprintf would */
 		size_t l = strlen(buf) < n ? strlen(buf) : n - 1;
 		memcpy(out, buf, l);

@@ -255,5 +255,26 @@ def test_record_column_cut_to_the_terminal(d):
                 assert len(line) > 100 and line.endswith("}"), line
 
 
+def test_times_before_1970_print_their_own_second(d):
+    # A time before 1970 that is not a whole second printed the second
+    # after it: -1 ms as 1970-01-01T00:00:00.999Z (the division rounded
+    # toward zero, the milliseconds were taken modulo).
+    segdir = os.path.join(d, "buf", "segments")
+    os.makedirs(segdir)
+    salt = 99
+    data = segwriter.header(1, -1001, salt)
+    for i, ts_delta in enumerate((0, 1000, 1001, -999000)):
+        data += segwriter.frame(salt, i, ts_delta, segwriter.mp({"i": i}))
+    with open(os.path.join(segdir, segwriter.seg_name(1)), "wb") as f:
+        f.write(data + bytes(4096 - len(data)))
+    rows = run(["dump", "buf"], check_rc=0).stdout.splitlines()[1:]
+    assert [r.split()[1] for r in rows] == [
+        "1969-12-31T23:59:58.999Z",
+        "1969-12-31T23:59:59.999Z",
+        "1970-01-01T00:00:00.000Z",
+        "1969-12-31T23:43:19.999Z",
+    ], rows
+
+
 if __name__ == "__main__":
     clitest.main()
