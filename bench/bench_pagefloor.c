@@ -100,7 +100,7 @@ static void *read_pages(void *arg)
 }
 
 /* One way: prepare a fresh mapping, then time a frame's store into each
- * page. Returns 0, or -1 after printing why. */
+ * page. Returns 0; 1 after printing why; or -errno of the populate. */
 static int run_way(int way, const char *path, size_t page, uint64_t *lat)
 {
 	size_t len = (size_t)n_pages * page;
@@ -114,19 +114,16 @@ static int run_way(int way, const char *path, size_t page, uint64_t *lat)
 		fprintf(stderr, "bench_pagefloor: %s: %s\n", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return -1;
+		return 1;
 	}
 	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED) {
 		fprintf(stderr, "bench_pagefloor: mmap %s: %s\n", path, strerror(errno));
 		close(fd);
-		return -1;
+		return 1;
 	}
-	if (way != FRESH && madvise(m, len, MADV_POPULATE_WRITE) < 0) {
-		fprintf(stderr, "bench_pagefloor: MADV_POPULATE_WRITE: %s (Linux 5.14 or later)\n",
-			strerror(errno));
-		rc = -1;
-	}
+	if (way != FRESH && madvise(m, len, MADV_POPULATE_WRITE) < 0)
+		rc = -errno; /* EINVAL: a kernel before 5.14 */
 	if (!rc && way == POPULATED_READ) {
 		struct span s = {m, len, page};
 		pthread_t t;
@@ -176,7 +173,11 @@ int main(int argc, char **argv)
 	for (way = 0; way < WAYS; way++) {
 		struct bench_lat f;
 
-		if (run_way(way, path, page, lat)) {
+		if ((r = run_way(way, path, page, lat)) < 0) {
+			printf("%-16s MADV_POPULATE_WRITE: %s\n", way_name[way], strerror(-r));
+			continue;
+		}
+		if (r) {
 			free(lat);
 			return 1;
 		}
