@@ -801,7 +801,7 @@ int edgelog_ack(edgelog *log, uint64_t seq)
 		log->cur.sent += cur_stored_between(&log->cur, log->cur.acked_seq, seq);
 		log->cur.acked_seq = seq;
 		cur_gaps_prune(&log->cur);
-		log->cur.last_success_at = seg_ts_clamp(log->vfs->now_ms(log->vfs)) / 1000;
+		log->cur.last_success_at = eng_success_time(log);
 		if (log->first_seq <= seq)
 			log->first_seq = seq + 1;
 	}

@@ -459,6 +459,9 @@ int eng_json_escape(const unsigned char *s, size_t n, size_t *i, int strict, cha
  * but eng_config.c). */
 /* The age clock now (mu held or not: reads constants and the clock). */
 int64_t eng_age_now(const edgelog *log);
+/* Now in unix seconds for the cursor's last_success_at, within the range
+ * cur_decode accepts (FORMAT.md, "Cursor"). */
+int64_t eng_success_time(const edgelog *log);
 /* Bytes counted against the cap (mu held). */
 uint64_t eng_used_bytes(const edgelog *log);
 /* Bytes allocated to the entries of dir into *bytes (a missing dir: 0).

@@ -1,10 +1,12 @@
 /*
  * eng_space.c - the engine's clock and space accounting: the age clock
- * (which retention and the cursor read) and the bytes counted against the
+ * (which retention and the cursor read), the wall-clock second the cursor
+ * records for a success, and the bytes counted against the
  * size cap (which retention, appends and status read). It sits below
  * every engine file that uses it and calls none of them.
  *
- * Offers (eng_internal.h): eng_age_now, eng_used_bytes, eng_dir_bytes.
+ * Offers (eng_internal.h): eng_age_now, eng_success_time, eng_used_bytes,
+ * eng_dir_bytes.
  * Reads eng_retention's age clock and dead_bytes; writes nothing.
  */
 #include <errno.h>
@@ -14,6 +16,11 @@
 int64_t eng_age_now(const edgelog *log)
 {
 	return seg_age_at(log->ret.age_base_ms, log->ret.age_mono_ms, log->vfs->mono_ms(log->vfs));
+}
+
+int64_t eng_success_time(const edgelog *log)
+{
+	return seg_ts_clamp(log->vfs->now_ms(log->vfs)) / 1000;
 }
 
 uint64_t eng_used_bytes(const edgelog *log)

@@ -75,7 +75,7 @@ static int apply(edgelog *log, const upl_result *r)
 			eng_log(&log->conf, EDGELOG_LOG_INFO, "upload: %s reachable again",
 				log->conf.endpoint);
 		log->upload.connected = 1;
-		log->cur.last_success_at = seg_ts_clamp(log->vfs->now_ms(log->vfs)) / 1000;
+		log->cur.last_success_at = eng_success_time(log);
 		log->upload.retry_at_mono = 0;
 		if (log->upload.in_outage)
 			log->cur.recovered += r->delivered;
